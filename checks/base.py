@@ -1,0 +1,68 @@
+"""What a check is: the parameters it takes, the permissions it needs, and one observation.
+
+A check never waits and never talks to the network itself: the runner polls it, and it observes only
+through the shared clients it is handed (one ClusterView per poll round, one HTTP session, one Kargo
+client).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from gate.kube import ClusterView, KubeClient, Permission
+from gate.model import Observation
+
+
+@dataclass
+class Clients:
+    """Everything a check may observe through. `view` is new every poll round."""
+
+    kube: KubeClient | None = None
+    view: ClusterView | None = None
+    http: Any = None  # gate.httpclient.HttpClient
+    kargo: Any = None  # gate.kargo.client.KargoClient, when configured
+    settings: Any = None  # gate.settings.Settings
+    freight: str | None = None  # --freight: the Freight expected to be current
+    in_cluster: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def need_view(self) -> ClusterView:
+        if self.view is None:
+            from gate.errors import EvaluationError
+
+            raise EvaluationError("this check needs cluster access, and no cluster is configured")
+        return self.view
+
+
+class Check:
+    """Subclasses set `kind` and `schema` (JSON Schema of their parameters) and implement observe()."""
+
+    kind: ClassVar[str] = ""
+    schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    # JSON Schema of a shorthand form (e.g. `crds: [a, b]`); normalize() turns it into params.
+    shorthand: ClassVar[dict[str, Any] | None] = None
+    summary: ClassVar[str] = ""  # one line for the spec reference
+
+    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
+        self.params = params
+        self.name = name or self.default_name()
+
+    @classmethod
+    def normalize(cls, raw: Any) -> dict[str, Any]:
+        """Turn the spec's value into the params dict (override for shorthands)."""
+        return dict(raw or {})
+
+    def default_name(self) -> str:
+        return self.kind
+
+    def ident(self) -> str:
+        """A short stable suffix that tells two checks of one kind apart (used in result ids)."""
+        return self.name
+
+    def permissions(self) -> list[Permission]:
+        """The RBAC rules observe() needs; `gate rbac check` and `render analysis-template` use them."""
+        return []
+
+    def observe(self, clients: Clients) -> Observation:
+        raise NotImplementedError

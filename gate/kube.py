@@ -1,0 +1,300 @@
+"""Kubernetes access: kubeconfig resolution like kubectl, one raw JSON client, and the per-round view.
+
+Requests go through the real `kubernetes` client (its configuration, TLS and auth handling) but bodies
+stay plain dicts, the shape `kubectl get -o json` prints, so every check reads objects the same way.
+Transient failures are retried here with tenacity; what is left is raised as a gate error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+
+from gate import redact
+from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
+from gate.resources import Resource
+from gate.retrying import RETRYABLE_STATUS, wait_retry_after
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One RBAC rule a check needs: verb on resource (plural, may be "services/proxy") in a namespace."""
+
+    verb: str
+    resource: str
+    group: str = ""
+    namespace: str | None = None  # None: cluster-scoped, or every namespace
+    name: str | None = None
+
+    def describe(self) -> str:
+        res = f"{self.resource}.{self.group}" if self.group else self.resource
+        text = f"{self.verb} {res}"
+        if self.name:
+            text += f" {self.name!r}"
+        return text + (f" in namespace {self.namespace}" if self.namespace else " (cluster-wide)")
+
+
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(f"{SA_DIR}/token")
+
+
+def _kubeconfig_files(explicit: str | None) -> list[str]:
+    if explicit:
+        return [explicit]
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    default = os.path.expanduser("~/.kube/config")
+    return [default] if os.path.exists(default) else []
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None,
+            request_timeout: float = 15.0) -> KubeClient:
+    """Resolve credentials as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, then in-cluster."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    files = _kubeconfig_files(kubeconfig)
+    try:
+        if files:
+            for path in files:
+                if not os.path.exists(path):
+                    raise ConfigError(f"kubeconfig file {path} does not exist", key="--kubeconfig")
+            config.load_kube_config(config_file=os.pathsep.join(files), context=context,
+                                    client_configuration=cfg, persist_config=False)
+        elif in_cluster():
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
+                              "or run inside a pod with a service account")
+    except ConfigException as exc:
+        raise ConfigError(f"cannot use kubeconfig: {exc}", key="--context" if context else "--kubeconfig") \
+            from None
+    cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
+    token = (cfg.api_key or {}).get("authorization", "")
+    redact.register(token.removeprefix("Bearer ").strip())
+    return KubeClient(client.ApiClient(cfg), request_timeout=request_timeout)
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any  # parsed JSON when it is JSON, else text
+    headers: dict[str, str]
+
+
+class KubeClient:
+    """Raw JSON access to the API server. Thread-safe; shared by every check of a run."""
+
+    def __init__(self, api_client: Any, request_timeout: float = 15.0, retry_budget: float = 20.0) -> None:
+        self.api = api_client
+        self.request_timeout = request_timeout
+        self.retry_budget = retry_budget
+
+    @property
+    def host(self) -> str:
+        return self.api.configuration.host
+
+    # -- transport -------------------------------------------------------------------------------
+    def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
+                headers: dict[str, str] | None = None, *, retry: bool = True,
+                timeout: float | None = None) -> Response:
+        """One API call; 5xx/429/connection errors retried (Retry-After honoured), then TransientError."""
+        attempts = Retrying(
+            stop=stop_after_attempt(4 if retry else 1) | stop_after_delay(self.retry_budget),
+            wait=wait_retry_after(initial=0.2, maximum=5.0),
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+        )
+        return attempts(self._once, method, path, query, body, headers, timeout)
+
+    def _once(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
+              headers: dict[str, str] | None, timeout: float | None) -> Response:
+        url = self.host + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
+        hdrs = {"Accept": "application/json", **(headers or {})}
+        if body is not None and not isinstance(body, (str, bytes)):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        self.api.update_params_for_auth(hdrs, [], ["BearerToken"], path, method, body)
+        try:
+            raw = self.api.call_api(method, url, header_params=hdrs, body=body,
+                                    _request_timeout=timeout or self.request_timeout)
+            data = raw.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
+            if getattr(exc, "status", None) == 0:
+                raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+            raise
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+        try:
+            parsed: Any = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        resp = Response(raw.status, parsed, {k.lower(): v for k, v in raw.headers.items()})
+        if raw.status in RETRYABLE_STATUS:
+            err = TransientError(f"{method} {path}: HTTP {raw.status} {_message(parsed)}")
+            err.retry_after = resp.headers.get("retry-after")  # type: ignore[attr-defined]
+            raise err
+        return resp
+
+    def checked(self, method: str, path: str, *, permission: Permission | None = None,
+                **kwargs: Any) -> Response:
+        """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused."""
+        resp = self.request(method, path, **kwargs)
+        if resp.status == 401:
+            raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}")
+        if resp.status == 403:
+            what = permission.describe() if permission else f"{method} {path}"
+            raise PermissionDenied(f"forbidden: the gate may not {what} ({_message(resp.body)})",
+                                   permission=permission)
+        return resp
+
+    # -- reads -----------------------------------------------------------------------------------
+    def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None) -> list[dict]:
+        """All items, following `continue` tokens. A 404 means the API does not serve this kind."""
+        perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
+        items: list[dict] = []
+        token: str | None = None
+        while True:
+            query = {"labelSelector": label_selector, "fieldSelector": field_selector,
+                     "limit": PAGE_SIZE, "continue": token}
+            resp = self.checked("GET", res.path(namespace), query=query, permission=perm)
+            if resp.status == 404:
+                raise KindNotServed(res)
+            _raise_for(resp, "GET", res.path(namespace))
+            items.extend(resp.body.get("items") or [])
+            token = (resp.body.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
+        """The object, or None when it does not exist. Raises KindNotServed for an unknown kind."""
+        perm = Permission("get", res.plural, res.group, namespace if res.namespaced else None, name)
+        path = res.path(namespace, name)
+        resp = self.checked("GET", path, permission=perm)
+        if resp.status == 404:
+            details = (resp.body or {}).get("details") if isinstance(resp.body, dict) else None
+            if details and details.get("name"):
+                return None
+            raise KindNotServed(res)
+        _raise_for(resp, "GET", path)
+        return resp.body
+
+    def access_review(self, perm: Permission) -> bool:
+        """SelfSubjectAccessReview: the one write the gate makes (DESIGN.md, rules that never bend)."""
+        verb_res = perm.resource.split("/", 1)
+        attrs = {"verb": perm.verb, "group": perm.group, "resource": verb_res[0]}
+        if len(verb_res) == 2:
+            attrs["subresource"] = verb_res[1]
+        if perm.namespace:
+            attrs["namespace"] = perm.namespace
+        if perm.name:
+            attrs["name"] = perm.name
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        resp = self.checked("POST", path, body=body)
+        _raise_for(resp, "POST", path)
+        return bool((resp.body.get("status") or {}).get("allowed"))
+
+    def service_proxy(self, namespace: str, service: str, port: str | int, path: str, method: str = "GET",
+                      headers: dict[str, str] | None = None, body: Any = None,
+                      timeout: float | None = None) -> Response:
+        """A request to a Service through the API server's services/proxy subresource."""
+        proxy = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+        perm = Permission("get", "services/proxy", "", namespace, str(service))
+        return self.checked(method, proxy, headers=headers, body=body, permission=perm, retry=False,
+                            timeout=timeout)
+
+    def pod_logs(self, namespace: str, pod: str, container: str | None = None,
+                 since_seconds: int | None = None, tail_lines: int | None = None) -> str:
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        perm = Permission("get", "pods/log", "", namespace, pod)
+        resp = self.checked("GET", path, permission=perm, query={
+            "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})
+        _raise_for(resp, "GET", path)
+        return resp.body if isinstance(resp.body, str) else json.dumps(resp.body)
+
+
+class KindNotServed(EvaluationError):
+    """The API server does not serve this resource kind (its CRD is not installed)."""
+
+    def __init__(self, res: Resource) -> None:
+        self.resource = res
+        super().__init__(f"the cluster does not serve {res.display} ({res.api_version}): "
+                         f"is its CRD installed?")
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error") or "")
+    return str(body or "")[:200]
+
+
+def _raise_for(resp: Response, method: str, path: str) -> None:
+    if resp.status >= 400:
+        raise EvaluationError(f"{method} {path}: HTTP {resp.status} {_message(resp.body)}")
+
+
+class ClusterView:
+    """What the cluster looked like in one poll round.
+
+    Every check of the round that asks for the same (resource, namespace, selectors) gets the same list,
+    fetched once; concurrent askers wait for the first fetch instead of repeating it.
+    """
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, _Entry] = {}
+
+    def _cached(self, key: tuple, fetch: Callable[[], Any]) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            try:
+                entry.value = fetch()
+            except BaseException as exc:
+                entry.error = exc
+            finally:
+                entry.done.set()
+        entry.done.wait()
+        if entry.error is not None:
+            raise entry.error
+        return entry.value
+
+    def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None) -> list[dict]:
+        key = ("list", res, namespace, label_selector or None, field_selector or None)
+        return self._cached(key, lambda: self.kube.list(res, namespace, label_selector, field_selector))
+
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
+        return self._cached(("get", res, namespace, name), lambda: self.kube.get(res, name, namespace))
+
+
+class _Entry:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None

@@ -1,0 +1,180 @@
+"""The level runner: levels in order, the checks of a level polled together in rounds.
+
+Each round builds one ClusterView, so checks that need the same list share one request, and observes
+every check that is due, concurrently on a bounded pool. When a check is due again is decided by its
+own tenacity policy: capped exponential backoff with jitter from its `interval`, and a stop at its
+`timeout` (or the run's overall deadline, whichever is first). Transient errors (5xx, 429, connection
+errors) keep the check polling; permission and other permanent errors end it at once as ERROR.
+The first level that does not pass ends the run; later levels are SKIPPED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential_jitter
+
+from checks.base import Check, Clients
+from gate.errors import EvaluationError, TransientError
+from gate.kube import ClusterView, KubeClient
+from gate.model import CheckResult, LevelResult, Observation, Status
+from gate.plan import Plan, PlannedCheck
+
+ProgressFn = Callable[["CheckState", float], None]
+
+
+@dataclass
+class CheckState:
+    """One check's polling state within a level."""
+
+    planned: PlannedCheck
+    started: float
+    deadline: float
+    policy: Retrying
+    call: RetryCallState
+    next_at: float = 0.0
+    attempts: int = 0
+    last: Observation | None = None
+    last_error: EvaluationError | None = None
+    result: CheckResult | None = None
+    passed_after: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def check(self) -> Check:
+        return self.planned.check
+
+    def make_result(self, status: Status, now: float, reason: str = "") -> CheckResult:
+        obs = self.last
+        result = CheckResult(
+            id=self.planned.id, name=self.check.name, kind=self.check.kind, level=self.planned.level,
+            status=status, attempts=self.attempts, duration=round(now - self.started, 3),
+            time_to_pass=self.passed_after,
+            observed=obs.observed if obs else "", expected=obs.expected if obs else "",
+            evidence=list(obs.evidence) if obs else [], output=obs.output if obs else "",
+            hint=obs.hint if obs else "", reason=reason,
+        )
+        if self.last_error is not None and status == Status.ERROR:
+            result.reason = reason or f"could not evaluate: {self.last_error}"
+        return result
+
+
+class Runner:
+    def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
+                 max_workers: int = 16, progress: ProgressFn | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.clients = clients
+        self.kube = kube
+        self.max_workers = max_workers
+        self.progress = progress
+        self.clock = clock
+        self.sleep = sleep
+        self.deadline = clock() + timeout if timeout else None
+        self.rounds = 0
+
+    def run(self, plan: Plan) -> list[LevelResult]:
+        results: list[LevelResult] = []
+        stopped = False
+        for number in sorted(plan.levels):
+            checks = plan.levels[number]
+            if stopped:
+                skipped = [CheckResult(id=p.id, name=p.check.name, kind=p.check.kind, level=number,
+                                       status=Status.SKIPPED, reason=f"Level {stopped_at} did not pass")
+                           for p in checks]
+                results.append(LevelResult(number, Status.SKIPPED, skipped))
+                continue
+            level = self.run_level(number, checks)
+            results.append(level)
+            if level.status != Status.PASS:
+                stopped, stopped_at = True, number
+        return results
+
+    def run_level(self, number: int, checks: list[PlannedCheck]) -> LevelResult:
+        start = self.clock()
+        states = [self._state(p, start) for p in checks]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(states)))) as pool:
+            while True:
+                pending = [s for s in states if s.result is None]
+                if not pending:
+                    break
+                now = self.clock()
+                due = [s for s in pending if s.next_at <= now]
+                if due:
+                    self._round(due, pool)
+                    continue
+                self.sleep(max(0.0, min(s.next_at for s in pending) - self.clock()))
+        results = [s.result for s in states if s.result is not None]
+        statuses = [r.status for r in results]
+        status = Status.FAIL if Status.FAIL in statuses else (
+            Status.ERROR if Status.ERROR in statuses else Status.PASS)
+        return LevelResult(number, status, results, round(self.clock() - start, 3))
+
+    def _state(self, planned: PlannedCheck, start: float) -> CheckState:
+        deadline = start + planned.timeout
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        policy = Retrying(
+            stop=stop_after_delay(max(0.0, deadline - start)),
+            wait=wait_exponential_jitter(initial=planned.interval, max=planned.max_interval, exp_base=1.5,
+                                         jitter=planned.interval * 0.2),
+        )
+        call = RetryCallState(policy, fn=None, args=(), kwargs={})
+        call.start_time = start
+        return CheckState(planned, start, deadline, policy, call, next_at=start)
+
+    def _round(self, due: list[CheckState], pool: ThreadPoolExecutor) -> None:
+        self.rounds += 1
+        view = ClusterView(self.kube) if self.kube is not None else None
+        clients = Clients(**{**self.clients.__dict__, "view": view})
+        futures = [(s, pool.submit(self._attempt, s, clients)) for s in due]
+        for state, future in futures:
+            future.result()
+            self._after_attempt(state)
+
+    def _attempt(self, state: CheckState, clients: Clients) -> None:
+        state.attempts += 1
+        try:
+            state.last = state.check.observe(clients)
+            state.last_error = None
+        except TransientError as exc:
+            state.last_error = exc
+        except EvaluationError as exc:
+            state.last_error = exc
+            state.extra["permanent"] = True
+        except Exception as exc:  # a bug in a check must not look like a pass or crash the run
+            state.last_error = EvaluationError(f"internal error in {state.check.kind} check: "
+                                               f"{type(exc).__name__}: {exc}")
+            state.extra["permanent"] = True
+
+    def _after_attempt(self, state: CheckState) -> None:
+        now = self.clock()
+        elapsed = now - state.started
+        if state.extra.pop("permanent", False):
+            state.result = state.make_result(Status.ERROR, now)
+            return
+        if state.last_error is None and state.last is not None:
+            if state.last.ok:
+                state.passed_after = round(elapsed, 3)
+                state.result = state.make_result(Status.PASS, now)
+                return
+            if state.last.final:
+                state.result = state.make_result(Status.FAIL, now, state.last.observed)
+                return
+        state.call.attempt_number = state.attempts
+        state.call.outcome_timestamp = now
+        if now >= state.deadline or state.policy.stop(state.call):
+            if state.last_error is not None:
+                state.result = state.make_result(
+                    Status.ERROR, now, f"could not evaluate before the deadline: {state.last_error}")
+            else:
+                state.result = state.make_result(
+                    Status.FAIL, now, f"still {state.last.observed} after {elapsed:.0f}s"
+                    if state.last else "no observation")
+            return
+        state.next_at = min(now + state.policy.wait(state.call), state.deadline)
+        if self.progress is not None:
+            self.progress(state, elapsed)
