@@ -62,6 +62,13 @@ class CheckState:
         return result
 
 
+def _level(number: int, results: list[CheckResult], duration: float) -> LevelResult:
+    statuses = [r.status for r in results]
+    status = Status.FAIL if Status.FAIL in statuses else (
+        Status.ERROR if Status.ERROR in statuses else Status.PASS)
+    return LevelResult(number, status, results, round(duration, 3))
+
+
 class Runner:
     def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
                  max_workers: int = 16, progress: ProgressFn | None = None,
@@ -75,13 +82,15 @@ class Runner:
         self.sleep = sleep
         self.deadline = clock() + timeout if timeout else None
         self.rounds = 0
+        self.done: list[LevelResult] = []  # levels finished so far, for an interrupted run's report
+        self._live: tuple[int, list[CheckState]] | None = None
 
     def run(self, plan: Plan) -> list[LevelResult]:
-        results: list[LevelResult] = []
-        stopped = False
+        results = self.done = []
+        stopped_at: int | None = None
         for number in sorted(plan.levels):
             checks = plan.levels[number]
-            if stopped:
+            if stopped_at is not None:
                 skipped = [CheckResult(id=p.id, name=p.check.name, kind=p.check.kind, level=number,
                                        status=Status.SKIPPED, reason=f"Level {stopped_at} did not pass")
                            for p in checks]
@@ -90,12 +99,13 @@ class Runner:
             level = self.run_level(number, checks)
             results.append(level)
             if level.status != Status.PASS:
-                stopped, stopped_at = True, number
+                stopped_at = number
         return results
 
     def run_level(self, number: int, checks: list[PlannedCheck]) -> LevelResult:
         start = self.clock()
         states = [self._state(p, start) for p in checks]
+        self._live = (number, states)
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(states)))) as pool:
             while True:
                 pending = [s for s in states if s.result is None]
@@ -107,11 +117,19 @@ class Runner:
                     self._round(due, pool)
                     continue
                 self.sleep(max(0.0, min(s.next_at for s in pending) - self.clock()))
-        results = [s.result for s in states if s.result is not None]
-        statuses = [r.status for r in results]
-        status = Status.FAIL if Status.FAIL in statuses else (
-            Status.ERROR if Status.ERROR in statuses else Status.PASS)
-        return LevelResult(number, status, results, round(self.clock() - start, 3))
+        self._live = None
+        return _level(number, [s.result for s in states if s.result is not None], self.clock() - start)
+
+    def snapshot(self, reason: str = "interrupted") -> list[LevelResult]:
+        """The levels so far, the one in flight with its unfinished checks as ERROR (`reason`)."""
+        levels = list(self.done)
+        if self._live is not None:
+            number, states = self._live
+            now = self.clock()
+            rows = [s.result or s.make_result(Status.ERROR, now, f"{reason} before the check finished")
+                    for s in states]
+            levels.append(_level(number, rows, now - states[0].started if states else 0.0))
+        return levels
 
     def _state(self, planned: PlannedCheck, start: float) -> CheckState:
         deadline = start + planned.timeout

@@ -1,0 +1,125 @@
+"""`gate demo`: the real verify (or promote) path against the built-in simulated cluster.
+
+Needs nothing else: the simulator and the small local servers behind Levels 2-4 run in this process,
+on 127.0.0.1, and stop when the demo ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gate.options import RunOptions
+
+
+@dataclass(frozen=True)
+class DemoScenario:
+    sim: str  # the simulator scenario
+    about: str
+    faults: dict[str, Any] = field(default_factory=dict)  # switches for the local L2-L4 servers
+    promote: bool = False
+
+
+SCENARIOS = {
+    "healthy": DemoScenario("healthy", "a healthy monitoring stage: every level passes"),
+    "crashloop": DemoScenario("crashloop", "a Grafana pod in CrashLoopBackOff: Level 1 fails"),
+    "stale-argocd": DemoScenario("stale-argocd", "Argo CD says Healthy before it re-read the app; "
+                                 "passes once the status is refreshed"),
+    "rbac-forbidden": DemoScenario("rbac-forbidden", "the gate may not list pods: exit 3"),
+    "l2-no-targets": DemoScenario("healthy", "Prometheus has no healthy targets: Level 2 fails",
+                                  {"targets_down": True}),
+    "l3-sso-broken": DemoScenario("healthy", "the SSO front redirects to the wrong host: Level 3 fails",
+                                  {"sso_wrong_host": True}),
+    "l3-cert-expiring": DemoScenario("healthy", "the certificate expires in 3 days: Level 3 fails",
+                                     {"cert_expiring": True}),
+    "promote-ok": DemoScenario("promote-ok", "promote calm-crane to monitoring: every gate passes",
+                               promote=True),
+    "promote-errored": DemoScenario("promote-errored", "the Promotion ends Errored", promote=True),
+    "verification-failed": DemoScenario("verification-failed", "Kargo's verification fails",
+                                        promote=True),
+    "upstream-unverified": DemoScenario("upstream-unverified", "the freight is not verified upstream",
+                                        promote=True),
+    "promotion-running": DemoScenario("promotion-running", "a Promotion for the freight is already "
+                                      "running: the gate attaches to it", promote=True),
+    "stuck-stage": DemoScenario("stuck-stage", "the target stage is stuck (LastPromotionErrored)",
+                                promote=True),
+}
+
+
+def _resource(name: str) -> str:
+    return str(importlib.resources.files("gate.demo").joinpath(name))
+
+
+@contextlib.contextmanager
+def _local_servers(faults: dict[str, Any]) -> Iterator[Any]:
+    """The demo's L2-L4 targets, when that part of the product is installed."""
+    try:
+        from gate.demo_servers import DemoServers
+    except ImportError:
+        yield None
+        return
+    with DemoServers(**faults) as servers:
+        yield servers
+
+
+def _spec(workdir: Path, servers: Any) -> str:
+    """The built-in spec, with the local servers' addresses filled in."""
+    if servers is None:
+        return _resource("l1.yaml")
+    text = Path(_resource("levels.yaml")).read_text()
+    for key, value in servers.variables().items():
+        text = text.replace("${" + key + "}", value)
+    path = workdir / "gate.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@click.command()
+@click.option("--scenario", default="healthy", show_default=True, type=click.Choice(list(SCENARIOS)),
+              help="What the simulated cluster shows.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="JUnit path (default: a temp dir, printed).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the JSON result.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--speed", type=float, default=None, help="Scenario time speed factor.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+def demo(scenario: str, junit: str | None, json_path: str | None, output: str, speed: float | None,
+         list_only: bool) -> None:
+    """Run the real gate against the built-in simulated cluster; needs nothing else."""
+    if list_only:
+        for name, sc in SCENARIOS.items():
+            click.echo(f"{name:22} {sc.about}")
+        return
+    raise click.exceptions.Exit(run_demo(scenario, junit=junit, json_path=json_path, output=output,
+                                         speed=speed))
+
+
+def run_demo(name: str, *, junit: str | None = None, json_path: str | None = None, output: str = "text",
+             speed: float | None = None) -> int:
+    from gate.commands.verify import finish, run_verify
+    from gate.sim.server import start
+
+    chosen = SCENARIOS[name]
+    workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
+    junit = junit or str(workdir / "junit.xml")
+    with start(chosen.sim, speed=speed, workdir=str(workdir)) as sim, \
+            _local_servers(chosen.faults) as servers:
+        if servers is not None:
+            servers.attach(sim)
+        opts = RunOptions(stage="monitoring", config=_resource("config.yaml"), spec=_spec(workdir, servers),
+                          kubeconfig=sim.kubeconfig, junit=junit, json_path=json_path, output=output)
+        click.echo(f"gate demo: scenario {name!r} ({chosen.about}); simulated cluster at {sim.url}", err=True)
+        if chosen.promote:
+            from gate.kargo.demo import run_demo_promote
+
+            code = finish(run_demo_promote(sim, opts), opts)
+        else:
+            code = run_verify(opts)
+    return code

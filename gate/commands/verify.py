@@ -1,0 +1,138 @@
+"""`gate verify`: run a stage's levels and report; and `finish()`, which every command uses to report."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gate.entry import Interrupted
+from gate.errors import ConfigError, GateError
+from gate.model import CheckResult, RunResult, Section, Status, now_utc
+from gate.options import RunOptions, common_options, parse_levels
+from gate.redact import redact
+
+
+def _levels_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> set[int] | None:
+    return parse_levels(value)
+
+
+@click.command()
+@click.option("--stage", envvar="GATE_STAGE", required=True, help="Stage to verify (a key of the spec).")
+@click.option("--levels", envvar="GATE_LEVELS", callback=_levels_cb, help="Levels to run, e.g. 1-2.")
+@click.option("--freight", envvar="GATE_FREIGHT", help="Expect this Freight (name or alias) to be current.")
+@click.option("--preflight/--no-preflight", envvar="GATE_PREFLIGHT", default=True, show_default=True,
+              help="Check the gate's own RBAC permissions first.")
+@common_options
+def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: bool,
+           json_path: str | None, **common: object) -> None:
+    """Run the spec's levels for STAGE in order; stop at the first level that does not pass."""
+    opts = RunOptions(stage=stage, levels=levels, freight=freight, preflight=preflight, json_path=json_path,
+                      **common)  # type: ignore[arg-type]
+    raise click.exceptions.Exit(run_verify(opts))
+
+
+def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
+    from gate.session import Session
+
+    result = RunResult(command="verify", stage=opts.stage or "", project=opts.project, freight=opts.freight)
+    try:
+        session = (session_factory or Session.open)(opts)  # type: ignore[operator]
+        result.project = session.settings.get("kargo_project") or result.project
+        _job_context(session, result)
+        if opts.preflight and not _preflight(session, result):
+            return finish(result, opts)
+        result.levels = session.run_levels()
+    except ConfigError:
+        raise
+    except Interrupted as exc:
+        result.levels = getattr(exc, "levels", [])
+        result.interrupted = True
+        finish(result, opts)
+        return exc.code
+    except GateError as exc:
+        # Could not evaluate (unreachable, credentials, discovery forbidden): still leave reports.
+        result.sections.append(_error_section("Setup", str(exc)))
+        finish(result, opts)
+        click.echo(f"gate: {redact(str(exc))}", err=True)
+        return exc.exit_code
+    return finish(result, opts)
+
+
+def _error_section(title: str, message: str) -> Section:
+    row = CheckResult(id=f"{title.lower()}.error", name=title, kind="setup", level=0, status=Status.ERROR,
+                      reason=message, observed=message)
+    return Section(title, Status.ERROR, [row])
+
+
+def _job_context(session: object, result: RunResult) -> None:
+    """Inside a Kargo verification Job, name the AnalysisRun's stage, freight collection and promotion."""
+    from gate.kube import in_cluster
+
+    if not in_cluster():
+        return
+    try:
+        from gate.jobmode import job_context
+    except ImportError:
+        return
+    ns = session.settings.get("kargo_namespace") or ""  # type: ignore[attr-defined]
+    result.context.update(job_context(session.kube, ns))  # type: ignore[attr-defined]
+
+
+def _preflight(session: object, result: RunResult) -> bool:
+    """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3)."""
+    try:
+        from gate.rbac import preflight
+    except ImportError:
+        return True
+    kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
+    if kube is None or plan is None:
+        return True
+    answers = preflight(kube, plan)
+    denied = [perm for perm, allowed in answers if not allowed]
+    if not denied:
+        return True
+    rows = [CheckResult(id=f"rbac.{i}", name=f"Permission: {perm.describe()}", kind="rbac", level=0,
+                        status=Status.ERROR, observed="denied", expected="allowed",
+                        reason=f"the gate may not {perm.describe()}",
+                        hint=f"Grant the gate's ServiceAccount: {perm.describe()} "
+                             f"(see `gate rbac check --stage {result.stage}`)")
+            for i, perm in enumerate(denied)]
+    result.sections.append(Section("RBAC preflight", Status.ERROR, rows))
+    return False
+
+
+def finish(result: RunResult, opts: RunOptions) -> int:
+    """Print the report, write every requested file, and return the exit code."""
+    from gate.reports import github, jsonreport, junit, text
+
+    result.finished_at = result.finished_at or now_utc()
+    if opts.output == "json":
+        click.echo(jsonreport.render_json(result))
+    else:
+        click.echo(text.render_text(result))
+    written = []
+    if opts.junit:
+        junit.write_junit(result, opts.junit)
+        written.append(f"JUnit report: {opts.junit}")
+    if opts.json_path:
+        jsonreport.write_json(result, opts.json_path)
+        written.append(f"JSON result: {opts.json_path}")
+    github.write_github(result, junit_path=opts.junit)
+    _termination_message(result)
+    for line in written:
+        click.echo(line, err=True)
+    sys.stdout.flush()
+    return result.exit_code
+
+
+def _termination_message(result: RunResult) -> None:
+    from gate.kube import in_cluster
+
+    if not in_cluster():
+        return
+    try:
+        from gate.jobmode import write_termination_message
+    except ImportError:
+        return
+    write_termination_message(result)

@@ -1,0 +1,85 @@
+"""Options shared by the commands (DESIGN.md, "Common options"), each also read from a GATE_* variable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+
+@dataclass
+class RunOptions:
+    """Everything a command was asked to do, after flags and GATE_* variables are applied."""
+
+    stage: str | None = None
+    config: str | None = None
+    spec: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    project: str | None = None
+    junit: str | None = None
+    json_path: str | None = None
+    output: str = "text"
+    timeout: float | None = None
+    levels: set[int] | None = None
+    freight: str | None = None
+    preflight: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """`90`, `90s`, `5m`, `1h30m` → seconds."""
+    from gate.durations import parse
+
+    return None if value in (None, "") else parse(value)
+
+
+def _timeout_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def common_options(fn: Callable) -> Callable:
+    """--config --spec --kubeconfig --context --project --junit --json --output --timeout."""
+    decorators = [
+        click.option("--config", envvar="GATE_CONFIG", type=click.Path(dir_okay=False),
+                     help="Settings file (default: .gitops-config.yaml if present)."),
+        click.option("--spec", envvar="GATE_SPEC", type=click.Path(dir_okay=False),
+                     help="Spec file (default: gate.yaml)."),
+        click.option("--kubeconfig", envvar="GATE_KUBECONFIG", type=click.Path(dir_okay=False),
+                     help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
+        click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context."),
+        click.option("--project", envvar="GATE_PROJECT", help="Kargo project."),
+        click.option("--junit", envvar="GATE_JUNIT", type=click.Path(dir_okay=False),
+                     help="Write a JUnit XML report here."),
+        click.option("--json", "json_path", envvar="GATE_JSON", type=click.Path(dir_okay=False),
+                     help="Write the JSON result here."),
+        click.option("--output", envvar="GATE_OUTPUT", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True, help="What to print on stdout."),
+        click.option("--timeout", envvar="GATE_TIMEOUT", callback=_timeout_cb,
+                     help="Overall deadline, e.g. 10m."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def parse_levels(value: str | None) -> set[int] | None:
+    """`1-2`, `3`, `1,3` → {1, 2}; None for all."""
+    if not value:
+        return None
+    levels: set[int] = set()
+    for part in value.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a level range like 1-2") from None
+        if not (1 <= a <= b <= 4):
+            raise click.BadParameter(f"levels are 1 to 4, got {value!r}")
+        levels.update(range(a, b + 1))
+    return levels

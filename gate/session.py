@@ -1,0 +1,65 @@
+"""Everything one command needs, built once from its options: settings, cluster, spec, plan, clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from checks.base import Clients
+from gate.entry import Interrupted
+from gate.errors import ConfigError
+from gate.kube import KubeClient, connect, in_cluster
+from gate.model import LevelResult
+from gate.options import RunOptions
+from gate.plan import Plan
+
+
+@dataclass
+class Session:
+    opts: RunOptions
+    settings: Any
+    kube: KubeClient | None
+    spec: Any
+    plan: Plan | None
+    clients: Clients
+    progress: Any
+
+    @classmethod
+    def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True) -> Session:
+        from gate.discovery import discover
+        from gate.httpclient import HttpClient
+        from gate.progress import Progress
+        from gate.settings import load_settings
+        from gate.spec import load_spec
+
+        settings = load_settings(opts.config, {"kargo_project": opts.project})
+        kube = connect(opts.kubeconfig, opts.context) if need_cluster else None
+
+        def resolve_missing(keys: set[str]) -> Any:
+            if kube is None:
+                return settings
+            return discover(settings, kube, keys)
+
+        spec = plan = None
+        if need_plan:
+            spec = load_spec(opts.spec, settings, resolve_missing=resolve_missing)
+            if not opts.stage:
+                raise ConfigError("--stage is required", key="--stage")
+            plan = spec.plan(opts.stage, opts.levels)
+        http = HttpClient(kube=kube)
+        clients = Clients(kube=kube, http=http, settings=settings, freight=opts.freight,
+                          in_cluster=in_cluster())
+        progress = Progress()
+        return cls(opts, settings, kube, spec, plan, clients, progress)
+
+    def run_levels(self, plan: Plan | None = None) -> list[LevelResult]:
+        """Run the plan's levels. On SIGINT/SIGTERM the Interrupted exception carries `.levels`: what
+        finished so far, with the checks in flight marked as interrupted, so reports stay complete."""
+        from gate.runner import Runner
+
+        runner = Runner(self.clients, self.kube, timeout=self.opts.timeout, progress=self.progress)
+        try:
+            return runner.run(plan or self.plan)  # type: ignore[arg-type]
+        except Interrupted as exc:
+            exc.levels = runner.snapshot()  # type: ignore[attr-defined]
+            raise
