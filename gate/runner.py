@@ -137,7 +137,7 @@ class Runner:
             deadline = min(deadline, self.deadline)
         policy = Retrying(
             stop=stop_after_delay(max(0.0, deadline - start)),
-            wait=wait_exponential_jitter(initial=planned.interval, max=planned.max_interval, exp_base=1.5,
+            wait=wait_exponential_jitter(multiplier=planned.interval, max=planned.max_interval, exp_base=1.5,
                                          jitter=planned.interval * 0.2),
         )
         call = RetryCallState(policy, fn=None, args=(), kwargs={})
