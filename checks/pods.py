@@ -1,0 +1,176 @@
+"""`pods`: the pods a selector matches are Ready, and the ones that are not are named with the reason.
+
+Ready means the pod's `Ready` condition is True. Pods in phase Succeeded (finished Job pods) are
+ignored. Without `min_ready`, every matched pod must be Ready and at least one must match.
+
+The small helpers at the top are shared by the other Level-1 kinds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from checks.base import Check, Clients
+from gate.kube import Permission
+from gate.model import Observation
+from gate.resources import PODS
+
+MAX_EVIDENCE = 20
+
+
+# -- helpers shared by the Level-1 check kinds ---------------------------------------------------------
+def condition(obj: dict, kind: str) -> dict | None:
+    """The status condition of that type, or None."""
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return cond
+    return None
+
+
+def capped(lines: list[str], limit: int = MAX_EVIDENCE) -> list[str]:
+    """At most `limit` evidence lines, the rest summarized, so a report stays readable."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"... and {len(lines) - limit} more"]
+
+
+def slug(text: str) -> str:
+    """A selector or name list as an id fragment: `app=x,tier in (a,b)` -> `x-a-b`."""
+    values = [part.split("=")[-1] for part in re.split(r"[,\s()]+", text) if part and part not in
+              ("in", "notin")]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(values)).strip("-") or "all"
+
+
+def meta_name(obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else str(meta.get("name"))
+
+
+def setting(clients: Clients, attr: str) -> str | None:
+    return getattr(clients.settings, attr, None) if clients.settings is not None else None
+
+
+# -- pod diagnosis -------------------------------------------------------------------------------------
+def _container_problem(status: dict) -> tuple[str, str] | None:
+    """(kind of problem, text) for one container status, or None when nothing is wrong with it."""
+    state = status.get("state") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    restarts = status.get("restartCount", 0)
+    waiting = state.get("waiting") or {}
+    reason = waiting.get("reason") or ""
+    if reason == "CrashLoopBackOff":
+        exit_part = ""
+        if last:
+            exit_part = f", last exit: {last.get('reason') or 'unknown'}, code {last.get('exitCode', '?')}"
+        return "crash", f"CrashLoopBackOff (restarts: {restarts}{exit_part})"
+    if reason in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"):
+        return "image", f"{reason} (image: {status.get('image', '?')})"
+    if reason:
+        message = waiting.get("message") or ""
+        return "waiting", f"{reason}: {message}" if message else reason
+    terminated = state.get("terminated") or {}
+    if terminated.get("reason") == "OOMKilled" or (last.get("reason") == "OOMKilled" and
+                                                   not status.get("ready")):
+        code = terminated.get("exitCode") or last.get("exitCode", 137)
+        return "crash", f"OOMKilled (restarts: {restarts}, code {code})"
+    if terminated and terminated.get("exitCode", 0) != 0:
+        reason = terminated.get("reason") or "Error"
+        return "crash", f"terminated: {reason}, code {terminated.get('exitCode')} (restarts: {restarts})"
+    return None
+
+
+def diagnose(pod: dict) -> tuple[str, str, str | None]:
+    """(kind, reason, container) why a pod is not Ready; kind picks the hint."""
+    status = pod.get("status") or {}
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "other", "Terminating", None
+    containers = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    problems = [(c.get("name", "?"), p) for c in containers if (p := _container_problem(c))]
+    if problems:
+        many = len(containers) > 1
+        kind = problems[0][1][0]
+        text = "; ".join(f"container {name}: {text}" if many else text for name, (_, text) in problems)
+        return kind, text, problems[0][0] if many else None
+    phase = status.get("phase") or "Unknown"
+    if phase == "Pending":
+        scheduled = condition(pod, "PodScheduled")
+        if scheduled and scheduled.get("status") == "False":
+            text = f"Pending: {scheduled.get('reason') or 'Unschedulable'}: {scheduled.get('message') or ''}"
+            return "pending", text.rstrip(": "), None
+        return "pending", "Pending", None
+    if phase == "Failed":
+        return "other", f"Failed: {status.get('reason') or ''} {status.get('message') or ''}".strip(), None
+    ready = condition(pod, "Ready")
+    detail = (ready or {}).get("message") or (ready or {}).get("reason") or ""
+    return "other", f"not Ready ({detail})" if detail else "not Ready", None
+
+
+def is_ready(pod: dict) -> bool:
+    cond = condition(pod, "Ready")
+    return bool(cond and cond.get("status") == "True") and not (pod.get("metadata") or {}).get(
+        "deletionTimestamp")
+
+
+class PodsCheck(Check):
+    kind = "pods"
+    summary = "Pods matching a label selector are Ready (all of them, or at least `min_ready`)."
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["namespace"],
+        "properties": {
+            "namespace": {"type": "string", "minLength": 1},
+            "selector": {"type": "string", "description": "label selector, as kubectl -l"},
+            "field_selector": {"type": "string",
+                               "description": "field selector, as kubectl --field-selector"},
+            "min_ready": {"type": "integer", "minimum": 1,
+                          "description": "at least this many Ready (default: all matched, at least 1)"},
+        },
+    }
+
+    @property
+    def namespace(self) -> str:
+        return self.params["namespace"]
+
+    def default_name(self) -> str:
+        selector = self.params.get("selector")
+        return f"Pods ready in {self.params.get('namespace')}" + (f" ({selector})" if selector else "")
+
+    def ident(self) -> str:
+        selector = self.params.get("selector")
+        return f"{self.namespace}.{slug(selector)}" if selector else self.namespace
+
+    def permissions(self) -> list[Permission]:
+        return [Permission("list", "pods", "", self.namespace)]
+
+    def observe(self, clients: Clients) -> Observation:
+        view = clients.need_view()
+        pods = view.list(PODS, self.namespace, self.params.get("selector"), self.params.get("field_selector"))
+        pods = [p for p in pods if (p.get("status") or {}).get("phase") != "Succeeded"]
+        ready = [p for p in pods if is_ready(p)]
+        bad = [(p, *diagnose(p)) for p in pods if not is_ready(p)]
+        min_ready = self.params.get("min_ready")
+        if min_ready:
+            ok = len(ready) >= min_ready
+            expected = f">= {min_ready} Ready"
+        else:
+            ok = bool(pods) and len(ready) == len(pods)
+            expected = f"all Ready ({len(pods)})" if pods else "all Ready (at least 1 pod)"
+        evidence = [f"{meta_name(p)}: {reason}" for p, _, reason, _ in bad]
+        if not pods:
+            where = f" with selector {self.params['selector']}" if self.params.get("selector") else ""
+            evidence = [f"no pods in namespace {self.namespace}{where}"]
+        return Observation(ok=ok, observed=f"{len(ready)}/{len(pods)} pods Ready", expected=expected,
+                           evidence=capped(evidence), hint="" if ok else self._hint(bad))
+
+    def _hint(self, bad: list[tuple[dict, str, str, str | None]]) -> str:
+        if not bad:
+            return (f"No pods matched: check the selector with "
+                    f"kubectl get pods -n {self.namespace} --show-labels")
+        pod, kind, _, container = next((b for b in bad if b[1] == "crash"), bad[0])
+        name = (pod.get("metadata") or {}).get("name")
+        if kind == "crash":
+            target = f"{name} -c {container}" if container else name
+            return f"Read the crash: kubectl logs -n {self.namespace} {target} --previous"
+        return f"See why: kubectl describe pod -n {self.namespace} {name}"
