@@ -1,0 +1,102 @@
+"""The guide's VERIFICATION REPORT block (SKILL.md, PHASE V4), for people and logs."""
+
+from __future__ import annotations
+
+from gate import durations
+from gate.model import CheckResult, LevelResult, RunResult, Section, Status
+from gate.reports.common import MAX_EVIDENCE, clean, iso_utc, level_label, one_line, verdict
+
+INDENT = "  "
+DETAIL = "      "
+
+
+def _passed_line(row: CheckResult) -> str:
+    text = f"{INDENT}[x] {one_line(row.name)}"
+    if row.observed:
+        text += f": {one_line(row.observed)}"
+    if row.time_to_pass is not None:
+        text += f" (passed after {durations.format(row.time_to_pass)}"
+        text += f", {row.attempts} attempts)" if row.attempts > 1 else ")"
+    return text
+
+
+def _details(row: CheckResult, shown: str) -> list[str]:
+    """Observed vs expected, the reason (unless the headline already says it), evidence, hint."""
+    lines: list[str] = []
+    observed, expected, reason = one_line(row.observed), one_line(row.expected), one_line(row.reason)
+    if observed or expected:
+        lines.append(f"observed: {observed or '(nothing)'}; expected: {expected or '(not stated)'}")
+    if reason and reason not in (observed, shown):
+        lines.append(f"reason: {reason}")
+    evidence = [one_line(e) for e in row.evidence if one_line(e)]
+    lines += [f"- {e}" for e in evidence[:MAX_EVIDENCE]]
+    if len(evidence) > MAX_EVIDENCE:
+        lines.append(f"- … {len(evidence) - MAX_EVIDENCE} more (see the JUnit or JSON report)")
+    if row.attempts > 1:
+        lines.append(f"after {row.attempts} attempts in {durations.format(row.duration)}")
+    if row.hint:
+        lines.append(f"hint: {one_line(row.hint)}")
+    return [DETAIL + line for line in lines]
+
+
+def _problem_lines(row: CheckResult) -> list[str]:
+    suffix = " FAILED" if row.status == Status.FAIL else " ERROR (could not evaluate)"
+    summary = one_line(row.observed) or one_line(row.reason)
+    head = f"{INDENT}[ ] {one_line(row.name)}" + (f": {summary}" if summary else "") + suffix
+    return [head, *_details(row, summary)]
+
+
+def _skipped_line(row: CheckResult) -> str:
+    reason = one_line(row.reason)
+    return f"{INDENT}[-] {one_line(row.name)} (skipped{': ' + reason if reason else ''})"
+
+
+def render_row(row: CheckResult) -> list[str]:
+    """The lines for one check: `[x]` passed, `[ ]` failed/errored with details, `[-]` skipped."""
+    if row.status == Status.PASS:
+        return [_passed_line(row)]
+    if row.status == Status.SKIPPED:
+        return [_skipped_line(row)]
+    return _problem_lines(row)
+
+
+def _block(header: str, rows: list[CheckResult]) -> list[str]:
+    lines = [header]
+    for row in rows:
+        lines += render_row(row)
+    return lines
+
+
+def _section(section: Section) -> list[str]:
+    return _block(f"{one_line(section.title)}: {section.status.value}", section.rows)
+
+
+def _level(level: LevelResult) -> list[str]:
+    return _block(f"{level_label(level)}: {level.status.value}", level.checks)
+
+
+def _header(result: RunResult) -> list[str]:
+    lines = ["VERIFICATION REPORT", "===================", f"Stage: {one_line(result.stage)}"]
+    if result.project:
+        lines.append(f"Project: {one_line(result.project)}")
+    lines.append(f"Timestamp: {iso_utc(result.started_at)}")
+    if result.freight:
+        lines.append(f"Freight: {one_line(result.freight)}")
+    for key, value in result.context.items():
+        lines.append(f"{one_line(key)}: {one_line(value)}")
+    return lines
+
+
+def render_text(result: RunResult) -> str:
+    """The whole report, ending with a newline. Every piece of text is redacted and cleaned."""
+    blocks = [_header(result)]
+    blocks += [_section(s) for s in result.sections]
+    blocks += [_level(lv) for lv in result.levels]
+    blocks += [_section(s) for s in result.post_sections]
+    footer = [f"Note: {one_line(note)}" for note in result.notes]
+    if result.interrupted:
+        footer.append("INCOMPLETE: interrupted before the run finished")
+    footer += [f"Overall: {verdict(result)}", f"Action Required: {one_line(result.action_required)}"]
+    blocks.append(footer)
+    text = "\n\n".join("\n".join(block) for block in blocks) + "\n"
+    return clean(text)
