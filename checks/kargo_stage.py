@@ -1,0 +1,190 @@
+"""`kargo_stage`: the Kargo Stage is Healthy and Ready, and (when a Freight is expected) holds it, verified.
+
+Current Kargo (v1.5+): conditions `Healthy` and `Ready` must both be True; otherwise their reason and
+message are named (LastPromotionErrored, ReconcileError, ActivePromotion, ...). With an expected Freight
+(param `freight`, else --freight), `status.freightHistory[0].items` must hold it, by name or by alias
+(resolved through the Freight objects' `alias` field or `kargo.akuity.io/alias` label), and the latest
+verification, `verificationHistory[0].phase`, must be Successful (strict: notes/kargo.md §1.6).
+
+Legacy Stages (Kargo <= v1.4) without a Ready condition carry `status.phase`
+(NotApplicable|Steady|Promoting|Verifying|Failed; there never was a "Verified"): Steady counts as settled
+when health allows, the others as not ready, and the observation says it read the legacy field.
+
+Namespace: `namespace` (or `project`: a Kargo project's namespace is its name), else the settings'
+kargo_namespace, else kargo_project. permissions() has no settings: call apply_settings() first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from checks.base import Check, Clients
+from checks.pods import condition, setting
+from gate.errors import EvaluationError
+from gate.kube import Permission
+from gate.model import Observation
+from gate.resources import FREIGHTS, STAGES
+
+ALIAS_LABEL = "kargo.akuity.io/alias"
+_NAME = {"type": "string", "minLength": 1}
+
+
+def describe(cond: dict | None, kind: str) -> str:
+    if cond is None:
+        return f"{kind} condition missing"
+    text = f"{kind}={cond.get('status')}"
+    if cond.get("reason"):
+        text += f" ({cond['reason']})"
+    return text + (f": {cond['message']}" if cond.get("message") else "")
+
+
+def current_freight(stage: dict) -> tuple[list[str], dict | None]:
+    """(names of the current Freight, its latest verification), modern or pre-v0.9 shape."""
+    status = stage.get("status") or {}
+    history = status.get("freightHistory") or []
+    if history:
+        items = history[0].get("items") or {}
+        refs = items.values() if isinstance(items, dict) else items
+        verifications = history[0].get("verificationHistory") or []
+        return [r.get("name") for r in refs if r.get("name")], (verifications[0] if verifications else None)
+    legacy = status.get("currentFreight") or {}
+    name = legacy.get("name") or legacy.get("id")
+    return ([name] if name else []), legacy.get("verificationInfo")
+
+
+def freight_alias(freight: dict) -> str | None:
+    return freight.get("alias") or ((freight.get("metadata") or {}).get("labels") or {}).get(ALIAS_LABEL)
+
+
+def conditions_verdict(stage: dict) -> tuple[bool, str, list[str]]:
+    """(ready, observed, evidence) from the Healthy and Ready conditions."""
+    healthy, ready = condition(stage, "Healthy"), condition(stage, "Ready")
+    ok = bool(healthy and ready and healthy.get("status") == "True" and ready.get("status") == "True")
+    evidence = [describe(ready, "Ready"), describe(healthy, "Healthy")]
+    if ok:
+        return True, f"Ready ({ready.get('reason') or 'True'})", evidence
+    first = ready if ready and ready.get("status") != "True" else healthy
+    reason = (first or {}).get("reason") or "no Ready condition yet"
+    return False, f"not Ready: {reason}", evidence
+
+
+def legacy_verdict(stage: dict) -> tuple[bool, str, list[str]]:
+    """(ready, observed, evidence) from status.phase (Kargo <= v1.4)."""
+    status = stage.get("status") or {}
+    phase = status.get("phase")
+    health = (status.get("health") or {}).get("status")
+    evidence = [f"legacy Stage status (Kargo <= v1.4): status.phase={phase}"]
+    if status.get("message"):
+        evidence.append(f"status.message: {status['message']}")
+    if health:
+        evidence.append(f"health: {health}")
+    healthy = condition(stage, "Healthy")
+    if healthy:
+        evidence.append(describe(healthy, "Healthy"))
+    settled = phase == "Steady" and health in (None, "Healthy") and (
+        healthy is None or healthy.get("status") == "True")
+    if settled:
+        return True, "Steady (legacy status.phase)", evidence
+    why = f"phase {phase}" if phase != "Steady" else f"health {health or describe(healthy, 'Healthy')}"
+    return False, f"not ready: {why} (legacy status.phase)", evidence
+
+
+class KargoStageCheck(Check):
+    kind = "kargo_stage"
+    summary = ("The Kargo Stage is Healthy and Ready and, with an expected Freight, holds it with its "
+               "latest verification Successful.")
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "stage": {**_NAME, "description": "Stage name (default: the stage being verified)"},
+            "namespace": {**_NAME, "description": "project namespace (default: kargo_namespace)"},
+            "project": {**_NAME, "description": "Kargo project (its namespace has the same name)"},
+            "freight": {**_NAME,
+                        "description": "Freight name or alias expected current (default: --freight)"},
+        },
+    }
+
+    def apply_settings(self, settings: Any) -> None:
+        """Pin the namespace from the settings, so permissions() names the right one."""
+        if not self.params.get("namespace") and not self.params.get("project"):
+            ns = getattr(settings, "kargo_namespace", None) or getattr(settings, "kargo_project", None)
+            if ns:
+                self.params["namespace"] = ns
+
+    @property
+    def stage(self) -> str | None:
+        return self.params.get("stage")
+
+    def default_name(self) -> str:
+        return f"Kargo Stage {self.stage or '(current)'} healthy and ready"
+
+    def ident(self) -> str:
+        return self.stage or "stage"
+
+    def namespace(self, clients: Clients | None = None) -> str | None:
+        explicit = self.params.get("namespace") or self.params.get("project")
+        if explicit or clients is None:
+            return explicit
+        return setting(clients, "kargo_namespace") or setting(clients, "kargo_project")
+
+    def permissions(self) -> list[Permission]:
+        ns = self.namespace()
+        return [Permission("get", STAGES.plural, STAGES.group, ns, self.stage),
+                Permission("list", FREIGHTS.plural, FREIGHTS.group, ns)]
+
+    def observe(self, clients: Clients) -> Observation:
+        view = clients.need_view()
+        ns = self.namespace(clients)
+        if not self.stage or not ns:
+            raise EvaluationError("kargo_stage needs a stage and a project namespace "
+                                  "(params stage/namespace, or kargo_namespace in the settings)")
+        stage = view.get(STAGES, self.stage, ns)
+        wanted = self.params.get("freight") or clients.freight
+        expected = "Healthy=True and Ready=True"
+        if wanted:
+            expected += f", Freight {wanted} current and verified"
+        if stage is None:
+            return Observation(ok=False, observed="Stage not found", expected=expected,
+                               evidence=[f"{ns}/{self.stage}: not found"],
+                               hint=f"Check the stage name: kubectl get stages -n {ns}")
+        status = stage.get("status") or {}
+        if condition(stage, "Ready") is None and status.get("phase"):
+            ok, observed, evidence = legacy_verdict(stage)
+        else:
+            ok, observed, evidence = conditions_verdict(stage)
+        names, verification = current_freight(stage)
+        freights = view.list(FREIGHTS, ns) if wanted else []
+        labels = {(f.get("metadata") or {}).get("name"): freight_alias(f) for f in freights}
+        shown = ", ".join(f"{n} ({labels[n]})" if labels.get(n) else n for n in names) or "none"
+        evidence.append(f"current Freight: {shown}")
+        if verification:
+            evidence.append(self._verification_line(verification))
+        if wanted:
+            freight_ok, why = self._freight_verdict(wanted, names, verification, labels)
+            if not freight_ok:
+                observed = f"{observed}; {why}" if not ok else why
+                ok = False
+        hint = "" if ok else (f"See the Stage: kubectl get stage -n {ns} {self.stage} -o yaml "
+                              f"(conditions, freightHistory[0].verificationHistory)")
+        return Observation(ok=ok, observed=observed, expected=expected, evidence=evidence, hint=hint)
+
+    @staticmethod
+    def _verification_line(verification: dict) -> str:
+        run = verification.get("analysisRun") or {}
+        line = f"latest verification: {verification.get('phase') or 'Unknown'}"
+        if run.get("name"):
+            line += f" (AnalysisRun {run.get('namespace')}/{run['name']})"
+        return line + (f": {verification['message']}" if verification.get("message") else "")
+
+    @staticmethod
+    def _freight_verdict(wanted: str, names: list[str], verification: dict | None,
+                         aliases: dict[str | None, str | None]) -> tuple[bool, str]:
+        """Is `wanted` (name or alias) the current Freight, and did its latest verification succeed?"""
+        matches = {wanted} | {name for name, alias in aliases.items() if alias == wanted and name}
+        if not matches & set(names):
+            return False, f"Freight {wanted} is not current"
+        phase = (verification or {}).get("phase")
+        if phase != "Successful":
+            return False, f"Freight {wanted} not verified (latest verification: {phase or 'none yet'})"
+        return True, ""
