@@ -113,3 +113,33 @@ class FakeView:
             if meta.get("name") == name and (not res.namespaced or meta.get("namespace") == namespace):
                 return obj
         return None
+
+
+# -- object builders: shaped like `kubectl get -o json` ------------------------------------------------
+PART_OF = "app.kubernetes.io/part-of"
+
+
+def meta(name: str, namespace: str | None = None, labels: dict[str, str] | None = None,
+         **extra: Any) -> dict:
+    out: dict[str, Any] = {"name": name, "labels": dict(labels or {}), **extra}
+    if namespace:
+        out["namespace"] = namespace
+    return out
+
+
+def pod(name: str, namespace: str = "monitoring", labels: dict[str, str] | None = None, *,
+        ready: bool = True, phase: str = "Running", containers: list[dict] | None = None,
+        conditions: list[dict] | None = None) -> dict:
+    """A pod; `containers` are containerStatuses (default: one ready container named `main`)."""
+    if containers is None:
+        containers = [{"name": "main", "image": "example/main:1", "ready": ready, "restartCount": 0,
+                       "state": {"running": {"startedAt": "2026-08-20T10:00:00Z"}}}]
+    if conditions is None:
+        conditions = [{"type": "PodScheduled", "status": "True"},
+                      {"type": "Ready", "status": "True" if ready else "False",
+                       **({} if ready else {"reason": "ContainersNotReady",
+                                             "message": "containers with unready status: [main]"})}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": meta(name, namespace, labels or {PART_OF: "kube-prometheus-stack"}),
+            "spec": {"restartPolicy": "Always"},
+            "status": {"phase": phase, "conditions": conditions, "containerStatuses": containers}}
