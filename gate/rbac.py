@@ -1,0 +1,162 @@
+"""`gate rbac check`: does the gate's own identity hold every permission the stage's checks need?
+
+One SelfSubjectAccessReview per permission; denied ones are printed as the Role/ClusterRole rules that
+would grant them, in the same shape `gate render analysis-template` emits, so a missing rule can be
+copied straight into the manifest. `gate verify` runs the same preflight before the levels (the guide's
+Gotcha 4: a verification Job without RBAC otherwise just "fails").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import click
+import yaml
+
+from gate.errors import EXIT_UNEVALUATED, PermissionDenied
+from gate.kube import KubeClient, Permission
+from gate.options import RunOptions, common_options
+from gate.plan import Plan
+
+RBAC_API = "rbac.authorization.k8s.io/v1"
+LABELS = {"app.kubernetes.io/name": "promotion-gate", "app.kubernetes.io/component": "verification"}
+
+
+# -- permissions -> rules ----------------------------------------------------------------------
+def rules_by_scope(perms: Iterable[Permission]) -> dict[str | None, list[dict]]:
+    """Group permissions into RBAC rules: one rule per (apiGroup, resource, resourceName), verbs merged.
+
+    Keys are namespaces (a Role each) and None (cluster-wide: a ClusterRole). Order is stable.
+    """
+    verbs: dict[tuple[str | None, str, str, str | None], set[str]] = {}
+    for perm in perms:
+        verbs.setdefault((perm.namespace, perm.group, perm.resource, perm.name), set()).add(perm.verb)
+    scopes: dict[str | None, list[dict]] = {}
+    for (ns, group, resource, name) in sorted(verbs, key=lambda k: (k[0] or "", k[1], k[2], k[3] or "")):
+        rule: dict = {"apiGroups": [group], "resources": [resource]}
+        if name:
+            rule["resourceNames"] = [name]
+        rule["verbs"] = sorted(verbs[(ns, group, resource, name)])
+        scopes.setdefault(ns, []).append(rule)
+    return dict(sorted(scopes.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
+
+
+def role_documents(perms: Iterable[Permission], name: str) -> list[dict]:
+    """A Role per namespace and one ClusterRole (cluster-wide permissions), all named `name`."""
+    docs = []
+    for ns, rules in rules_by_scope(perms).items():
+        meta: dict = {"name": name, "labels": dict(LABELS)}
+        if ns is None:
+            docs.append({"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": meta, "rules": rules})
+        else:
+            meta = {"name": name, "namespace": ns, "labels": dict(LABELS)}
+            docs.append({"apiVersion": RBAC_API, "kind": "Role", "metadata": meta, "rules": rules})
+    return docs
+
+
+def dump_yaml(docs: Sequence[dict]) -> str:
+    """Multi-document YAML, keys in the order written."""
+    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
+
+
+def missing_rules_yaml(denied: Iterable[Permission], name: str = "promotion-gate") -> str:
+    """The Role/ClusterRole YAML that would grant the denied permissions."""
+    return dump_yaml(role_documents(denied, name))
+
+
+# -- preflight -----------------------------------------------------------------------------------
+def required_permissions(plan: Plan, job: bool | None = None) -> list[Permission]:
+    """The plan's permissions, plus job mode's own (listing AnalysisRuns) when running as a Job.
+
+    `job=None` decides by the environment: an AnalysisRun uid from the downward API means job mode.
+    """
+    from gate import jobmode
+
+    perms = list(plan.permissions())
+    if job is None:
+        job = jobmode.analysisrun_uid() is not None
+    if job:
+        for perm in jobmode.job_permissions(jobmode.job_namespace()):
+            if perm not in perms:
+                perms.append(perm)
+    return perms
+
+
+def preflight(kube: KubeClient, plan: Plan, *, job: bool | None = None) -> list[tuple[Permission, bool]]:
+    """A SelfSubjectAccessReview for each needed permission. API errors (401, 403, 5xx) propagate."""
+    return [(perm, kube.access_review(perm)) for perm in required_permissions(plan, job)]
+
+
+def denied_error(results: Sequence[tuple[Permission, bool]]) -> PermissionDenied | None:
+    """A PermissionDenied naming every denied permission and the rules to add, or None if none is."""
+    denied = [perm for perm, allowed in results if not allowed]
+    if not denied:
+        return None
+    lines = "\n".join(f"  - {perm.describe()}" for perm in denied)
+    return PermissionDenied(
+        f"preflight: the gate's identity lacks {len(denied)} of {len(results)} permissions its checks "
+        f"need:\n{lines}\nAdd these rules (or re-apply `gate render analysis-template`):\n"
+        f"{missing_rules_yaml(denied).rstrip()}", permission=denied[0])
+
+
+def format_table(results: Sequence[tuple[Permission, bool]]) -> str:
+    """PERMISSION / RESULT table, one row per permission."""
+    rows = [(perm.describe(), "allowed" if ok else "DENIED") for perm, ok in results]
+    width = max([len("PERMISSION"), *(len(r[0]) for r in rows)])
+    out = [f"{'PERMISSION'.ljust(width)}  RESULT"]
+    out += [f"{what.ljust(width)}  {verdict}" for what, verdict in rows]
+    return "\n".join(out)
+
+
+# -- command -------------------------------------------------------------------------------------
+@click.group()
+def rbac() -> None:
+    """Check the gate's own Kubernetes permissions."""
+
+
+@rbac.command("check")
+@click.option("--stage", envvar="GATE_STAGE", required=True, help="Stage whose checks to check for.")
+@click.option("--job/--no-job", "job", default=None,
+              help="Include job mode's permission (list AnalysisRuns). Default: only inside an "
+                   "AnalysisRun's Job.")
+@common_options
+def check(stage: str, job: bool | None, config: str | None, spec: str | None, kubeconfig: str | None,
+          context: str | None, project: str | None, junit: str | None, json_path: str | None,
+          output: str, timeout: float | None) -> None:
+    """SelfSubjectAccessReview for every permission the stage's checks need; exit 3 if any is denied."""
+    from gate.session import Session
+
+    opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
+                      project=project, junit=junit, json_path=json_path, output=output, timeout=timeout)
+    session = Session.open(opts)
+    results = preflight(session.kube, session.plan, job=job)
+    denied = [perm for perm, ok in results if not ok]
+    if json_path or output == "json":
+        doc = {"stage": stage, "permissions": [
+            {"verb": p.verb, "resource": p.resource, "group": p.group, "namespace": p.namespace,
+             "name": p.name, "allowed": ok} for p, ok in results],
+            "missing_rules": rules_by_scope(denied) and role_documents(denied, "promotion-gate")}
+        text = json.dumps(doc, indent=2)
+        if json_path:
+            with open(json_path, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        if output == "json":
+            click.echo(text)
+    if output == "text":
+        _print_text(stage, results, denied)
+    if denied:
+        raise click.exceptions.Exit(EXIT_UNEVALUATED)
+
+
+def _print_text(stage: str, results: Sequence[tuple[Permission, bool]], denied: list[Permission]) -> None:
+    if not results:
+        click.echo(f"Stage {stage}: its checks need no Kubernetes permissions.")
+        return
+    click.echo(format_table(results))
+    click.echo("")
+    if not denied:
+        click.echo(f"All {len(results)} permissions allowed.")
+        return
+    click.echo(f"{len(denied)} of {len(results)} permissions DENIED. Missing rules:")
+    click.echo(missing_rules_yaml(denied).rstrip())

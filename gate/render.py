@@ -1,0 +1,216 @@
+"""`gate render analysis-template`: the manifests that run the gate as a Kargo verification Job.
+
+Prints, as one YAML stream: a ConfigMap with the spec (and settings file), the AnalysisTemplate (job
+provider, one measurement, no retries, a deadline from the spec's timeouts), the ServiceAccount, and
+least-privilege RBAC: exactly the permissions the stage's checks declare, plus listing AnalysisRuns in
+the project namespace (job mode names its AnalysisRun's stage, freight collection and promotion).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import click
+
+from gate import jobmode
+from gate.errors import ConfigError
+from gate.kube import Permission
+from gate.options import RunOptions, common_options
+from gate.plan import Plan
+from gate.rbac import LABELS, RBAC_API, dump_yaml, required_permissions, role_documents
+
+MOUNT = "/etc/promotion-gate"
+STARTUP_GRACE = 120  # seconds for image pull, start-up and writing the reports
+DEFAULT_TTL = 86400  # finished Jobs (and their logs) are kept a day
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def dns_name(*parts: str) -> str:
+    """A DNS-1123 name from parts: lower-case, [a-z0-9-], at most 63 characters."""
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    return name[:63].rstrip("-") or "promotion-gate"
+
+
+def plan_seconds(plan: Plan) -> int:
+    """How long the levels may take: levels run one after another, the checks of a level together."""
+    total = 0.0
+    for checks in plan.levels.values():
+        total += max((pc.timeout for pc in checks), default=0.0)
+    return max(60, math.ceil(total))
+
+
+def _read(path: str | None) -> str | None:
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _env(spec_text: str, has_config: bool, secret_name: str) -> list[dict]:
+    env: list[dict] = [
+        {"name": jobmode.ENV_UID,
+         "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{jobmode.UID_LABEL}']"}}},
+        {"name": jobmode.ENV_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "GATE_SPEC", "value": f"{MOUNT}/gate.yaml"},
+    ]
+    if has_config:
+        env.append({"name": "GATE_CONFIG", "value": f"{MOUNT}/gitops-config.yaml"})
+    env += [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"}]
+    for var in sorted(set(_ENV_REF.findall(spec_text))):
+        env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": var}}})
+    return env
+
+
+def analysis_template(*, name: str, namespace: str, stage: str, image: str, service_account: str,
+                      configmap: str, env: list[dict], timeout: int, ttl: int) -> dict:
+    """The AnalysisTemplate: one `job` metric whose exit code is the verdict."""
+    container = {
+        "name": "gate",
+        "image": image,
+        "args": ["verify", "--stage", "{{args.stage}}", "--levels", "{{args.levels}}",
+                 "--timeout", "{{args.timeout}}"],
+        "env": env,
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                            "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "terminationMessagePath": jobmode.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "spec", "mountPath": MOUNT, "readOnly": True}],
+    }
+    pod = {
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": True,
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001},
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    {"name": "spec", "configMap": {"name": configmap}}],
+    }
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(LABELS)},
+        "spec": {
+            "args": [{"name": "stage", "value": stage}, {"name": "levels", "value": "1-4"},
+                     {"name": "timeout", "value": f"{timeout}s"}],
+            "metrics": [{
+                "name": "promotion-gate",
+                "failureLimit": 0,  # no interval/count: exactly one measurement
+                "provider": {"job": {
+                    "metadata": {"labels": dict(LABELS)},
+                    "spec": {"backoffLimit": 0, "activeDeadlineSeconds": timeout + STARTUP_GRACE,
+                             "ttlSecondsAfterFinished": ttl,
+                             "template": {"metadata": {"labels": dict(LABELS)}, "spec": pod}},
+                }},
+            }],
+        },
+    }
+
+
+def rbac_documents(perms: list[Permission], *, name: str, namespace: str,
+                   service_account: str) -> list[dict]:
+    """ServiceAccount, then each Role/ClusterRole followed by its binding to that ServiceAccount."""
+    subject = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
+    docs: list[dict] = [{"apiVersion": "v1", "kind": "ServiceAccount",
+                         "metadata": {"name": service_account, "namespace": namespace,
+                                      "labels": dict(LABELS)}}]
+    cluster_name = dns_name(name, namespace)  # ClusterRoles are cluster-wide: one per project
+    for role in role_documents(perms, name):
+        meta = role["metadata"]
+        if role["kind"] == "ClusterRole":
+            meta["name"] = cluster_name
+            binding = {"apiVersion": RBAC_API, "kind": "ClusterRoleBinding",
+                       "metadata": {"name": cluster_name, "labels": dict(LABELS)}}
+        else:
+            binding = {"apiVersion": RBAC_API, "kind": "RoleBinding",
+                       "metadata": {"name": name, "namespace": meta["namespace"], "labels": dict(LABELS)}}
+        binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"],
+                              "name": meta["name"]}
+        binding["subjects"] = subject
+        docs += [role, binding]
+    return docs
+
+
+def stage_snippet(template: str, stage: str) -> str:
+    """The Stage's `spec.verification`, as a comment above the manifests."""
+    return "\n".join([
+        f"# Promotion Gate as Kargo verification for stage {stage!r}.",
+        "# Add to the Stage (Kargo runs the AnalysisTemplate after every promotion; exit 0 = verified):",
+        "#",
+        "#   spec:",
+        "#     verification:",
+        "#       analysisTemplates:",
+        f"#       - name: {template}",
+        "#       args:                      # optional: override the template's defaults",
+        "#       - name: stage",
+        f"#         value: {stage}",
+        "#       - name: levels",
+        '#         value: "1-4"',
+        "#",
+        "# The pod gets GATE_ANALYSISRUN_UID and GATE_NAMESPACE from the downward API, so its report names",
+        "# the AnalysisRun's stage, freight collection and promotion; the verdict is also in the pod's",
+        "# termination message (kubectl get pod -o jsonpath='{..terminated.message}').",
+        "",
+    ])
+
+
+@click.group()
+def render() -> None:
+    """Print manifests for running the gate inside the cluster."""
+
+
+@render.command("analysis-template")
+@click.option("--stage", envvar="GATE_STAGE", required=True, help="Stage of the spec to verify.")
+@click.option("--image", required=True, help="The gate image, e.g. ghcr.io/org/promotion-gate:0.1.0.")
+@click.option("--namespace", help="Kargo project namespace (default: --project / kargo_project).")
+@click.option("--service-account", help="ServiceAccount the Job runs as (default: promotion-gate-STAGE).")
+@click.option("--name", "template_name", help="AnalysisTemplate name (default: promotion-gate-STAGE).")
+@click.option("--ttl", type=int, default=DEFAULT_TTL, show_default=True,
+              help="ttlSecondsAfterFinished of the Job (its logs go with it).")
+@common_options
+def analysis_template_cmd(stage: str, image: str, namespace: str | None, service_account: str | None,
+                          template_name: str | None, ttl: int, config: str | None, spec: str | None,
+                          kubeconfig: str | None, context: str | None, project: str | None,
+                          junit: str | None, json_path: str | None, output: str,
+                          timeout: float | None) -> None:
+    """AnalysisTemplate + ServiceAccount + least-privilege RBAC for running STAGE as Kargo verification."""
+    from gate.session import Session
+
+    opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
+                      project=project, timeout=timeout)
+    session = Session.open(opts, need_cluster=False)
+    plan = session.plan
+    settings = session.settings
+    namespace = namespace or project or (settings.get("kargo_project") if settings else None)
+    if not namespace:
+        raise ConfigError("the Kargo project namespace is unknown: pass --namespace (or --project, or set "
+                          "kargo_project in .gitops-config.yaml)", key="--namespace")
+    name = template_name or dns_name("promotion-gate", stage)
+    service_account = service_account or name
+    spec_path = plan.source or spec or "gate.yaml"
+    spec_text = _read(spec_path)
+    if spec_text is None:
+        raise ConfigError(f"cannot read the spec file {spec_path}", key="--spec")
+    config_path = config or getattr(settings, "file", None)
+    config_text = _read(config_path)
+    configmap = dns_name(name, "spec")
+    data = {"gate.yaml": spec_text}
+    if config_text is not None:
+        data["gitops-config.yaml"] = config_text
+    seconds = math.ceil(timeout) if timeout else plan_seconds(plan)
+    perms = required_permissions(plan, job=False)
+    perms += [p for p in jobmode.job_permissions(namespace) if p not in perms]
+    docs = [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": configmap, "namespace": namespace, "labels": dict(LABELS)}, "data": data},
+        analysis_template(name=name, namespace=namespace, stage=stage, image=image,
+                          service_account=service_account, configmap=configmap,
+                          env=_env(spec_text, config_text is not None, dns_name(name, "secrets")),
+                          timeout=seconds, ttl=ttl),
+        *rbac_documents(perms, name=name, namespace=namespace, service_account=service_account),
+    ]
+    click.echo(stage_snippet(name, stage) + dump_yaml(docs), nl=False)
