@@ -63,3 +63,5 @@ class Session:
         except Interrupted as exc:
             exc.levels = runner.snapshot()  # type: ignore[attr-defined]
             raise
+        finally:
+            self.progress.finish()  # end any in-place progress line before the report prints

@@ -118,7 +118,8 @@ def finish(result: RunResult, opts: RunOptions) -> int:
     if opts.json_path:
         jsonreport.write_json(result, opts.json_path)
         written.append(f"JSON result: {opts.json_path}")
-    github.write_github(result, junit_path=opts.junit)
+    github.write_github(result, junit_path=opts.junit,
+                        stream=sys.stderr if opts.output == "json" else None)
     _termination_message(result)
     for line in written:
         click.echo(line, err=True)
