@@ -1,0 +1,266 @@
+"""The spec, `gate.yaml`: stages, their levels 1-4 and the checks of each level.
+
+Loading goes: YAML with line numbers -> `${VAR}` / `${env:NAME}` substitution -> JSON Schema validation
+(the first error, with file, line and key path) -> Spec. Settings variables the spec uses but that have
+no value are resolved once through `resolve_missing` (lazy discovery), and only then is the spec
+validated in full; schema errors elsewhere in the file are reported before anything touches a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.base import Check
+from gate import durations, redact
+from gate.errors import ConfigError
+from gate.plan import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_TIMEOUT, Plan, PlannedCheck
+from gate.settings import KEY_OF_VARIABLE, Settings, did_you_mean
+from gate.yamlpos import Path, Positions, format_path
+from gate.yamlpos import load as load_yaml
+
+DEFAULT_SPEC = "gate.yaml"
+COMMON_KEYS = ("name", "timeout", "interval", "max_interval")
+_REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Kinds = Mapping[str, type[Check]]
+
+
+@dataclass
+class CheckSpec:
+    kind: str
+    value: Any  # what the spec says after substitution: params or a shorthand
+    level: int
+    path: Path
+    line: int | None
+
+
+@dataclass
+class StageSpec:
+    name: str
+    levels: dict[int, list[CheckSpec]]
+    defaults: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Spec:
+    defaults: dict[str, float]
+    stages: dict[str, StageSpec]
+    source: str
+    settings: Settings  # after lazy discovery: the values the spec was filled with
+    kinds: Kinds = field(default_factory=dict, repr=False)
+
+    def plan(self, stage: str, levels: set[int] | None = None) -> Plan:
+        """The checks of `stage` (only `levels` when given), ready for the runner."""
+        spec = self.stages.get(stage)
+        if spec is None:
+            names = ", ".join(self.stages) or "none"
+            raise ConfigError(f"unknown stage {stage!r}{did_you_mean(stage, list(self.stages))}; "
+                              f"stages in this spec: {names}", file=self.source, key="--stage")
+        chosen = {n: c for n, c in spec.levels.items() if not levels or n in levels}
+        if levels and not chosen:
+            have = ", ".join(str(n) for n in sorted(spec.levels)) or "none"
+            raise ConfigError(f"stage {stage!r} has no level {', '.join(map(str, sorted(levels)))} "
+                              f"(its levels: {have})", file=self.source, key="--levels")
+        timing = {"timeout": DEFAULT_TIMEOUT, "interval": DEFAULT_INTERVAL,
+                  "max_interval": DEFAULT_MAX_INTERVAL, **self.defaults, **spec.defaults}
+        plan = Plan(stage=stage, source=self.source)
+        used: dict[str, int] = {}
+        for number in sorted(chosen):
+            plan.levels[number] = [self._planned(c, stage, timing, used) for c in chosen[number]]
+        return plan
+
+    def _planned(self, item: CheckSpec, stage: str, timing: dict[str, float],
+                 used: dict[str, int]) -> PlannedCheck:
+        cls = self.kinds[item.kind]
+        value = item.value
+        common: dict[str, Any] = {}
+        if isinstance(value, dict):
+            # a key the check declares itself (the `secret` check's `name`) stays a parameter
+            own = set(cls.schema.get("properties") or {})
+            common = {k: value[k] for k in COMMON_KEYS if k in value}
+            value = {k: v for k, v in value.items() if k not in COMMON_KEYS or k in own}
+            if "name" in own:
+                common.pop("name", None)
+        where = {"file": self.source, "line": item.line, "key": format_path(item.path)}
+        try:
+            params = cls.normalize(value)
+            if "stage" in (cls.schema.get("properties") or {}) and "stage" not in params:
+                params["stage"] = stage
+            check = cls(params, name=common.get("name"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"invalid {item.kind} check: {exc}", **where) from None
+        times = dict(timing)
+        for key in ("timeout", "interval", "max_interval"):
+            if key in common:
+                times[key] = _duration(common[key], file=self.source, line=item.line,
+                                       key=format_path((*item.path, key)))
+        base = f"L{item.level}.{item.kind}.{check.ident()}"
+        used[base] = used.get(base, 0) + 1
+        ident = base if used[base] == 1 else f"{base}-{used[base]}"
+        return PlannedCheck(check=check, level=item.level, id=ident, timeout=times["timeout"],
+                            interval=times["interval"], max_interval=times["max_interval"])
+
+
+def _duration(value: Any, **where: Any) -> float:
+    try:
+        return durations.parse(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), **where) from None
+
+
+# -- substitution ----------------------------------------------------------------------------------
+@dataclass
+class _Substitution:
+    """Fills `${VAR}` and `${env:NAME}`; records where a value was missing instead of failing, so
+    schema errors can be reported first."""
+
+    variables: dict[str, str]
+    env: Mapping[str, str]
+    file: str
+    positions: Positions
+    missing_vars: dict[str, Path] = field(default_factory=dict)  # first use of each
+    missing_env: dict[str, Path] = field(default_factory=dict)
+    tainted: list[Path] = field(default_factory=list)
+
+    def apply(self, data: Any, path: Path = ()) -> Any:
+        if isinstance(data, dict):
+            return {k: self.apply(v, (*path, str(k))) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.apply(v, (*path, i)) for i, v in enumerate(data, start=1)]
+        if isinstance(data, str) and "$" in data:
+            return self._text(data, path)
+        return data
+
+    def _text(self, text: str, path: Path) -> str:
+        missing = False
+
+        def one(match: re.Match[str]) -> str:
+            nonlocal missing
+            token = match.group(0)
+            if token == "$${":
+                return "${"
+            if match.group(1) is None:
+                raise self._error(f"unterminated '${{' in {text!r} (write '$${{' for a literal '${{')", path)
+            name = match.group(1).strip()
+            value = self._lookup(name, path)
+            if value is None:
+                missing = True
+                return token
+            return value
+
+        result = _REF.sub(one, text)
+        if missing:
+            self.tainted.append(path)
+        return result
+
+    def _lookup(self, name: str, path: Path) -> str | None:
+        if name.startswith("env:"):
+            env = name[4:].strip()
+            if not _ENV_NAME.match(env):
+                raise self._error(f"'${{{name}}}' is not an environment variable reference "
+                                  f"like ${{env:NAME}}", path)
+            value = self.env.get(env)
+            if value is None:
+                self.missing_env.setdefault(env, path)
+            else:
+                redact.register(value)  # before anything can print it
+            return value
+        if name not in KEY_OF_VARIABLE:
+            known = ", ".join(sorted(KEY_OF_VARIABLE))
+            raise self._error(f"unknown variable ${{{name}}}{did_you_mean(name, list(KEY_OF_VARIABLE))}; "
+                              f"known: {known}, and ${{env:NAME}}", path)
+        value = self.variables.get(name)
+        if value is None:
+            self.missing_vars.setdefault(name, path)
+        return value
+
+    def _error(self, message: str, path: Path) -> ConfigError:
+        return ConfigError(message, file=self.file, line=self.positions.line(path), key=format_path(path))
+
+
+def _missing_setting_error(var: str, path: Path, sub: _Substitution, settings: Settings,
+                           discovered: bool) -> ConfigError:
+    key = KEY_OF_VARIABLE[var]
+    line = sub.positions.line(path)
+    tried = " and could not be discovered" if discovered else ""
+    note = settings.notes.get(key)
+    why = f" ({note})" if note and discovered else ""
+    err = ConfigError(f"${{{var}}} is used at {sub.file}:{line} ({format_path(path)}) but {key} is not set"
+                      f"{tried}{why}: {settings.hint(key)}")
+    err.file, err.line, err.key = sub.file, line, format_path(path)
+    return err
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def load_spec(path: str | None, settings: Settings, *,
+              resolve_missing: Callable[[set[str]], Settings] | None = None,
+              kinds: Kinds | None = None, env: Mapping[str, str] | None = None) -> Spec:
+    """Read, substitute and validate the spec. `kinds` and `env` default to the check registry and
+    os.environ."""
+    from gate.spec_schema import build_schema, first_error
+    from gate.spec_schema import kinds as registry_kinds
+
+    file = path or DEFAULT_SPEC
+    if not os.path.isfile(file):
+        hint = "" if path else " (pass --spec, or create gate.yaml)"
+        raise ConfigError(f"spec file not found{hint}", file=file, key="--spec" if path else None)
+    raw, positions = load_yaml(file)
+    kinds = registry_kinds() if kinds is None else kinds
+    schema = build_schema(kinds)
+    env = os.environ if env is None else env
+
+    sub = _Substitution(settings.variables(), env, file, positions)
+    data = sub.apply(raw)
+    problem = first_error(data, schema, file, positions, skip=sub.tainted)
+    if problem:
+        raise problem
+    if sub.missing_env:
+        name, where = _first(sub.missing_env, positions)
+        raise ConfigError(f"environment variable {name} is not set (used as ${{env:{name}}})",
+                          file=file, line=positions.line(where), key=format_path(where))
+    if sub.missing_vars:
+        keys = {KEY_OF_VARIABLE[v] for v in sub.missing_vars}
+        discovered = resolve_missing is not None
+        if resolve_missing is not None:
+            settings = resolve_missing(keys)
+        still = {v: p for v, p in sub.missing_vars.items() if settings.get(KEY_OF_VARIABLE[v]) is None}
+        if still:
+            var, where = _first(still, positions)
+            raise _missing_setting_error(var, where, sub, settings, discovered)
+        sub = _Substitution(settings.variables(), env, file, positions)
+        data = sub.apply(raw)
+        problem = first_error(data, schema, file, positions)
+        if problem:
+            raise problem
+    return _build(data, file, positions, settings, kinds)
+
+
+def _first(found: dict[str, Path], positions: Positions) -> tuple[str, Path]:
+    return min(found.items(), key=lambda item: (positions.line(item[1]) or 0, item[0]))
+
+
+def _defaults(data: Any, file: str, positions: Positions, path: Path) -> dict[str, float]:
+    return {k: _duration(v, file=file, line=positions.line((*path, k)), key=format_path((*path, k)))
+            for k, v in (data or {}).items()}
+
+
+def _build(data: dict, file: str, positions: Positions, settings: Settings, kinds: Kinds) -> Spec:
+    stages: dict[str, StageSpec] = {}
+    for name, body in (data.get("stages") or {}).items():
+        stage_path: Path = ("stages", str(name))
+        levels: dict[int, list[CheckSpec]] = {}
+        for number, items in (body.get("levels") or {}).items():
+            level = int(number)
+            items_path: Path = (*stage_path, "levels", str(number))
+            levels[level] = [CheckSpec(kind, value, level, (*items_path, i, kind),
+                                       positions.line((*items_path, i)))
+                             for i, item in enumerate(items or [], start=1) for kind, value in item.items()]
+        own = _defaults(body.get("defaults"), file, positions, (*stage_path, "defaults"))
+        stages[str(name)] = StageSpec(str(name), dict(sorted(levels.items())), own)
+    return Spec(_defaults(data.get("defaults"), file, positions, ("defaults",)), stages, file, settings,
+                dict(kinds))
