@@ -1,0 +1,198 @@
+"""argocd_apps check: the stale-proof readiness rule of notes/argo.md §7a, one failure reason at a time."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import pytest
+
+from checks.argocd_apps import ArgocdAppsCheck
+from checks.base import Clients
+from gate.kube import Permission
+from gate.resources import APPLICATIONS
+from tests.fakeview import FakeView, meta
+
+SHA = "ea8759964626a583667a2bfd08f334ec2070040a"
+
+
+def app(name: str = "loki", namespace: str = "argocd", labels: dict | None = None) -> dict:
+    """Shaped after reference/argocd/examples/application-full-status-diff-cache.yaml (trimmed)."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": meta(name, namespace, labels or {"stage": "monitoring"}),
+        "spec": {"destination": {"namespace": "monitoring", "server": "https://kubernetes.default.svc"},
+                 "source": {"repoURL": "https://github.com/example/gitops.git", "path": name,
+                            "targetRevision": "main"}},
+        "status": {
+            "sync": {"status": "Synced", "revision": SHA},
+            "health": {"status": "Healthy"},
+            "reconciledAt": "2024-03-05T07:33:04Z",
+            "operationState": {
+                "phase": "Succeeded", "message": "successfully synced (all tasks run)",
+                "startedAt": "2024-03-05T07:33:03Z", "finishedAt": "2024-03-05T07:33:04Z",
+                "operation": {"initiatedBy": {"username": "foo@example.com"}, "sync": {"revision": SHA}},
+                "syncResult": {"revision": SHA, "resources": [
+                    {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "monitoring",
+                     "name": name, "status": "Synced", "hookPhase": "Running", "syncPhase": "Sync",
+                     "message": f"deployment.apps/{name} serverside-applied"}]},
+            },
+        },
+    }
+
+
+def observe(apps: list[dict], settings=None, **params):
+    view = FakeView().add(APPLICATIONS, *apps)
+    check = ArgocdAppsCheck(ArgocdAppsCheck.normalize(params.pop("raw", None) or params))
+    return check.observe(Clients(view=view, settings=settings)), view
+
+
+def test_ready_apps_pass_with_one_list():
+    obs, view = observe([app("kube-prometheus-stack"), app("loki"), app("api")],
+                        raw=["kube-prometheus-stack", "loki"])
+    assert obs.ok and obs.observed == "2/2 apps ready"
+    assert view.calls == [("list", "applications", "argocd", None, None)]
+
+
+def broken(mutate) -> dict:
+    obj = app()
+    mutate(obj)
+    return obj
+
+
+def _requested(a: dict) -> None:
+    a["operation"] = {"sync": {"revision": SHA}}
+
+
+def _running(a: dict) -> None:
+    a["operation"] = {"sync": {}}
+    op = a["status"]["operationState"]
+    op.pop("finishedAt")
+    op.update(phase="Running", message="one or more tasks are running")
+
+
+def _sync_failed(a: dict) -> None:
+    op = a["status"]["operationState"]
+    op.update(phase="Failed", message="one or more objects failed to apply")
+    op["syncResult"]["resources"][0].update(status="SyncFailed",
+                                            message="admission webhook denied the request")
+
+
+def _hook_error(a: dict) -> None:
+    op = a["status"]["operationState"]
+    op.update(phase="Error", message="hook failed")
+    op["syncResult"]["resources"].append({"kind": "Job", "namespace": "monitoring", "name": "migrate",
+                                          "hookType": "PreSync", "hookPhase": "Error",
+                                          "message": "Job failed"})
+
+
+def _status(**values):
+    return lambda a: a["status"].update(values)
+
+
+STALE = "status not refreshed since the sync finished (reconciledAt < finishedAt)"
+CASES = {
+    "operation requested": (_requested, "sync requested, not started yet (.operation set)"),
+    "sync running": (_running, "sync Running: one or more tasks are running"),
+    "never synced": (lambda a: a["status"].pop("operationState"), "never synced (no operationState)"),
+    "stale": (_status(reconciledAt="2024-03-05T07:30:00Z"), STALE),
+    "no reconciledAt": (lambda a: a["status"].pop("reconciledAt"), STALE),
+    "sync failed": (_sync_failed, "last sync Failed: one or more objects failed to apply "
+                                  "[Deployment monitoring/loki: admission webhook denied the request]"),
+    "hook error": (_hook_error, "last sync Error: hook failed [Job monitoring/migrate: Job failed]"),
+    "comparison error": (_status(conditions=[
+        {"type": "ComparisonError", "message": "rpc error: repository not found"},
+        {"type": "OrphanedResourceWarning", "message": "ignored"}]),
+        "ComparisonError: rpc error: repository not found"),
+    "invalid spec": (_status(conditions=[{"type": "InvalidSpecError", "message": "project x not found"}]),
+                     "InvalidSpecError: project x not found"),
+    "out of sync": (_status(sync={"status": "OutOfSync", "revision": SHA}), "sync OutOfSync"),
+    "degraded": (_status(health={"status": "Degraded",
+                                 "message": "Caused by apps/Deployment:monitoring/loki"}),
+                 "health Degraded: Caused by apps/Deployment:monitoring/loki"),
+    "suspended": (_status(health={"status": "Suspended"}), "health Suspended"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_not_ready_reason_is_named(case: str):
+    mutate, reason = CASES[case]
+    obs, _ = observe([broken(mutate), app("kube-prometheus-stack")], names=["kube-prometheus-stack", "loki"])
+    assert not obs.ok and not obs.final
+    assert obs.observed == "1/2 apps ready"
+    assert obs.evidence == [f"argocd/loki: {reason}"]
+    assert "loki" in obs.hint
+
+
+def test_stale_status_is_not_ready_even_though_synced_and_healthy_and_hint_says_refresh():
+    obs, _ = observe([broken(CASES["stale"][0])], names=["loki"])
+    assert not obs.ok
+    assert "argocd.argoproj.io/refresh=normal" in obs.hint
+
+
+def test_reconciled_same_second_as_finished_is_fresh():
+    obs, _ = observe([app()], names=["loki"])  # reconciledAt == finishedAt in the reference example
+    assert obs.ok
+
+
+def test_several_problems_are_joined():
+    mutate = _status(sync={"status": "OutOfSync"}, health={"status": "Progressing"})
+    obs, _ = observe([broken(mutate)], names=["loki"])
+    assert obs.evidence == ["argocd/loki: sync OutOfSync; health Progressing"]
+
+
+def test_missing_app_is_named():
+    obs, _ = observe([app("loki")], raw=["loki", "kube-prometheus-stack"])
+    assert not obs.ok and obs.evidence == ["argocd/kube-prometheus-stack: not found"]
+
+
+def test_revision_single_short_and_per_app():
+    assert observe([app()], names=["loki"], revision=SHA)[0].ok
+    assert observe([app()], names=["loki"], revision=SHA[:7])[0].ok
+    obs, _ = observe([app()], names=["loki"], revision="0123456789abcdef")
+    assert not obs.ok and obs.evidence == [f"argocd/loki: applied revision {SHA}, expected 0123456789abcdef"]
+    assert "expected revision" in obs.expected
+    other = app("api")
+    obs, _ = observe([app(), other], names=["loki", "api"], revision={"loki": SHA})
+    assert obs.ok  # api has no expected revision in the map
+
+
+def test_multi_source_revisions():
+    obj = app()
+    obj["status"]["operationState"]["syncResult"] = {"revisions": ["chart-1.2.3", SHA]}
+    assert observe([obj], names=["loki"], revision="chart-1.2.3")[0].ok
+
+
+def test_selector_and_empty_selector():
+    apps = [app("loki", labels={"stage": "monitoring"}), app("api", labels={"stage": "services"})]
+    obs, view = observe(apps, selector="stage=monitoring")
+    assert obs.ok and obs.observed == "1/1 apps ready"
+    assert view.calls == [("list", "applications", "argocd", "stage=monitoring", None)]
+    obs, _ = observe(apps, selector="stage=nothing")
+    assert not obs.ok and obs.evidence == ["no Applications in namespace argocd match selector stage=nothing"]
+
+
+def test_namespace_from_param_then_settings_then_default():
+    obj = app(namespace="gitops")
+    obs, view = observe([obj], settings=SimpleNamespace(argocd_namespace="gitops"), names=["loki"])
+    assert obs.ok and view.calls[0][2] == "gitops"
+    obs, view = observe([obj], settings=SimpleNamespace(argocd_namespace=None), names=["loki"])
+    assert not obs.ok and view.calls[0][2] == "argocd"
+    check = ArgocdAppsCheck({"names": ["loki"]})
+    assert check.permissions() == [Permission("list", "applications", "argoproj.io", "argocd")]
+    check.apply_settings(SimpleNamespace(argocd_namespace="gitops"))
+    assert check.permissions() == [Permission("list", "applications", "argoproj.io", "gitops")]
+    assert ArgocdAppsCheck({"names": ["a"], "namespace": "x"}).permissions()[0].namespace == "x"
+
+
+def test_default_name_and_ident():
+    check = ArgocdAppsCheck(ArgocdAppsCheck.normalize(["kube-prometheus-stack", "loki"]))
+    assert check.name == "Argo CD apps synced and healthy: kube-prometheus-stack, loki"
+    assert check.ident() == "kube-prometheus-stack-loki"
+
+
+def test_input_objects_are_not_modified():
+    obj = app()
+    before = copy.deepcopy(obj)
+    observe([obj], names=["loki"], revision="x" * 40)
+    assert obj == before
