@@ -1,0 +1,405 @@
+"""Kargo API client: REST `/v1beta1` (v1.9+), Connect JSON for older servers, and a read-only
+Kubernetes-backed reader for when no Kargo address is configured.
+
+Every answer is a Kubernetes-shaped dict, whichever backend produced it. Errors become gate errors:
+400 "not available" → GateClosed (exit 1, Kargo's reason); 401 → AuthError (exit 3, token rejected);
+403 → PermissionDenied naming the missing permission (exit 3); 404 → ConfigError (exit 2: the named
+Stage/Freight does not exist); 5xx, 429 and connection errors are retried, then TransientError (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+
+from gate import redact
+from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
+from gate.kube import Permission
+from gate.retrying import RETRYABLE_STATUS, wait_retry_after
+
+GROUP = "kargo.akuity.io"
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Errored", "Aborted"})
+CONNECT_PREFIX = "/akuity.io.kargo.service.v1alpha1.KargoService/"
+REST_SINCE = (1, 9, 0)
+
+
+@dataclass
+class KargoConfig:
+    """Where the Kargo API is and how to trust it. Token never printed (registered with redact)."""
+
+    address: str | None = None
+    token: str | None = None
+    ca_file: str | None = None
+    insecure_skip_tls_verify: bool = False
+    timeout: float = 15.0
+    retry_budget: float = 20.0
+
+    @classmethod
+    def resolve(
+        cls, address: str | None = None, token: str | None = None, settings: Any = None, **kw: Any
+    ) -> KargoConfig:
+        """Flags, then KARGO_API_ADDRESS/KARGO_API_TOKEN (as the kargo CLI reads them), then settings."""
+        get = getattr(settings, "get", None)
+        address = (
+            address or os.environ.get("KARGO_API_ADDRESS") or (get("kargo_api_address") if get else None)
+        )
+        token = token or os.environ.get("KARGO_API_TOKEN") or (get("kargo_api_token") if get else None)
+        redact.register(token)
+        return cls(address=address, token=token, **kw)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.address and self.token)
+
+
+def parse_version(text: str | None) -> tuple[int, int, int] | None:
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", (text or "").strip())
+    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+
+
+def error_message(body: Any) -> str:
+    """Kargo REST errors are {"error": msg}; Connect errors {"code", "message"}."""
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or "")
+    return str(body or "")[:300]
+
+
+class KargoClient:
+    """Talks to one Kargo API server. Thread-safe for reads (one requests.Session per client)."""
+
+    def __init__(self, config: KargoConfig, session: requests.Session | None = None) -> None:
+        if not config.configured:
+            raise ConfigError(
+                "the Kargo API needs an address and a token: pass --kargo-address/--kargo-token "
+                "or set KARGO_API_ADDRESS and KARGO_API_TOKEN",
+                key="--kargo-address",
+            )
+        self.config = config
+        self.base = config.address.rstrip("/")  # type: ignore[union-attr]
+        if not self.base.startswith(("https://", "http://")):
+            self.base = "https://" + self.base
+        redact.register(config.token)
+        self.http = session or requests.Session()
+        self.http.headers.update({"Authorization": f"Bearer {config.token}", "Accept": "application/json"})
+        self.http.verify = False if config.insecure_skip_tls_verify else (config.ca_file or True)
+        if config.insecure_skip_tls_verify:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self.version: str | None = None
+        self.connect = False  # True: a server older than v1.9, spoken to over Connect JSON
+
+    # -- transport -------------------------------------------------------------------------------
+    def _once(self, method: str, path: str, query: dict | None, body: Any) -> tuple[int, Any, dict]:
+        try:
+            resp = self.http.request(
+                method,
+                self.base + path,
+                params=query,
+                json=body if body is not None else None,
+                timeout=self.config.timeout,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise EvaluationError(
+                f"Kargo API at {self.base}: TLS verification failed ({exc.__class__.__name__});"
+                " pass --kargo-ca with its CA bundle"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise TransientError(f"Kargo API at {self.base} unreachable: {type(exc).__name__}") from None
+        try:
+            parsed: Any = resp.json() if resp.content else None
+        except ValueError:
+            parsed = resp.text
+        if resp.status_code in RETRYABLE_STATUS:
+            err = TransientError(
+                f"Kargo API {method} {path}: HTTP {resp.status_code} {error_message(parsed)}"
+            )
+            err.retry_after = resp.headers.get("Retry-After")  # type: ignore[attr-defined]
+            raise err
+        return resp.status_code, parsed, dict(resp.headers)
+
+    def request(
+        self, method: str, path: str, *, query: dict | None = None, body: Any = None, retry: bool = True
+    ) -> tuple[int, Any]:
+        attempts = Retrying(
+            stop=stop_after_attempt(5 if retry else 1) | stop_after_delay(self.config.retry_budget),
+            wait=wait_retry_after(initial=0.2, maximum=3.0),
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+        )
+        status, parsed, _ = attempts(self._once, method, path, query, body)
+        return status, parsed
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str = "",
+        key: str | None = None,
+        permission: Permission | None = None,
+        query: dict | None = None,
+        body: Any = None,
+        retry: bool = True,
+        missing_ok: bool = False,
+    ) -> Any:
+        """One call, errors mapped to gate errors (see the module docstring)."""
+        status, parsed = self.request(method, path, query=query, body=body, retry=retry)
+        if status < 400:
+            return parsed
+        msg = error_message(parsed)
+        if status == 404 and missing_ok:
+            return None
+        raise map_error(status, msg, what=what or f"{method} {path}", key=key, permission=permission)
+
+    # -- discovery -------------------------------------------------------------------------------
+    def discover(self) -> str:
+        """Ask the server's version first; servers older than v1.9 get the Connect JSON API."""
+        status, body = self.request("GET", "/v1beta1/system/server-version")
+        if status == 401:
+            raise map_error(401, error_message(body), what="server-version")
+        version = (body or {}).get("version") if status == 200 and isinstance(body, dict) else None
+        if version is None:
+            status, body = self.request("POST", CONNECT_PREFIX + "GetVersionInfo", body={})
+            if status >= 400:
+                raise map_error(status, error_message(body), what="Kargo version")
+            info = (body or {}).get("versionInfo") or body or {}
+            version = info.get("version") or "v0.0.0"
+        self.version = version
+        parsed = parse_version(version)
+        self.connect = parsed is not None and parsed < REST_SINCE
+        return version
+
+    def _rpc(self, method: str, body: dict, **kw: Any) -> Any:
+        return self.call("POST", CONNECT_PREFIX + method, body=body, **kw)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get_stage(self, project: str, name: str) -> dict:
+        what = f'Stage "{name}" in project "{project}"'
+        if self.connect:
+            return self._rpc("GetStage", {"project": project, "name": name}, what=what, key="--stage")[
+                "stage"
+            ]
+        return self.call("GET", f"/v1beta1/projects/{project}/stages/{name}", what=what, key="--stage")
+
+    def list_stages(self, project: str) -> list[dict]:
+        if self.connect:
+            return (
+                self._rpc("ListStages", {"project": project}, what=f'project "{project}"').get("stages") or []
+            )
+        body = self.call(
+            "GET", f"/v1beta1/projects/{project}/stages", what=f'project "{project}"', key="--project"
+        )
+        return (body or {}).get("items") or []
+
+    def get_freight(self, project: str, name_or_alias: str) -> dict:
+        what = f'Freight "{name_or_alias}" in project "{project}"'
+        if self.connect:
+            for field in ("name", "alias"):
+                got = self._rpc(
+                    "GetFreight",
+                    {"project": project, field: name_or_alias},
+                    what=what,
+                    key="--freight",
+                    missing_ok=True,
+                )
+                if got:
+                    return got["freight"]
+            raise map_error(404, "not found", what=what, key="--freight")
+        return self.call(
+            "GET", f"/v1beta1/projects/{project}/freight/{name_or_alias}", what=what, key="--freight"
+        )
+
+    def available_freight(self, project: str, stage: str) -> list[dict]:
+        """QueryFreight ?stage=: the Freight Kargo considers available to promote into the Stage."""
+        if self.connect:
+            body = self._rpc("QueryFreight", {"project": project, "stage": stage}, what=f'Stage "{stage}"')
+            groups = (body or {}).get("groups") or {}
+            return [f for g in groups.values() for f in (g.get("freight") or [])]
+        body = self.call(
+            "GET",
+            f"/v1beta1/projects/{project}/freight",
+            query={"stage": stage},
+            what=f'Stage "{stage}"',
+            key="--stage",
+        )
+        groups = (body or {}).get("groups") or {}
+        return [f for g in groups.values() for f in (g.get("items") or [])]
+
+    def list_freight(self, project: str) -> list[dict]:
+        if self.connect:
+            body = self._rpc("QueryFreight", {"project": project}, what=f'project "{project}"')
+            return [f for g in ((body or {}).get("groups") or {}).values() for f in (g.get("freight") or [])]
+        body = self.call("GET", f"/v1beta1/projects/{project}/freight", what=f'project "{project}"')
+        return [f for g in ((body or {}).get("groups") or {}).values() for f in (g.get("items") or [])]
+
+    def list_promotions(self, project: str, stage: str | None = None) -> list[dict]:
+        query = {"stage": stage} if stage else None
+        if self.connect:
+            body = self._rpc(
+                "ListPromotions", {"project": project, **(query or {})}, what=f'project "{project}"'
+            )
+            return (body or {}).get("promotions") or []
+        body = self.call(
+            "GET", f"/v1beta1/projects/{project}/promotions", query=query, what=f'project "{project}"'
+        )
+        return (body or {}).get("items") or []
+
+    def get_promotion(self, project: str, name: str) -> dict:
+        what = f'Promotion "{name}"'
+        if self.connect:
+            return self._rpc("GetPromotion", {"project": project, "name": name}, what=what)["promotion"]
+        return self.call("GET", f"/v1beta1/projects/{project}/promotions/{name}", what=what)
+
+    def watch_promotion(self, project: str, name: str, timeout: float) -> Iterator[dict]:
+        """SSE `?watch=true`: each event's object ({} for a keepalive), until the stream ends or `timeout`
+        of silence."""
+        url = f"{self.base}/v1beta1/projects/{project}/promotions/{name}"
+        try:
+            with self.http.get(
+                url,
+                params={"watch": "true"},
+                stream=True,
+                headers={"Accept": "text/event-stream"},
+                timeout=(self.config.timeout, timeout),
+            ) as resp:
+                if resp.status_code != 200:
+                    raise map_error(
+                        resp.status_code, error_message(_safe_json(resp)), what=f'Promotion "{name}"'
+                    )
+                event = ""
+                for line in resp.iter_lines(decode_unicode=True):
+                    if line is None:
+                        continue
+                    if line.startswith(":"):
+                        yield {}  # keepalive: lets the caller check its deadline
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data = json.loads(line[5:].strip() or "{}")
+                        if event == "error":
+                            raise TransientError(f"Kargo watch error: {data.get('message')}")
+                        obj = data.get("object")
+                        if obj:
+                            yield obj
+                    elif not line:
+                        event = ""
+        except requests.exceptions.RequestException as exc:
+            raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
+
+    def get_analysis_run(self, project: str, name: str) -> dict | None:
+        if self.connect:
+            got = self._rpc(
+                "GetAnalysisRun",
+                {"project": project, "name": name},
+                what=f'AnalysisRun "{name}"',
+                missing_ok=True,
+            )
+            return (got or {}).get("analysisRun")
+        return self.call(
+            "GET",
+            f"/v1beta1/projects/{project}/analysis-runs/{name}",
+            what=f'AnalysisRun "{name}"',
+            missing_ok=True,
+        )
+
+    def list_events(self, project: str) -> list[dict]:
+        if self.connect:
+            body = self._rpc("ListProjectEvents", {"project": project}, what=f'project "{project}"')
+            return (body or {}).get("events") or []
+        body = self.call("GET", f"/v1beta1/projects/{project}/events", what=f'project "{project}"')
+        return (body or {}).get("items") or []
+
+    # -- writes (promotions only ever through here or the kargo CLI) -----------------------------
+    def promote(
+        self,
+        project: str,
+        stage: str,
+        *,
+        freight: str | None = None,
+        alias: str | None = None,
+        origin: str | None = None,
+    ) -> dict:
+        """PromoteToStage with exactly one of freight / freightAlias / origin. Not retried on 5xx: the caller
+        re-lists Promotions before trying again, so a lost answer never makes a second Promotion."""
+        chosen = {k: v for k, v in (("freight", freight), ("freightAlias", alias), ("origin", origin)) if v}
+        if len(chosen) != 1:
+            raise ConfigError(
+                "promote needs exactly one of --freight, --freight-alias or --origin", key="--freight"
+            )
+        perm = Permission("promote", "stages", GROUP, project, stage)
+        what = f'Stage "{stage}" in project "{project}"'
+        if self.connect:
+            if origin:
+                raise ConfigError(
+                    f"Kargo {self.version} has no origin promotion (v1.11+): pass --freight", key="--origin"
+                )
+            return self._rpc(
+                "PromoteToStage",
+                {"project": project, "stage": stage, **chosen},
+                what=what,
+                permission=perm,
+                retry=False,
+            )["promotion"]
+        return self.call(
+            "POST",
+            f"/v1beta1/projects/{project}/stages/{stage}/promotions",
+            body=chosen,
+            what=what,
+            permission=perm,
+            retry=False,
+        )
+
+    def abort_promotion(self, project: str, name: str) -> None:
+        perm = Permission("patch", "promotions", GROUP, project, name)
+        if self.connect:
+            self._rpc(
+                "AbortPromotion",
+                {"project": project, "name": name},
+                what=f'Promotion "{name}"',
+                permission=perm,
+            )
+            return
+        self.call(
+            "POST",
+            f"/v1beta1/projects/{project}/promotions/{name}/abort",
+            what=f'Promotion "{name}"',
+            permission=perm,
+        )
+
+
+def _safe_json(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
+
+
+def map_error(
+    status: int, msg: str, *, what: str, key: str | None = None, permission: Permission | None = None
+) -> Exception:
+    """Kargo's HTTP answer → the gate error with the exit code a user sees."""
+    msg = redact.redact(msg)
+    if status == 400 and "not available" in msg:
+        return GateClosed(f"Kargo refused the promotion: {msg}")
+    if status == 401:
+        return AuthError(f"Kargo API token rejected (401) on {what}: check KARGO_API_TOKEN / --kargo-token")
+    if status == 403:
+        if permission is not None and "promotions" in msg and "create" in msg:
+            permission = Permission("create", "promotions", GROUP, permission.namespace)
+        need = permission.describe() if permission else what
+        return PermissionDenied(
+            f"Kargo denied the gate's token: it needs {need} ({msg or 'forbidden'})", permission=permission
+        )
+    if status == 404:
+        return ConfigError(f"{what} does not exist ({msg or 'not found'})", key=key)
+    if status in (409, 422):
+        return GateClosed(f"Kargo refused {what} ({status}): {msg}")
+    return EvaluationError(f"Kargo API answered {status} on {what}: {msg}")

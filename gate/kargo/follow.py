@@ -1,0 +1,298 @@
+"""P3: follow a Promotion to a terminal phase, then wait for Kargo's own verification of the Freight."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gate.errors import GateError, TransientError
+from gate.kargo import stages as st
+from gate.kargo.client import TERMINAL_PHASES
+from gate.kargo.rows import row
+from gate.model import CheckResult, Status
+from gate.redact import redact
+
+WARN_AFTER = 600.0  # the guide: "If promotion takes > 10 minutes", check Argo CD and the repo-server
+Note = Callable[[str], None]
+
+
+@dataclass
+class Followed:
+    promotion: dict
+    timed_out: bool = False
+    aborted: bool = False
+    elapsed: float = 0.0
+
+    @property
+    def phase(self) -> str:
+        return (self.promotion.get("status") or {}).get("phase") or "Pending"
+
+
+def describe(promo: dict) -> str:
+    """`Running, step 2/3 argocd-update (Running), errors: push=2`."""
+    status = promo.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    steps = (promo.get("spec") or {}).get("steps") or []
+    meta = status.get("stepExecutionMetadata") or []
+    text = phase
+    if phase not in TERMINAL_PHASES and meta:
+        idx = int(status.get("currentStep") or 0)
+        cur = meta[idx] if idx < len(meta) else meta[-1]
+        total = len(steps) or len(meta)
+        alias, step_status = cur.get("alias") or "?", cur.get("status") or "Running"
+        text += f", step {min(idx + 1, total)}/{total} {alias} ({step_status})"
+    errors = [f"{m.get('alias')}={m['errorCount']}" for m in meta if m.get("errorCount")]
+    if errors:
+        text += ", errors: " + " ".join(errors)
+    return text
+
+
+def failing_step(promo: dict) -> dict | None:
+    meta = (promo.get("status") or {}).get("stepExecutionMetadata") or []
+    return next((m for m in reversed(meta) if m.get("status") in ("Failed", "Errored", "Aborted")), None)
+
+
+def follow_promotion(
+    reader: Any,
+    project: str,
+    name: str,
+    *,
+    timeout: float,
+    interval: float,
+    note: Note,
+    abort_on_timeout: bool = False,
+    warn_after: float = WARN_AFTER,
+    watch: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> Followed:
+    """Until Succeeded/Failed/Errored/Aborted, printing a line whenever the phase, step or errors change."""
+    start = clock()
+    deadline = start + timeout
+    last_line, warned = "", False
+    promo: dict = {}
+
+    def seen(obj: dict) -> bool:
+        nonlocal last_line, warned, promo
+        if obj:
+            promo = obj
+            line = describe(obj)
+            if line != last_line:
+                note(f"Promotion {name}: {line} ({clock() - start:.0f}s)")
+                last_line = line
+        if not warned and clock() - start > warn_after:
+            warned = True
+            note(
+                f"WARNING: Promotion {name} has taken more than {warn_after / 60:.0f} minutes: "
+                "check the Argo CD "
+                "Application sync status and the repo-server logs (OOM, connection errors)"
+            )
+        return bool(promo) and (promo.get("status") or {}).get("phase") in TERMINAL_PHASES
+
+    if watch and hasattr(reader, "watch_promotion") and not getattr(reader, "connect", False):
+        try:
+            for obj in reader.watch_promotion(project, name, timeout=max(1.0, min(30.0, timeout))):
+                if seen(obj) or clock() >= deadline:
+                    break
+        except TransientError as exc:
+            note(f"watch of {name} ended ({exc}); polling instead")
+    while not seen(reader.get_promotion(project, name)) and clock() < deadline:
+        time.sleep(max(0.0, min(interval, deadline - clock())))
+    done = Followed(promo, elapsed=clock() - start)
+    if done.phase in TERMINAL_PHASES:
+        return done
+    done.timed_out = True
+    if abort_on_timeout:
+        try:
+            reader.abort_promotion(project, name)
+            done.aborted = True
+            note(f"Promotion {name}: aborted after {timeout:.0f}s (--abort-on-timeout)")
+        except GateError as exc:
+            note(f"Promotion {name}: could not abort: {exc}")
+    return done
+
+
+def promotion_row(done: Followed, *, attached: bool = False) -> CheckResult:
+    promo = done.promotion
+    name = promo.get("metadata", {}).get("name", "?")
+    status = promo.get("status") or {}
+    title = f"Promotion {name}" + (" (attached)" if attached else "")
+    evidence = [
+        f"step {m.get('alias')}: {m.get('status')}"
+        + (f", {m['errorCount']} errors" if m.get("errorCount") else "")
+        + (f": {m['message']}" if m.get("message") else "")
+        for m in status.get("stepExecutionMetadata") or []
+    ]
+    if done.phase == "Succeeded":
+        return row(
+            "promotion.phase",
+            title,
+            Status.PASS,
+            f"Succeeded in {done.elapsed:.0f}s",
+            "Succeeded",
+            evidence=evidence,
+            duration=done.elapsed,
+        )
+    if done.timed_out:
+        what = "aborted" if done.aborted else "left running (pass --abort-on-timeout to abort it)"
+        return row(
+            "promotion.phase",
+            title,
+            Status.FAIL,
+            f"still {describe(promo)} after {done.elapsed:.0f}s; {what}",
+            "Succeeded",
+            evidence=evidence,
+            duration=done.elapsed,
+            hint=f"Promotion {name} did not finish in time: check the Argo CD sync and the repo-server "
+            "logs, then raise --promotion-timeout",
+        )
+    step = failing_step(promo)
+    where = (
+        f" at step {step.get('alias')}" + (f" ({step['message']})" if step.get("message") else "")
+        if step
+        else ""
+    )
+    msg = status.get("message") or "no message"
+    return row(
+        "promotion.phase",
+        title,
+        Status.FAIL,
+        f"{done.phase}{where}: {msg}",
+        "Succeeded",
+        evidence=evidence,
+        duration=done.elapsed,
+        hint=f"Promotion {name} {done.phase}{where}: {msg}. Fix the cause, then run `gate promote` again "
+        "with --retry-failed",
+    )
+
+
+def _tied(stage: dict, latest: dict, promo: dict, reader: Any, project: str) -> bool:
+    """The verification attempt belongs to this Promotion: started at or after its finishedAt, or its
+    AnalysisRun is annotated kargo.akuity.io/promotion=<name>."""
+    finished = st.parse_time((promo.get("status") or {}).get("finishedAt"))
+    started = st.parse_time(latest.get("startTime"))
+    if finished and started and started >= finished:
+        return True
+    run = (latest.get("analysisRun") or {}).get("name")
+    if run:
+        ar = reader.get_analysis_run(project, run) or {}
+        anns = (ar.get("metadata") or {}).get("annotations") or {}
+        return anns.get("kargo.akuity.io/promotion") == promo.get("metadata", {}).get("name")
+    return finished is None
+
+
+def failed_metrics(ar: dict | None) -> list[str]:
+    if not ar:
+        return []
+    out = []
+    for metric in (ar.get("status") or {}).get("metricResults") or []:
+        if metric.get("phase") in ("Failed", "Error", "Inconclusive"):
+            last = (metric.get("measurements") or [{}])[-1]
+            detail = (
+                metric.get("message")
+                or last.get("message")
+                or (f"value {last['value']}" if last.get("value") else "")
+            )
+            out.append(
+                f"metric {metric.get('name')}: {metric.get('phase')}" + (f": {detail}" if detail else "")
+            )
+    return out
+
+
+def wait_verification(
+    reader: Any,
+    project: str,
+    stage: str,
+    freight: str,
+    promo: dict,
+    *,
+    timeout: float,
+    interval: float,
+    note: Note,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[CheckResult]:
+    """Until freightHistory[0] holds the Freight and its verificationHistory[0] (this Promotion's) ends."""
+    start = clock()
+    last_line = ""
+    while True:
+        target = reader.get_stage(project, stage)
+        latest = st.latest_verification(target) if st.holds(target, freight) else None
+        tied = latest is not None and _tied(target, latest, promo, reader, project)
+        phase = (latest or {}).get("phase") or "Pending"
+        healthy = st.condition(target, "Healthy") or {}
+        line = (
+            f"Stage {stage}: "
+            + ("holds the Freight" if st.holds(target, freight) else "Freight not current yet")
+            + f", Healthy={healthy.get('status', '?')}"
+            + (f", verification {phase}" if tied else ", waiting for verification to start")
+        )
+        if line != last_line:
+            note(f"{line} ({clock() - start:.0f}s)")
+            last_line = line
+        if tied and phase in st.VERIFICATION_TERMINAL:
+            break
+        if clock() - start >= timeout:
+            return [
+                row(
+                    "verification.current",
+                    f"Freight current in {stage}",
+                    Status.PASS if st.holds(target, freight) else Status.FAIL,
+                    "yes" if st.holds(target, freight) else "no",
+                    "freightHistory[0] holds it",
+                ),
+                row(
+                    "verification.phase",
+                    "Kargo verification",
+                    Status.FAIL,
+                    f"not finished after {timeout:.0f}s: {line}; {st.summary(target)}",
+                    "Successful",
+                    hint=f"Kargo has not finished verifying the Freight in {stage}: check the Stage's health "
+                    "and its AnalysisRun",
+                ),
+            ]
+        time.sleep(interval)
+    elapsed = clock() - start
+    rows = [
+        row(
+            "verification.current",
+            f"Freight current in {stage}",
+            Status.PASS,
+            f"freightHistory[0] holds {st.short(freight)}",
+            "freightHistory[0] holds it",
+        )
+    ]
+    run = (latest.get("analysisRun") or {}).get("name")  # type: ignore[union-attr]
+    where = f"AnalysisRun {run}" if run else "no AnalysisRun (no spec.verification)"
+    if phase == "Successful":
+        rows.append(
+            row(
+                "verification.phase",
+                "Kargo verification",
+                Status.PASS,
+                f"Successful ({where})",
+                "Successful",
+                duration=elapsed,
+            )
+        )
+        return rows
+    ar = reader.get_analysis_run(project, run) if run else None
+    metrics = failed_metrics(ar)
+    message = latest.get("message") or ((ar or {}).get("status") or {}).get("message") or ""  # type: ignore[union-attr]
+    detail = "; ".join(metrics) or message or "no message"
+    rows.append(
+        row(
+            "verification.phase",
+            "Kargo verification",
+            Status.FAIL,
+            f"{phase} ({where}): {detail}",
+            "Successful",
+            evidence=metrics + ([message] if message and message not in metrics else []),
+            duration=elapsed,
+            hint=redact(
+                f"Kargo's verification of {st.short(freight)} in {stage} ended {phase}: {detail}. "
+                f"Fix it, then re-verify (`kargo verify stage {stage}`) or promote again"
+            ),
+        )
+    )
+    return rows
