@@ -55,9 +55,22 @@ def role_documents(perms: Iterable[Permission], name: str) -> list[dict]:
     return docs
 
 
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with multi-line strings (embedded files) as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def dump_yaml(docs: Sequence[dict]) -> str:
     """Multi-document YAML, keys in the order written."""
-    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=False) for d in docs)
+    return "".join("---\n" + yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+                   for d in docs)
 
 
 def missing_rules_yaml(denied: Iterable[Permission], name: str = "promotion-gate") -> str:
