@@ -1,0 +1,482 @@
+"""The Kubernetes API surface of the simulator: discovery, CRUD, selectors, pagination,
+SelfSubjectAccessReview, services/proxy and pods/log, all authorized against the scenario's RBAC."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from gate.sim.http import SimRequest, SimResponse, status_response
+from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
+from gate.sim.rbac import Attributes, Authorizer, Identity, forbidden_message
+from gate.sim.selectors import SelectorError, field_matcher, label_matcher
+from gate.sim.store import Store, StoreError
+from gate.sim.tables import table, wants_table
+
+VERSION_INFO = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-sim",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+_VERB = {
+    "GET": "get",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+    "HEAD": "get",
+    "OPTIONS": "get",
+}
+
+
+@dataclass
+class Target:
+    """A parsed resource path."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    sub: str | None
+    rest: str  # what follows /proxy/ for services/proxy
+
+
+def _json_status(err: StoreError) -> SimResponse:
+    return status_response(err.code, err.reason, err.message, err.details)
+
+
+def not_found_path() -> SimResponse:
+    return status_response(404, "NotFound", "the server could not find the requested resource", {})
+
+
+class KubeAPI:
+    def __init__(
+        self, store: Store, auth: Authorizer, logs: dict[str, Any], proxy: Any, server_url: str = ""
+    ) -> None:
+        self.store, self.auth, self.logs, self.proxy = store, auth, logs, proxy
+        self.server_url = server_url
+
+    # -- entry ---------------------------------------------------------------------------------
+    def handle(self, req: SimRequest) -> SimResponse:
+        ident = self.auth.identify(req.bearer)
+        if ident is None:
+            return status_response(401, "Unauthorized", "Unauthorized")
+        req.identity = ident.user
+        path = req.path.rstrip("/") or "/"
+        if path in ("/version", "/healthz", "/livez", "/readyz"):
+            return SimResponse(200, VERSION_INFO) if path == "/version" else SimResponse(200, "ok")
+        if path == "/api":
+            return SimResponse(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": self.server_url.removeprefix("https://")}
+                    ],
+                },
+            )
+        if path == "/apis":
+            return SimResponse(200, self._group_list())
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) >= 2:
+            if parts[1] != "v1":
+                return not_found_path()
+            return self._resource_request(req, ident, "", "v1", parts[2:])
+        if parts[0] == "apis" and len(parts) == 2:
+            group = self._groups().get(parts[1])
+            return SimResponse(200, group) if group else not_found_path()
+        if parts[0] == "apis" and len(parts) >= 3:
+            return self._resource_request(req, ident, parts[1], parts[2], parts[3:])
+        return not_found_path()
+
+    # -- discovery -----------------------------------------------------------------------------
+    def _groups(self) -> dict[str, dict]:
+        groups: dict[str, dict] = {}
+        for rt in self.store.types():
+            if not rt.group:
+                continue
+            g = groups.setdefault(
+                rt.group, {"kind": "APIGroup", "apiVersion": "v1", "name": rt.group, "versions": []}
+            )
+            gv = {"groupVersion": rt.api_version, "version": rt.version}
+            if gv not in g["versions"]:
+                g["versions"].append(gv)
+            preferred = self.store.resource_type(rt.group, rt.plural)
+            if preferred is not None:
+                g["preferredVersion"] = {"groupVersion": preferred.api_version, "version": preferred.version}
+        return groups
+
+    def _group_list(self) -> dict:
+        groups = sorted(self._groups().values(), key=lambda g: g["name"])
+        for g in groups:
+            g.pop("kind", None)
+            g.pop("apiVersion", None)
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+    def _resource_list(self, group: str, version: str) -> SimResponse:
+        types = [rt for rt in self.store.types() if rt.group == group and rt.version == version]
+        if not types:
+            return not_found_path()
+        resources: list[dict] = []
+        for rt in sorted(types, key=lambda t: t.plural):
+            resources += rt.discovery()
+            for name, kind, verbs in EXTRA_SUBRESOURCES.get((rt.group, rt.plural), []):
+                resources.append(
+                    {"name": name, "singularName": "", "namespaced": True, "kind": kind, "verbs": list(verbs)}
+                )
+        gv = f"{group}/{version}" if group else version
+        return SimResponse(
+            200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+        )
+
+    # -- resources -----------------------------------------------------------------------------
+    def _parse(self, group: str, version: str, parts: list[str]) -> Target | None:
+        ns = None
+        if (
+            parts[0] == "namespaces"
+            and len(parts) >= 3
+            and not (len(parts) == 3 and parts[2] in ("status", "finalize"))
+        ):
+            ns, parts = parts[1], parts[2:]
+        rt = self.store.resource_type(group, parts[0], version)
+        if rt is None or (ns is not None and not rt.namespaced):
+            return None
+        name = parts[1] if len(parts) > 1 else None
+        sub = parts[2] if len(parts) > 2 else None
+        rest = "/".join(parts[3:])
+        return Target(rt, ns, name, sub, rest)
+
+    def _resource_request(
+        self, req: SimRequest, ident: Identity, group: str, version: str, parts: list[str]
+    ) -> SimResponse:
+        if not parts:
+            return self._resource_list(group, version)
+        target = self._parse(group, version, parts)
+        if target is None:
+            return not_found_path()
+        if target.sub == "proxy" and target.rt.plural == "services":
+            # keep the caller's exact path tail (trailing slash included)
+            marker = f"/{target.name}/proxy"
+            tail = req.path.split(marker, 1)[1] if marker in req.path else ""
+            target.rest = tail
+        verb = self._verb(req, target)
+        attrs = Attributes(
+            verb,
+            target.rt.group,
+            target.rt.plural,
+            target.sub or "",
+            target.namespace or "",
+            target.name or "",
+        )
+        if target.rt.kind == "SelfSubjectAccessReview":
+            return self._ssar(req, ident)
+        if not ident.allows(attrs):
+            details = {"group": attrs.group, "kind": attrs.full_resource}
+            if attrs.name:
+                details["name"] = attrs.name
+            return status_response(403, "Forbidden", forbidden_message(ident.user, attrs), details)
+        try:
+            return self._dispatch(req, target, verb)
+        except StoreError as err:
+            return _json_status(err)
+
+    @staticmethod
+    def _verb(req: SimRequest, t: Target) -> str:
+        if t.sub == "proxy":
+            return _VERB.get(req.method, "get")
+        if req.method == "GET" and t.name is None:
+            return "watch" if req.arg("watch") in ("true", "1") else "list"
+        if req.method == "DELETE" and t.name is None:
+            return "deletecollection"
+        return _VERB.get(req.method, req.method.lower())
+
+    def _dispatch(self, req: SimRequest, t: Target, verb: str) -> SimResponse:
+        if t.sub == "proxy" and t.rt.plural == "services":
+            return self.proxy(req, t.namespace or "", t.name or "", t.rest)
+        if t.sub == "log" and t.rt.plural == "pods":
+            return self._pod_log(req, t)
+        if t.sub not in (None, "status") or (t.sub == "status" and not t.rt.has_status):
+            return not_found_path()
+        handler = {
+            "list": self._list,
+            "get": self._get,
+            "create": self._create,
+            "update": self._update,
+            "patch": self._patch,
+            "delete": self._delete,
+        }.get(verb)
+        if handler is None:
+            return status_response(405, "MethodNotAllowed", f"{verb} is not supported by the simulator")
+        return handler(req, t)
+
+    def _list(self, req: SimRequest, t: Target) -> SimResponse:
+        try:
+            lmatch = label_matcher(req.arg("labelSelector"))
+            fmatch = field_matcher(req.arg("fieldSelector"), t.rt.kind, t.rt.selectable_fields)
+        except SelectorError as err:
+            return status_response(400, "BadRequest", str(err))
+        rv = self.store.resource_version
+        items = [o for o in self.store.list(t.rt.group, t.rt.plural, t.namespace) if lmatch(o) and fmatch(o)]
+        start = 0
+        token = req.arg("continue")
+        if token:
+            try:
+                decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+                start, rv = int(decoded["start"]), str(decoded["rv"])
+            except (ValueError, KeyError, TypeError):
+                return status_response(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display "
+                    "a consistent list result. You can start a new list without the "
+                    "continue parameter.",
+                )
+        limit = int(req.arg("limit") or 0)
+        page = items[start : start + limit] if limit > 0 else items[start:]
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        end = start + len(page)
+        if limit > 0 and end < len(items):
+            meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps({"start": end, "rv": rv}).encode()
+            ).decode()
+            meta["remainingItemCount"] = len(items) - end
+        for obj in page:
+            obj["apiVersion"] = t.rt.api_version
+        if wants_table(req.headers.get("accept", "")):
+            return SimResponse(200, table(t.rt, page, meta))
+        return SimResponse(
+            200, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version, "metadata": meta, "items": page}
+        )
+
+    def _get(self, req: SimRequest, t: Target) -> SimResponse:
+        obj = self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "")
+        if obj is None:
+            return self._missing(t)
+        obj["apiVersion"] = t.rt.api_version
+        if wants_table(req.headers.get("accept", "")):
+            return SimResponse(
+                200, table(t.rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]})
+            )
+        return SimResponse(200, obj)
+
+    @staticmethod
+    def _missing(t: Target) -> SimResponse:
+        return status_response(
+            404,
+            "NotFound",
+            f'{t.rt.display} "{t.name}" not found',
+            {"name": t.name, "group": t.rt.group, "kind": t.rt.plural},
+        )
+
+    def _body(self, req: SimRequest) -> dict:
+        try:
+            body = req.json()
+        except ValueError as exc:
+            raise StoreError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise StoreError(400, "BadRequest", "the request body must be a JSON object")
+        return body
+
+    def _prepare(self, body: dict, t: Target) -> dict:
+        body.setdefault("apiVersion", t.rt.api_version)
+        body.setdefault("kind", t.rt.kind)
+        if body["kind"] != t.rt.kind:
+            raise StoreError(
+                400,
+                "BadRequest",
+                f"the API version in the data ({body['apiVersion']}) does not "
+                f"match the expected API version ({t.rt.api_version})",
+            )
+        meta = body.setdefault("metadata", {})
+        if t.namespace:
+            if meta.get("namespace") and meta["namespace"] != t.namespace:
+                raise StoreError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
+            meta["namespace"] = t.namespace
+        return body
+
+    def _create(self, req: SimRequest, t: Target) -> SimResponse:
+        if t.name is not None:
+            return status_response(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
+        body = self._prepare(self._body(req), t)
+        if t.namespace and not self.store.get("", "namespaces", None, t.namespace):
+            return status_response(
+                404,
+                "NotFound",
+                f'namespaces "{t.namespace}" not found',
+                {"name": t.namespace, "kind": "namespaces"},
+            )
+        if t.rt.has_status and t.rt.kind not in ("Namespace", "CustomResourceDefinition"):
+            body.pop("status", None)
+        if req.arg("dryRun"):
+            return SimResponse(201, body)
+        return SimResponse(201, self.store.create(body))
+
+    def _update(self, req: SimRequest, t: Target) -> SimResponse:
+        body = self._prepare(self._body(req), t)
+        if (body.get("metadata") or {}).get("name") != t.name:
+            return status_response(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        if self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "") is None:
+            return self._missing(t)
+        policy = "status" if t.sub == "status" else "main"
+        return SimResponse(200, self.store.replace(body, status_policy=policy))
+
+    def _patch(self, req: SimRequest, t: Target) -> SimResponse:
+        ctype = req.headers.get("content-type", "").split(";")[0].strip()
+        if self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "") is None:
+            return self._missing(t)
+        policy = "status" if t.sub == "status" else "main"
+        if ctype == "application/json-patch+json":
+            ops = req.json()
+            out = self.store.apply_update(
+                t.rt, t.namespace, t.name or "", lambda o: json_patch(o, ops), status_policy=policy
+            )
+            return SimResponse(200, out)
+        if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            return status_response(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: application/json-patch+json, application/merge-patch+json, "
+                f"application/strategic-merge-patch+json (got {ctype or 'none'})",
+            )
+        patch = self._body(req)
+        return SimResponse(
+            200,
+            self.store.merge_patch(
+                t.rt.group, t.rt.plural, t.namespace, t.name or "", patch, status_policy=policy
+            ),
+        )
+
+    def _delete(self, req: SimRequest, t: Target) -> SimResponse:
+        if self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "") is None:
+            return self._missing(t)
+        return SimResponse(200, self.store.delete(t.rt.group, t.rt.plural, t.namespace, t.name or ""))
+
+    # -- SelfSubjectAccessReview ----------------------------------------------------------------
+    def _ssar(self, req: SimRequest, ident: Identity) -> SimResponse:
+        if req.method != "POST":
+            return status_response(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
+        body = req.json() or {}
+        spec = body.get("spec") or {}
+        ra = spec.get("resourceAttributes")
+        if ra:
+            attrs = Attributes(
+                ra.get("verb", ""),
+                ra.get("group", ""),
+                ra.get("resource", ""),
+                ra.get("subresource", ""),
+                ra.get("namespace", ""),
+                ra.get("name", ""),
+            )
+            allowed = ident.allows(attrs)
+        else:
+            allowed = True  # non-resource URLs (discovery) are open to every authenticated user
+        status: dict[str, Any] = {"allowed": allowed}
+        if allowed:
+            status["reason"] = f'RBAC: allowed by the simulator\'s rules for "{ident.user}"'
+        return SimResponse(
+            201,
+            {
+                "kind": "SelfSubjectAccessReview",
+                "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {"creationTimestamp": None},
+                "spec": spec,
+                "status": status,
+            },
+        )
+
+    # -- pods/log ------------------------------------------------------------------------------
+    def _pod_log(self, req: SimRequest, t: Target) -> SimResponse:
+        pod = self.store.get("", "pods", t.namespace, t.name or "")
+        if pod is None:
+            return self._missing(t)
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = req.arg("container")
+        if container is None:
+            if len(containers) > 1:
+                return status_response(
+                    400,
+                    "BadRequest",
+                    f"a container name must be specified for pod "
+                    f"{t.name}, choose one of: [{' '.join(containers)}]",
+                )
+            container = containers[0] if containers else ""
+        elif containers and container not in containers:
+            return status_response(400, "BadRequest", f"container {container} is not valid for pod {t.name}")
+        text = self._log_text(t.namespace or "", t.name or "", container)
+        tail = req.arg("tailLines")
+        if tail is not None:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(tail) :]) if int(tail) > 0 else ""
+        return SimResponse(200, text, {"Content-Type": "text/plain"})
+
+    def _log_text(self, namespace: str, pod: str, container: str) -> str:
+        for key in (f"{namespace}/{pod}/{container}", f"{namespace}/{pod}"):
+            value = self.logs.get(key)
+            if isinstance(value, dict):
+                value = value.get(container, "")
+            if value is not None:
+                text = str(value)
+                return text if text.endswith("\n") or not text else text + "\n"
+        return ""
+
+
+def json_patch(obj: dict, ops: list[dict]) -> dict:
+    """RFC 6902, the operations kubectl and clients use (add, remove, replace, test)."""
+    for op in ops or []:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].lstrip("/").split("/")]
+        parent: Any = obj
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
+        last = parts[-1]
+        kind = op["op"]
+        try:
+            if kind == "test":
+                current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+                if current != op.get("value"):
+                    raise StoreError(
+                        422,
+                        "Invalid",
+                        f"the server rejected our request due to an error in our "
+                        f"request: test failed at {op['path']}",
+                    )
+            elif kind == "remove":
+                del parent[int(last) if isinstance(parent, list) else last]
+            elif isinstance(parent, list):
+                idx = len(parent) if last == "-" else int(last)
+                if kind == "add":
+                    parent.insert(idx, op["value"])
+                else:
+                    parent[idx] = op["value"]
+            else:
+                parent[last] = op["value"]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise StoreError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: {kind} {op['path']}: {exc}",
+            ) from None
+    return obj
+
+
+def query_string(query: dict[str, list[str]]) -> str:
+    return urlencode([(k, v) for k, vs in query.items() for v in vs])

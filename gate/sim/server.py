@@ -1,0 +1,397 @@
+"""The simulator's HTTPS server: `start()` returns a running `SimHandle`.
+
+Every request is recorded (method, path, query, status, identity), may meet an injected fault, goes
+to a mounted route (`add_route`, e.g. the Kargo API) or to the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from gate.sim import scenario as scen
+from gate.sim.api import KubeAPI, query_string
+from gate.sim.faults import Faults
+from gate.sim.http import SimRequest, SimResponse, status_response
+from gate.sim.rbac import Authorizer
+from gate.sim.store import Store, StoreError
+
+Handler = Callable[[SimRequest], SimResponse]
+TICK = 0.05
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+    "content-length",
+    "content-encoding",
+}
+
+
+class Clock:
+    """Scenario seconds since start: wall time multiplied by the speed factor."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed if speed > 0 else 1.0
+        self.started = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self.started) * self.speed
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+    sim: SimHandle
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _serve(self) -> None:
+        self.server.sim._serve(self)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+
+class SimHandle:
+    """A running simulated cluster."""
+
+    def __init__(
+        self,
+        data: dict,
+        *,
+        port: int = 0,
+        speed: float | None = None,
+        request_log: str | None = None,
+        workdir: str | None = None,
+    ) -> None:
+        self.scenario = data
+        self.name: str = data.get("name", "scenario")
+        self.settings: dict = dict(data.get("settings") or {})
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="gate-sim-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._clock = Clock(speed if speed is not None else float(data.get("speed", 1.0)))
+        self.store = Store()
+        self.store.load(scen.crd_objects(data.get("crds") or []))
+        self.store.load(scen.render_time(data.get("objects") or []))
+        self.token: str = data.get("gate_token", "gate-token")
+        self.admin_token: str = data.get("admin_token", "admin-token")
+        tokens = dict(data.get("tokens") or {})
+        tokens.setdefault(self.admin_token, {"user": "kubernetes-admin", "groups": ["system:masters"]})
+        self.auth = Authorizer(tokens, data.get("rbac") or {})
+        self.faults = Faults(data.get("faults"))
+        self.requests: list[dict] = []
+        self.request_log = request_log
+        self._log_lock = threading.Lock()
+        self._routes: list[tuple[str, Handler]] = []
+        self._tickers: list[Callable[[float], None]] = []
+        self._targets: dict[str, str] = {k: str(v) for k, v in (data.get("services") or {}).items()}
+        self._timeline = scen.timeline_entries(data)
+        self._stop = threading.Event()
+        self._http = requests.Session()
+        self.api = KubeAPI(self.store, self.auth, dict(data.get("logs") or {}), self._proxy)
+        self._start_server(port)
+        self.add_ticker(self._apply_timeline)
+        self._ticker_thread = threading.Thread(target=self._tick_loop, name="sim-clock", daemon=True)
+        self._ticker_thread.start()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _start_server(self, port: int) -> None:
+        from gate.sim.tls import make_certs, write_kubeconfig
+
+        self.ca_file, cert, key = (str(p) for p in make_certs(self.workdir))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self._httpd = _Server(("127.0.0.1", port), _RequestHandler, bind_and_activate=True)
+        self._httpd.socket = ctx.wrap_socket(
+            self._httpd.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self._httpd.sim = self
+        self.port = self._httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.api.server_url = self.url
+        ca = Path(self.ca_file)
+        self.kubeconfig = str(write_kubeconfig(self.workdir / "kubeconfig", self.url, ca, self.token))
+        self.admin_kubeconfig = str(
+            write_kubeconfig(self.workdir / "admin-kubeconfig", self.url, ca, self.admin_token, user="admin")
+        )
+        self._serve_thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sim-http", daemon=True
+        )
+        self._serve_thread.start()
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._ticker_thread.join(timeout=2)
+        self._http.close()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> SimHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- public helpers ------------------------------------------------------------------------
+    @property
+    def clock(self) -> float:
+        """Scenario seconds since start (wall time × speed)."""
+        return self._clock.now()
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    @property
+    def speed(self) -> float:
+        return self._clock.speed
+
+    def add_route(self, prefix: str, handler: Handler) -> None:
+        """Send requests whose path starts with prefix to handler (auth is the handler's business)."""
+        self._routes.append((prefix, handler))
+        self._routes.sort(key=lambda r: len(r[0]), reverse=True)
+
+    def add_ticker(self, fn: Callable[[float], None]) -> None:
+        """Call fn(scenario_seconds) about every 50 ms from the clock thread."""
+        self._tickers.append(fn)
+
+    def set_service_target(self, namespace: str, name: str, port: int | str, url: str) -> None:
+        self._targets[f"{namespace}/{name}:{port}"] = url
+
+    def add_fault(self, raw: dict[str, Any]) -> Any:
+        """Add a fault at run time (same keys as a scenario's `faults:` entries)."""
+        return self.faults.add(raw)
+
+    def identity_of(self, token: str | None) -> str | None:
+        ident = self.auth.identify(token)
+        return ident.user if ident else None
+
+    # -- clock and timeline --------------------------------------------------------------------
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(TICK):
+            now = self._clock.now()
+            for fn in list(self._tickers):
+                try:
+                    fn(now)
+                except Exception as exc:  # a broken ticker must not stop the clock
+                    print(f"gate sim: ticker {getattr(fn, '__name__', fn)} failed: {exc}", file=sys.stderr)
+
+    def _apply_timeline(self, now: float) -> None:
+        while self._timeline and self._timeline[0][0] <= now:
+            _, entry = self._timeline.pop(0)
+            self.apply_change(entry)
+
+    def apply_change(self, entry: dict) -> None:
+        """Apply one timeline entry: patch / create / replace / delete (each an object or a list)."""
+        entry = scen.render_time(entry)
+        for action in ("create", "replace", "patch", "delete"):
+            items = entry.get(action)
+            if items is None:
+                continue
+            for obj in items if isinstance(items, list) else [items]:
+                try:
+                    self._apply_one(action, obj)
+                except StoreError as err:
+                    print(f"gate sim: timeline {action} failed: {err.message}", file=sys.stderr)
+
+    def _apply_one(self, action: str, obj: dict) -> None:
+        if action == "create":
+            self.store.load([obj])
+            return
+        if action == "replace":
+            self.store.replace(obj)
+            return
+        group = obj.get("apiVersion", "").rpartition("/")[0]
+        plural = self.store.plural_of(group, obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        if plural is None:
+            raise StoreError(404, "NotFound", f"unknown kind {obj.get('kind')}")
+        if action == "delete":
+            self.store.delete(group, plural, meta.get("namespace"), meta["name"])
+        else:
+            self.store.merge_patch(group, plural, meta.get("namespace"), meta["name"], obj)
+
+    # -- request handling ----------------------------------------------------------------------
+    def _serve(self, h: _RequestHandler) -> None:
+        split = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        req = SimRequest(
+            h.command,
+            split.path,
+            parse_qs(split.query, keep_blank_values=True),
+            {k.lower(): v for k, v in h.headers.items()},
+            body,
+        )
+        req.identity = self.identity_of(req.bearer)
+        status = self._respond(h, req)
+        self._record(req, status)
+
+    def _respond(self, h: _RequestHandler, req: SimRequest) -> int:
+        for fault in self.faults.match(req.method, req.path, self._clock.now()):
+            if fault.latency:
+                time.sleep(fault.latency)
+            if fault.drop:
+                h.close_connection = True
+                with contextlib.suppress(OSError):
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                return 0
+            if fault.status:
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                reason = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(
+                    fault.status, "InternalError"
+                )
+                msg = fault.message or f"injected fault: HTTP {fault.status}"
+                return self._write(h, req, status_response(fault.status, reason, msg, {}, headers))
+        try:
+            resp = self._route(req)
+        except Exception as exc:  # an internal error is a 500 Status, as the apiserver answers
+            resp = status_response(500, "InternalError", f"simulator error: {type(exc).__name__}: {exc}")
+        return self._write(h, req, resp)
+
+    def _route(self, req: SimRequest) -> SimResponse:
+        for prefix, handler in self._routes:
+            if req.path.startswith(prefix):
+                return handler(req)
+        return self.api.handle(req)
+
+    def _write(self, h: _RequestHandler, req: SimRequest, resp: SimResponse) -> int:
+        data, headers = resp.encoded()
+        try:
+            h.send_response(resp.status)
+            for key, value in headers.items():
+                h.send_header(key, value)
+            if data is None:
+                h.send_header("Transfer-Encoding", "chunked")
+                h.send_header("Cache-Control", "no-cache")
+                h.end_headers()
+                self._stream(h, resp.body)  # type: ignore[arg-type]
+            else:
+                h.send_header("Content-Length", str(len(data)))
+                h.end_headers()
+                if req.method != "HEAD":
+                    h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            h.close_connection = True
+        return resp.status
+
+    def _stream(self, h: _RequestHandler, chunks: Any) -> None:
+        try:
+            for chunk in chunks:
+                if self._stop.is_set():
+                    break
+                if chunk:
+                    h.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    h.wfile.flush()
+            h.wfile.write(b"0\r\n\r\n")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+
+    def _record(self, req: SimRequest, status: int) -> None:
+        entry = {
+            "time": round(time.time(), 3),
+            "method": req.method,
+            "path": req.path,
+            "query": {k: v if len(v) > 1 else v[0] for k, v in req.query.items()},
+            "status": status,
+            "identity": req.identity,
+        }
+        with self._log_lock:
+            self.requests.append(entry)
+            if self.request_log:
+                with open(self.request_log, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+
+    # -- services/proxy ------------------------------------------------------------------------
+    def _proxy(self, req: SimRequest, namespace: str, name: str, tail: str) -> SimResponse:
+        svc_name, port = _split_service(name)
+        svc = self.store.get("", "services", namespace, svc_name)
+        if svc is None:
+            return status_response(
+                404, "NotFound", f'services "{svc_name}" not found', {"name": svc_name, "kind": "services"}
+            )
+        target = self._target_for(namespace, svc, port)
+        if target is None:
+            return status_response(
+                503, "ServiceUnavailable", f'no endpoints available for service "{svc_name}"', {}
+            )
+        url = target.rstrip("/") + "/" + tail.lstrip("/")
+        if req.query:
+            url += "?" + query_string(req.query)
+        headers = {k: v for k, v in req.headers.items() if k not in _HOP}
+        try:
+            r = self._http.request(
+                req.method, url, headers=headers, data=req.body or None, allow_redirects=False, timeout=30
+            )
+        except requests.RequestException as exc:
+            return status_response(503, "ServiceUnavailable", f"error trying to reach service: {exc}", {})
+        out_headers = {k: v for k, v in r.headers.items() if k.lower() not in _HOP}
+        return SimResponse(r.status_code, r.content, out_headers)
+
+    def _target_for(self, namespace: str, svc: dict, port: str) -> str | None:
+        name = svc["metadata"]["name"]
+        ports = (svc.get("spec") or {}).get("ports") or []
+        candidates = {port}
+        for p in ports:
+            if port in (str(p.get("port")), p.get("name")) or (not port and len(ports) == 1):
+                candidates |= {str(p.get("port")), str(p.get("name") or "")}
+        for cand in candidates:
+            url = self._targets.get(f"{namespace}/{name}:{cand}") if cand else None
+            if url:
+                return url
+        return self._targets.get(f"{namespace}/{name}") if not port else None
+
+
+def _split_service(name: str) -> tuple[str, str]:
+    """`grafana:3000`, `https:grafana:3000`, `grafana` -> (name, port)."""
+    parts = name.split(":")
+    if len(parts) == 3:
+        return parts[1], parts[2]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return parts[0], ""
+
+
+def start(
+    scenario: str | Path | dict,
+    *,
+    port: int = 0,
+    speed: float | None = None,
+    request_log: str | None = None,
+    workdir: str | None = None,
+) -> SimHandle:
+    """Load a scenario (built-in name, file, or dict) and serve it in background threads."""
+    return SimHandle(scen.resolve(scenario), port=port, speed=speed, request_log=request_log, workdir=workdir)
