@@ -210,14 +210,11 @@ def discover_command(write: bool, config: str | None, kubeconfig: str | None, co
     settings = load_settings(path, {"project": project})
     settings = discover(settings, connect(kubeconfig, context))
     width = max(len(k) for k in KEYS)
+    shown = {k: "(not set)" if settings.get(k) is None else repr(settings.get(k)) for k in KEYS}
+    value_width = max(len(v) for v in shown.values())
     for key in KEYS:
-        value = settings.get(key)
-        if value is None:
-            note = settings.notes.get(key, "")
-            line = f"{key:<{width}}  (not set)  {note}".rstrip()
-        else:
-            line = f"{key:<{width}}  {value}  [{settings.source(key)}]"
-        click.echo(redact(line))
+        why = settings.source(key) if settings.get(key) is not None else settings.notes.get(key, "")
+        click.echo(redact(f"{key:<{width}}  {shown[key]:<{value_width}}  {why}".rstrip()))
     if write:
         added = write_settings(settings, target)
         what = ", ".join(added) if added else "nothing new"
