@@ -1,0 +1,160 @@
+"""`command`: a program (smoke tests, a CLI probe) exits 0. No shell unless `shell: true`; on timeout the
+whole process group is killed. The output tails go to the report (JUnit system-out), redacted."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shlex
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from typing import IO, Any, ClassVar
+
+from checks.base import Check, Clients
+from gate import redact
+from gate.durations import format as format_duration
+from gate.durations import parse as parse_duration
+from gate.httpclient import DURATION_SCHEMA, resolve_env
+from gate.model import Observation
+
+TAIL_LINES = 50
+TAIL_CHARS = 8000
+GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|AUTH|CREDENTIAL", re.I)
+_running: set[int] = set()  # process groups still alive, killed if the gate exits first
+_running_lock = threading.Lock()
+
+
+def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after a short grace."""
+    for sig, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, 1.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        if proc is not None:
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+            try:  # the leader is gone; children of the group may remain
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    with _running_lock:
+        groups = list(_running)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def tail(stream: IO[bytes], lines: int = TAIL_LINES) -> str:
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(max(0, size - TAIL_CHARS * 2))
+    text = stream.read().decode("utf-8", "replace")
+    kept = text.splitlines()[-lines:]
+    out = "\n".join(kept)
+    return redact.redact(out[-TAIL_CHARS:])
+
+
+class Command(Check):
+    kind: ClassVar[str] = "command"
+    summary: ClassVar[str] = "A command exits 0 (argv without a shell unless shell: true)."
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["run"],
+        "properties": {
+            "run": {"anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1},
+                              {"type": "string", "minLength": 1}],
+                    "description": "argv; a string is split like a shell would (or run by sh)."},
+            "shell": {"type": "boolean", "default": False},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "cwd": {"type": "string"},
+            "run_timeout": {**DURATION_SCHEMA, "description": "Kill the group after this (10m)."},
+            "retry": {"type": "boolean", "default": False,
+                      "description": "Run again until the check's deadline when it fails (default: once)."},
+        },
+    }
+
+    def default_name(self) -> str:
+        run = self.params["run"]
+        text = run if isinstance(run, str) else shlex.join(run)
+        return "command " + redact.redact(text if len(text) <= 60 else text[:59] + "…")
+
+    def ident(self) -> str:
+        run = self.params["run"]
+        return redact.redact(run if isinstance(run, str) else " ".join(run))[:80]
+
+    def argv(self) -> list[str]:
+        run = self.params["run"]
+        if self.params.get("shell"):
+            return ["/bin/sh", "-c", run if isinstance(run, str) else shlex.join(run)]
+        return shlex.split(run) if isinstance(run, str) else [str(a) for a in run]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in (self.params.get("env") or {}).items():
+            resolved = resolve_env(str(value))
+            if _SECRET_NAME.search(name) or resolved != value:
+                redact.register(resolved)
+            env[str(name)] = resolved
+        return env
+
+    def timeout(self) -> float:
+        value = self.params.get("run_timeout", self.params.get("timeout", "10m"))
+        return parse_duration(value)
+
+    def observe(self, clients: Clients) -> Observation:
+        argv = self.argv()
+        shown = redact.redact(shlex.join(argv))
+        limit = self.timeout()
+        expected = "exit 0" + f" within {format_duration(limit)}"
+        final = not self.params.get("retry", False)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            start = time.monotonic()
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        env=self.environment(), cwd=self.params.get("cwd"),
+                                        start_new_session=True)
+            except OSError as exc:
+                return Observation(False, f"cannot start {argv[0]}: {exc.strerror or exc}", expected,
+                                   [f"$ {shown}"], final=True)
+            with _running_lock:
+                _running.add(proc.pid)
+            timed_out = False
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                kill_group(proc.pid, proc)
+            finally:
+                with _running_lock:
+                    _running.discard(proc.pid)
+            took = time.monotonic() - start
+            stdout, stderr = tail(out), tail(err)
+        output = f"$ {shown}\n"
+        output += f"--- stdout (last {TAIL_LINES} lines) ---\n{stdout}\n" if stdout else "--- no stdout ---\n"
+        output += f"--- stderr (last {TAIL_LINES} lines) ---\n{stderr}\n" if stderr else "--- no stderr ---\n"
+        evidence = [f"$ {shown}", f"took {took:.1f}s"]
+        last = (stderr or stdout).splitlines()[-5:]
+        evidence += [f"| {line}" for line in last]
+        if timed_out:
+            observed = f"still running after {format_duration(limit)}; process group killed"
+            return Observation(False, observed, expected, evidence, final=True, output=output)
+        code = proc.returncode
+        if code != 0:
+            how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+            return Observation(False, f"{how} after {took:.1f}s", expected, evidence, final=final,
+                               output=output)
+        return Observation(True, f"exit 0 after {took:.1f}s", expected, evidence, output=output)
