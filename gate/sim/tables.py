@@ -26,7 +26,9 @@ def age(timestamp: str | None) -> str:
     return f"{secs // 86400}d"
 
 
-_SEG = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]")
+_SEG = re.compile(
+    r"\.((?:\\.|[A-Za-z0-9_\-/])+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
+)
 
 
 def jsonpath(obj: Any, path: str) -> Any:
@@ -39,6 +41,8 @@ def jsonpath(obj: Any, path: str) -> Any:
         key, index, fkey, fval = m.groups()
         nxt: list[Any] = []
         for item in current:
+            if key is not None:
+                key = key.replace("\\.", ".")
             if key is not None and isinstance(item, dict) and key in item:
                 nxt.append(item[key])
             elif index is not None and isinstance(item, list) and int(index) < len(item):
