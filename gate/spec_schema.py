@@ -115,8 +115,8 @@ def build_schema(registry: Mapping[str, type[Check]] | None = None) -> dict[str,
 
 
 # -- validation with readable messages --------------------------------------------------------------
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-               "number": "a number", "boolean": "true or false", "null": "nothing"}
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "string", "integer": "integer",
+               "number": "number", "boolean": "true or false", "null": "nothing"}
 
 
 def describe(value: Any) -> str:
@@ -136,7 +136,7 @@ def describe(value: Any) -> str:
 
 def _types(schema_type: Any) -> str:
     names = schema_type if isinstance(schema_type, list) else [schema_type]
-    return " or ".join(_TYPE_NAMES.get(n, str(n)).removeprefix("a ").removeprefix("an ") for n in names)
+    return " or ".join(_TYPE_NAMES.get(n, str(n)) for n in names)
 
 
 def jsonable(data: Any) -> Any:
@@ -238,8 +238,12 @@ def first_error(data: Any, schema: dict[str, Any], file: str, positions: Positio
     skip = skip or []
     kinds = sorted((schema.get("$defs") or {}).get("kinds") or {})
     found: list[tuple[int, int, str, tuple[str | int, ...]]] = []
-    for error in Draft202012Validator(schema).iter_errors(jsonable(data)):
-        leaf = _leaf(error)
+    leaves = [_leaf(e) for e in Draft202012Validator(schema).iter_errors(jsonable(data))]
+    # `level:` for `levels:` gives "unknown key" and "missing levels": the unknown key says more
+    unknown_at = {_path(e) for e in leaves if e.validator == "additionalProperties"}
+    for leaf in leaves:
+        if leaf.validator == "required" and _path(leaf) in unknown_at:
+            continue
         message, path = _message(leaf, kinds)
         if any(path[:len(s)] == s or s[:len(path)] == path for s in skip):
             continue
