@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from gate.durations import parse as parse_duration
-from gate.httpclient import DURATION_SCHEMA
+from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
 from gate.model import Observation
 
 
@@ -21,7 +21,7 @@ class Tcp(Check):
         "required": ["host", "port"],
         "properties": {
             "host": {"type": "string", "minLength": 1},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "port": PORT_SCHEMA,
             "connect_timeout": {**DURATION_SCHEMA, "description": "Default 5s."},
         },
     }

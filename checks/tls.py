@@ -19,7 +19,7 @@ from checks.base import Check, Clients
 from gate import redact
 from gate.durations import parse as parse_duration
 from gate.errors import ConfigError
-from gate.httpclient import DURATION_SCHEMA
+from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
 from gate.kube import Permission
 from gate.model import Observation
 from gate.resources import SECRETS
@@ -86,7 +86,7 @@ class Tls(Check):
         "required": ["host"],
         "properties": {
             "host": {"type": "string", "minLength": 1, "description": "Name to cover (SNI)."},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 443},
+            "port": PORT_SCHEMA,
             "address": {"type": "string", "description": "Connect here instead of resolving host."},
             "sni": {"type": "string", "description": "Server name sent in the handshake (default: host)."},
             "ca_bundle": {"type": "string", "description": "PEM CA file to trust instead of the system CAs."},

@@ -305,6 +305,8 @@ def _reason(exc: Exception) -> str:
 # -- targets as checks declare them ----------------------------------------------------------------
 DURATION_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "number", "minimum": 0},
                                              {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h)?)+$"}]}
+PORT_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
+                                         {"type": "string", "pattern": r"^[0-9]{1,5}$"}]}
 SERVICE_PATTERN = _SERVICE.pattern.replace("(?P<ns>", "(").replace("(?P<name>", "(").replace("(?P<port>", "(")
 
 
