@@ -59,9 +59,31 @@ def kinds() -> dict[str, type[Check]]:
     return dict(sorted(found.items()))
 
 
+TEMPLATE_ALTERNATIVE = r"|\$\{"
+
+
+def allow_templates(schema: Any) -> Any:
+    """Every `pattern` also accepts a string holding `${...}`: the spec is validated after substitution,
+    but an editor sees `service: "${MONITORING_NS}/grafana:3000"` as written."""
+    if isinstance(schema, list):
+        return [allow_templates(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: allow_templates(v) for k, v in schema.items()}
+    if isinstance(schema.get("pattern"), str) and not schema["pattern"].endswith(TEMPLATE_ALTERNATIVE):
+        out["pattern"] = f"(?:{schema['pattern']}){TEMPLATE_ALTERNATIVE}"
+    return out
+
+
+def _original_pattern(pattern: str) -> str:
+    if pattern.startswith("(?:") and pattern.endswith(")" + TEMPLATE_ALTERNATIVE):
+        return pattern[3:-len(TEMPLATE_ALTERNATIVE) - 1]
+    return pattern
+
+
 def params_schema(cls: type[Check]) -> dict[str, Any]:
     """The check's own schema with the common keys added (when it is an object schema)."""
-    schema = copy.deepcopy(cls.schema)
+    schema = allow_templates(copy.deepcopy(cls.schema))
     if schema.get("type") == "object" or "properties" in schema:
         schema["properties"] = {**COMMON, **(schema.get("properties") or {})}
     return schema
@@ -70,7 +92,8 @@ def params_schema(cls: type[Check]) -> dict[str, Any]:
 def kind_schema(cls: type[Check]) -> dict[str, Any]:
     """Params, or the shorthand form when the kind has one."""
     params = params_schema(cls)
-    body: dict[str, Any] = {"anyOf": [params, copy.deepcopy(cls.shorthand)]} if cls.shorthand else params
+    shorthand = allow_templates(copy.deepcopy(cls.shorthand))
+    body: dict[str, Any] = {"anyOf": [params, shorthand]} if shorthand else params
     if cls.summary:
         body = {"description": cls.summary, **body}
     return body
@@ -216,7 +239,7 @@ def _message(error: ValidationError, kinds: list[str]) -> tuple[str, tuple[str |
         case "pattern" if rule == DURATION["anyOf"][1]["pattern"]:
             return f"expected a duration like 30s, 5m or 1h30m, got {got}", path
         case "pattern":
-            return f"expected text matching {rule}, got {got}", path
+            return f"expected text matching {_original_pattern(rule)}, got {got}", path
     return error.message, path
 
 
