@@ -88,7 +88,8 @@ class KargoClient:
         redact.register(config.token)
         self.http = session or requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {config.token}", "Accept": "application/json"})
-        self.http.verify = False if config.insecure_skip_tls_verify else (config.ca_file or True)
+        # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE in requests.
+        self.verify: bool | str = False if config.insecure_skip_tls_verify else (config.ca_file or True)
         if config.insecure_skip_tls_verify:
             import urllib3
 
@@ -105,6 +106,7 @@ class KargoClient:
                 params=query,
                 json=body if body is not None else None,
                 timeout=self.config.timeout,
+                verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
             raise EvaluationError(
@@ -269,6 +271,7 @@ class KargoClient:
                 stream=True,
                 headers={"Accept": "text/event-stream"},
                 timeout=(self.config.timeout, timeout),
+                verify=self.verify,
             ) as resp:
                 if resp.status_code != 200:
                     raise map_error(

@@ -149,9 +149,9 @@ def _error_section(title: str, exc: GateError) -> Section:
     return section(title, [row(f"{rid}.error", title, status, str(exc), hint=str(exc))])
 
 
-def run_promote_command(opts: RunOptions, kopts: KargoOptions) -> int:
-    from gate.commands.verify import finish
-
+def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
+    """The whole promote run as a RunResult (reports not written). Interrupted is re-raised carrying
+    `.result`; ConfigError (exit 2) is raised as is."""
     result = RunResult(command="promote", stage=kopts.stage, project=opts.project)
     stage_titles = ["Pre-promotion", "Promotion", "Kargo verification"]
     try:
@@ -168,13 +168,24 @@ def run_promote_command(opts: RunOptions, kopts: KargoOptions) -> int:
     except Interrupted as exc:
         result.levels = result.levels or getattr(exc, "levels", [])
         result.interrupted = True
-        finish(result, opts)
-        return exc.code
+        exc.result = result  # type: ignore[attr-defined]
+        raise
     except GateError as exc:
         done = {s.title for s in result.sections}
         title = next((t for t in stage_titles if t not in done), "Post-promotion")
         target = result.sections if title in stage_titles else result.post_sections
         target.append(_error_section(title, exc))
+    return result
+
+
+def run_promote_command(opts: RunOptions, kopts: KargoOptions) -> int:
+    from gate.commands.verify import finish
+
+    try:
+        result = promote_result(opts, kopts)
+    except Interrupted as exc:
+        finish(exc.result, opts)  # type: ignore[attr-defined]
+        return exc.code
     return finish(result, opts)
 
 
@@ -366,7 +377,8 @@ def post_promotion(
             "post.freight-history",
             f"Freight in {stage}'s freightHistory",
             Status.PASS if st.in_history(target, freight) else Status.FAIL,
-            "freightHistory[0] = " + ", ".join(map(st.short, st.freight_names(st.current_collection(target)))),  # noqa: E501
+            "freightHistory[0] = "
+            + ", ".join(map(st.short, st.freight_names(st.current_collection(target)))),  # noqa: E501
             f"contains {st.short(freight)}",
         )
     )
