@@ -165,6 +165,8 @@ class KargoStageCheck(Check):
             if not freight_ok:
                 observed = f"{observed}; {why}" if not ok else why
                 ok = False
+            elif ok:
+                observed += f"; Freight {wanted} current and verified"
         hint = "" if ok else (f"See the Stage: kubectl get stage -n {ns} {self.stage} -o yaml "
                               f"(conditions, freightHistory[0].verificationHistory)")
         return Observation(ok=ok, observed=observed, expected=expected, evidence=evidence, hint=hint)

@@ -68,6 +68,7 @@ def test_expected_freight_by_name_or_alias(wanted: str):
     freights = [freight(F1, "brave-badger"), freight(F2, "calm-crane")]
     obs, _ = observe(stage(), freight_flag=wanted, freights=freights)
     assert obs.ok, obs
+    assert obs.observed == f"Ready (Verified); Freight {wanted} current and verified"
     assert f"current Freight: {F1} (brave-badger)" in obs.evidence
     assert obs.expected.endswith(f"Freight {wanted} current and verified")
 
@@ -130,7 +131,7 @@ def legacy(phase: str, health: str | None = "Healthy", message: str = "") -> dic
 
 def test_legacy_steady_stage_passes_and_says_so():
     obs, _ = observe(legacy("Steady"), freight_flag=F1)
-    assert obs.ok and obs.observed == "Steady (legacy status.phase)"
+    assert obs.ok and obs.observed == f"Steady (legacy status.phase); Freight {F1} current and verified"
     assert "legacy Stage status (Kargo <= v1.4): status.phase=Steady" in obs.evidence
 
 
