@@ -148,12 +148,11 @@ def promotion_row(done: Followed, *, attached: bool = False) -> CheckResult:
             "logs, then raise --promotion-timeout",
         )
     step = failing_step(promo)
-    where = (
-        f" at step {step.get('alias')}" + (f" ({step['message']})" if step.get("message") else "")
-        if step
-        else ""
-    )
     msg = status.get("message") or "no message"
+    step_msg = (step or {}).get("message")
+    where = f" at step {step.get('alias')}" if step else ""
+    if step_msg and step_msg != msg:
+        where += f" ({step_msg})"
     return row(
         "promotion.phase",
         title,

@@ -98,12 +98,12 @@ def stuck_reason(stage: dict) -> str | None:
     st = status(stage)
     if is_legacy(stage) and st.get("phase") == "Failed":
         return f"phase Failed: {st.get('message') or 'no message'}"
-    reconciling = condition(stage, "Reconciling")
-    if reconciling and reconciling.get("reason") == "RetryAfterError":
-        return f"Reconciling/RetryAfterError: {reconciling.get('message') or ''}".rstrip(": ")
     ready = condition(stage, "Ready")
     if ready and ready.get("status") == "False" and ready.get("reason") in STUCK_READY_REASONS:
         return f"Ready=False {ready['reason']}: {ready.get('message') or ''}".rstrip(": ")
+    reconciling = condition(stage, "Reconciling")
+    if reconciling and reconciling.get("reason") == "RetryAfterError":
+        return f"Reconciling/RetryAfterError: {reconciling.get('message') or ''}".rstrip(": ")
     healthy = condition(stage, "Healthy")
     if (
         healthy
