@@ -33,19 +33,26 @@ class Session:
         from gate.spec import load_spec
 
         settings = load_settings(opts.config, {"kargo_project": opts.project})
-        kube = connect(opts.kubeconfig, opts.context) if need_cluster else None
+        connected: list[KubeClient | None] = []
+
+        def cluster() -> KubeClient | None:
+            """Connect on first need, so a malformed spec is reported (exit 2) before any cluster error."""
+            if not connected:
+                connected.append(connect(opts.kubeconfig, opts.context) if need_cluster else None)
+            return connected[0]
 
         def resolve_missing(keys: set[str]) -> Any:
-            if kube is None:
-                return settings
-            return discover(settings, kube, keys)
+            kube = cluster()
+            return discover(settings, kube, keys) if kube is not None else settings
 
         spec = plan = None
         if need_plan:
-            spec = load_spec(opts.spec, settings, resolve_missing=resolve_missing)
             if not opts.stage:
                 raise ConfigError("--stage is required", key="--stage")
+            spec = load_spec(opts.spec, settings, resolve_missing=resolve_missing)
             plan = spec.plan(opts.stage, opts.levels)
+            settings = spec.settings  # with whatever discovery filled in
+        kube = cluster()
         http = HttpClient(kube=kube)
         clients = Clients(kube=kube, http=http, settings=settings, freight=opts.freight,
                           in_cluster=in_cluster())
