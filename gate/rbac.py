@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import click
 import yaml
 
-from gate.errors import EXIT_UNEVALUATED, PermissionDenied
+from gate.errors import PermissionDenied
 from gate.kube import KubeClient, Permission
 from gate.options import RunOptions, common_options
 from gate.plan import Plan
@@ -158,8 +158,9 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
             click.echo(text)
     if output == "text":
         _print_text(stage, results, denied)
-    if denied:
-        raise click.exceptions.Exit(EXIT_UNEVALUATED)
+    if denied:  # exit 3 with a one-line summary on stderr; the table and the rules are on stdout
+        raise PermissionDenied(f"{len(denied)} of {len(results)} permissions denied for stage {stage}: "
+                               f"grant the missing rules", permission=denied[0])
 
 
 def _print_text(stage: str, results: Sequence[tuple[Permission, bool]], denied: list[Permission]) -> None:
