@@ -283,7 +283,9 @@ class KubeAPI:
         except ValueError as exc:
             raise StoreError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise StoreError(400, "BadRequest", "the request body must be a JSON object")
+            raise StoreError(400, "BadRequest", "couldn't get version/kind; json parse error: json: cannot "
+                             f"unmarshal {type(body).__name__} into Go value of type struct (the request body "
+                             "must be a JSON object)")
         return body
 
     def _prepare(self, body: dict, t: Target) -> dict:
@@ -375,7 +377,10 @@ class KubeAPI:
             return status_response(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
-        body = req.json() or {}
+        try:
+            body = self._body(req)
+        except StoreError as err:
+            return _json_status(err)
         spec = body.get("spec") or {}
         ra = spec.get("resourceAttributes")
         if ra:

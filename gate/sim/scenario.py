@@ -199,7 +199,18 @@ def _resolve_dict(data: dict, base: Path, depth: int) -> dict:
         "gate_token": data.get("gate_token", parent.get("gate_token", "gate-token")),
         "admin_token": data.get("admin_token", parent.get("admin_token", "admin-token")),
     }
+    for key in set(parent) | set(data):  # blocks other parts of the simulator read (e.g. `kargo:`)
+        if key in out or key in _LOAD_ONLY:
+            continue
+        mine, theirs = data.get(key), parent.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            out[key] = {**theirs, **mine}
+        else:
+            out[key] = mine if key in data else theirs
     return out
+
+
+_LOAD_ONLY = {"extends", "files", "patches", "remove"}
 
 
 def _same(key: tuple[str, str, str, str], ref: dict) -> bool:

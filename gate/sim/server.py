@@ -116,7 +116,7 @@ class SimHandle:
         self._timeline = scen.timeline_entries(data)
         self._stop = threading.Event()
         self._http = requests.Session()
-        self.api = KubeAPI(self.store, self.auth, dict(data.get("logs") or {}), self._proxy)
+        self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy)
         self._start_server(port)
         self.add_ticker(self._apply_timeline)
         self._ticker_thread = threading.Thread(target=self._tick_loop, name="sim-clock", daemon=True)
