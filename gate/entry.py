@@ -29,8 +29,8 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        cli.main(args=args, prog_name="gate", standalone_mode=False)
-        return 0
+        code = cli.main(args=args, prog_name="gate", standalone_mode=False)
+        return code if isinstance(code, int) else 0  # click returns Exit codes when not standalone
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

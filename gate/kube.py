@@ -126,9 +126,7 @@ class KubeClient:
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
         hdrs = {"Accept": "application/json", **(headers or {})}
-        if body is not None and not isinstance(body, (str, bytes)):
-            body = json.dumps(body)
-            hdrs.setdefault("Content-Type", "application/json")
+        body = _prepare_body(body, hdrs)
         self.api.update_params_for_auth(hdrs, [], ["BearerToken"], path, method, body)
         try:
             raw = self.api.call_api(method, url, header_params=hdrs, body=body,
@@ -230,6 +228,27 @@ class KubeClient:
             "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})
         _raise_for(resp, "GET", path)
         return resp.body if isinstance(resp.body, str) else json.dumps(resp.body)
+
+
+def _prepare_body(body: Any, headers: dict[str, str]) -> Any:
+    """The kubernetes REST client JSON-encodes any body sent as JSON, so hand it objects, and raw
+    bytes only with a non-JSON content type."""
+    if body is None:
+        return None
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if not isinstance(body, (str, bytes)):
+        if ctype is None:
+            headers["Content-Type"] = "application/json"
+        return body
+    if ctype is None:
+        headers["Content-Type"] = "application/octet-stream"
+        return body
+    if "json" in ctype.lower():
+        try:
+            return json.loads(body)
+        except ValueError:
+            headers["Content-Type"] = "application/octet-stream"  # not JSON after all: send as is
+    return body
 
 
 class KindNotServed(EvaluationError):

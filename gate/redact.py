@@ -10,13 +10,16 @@ import base64
 import threading
 
 MASK = "***"
+# Shorter values (e.g. a Secret holding "admin") would mask ordinary words all over the report; the
+# gate never prints secret values in the first place, this is the second line of defence.
+MIN_LENGTH = 6
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
 
 def register(value: str | None) -> None:
     """Remember a secret value (and its base64 form, as it appears in Secret objects)."""
-    if not value or len(value) < 3:
+    if not value or len(value) < MIN_LENGTH:
         return
     with _lock:
         _secrets.add(value)

@@ -11,7 +11,7 @@ import importlib.resources
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from gate.options import RunOptions
 class DemoScenario:
     sim: str  # the simulator scenario
     about: str
-    faults: dict[str, Any] = field(default_factory=dict)  # switches for the local L2-L4 servers
     promote: bool = False
 
 
@@ -34,12 +33,9 @@ SCENARIOS = {
     "stale-argocd": DemoScenario("stale-argocd", "Argo CD says Healthy before it re-read the app; "
                                  "passes once the status is refreshed"),
     "rbac-forbidden": DemoScenario("rbac-forbidden", "the gate may not list pods: exit 3"),
-    "l2-no-targets": DemoScenario("healthy", "Prometheus has no healthy targets: Level 2 fails",
-                                  {"targets_down": True}),
-    "l3-sso-broken": DemoScenario("healthy", "the SSO front redirects to the wrong host: Level 3 fails",
-                                  {"sso_wrong_host": True}),
-    "l3-cert-expiring": DemoScenario("healthy", "the certificate expires in 3 days: Level 3 fails",
-                                     {"cert_expiring": True}),
+    "l2-no-targets": DemoScenario("healthy", "Prometheus has no healthy targets: Level 2 fails"),
+    "l3-sso-broken": DemoScenario("healthy", "the SSO front redirects to the wrong host: Level 3 fails"),
+    "l3-cert-expiring": DemoScenario("healthy", "the certificate expires in 3 days: Level 3 fails"),
     "promote-ok": DemoScenario("promote-ok", "promote calm-crane to monitoring: every gate passes",
                                promote=True),
     "promote-errored": DemoScenario("promote-errored", "the Promotion ends Errored", promote=True),
@@ -59,23 +55,22 @@ def _resource(name: str) -> str:
 
 
 @contextlib.contextmanager
-def _local_servers(faults: dict[str, Any]) -> Iterator[Any]:
-    """The demo's L2-L4 targets, when that part of the product is installed."""
-    try:
-        from gate.demo_servers import DemoServers
-    except ImportError:
-        yield None
-        return
-    with DemoServers(**faults) as servers:
+def _local_servers(name: str) -> Iterator[Any]:
+    """The demo's Level 2-4 targets: small servers on 127.0.0.1 with the scenario's faults switched on."""
+    from gate.demo_servers import DemoServers, switches_for
+
+    with DemoServers(switches_for(name)) as servers:
         yield servers
 
 
-def _spec(workdir: Path, servers: Any) -> str:
-    """The built-in spec, with the local servers' addresses filled in."""
-    if servers is None:
-        return _resource("l1.yaml")
+def _spec(workdir: Path, variables: dict[str, str]) -> str:
+    """The built-in four-level spec with the local servers' addresses written in.
+
+    Addresses are written into the file rather than passed as ${env:…}, because env values are treated as
+    secrets and masked in every report; the one real secret (the SSO token) stays ${env:DEMO_SSO_TOKEN}.
+    """
     text = Path(_resource("levels.yaml")).read_text()
-    for key, value in servers.variables().items():
+    for key, value in variables.items():
         text = text.replace("${" + key + "}", value)
     path = workdir / "gate.yaml"
     path.write_text(text)
@@ -109,11 +104,11 @@ def run_demo(name: str, *, junit: str | None = None, json_path: str | None = Non
     chosen = SCENARIOS[name]
     workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
     junit = junit or str(workdir / "junit.xml")
-    with start(chosen.sim, speed=speed, workdir=str(workdir)) as sim, \
-            _local_servers(chosen.faults) as servers:
-        if servers is not None:
-            servers.attach(sim)
-        opts = RunOptions(stage="monitoring", config=_resource("config.yaml"), spec=_spec(workdir, servers),
+    with start(chosen.sim, speed=speed, workdir=str(workdir)) as sim, _local_servers(name) as servers:
+        variables = servers.env()
+        os.environ["DEMO_SSO_TOKEN"] = variables.pop("DEMO_SSO_TOKEN")
+        sim.set_service_target("monitoring", "grafana", 3000, servers.base_url)
+        opts = RunOptions(stage="monitoring", config=_resource("config.yaml"), spec=_spec(workdir, variables),
                           kubeconfig=sim.kubeconfig, junit=junit, json_path=json_path, output=output)
         click.echo(f"gate demo: scenario {name!r} ({chosen.about}); simulated cluster at {sim.url}", err=True)
         if chosen.promote:
