@@ -168,6 +168,7 @@ class ArgocdAppsCheck(Check):
         ready = len(wanted) - len(bad)
         if not wanted:
             evidence.append(f"no Applications in namespace {ns} match selector {self.params.get('selector')}")
+            bad.append(("", []))
         ok = bool(wanted) and ready == len(wanted)
         expected = f"all {len(wanted) or 'matched'} Synced and Healthy after a finished, re-compared sync"
         if self.params.get("revision"):
@@ -178,6 +179,8 @@ class ArgocdAppsCheck(Check):
     @staticmethod
     def _hint(ns: str, bad: tuple[str, list[str]]) -> str:
         name, problems = bad
+        if not name:
+            return f"Check the selector: kubectl get applications -n {ns} --show-labels"
         if problems == ["not found"]:
             return f"Create or sync the Application: kubectl get applications -n {ns}"
         if "reconciledAt < finishedAt" in problems[0]:

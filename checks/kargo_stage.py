@@ -56,16 +56,27 @@ def freight_alias(freight: dict) -> str | None:
     return freight.get("alias") or ((freight.get("metadata") or {}).get("labels") or {}).get(ALIAS_LABEL)
 
 
+def is_control_flow(stage: dict) -> bool:
+    """A Stage without promotion steps only passes Freight on; Kargo gives it no Healthy condition."""
+    template = ((stage.get("spec") or {}).get("promotionTemplate") or {}).get("spec") or {}
+    return bool(stage.get("spec")) and not template.get("steps")
+
+
 def conditions_verdict(stage: dict) -> tuple[bool, str, list[str]]:
     """(ready, observed, evidence) from the Healthy and Ready conditions."""
     healthy, ready = condition(stage, "Healthy"), condition(stage, "Ready")
-    ok = bool(healthy and ready and healthy.get("status") == "True" and ready.get("status") == "True")
-    evidence = [describe(ready, "Ready"), describe(healthy, "Healthy")]
-    if ok:
-        return True, f"Ready ({ready.get('reason') or 'True'})", evidence
-    first = ready if ready and ready.get("status") != "True" else healthy
-    reason = (first or {}).get("reason") or "no Ready condition yet"
-    return False, f"not Ready: {reason}", evidence
+    evidence = [describe(ready, "Ready")]
+    if healthy is not None or not is_control_flow(stage):
+        evidence.append(describe(healthy, "Healthy"))
+    if ready is None:
+        return False, "not Ready: no Ready condition yet", evidence
+    if ready.get("status") != "True":
+        return False, f"not Ready: {ready.get('reason') or ready.get('status')}", evidence
+    if healthy is None and is_control_flow(stage):
+        return True, f"Ready ({ready.get('reason') or 'True'}, control-flow Stage)", evidence
+    if healthy is None or healthy.get("status") != "True":
+        return False, f"not Healthy: {(healthy or {}).get('reason') or 'no Healthy condition'}", evidence
+    return True, f"Ready ({ready.get('reason') or 'True'})", evidence
 
 
 def legacy_verdict(stage: dict) -> tuple[bool, str, list[str]]:

@@ -170,6 +170,7 @@ def test_selector_and_empty_selector():
     assert view.calls == [("list", "applications", "argocd", "stage=monitoring", None)]
     obs, _ = observe(apps, selector="stage=nothing")
     assert not obs.ok and obs.evidence == ["no Applications in namespace argocd match selector stage=nothing"]
+    assert obs.hint == "Check the selector: kubectl get applications -n argocd --show-labels"
 
 
 def test_namespace_from_param_then_settings_then_default():

@@ -104,7 +104,8 @@ def test_latest_verification_must_be_successful(phases: list[str], shown: str):
       cond("Healthy", "Unknown", "ActivePromotion")],
      "not Ready: ActivePromotion", 'Ready=False (ActivePromotion): Promotion "m.01k" is currently Running'),
     ([cond("Ready"), cond("Healthy", "False", "Unhealthy", "app loki is Degraded")],
-     "not Ready: Unhealthy", "Healthy=False (Unhealthy): app loki is Degraded"),
+     "not Healthy: Unhealthy", "Healthy=False (Unhealthy): app loki is Degraded"),
+    ([cond("Ready")], "not Healthy: no Healthy condition", "Healthy condition missing"),
     ([], "not Ready: no Ready condition yet", "Ready condition missing"),
 ])
 def test_condition_reasons_are_named(conditions: list[dict], observed: str, line: str):
@@ -112,6 +113,16 @@ def test_condition_reasons_are_named(conditions: list[dict], observed: str, line
     assert not obs.ok and obs.observed == observed
     assert line in obs.evidence
     assert "kubectl get stage -n platform monitoring" in obs.hint
+
+
+def test_control_flow_stage_needs_no_healthy_condition():
+    st = stage(conditions=[cond("Ready", reason="Ready")])
+    st["spec"] = {"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "platform-apps"},
+                                        "sources": {"direct": True}}]}
+    obs, _ = observe(st)
+    assert obs.ok and obs.observed == "Ready (Ready, control-flow Stage)"
+    st["spec"]["promotionTemplate"] = {"spec": {"steps": [{"uses": "argocd-update"}]}}
+    assert not observe(st)[0].ok
 
 
 def test_bad_conditions_and_wrong_freight_both_show():
