@@ -60,8 +60,11 @@ def test_discovery_lists_builtin_and_crd_groups(sim: SimHandle, admin: client.Ap
     assert groups["kargo.akuity.io"].preferred_version.group_version == "kargo.akuity.io/v1alpha1"
     resources = client.CoreV1Api(admin).get_api_resources().resources
     assert {"pods", "pods/log", "services/proxy", "namespaces"} <= {r.name for r in resources}
-    kargo = requests.get(f"{sim.url}/apis/kargo.akuity.io/v1alpha1", verify=sim.ca_file,
-                         headers={"Authorization": f"Bearer {sim.token}"}).json()
+    kargo = requests.get(
+        f"{sim.url}/apis/kargo.akuity.io/v1alpha1",
+        verify=sim.ca_file,
+        headers={"Authorization": f"Bearer {sim.token}"},
+    ).json()
     stages = next(r for r in kargo["resources"] if r["name"] == "stages")
     assert stages["kind"] == "Stage" and stages["namespaced"] is True
     assert "stages/status" in {r["name"] for r in kargo["resources"]}
@@ -75,7 +78,8 @@ def test_list_and_get_with_the_kubernetes_client(core: client.CoreV1Api, admin: 
     deploy = client.AppsV1Api(admin).read_namespaced_deployment("grafana", "monitoring")
     assert deploy.status.available_replicas == 1
     stage = client.CustomObjectsApi(admin).get_namespaced_custom_object(
-        "kargo.akuity.io", "v1alpha1", "platform", "stages", "monitoring")
+        "kargo.akuity.io", "v1alpha1", "platform", "stages", "monitoring"
+    )
     history = stage["status"]["freightHistory"][0]
     assert history["items"]["Warehouse/platform-apps"]["name"] == "0b60e85e2b8477acd27f894785b4a956cace538f"
     assert history["verificationHistory"][0]["phase"] == "Successful"
@@ -90,18 +94,29 @@ def test_unknown_resource_is_404_without_a_name(kube: KubeClient) -> None:
     assert resp.status == 404 and resp.body["kind"] == "Status" and "name" not in resp.body.get("details", {})
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("app.kubernetes.io/name=grafana", ["grafana-7c9d8f6b5-x2k4p"]),
-    ("app.kubernetes.io/name==loki", ["loki-0"]),
-    ("app.kubernetes.io/part-of=kube-prometheus-stack,app.kubernetes.io/name!=grafana",
-     ["kube-prometheus-stack-operator-6d8f9c7b4-q9w8e", "node-exporter-7hx2m",
-      "prometheus-kube-prometheus-stack-prometheus-0"]),
-    ("app.kubernetes.io/name in (loki, grafana)", ["grafana-7c9d8f6b5-x2k4p", "loki-0"]),
-    ("app.kubernetes.io/part-of=kube-prometheus-stack,app.kubernetes.io/name notin (grafana,prometheus)",
-     ["kube-prometheus-stack-operator-6d8f9c7b4-q9w8e", "node-exporter-7hx2m"]),
-    ("statefulset.kubernetes.io/pod-name", ["loki-0", "prometheus-kube-prometheus-stack-prometheus-0"]),
-    ("!app.kubernetes.io/part-of", ["loki-0"]),
-])
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app.kubernetes.io/name=grafana", ["grafana-7c9d8f6b5-x2k4p"]),
+        ("app.kubernetes.io/name==loki", ["loki-0"]),
+        (
+            "app.kubernetes.io/part-of=kube-prometheus-stack,app.kubernetes.io/name!=grafana",
+            [
+                "kube-prometheus-stack-operator-6d8f9c7b4-q9w8e",
+                "node-exporter-7hx2m",
+                "prometheus-kube-prometheus-stack-prometheus-0",
+            ],
+        ),
+        ("app.kubernetes.io/name in (loki, grafana)", ["grafana-7c9d8f6b5-x2k4p", "loki-0"]),
+        (
+            "app.kubernetes.io/part-of=kube-prometheus-stack,"
+            "app.kubernetes.io/name notin (grafana,prometheus)",
+            ["kube-prometheus-stack-operator-6d8f9c7b4-q9w8e", "node-exporter-7hx2m"],
+        ),
+        ("statefulset.kubernetes.io/pod-name", ["loki-0", "prometheus-kube-prometheus-stack-prometheus-0"]),
+        ("!app.kubernetes.io/part-of", ["loki-0"]),
+    ],
+)
 def test_label_selector_operators(core: client.CoreV1Api, selector: str, expected: list[str]) -> None:
     assert names(core.list_namespaced_pod("monitoring", label_selector=selector).items) == expected
 
@@ -113,7 +128,9 @@ def test_bad_label_selector_is_400(core: client.CoreV1Api) -> None:
 
 
 def test_field_selectors(core: client.CoreV1Api, kube: KubeClient) -> None:
-    assert names(core.list_namespaced_pod("monitoring", field_selector="metadata.name=loki-0").items) == ["loki-0"]
+    assert names(core.list_namespaced_pod("monitoring", field_selector="metadata.name=loki-0").items) == [
+        "loki-0"
+    ]
     assert len(core.list_pod_for_all_namespaces(field_selector="metadata.namespace=monitoring").items) == 5
     assert len(core.list_namespaced_pod("monitoring", field_selector="status.phase=Running").items) == 5
     assert core.list_namespaced_pod("monitoring", field_selector="status.phase!=Running").items == []
@@ -165,39 +182,58 @@ def test_create_patch_status_delete(admin: client.ApiClient) -> None:
         core.read_namespaced_config_map("cm-crud", "apps")
     custom = client.CustomObjectsApi(admin)
     kargo = ("kargo.akuity.io", "v1alpha1", "platform", "stages")
-    stage = {"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Stage",
-             "metadata": {"name": "scratch", "namespace": "platform"},
-             "spec": {"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "platform-apps"},
-                                            "sources": {"direct": True}}]},
-             "status": {"freightSummary": "ignored on create"}}
+    stage = {
+        "apiVersion": "kargo.akuity.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": "scratch", "namespace": "platform"},
+        "spec": {
+            "requestedFreight": [
+                {"origin": {"kind": "Warehouse", "name": "platform-apps"}, "sources": {"direct": True}}
+            ]
+        },
+        "status": {"freightSummary": "ignored on create"},
+    }
     created = custom.create_namespaced_custom_object(*kargo, stage)
     assert "status" not in created and created["metadata"]["generation"] == 1
     # Stage has a status subresource: the main endpoint ignores status, /status changes only status
-    custom.patch_namespaced_custom_object(*kargo, "scratch", {"metadata": {"labels": {"x": "y"}},
-                                                                "status": {"freightSummary": "nope"}})
+    custom.patch_namespaced_custom_object(
+        *kargo, "scratch", {"metadata": {"labels": {"x": "y"}}, "status": {"freightSummary": "nope"}}
+    )
     got = custom.get_namespaced_custom_object(*kargo, "scratch")
     assert got["metadata"]["labels"] == {"x": "y"} and "status" not in got
-    custom.patch_namespaced_custom_object_status(*kargo, "scratch", {"status": {"freightSummary": "0/1 Fulfilled"},
-                                                                       "metadata": {"labels": {"x": "z"}}})
+    custom.patch_namespaced_custom_object_status(
+        *kargo, "scratch", {"status": {"freightSummary": "0/1 Fulfilled"}, "metadata": {"labels": {"x": "z"}}}
+    )
     got = custom.get_namespaced_custom_object(*kargo, "scratch")
     assert got["status"]["freightSummary"] == "0/1 Fulfilled" and got["metadata"]["labels"] == {"x": "y"}
     assert got["metadata"]["generation"] == 1
     custom.delete_namespaced_custom_object(*kargo, "scratch")
     assert [s["metadata"]["name"] for s in custom.list_namespaced_custom_object(*kargo)["items"]] == [
-        "monitoring", "operators", "services"]
+        "monitoring",
+        "operators",
+        "services",
+    ]
 
 
 def _application(name: str, status: dict) -> dict:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {"project": "default", "source": {"repoURL": "https://example.com/r.git"},
-                     "destination": {"namespace": "x", "server": "https://kubernetes.default.svc"}},
-            "status": status}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": "https://example.com/r.git"},
+            "destination": {"namespace": "x", "server": "https://kubernetes.default.svc"},
+        },
+        "status": status,
+    }
 
 
 def test_schema_invalid_application_is_refused_with_the_field_path(sim: SimHandle) -> None:
     custom = client.CustomObjectsApi(api_client(sim.admin_kubeconfig))
-    bad = _application("bad-app", {"operationState": {"phase": "Succeeded", "startedAt": "2026-01-01T00:00:00Z"}})
+    bad = _application(
+        "bad-app", {"operationState": {"phase": "Succeeded", "startedAt": "2026-01-01T00:00:00Z"}}
+    )
     # objects created with status through the store (scenario loading) are validated too
     from gate.sim.store import StoreError
 
@@ -209,15 +245,21 @@ def test_schema_invalid_application_is_refused_with_the_field_path(sim: SimHandl
     # Application has no status subresource (Argo CD writes status through the main endpoint)
     with pytest.raises(ApiException) as api_err:
         custom.patch_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", "argocd", "applications", "typed-app",
-            {"status": {"sync": {"status": "Synced", "revision": 1234}}})
+            "argoproj.io",
+            "v1alpha1",
+            "argocd",
+            "applications",
+            "typed-app",
+            {"status": {"sync": {"status": "Synced", "revision": 1234}}},
+        )
     body = json.loads(api_err.value.body)
     assert api_err.value.status == 422 and body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "status.sync.revision"
     assert 'Application.argoproj.io "typed-app" is invalid' in body["message"]
     with pytest.raises(ApiException) as api_err:
-        custom.patch_namespaced_custom_object("argoproj.io", "v1alpha1", "argocd", "applications", "typed-app",
-                                              {"spec": {"project": None}})
+        custom.patch_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", "argocd", "applications", "typed-app", {"spec": {"project": None}}
+        )
     assert api_err.value.status == 422 and "spec.project: Required value" in api_err.value.body
 
 
@@ -237,8 +279,10 @@ def test_gate_token_is_read_only_and_403_reads_like_kubernetes(core: client.Core
         core.create_namespaced_config_map("apps", _configmap("nope"))
     body = json.loads(err.value.body)
     assert err.value.status == 403 and body["reason"] == "Forbidden"
-    assert body["message"] == ('configmaps is forbidden: User "system:serviceaccount:platform:gate" cannot '
-                               'create resource "configmaps" in API group "" in the namespace "apps"')
+    assert body["message"] == (
+        'configmaps is forbidden: User "system:serviceaccount:platform:gate" cannot '
+        'create resource "configmaps" in API group "" in the namespace "apps"'
+    )
 
 
 def test_unknown_token_is_401(sim: SimHandle) -> None:
@@ -252,17 +296,27 @@ def test_rbac_forbidden_scenario_and_ssar() -> None:
         kube = connect(handle.kubeconfig)
         with pytest.raises(PermissionDenied) as err:
             kube.list(PODS, "monitoring")
-        assert ('pods is forbidden: User "system:serviceaccount:platform:gate" cannot list resource "pods" in '
-                'API group "" in the namespace "monitoring"') in str(err.value)
+        assert (
+            'pods is forbidden: User "system:serviceaccount:platform:gate" cannot list resource "pods" in '
+            'API group "" in the namespace "monitoring"'
+        ) in str(err.value)
         assert kube.get(PODS, "loki-0", "monitoring")["metadata"]["name"] == "loki-0"
         authz = client.AuthorizationV1Api(api_client(handle.kubeconfig))
 
-        def allowed(verb: str, resource: str, namespace: str, group: str = "", name: str | None = None,
-                    sub: str | None = None) -> bool:
-            attrs = client.V1ResourceAttributes(verb=verb, resource=resource, namespace=namespace, group=group,
-                                                name=name, subresource=sub)
-            review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
-                resource_attributes=attrs))
+        def allowed(
+            verb: str,
+            resource: str,
+            namespace: str,
+            group: str = "",
+            name: str | None = None,
+            sub: str | None = None,
+        ) -> bool:
+            attrs = client.V1ResourceAttributes(
+                verb=verb, resource=resource, namespace=namespace, group=group, name=name, subresource=sub
+            )
+            review = client.V1SelfSubjectAccessReview(
+                spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)
+            )
             return authz.create_self_subject_access_review(review).status.allowed
 
         assert allowed("list", "pods", "monitoring") is False
@@ -278,9 +332,15 @@ def test_rbac_forbidden_scenario_and_ssar() -> None:
 class _Echo(BaseHTTPRequestHandler):
     def _reply(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.dumps({"method": self.command, "path": self.path, "x": self.headers.get("X-Test"),
-                           "auth": self.headers.get("Authorization"),
-                           "body": self.rfile.read(length).decode() if length else ""}).encode()
+        body = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "x": self.headers.get("X-Test"),
+                "auth": self.headers.get("Authorization"),
+                "body": self.rfile.read(length).decode() if length else "",
+            }
+        ).encode()
         self.send_response(200 if "missing" not in self.path else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -300,13 +360,18 @@ def test_service_proxy_forwards_to_a_local_server(sim: SimHandle, kube: KubeClie
         with pytest.raises(TransientError, match='503 no endpoints available for service "grafana"'):
             kube.service_proxy("monitoring", "grafana", 3000, "/api/health")
         sim.set_service_target("monitoring", "grafana", 3000, f"http://127.0.0.1:{backend.server_port}")
-        resp = kube.service_proxy("monitoring", "grafana", 3000, "/api/health?verbose=1",
-                                  headers={"X-Test": "yes"})
+        resp = kube.service_proxy(
+            "monitoring", "grafana", 3000, "/api/health?verbose=1", headers={"X-Test": "yes"}
+        )
         assert resp.status == 200 and resp.body["path"] == "/api/health?verbose=1"
         assert resp.body["x"] == "yes" and resp.body["auth"] is None  # the bearer token is not forwarded
         # by port name too, and POST bodies pass through
-        r = requests.post(f"{sim.url}/api/v1/namespaces/monitoring/services/grafana:http-web/proxy/api/q",
-                          data="a=1", verify=sim.ca_file, headers={"Authorization": f"Bearer {sim.admin_token}"})
+        r = requests.post(
+            f"{sim.url}/api/v1/namespaces/monitoring/services/grafana:http-web/proxy/api/q",
+            data="a=1",
+            verify=sim.ca_file,
+            headers={"Authorization": f"Bearer {sim.admin_token}"},
+        )
         assert r.status_code == 200 and r.json()["method"] == "POST" and r.json()["body"] == "a=1"
         assert kube.service_proxy("monitoring", "grafana", 3000, "/missing").status == 404
     finally:
@@ -317,8 +382,9 @@ def test_pod_logs_with_tail_lines(kube: KubeClient, core: client.CoreV1Api) -> N
     text = kube.pod_logs("monitoring", "grafana-7c9d8f6b5-x2k4p")
     assert "Starting Grafana" in text and "${now" not in text
     assert kube.pod_logs("monitoring", "grafana-7c9d8f6b5-x2k4p", tail_lines=1).count("\n") == 1
-    assert "Server is ready" in core.read_namespaced_pod_log("prometheus-kube-prometheus-stack-prometheus-0",
-                                                            "monitoring", container="prometheus")
+    assert "Server is ready" in core.read_namespaced_pod_log(
+        "prometheus-kube-prometheus-stack-prometheus-0", "monitoring", container="prometheus"
+    )
     with pytest.raises(ApiException) as err:
         core.read_namespaced_pod_log("prometheus-kube-prometheus-stack-prometheus-0", "monitoring")
     assert err.value.status == 400 and "a container name must be specified" in err.value.body

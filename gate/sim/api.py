@@ -283,9 +283,13 @@ class KubeAPI:
         except ValueError as exc:
             raise StoreError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise StoreError(400, "BadRequest", "couldn't get version/kind; json parse error: json: cannot "
-                             f"unmarshal {type(body).__name__} into Go value of type struct (the request body "
-                             "must be a JSON object)")
+            raise StoreError(
+                400,
+                "BadRequest",
+                "couldn't get version/kind; json parse error: json: cannot "
+                f"unmarshal {type(body).__name__} into Go value of type struct (the request body "
+                "must be a JSON object)",
+            )
         return body
 
     def _prepare(self, body: dict, t: Target) -> dict:
