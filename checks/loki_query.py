@@ -92,9 +92,10 @@ class LokiQuery(Check):
         limited = " (the query limit)" if total >= int(self.params.get("limit", 1000)) else ""
         since = self.params.get("since", "5m")
         if len(lines) < min_lines:
-            observed = f"no log lines in the last {since}" if not lines else \
-                f"{len(lines)} line(s) in the last {since}"
-            if self.pattern and total:
-                observed += f" match {self.params['pattern']} ({total} without the pattern)"
+            matching = f" matching {self.params['pattern']}" if self.pattern else ""
+            observed = f"no log lines{matching} in the last {since}" if not lines else \
+                f"{len(lines)} line(s){matching} in the last {since}"
+            if self.pattern:
+                observed += f" ({total} in all)"
             return Observation(False, redact.redact(observed), expected, evidence)
         return Observation(True, f"{len(lines)} line(s) in the last {since}{limited}", expected, evidence)
