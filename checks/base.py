@@ -60,6 +60,10 @@ class Check:
         """A short stable suffix that tells two checks of one kind apart (used in result ids)."""
         return self.name
 
+    def apply_settings(self, settings: Any) -> None:
+        """Fill defaults that come from settings (e.g. the Argo CD namespace) before permissions() is
+        asked, so the declared RBAC names the real namespace. The spec layer calls it once."""
+
     def permissions(self) -> list[Permission]:
         """The RBAC rules observe() needs; `gate rbac check` and `render analysis-template` use them."""
         return []

@@ -25,6 +25,11 @@ from gate.plan import Plan, PlannedCheck
 
 ProgressFn = Callable[["CheckState", float], None]
 
+# Jitter spreads load across runs; the grace pulls a check due a moment later into the current round, so
+# checks on the same interval keep sharing one ClusterView (one list request) round after round.
+JITTER = 0.1
+ROUND_GRACE = 0.15
+
 
 @dataclass
 class CheckState:
@@ -112,7 +117,7 @@ class Runner:
                 if not pending:
                     break
                 now = self.clock()
-                due = [s for s in pending if s.next_at <= now]
+                due = [s for s in pending if s.next_at - s.planned.interval * ROUND_GRACE <= now]
                 if due:
                     self._round(due, pool)
                     continue
@@ -138,7 +143,7 @@ class Runner:
         policy = Retrying(
             stop=stop_after_delay(max(0.0, deadline - start)),
             wait=wait_exponential_jitter(multiplier=planned.interval, max=planned.max_interval, exp_base=1.5,
-                                         jitter=planned.interval * 0.2),
+                                         jitter=planned.interval * JITTER),
         )
         call = RetryCallState(policy, fn=None, args=(), kwargs={})
         call.start_time = start

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from gate.options import RunOptions
+from gate.options import RunOptions, _timeout_cb
 
 
 @dataclass(frozen=True)
@@ -84,20 +84,21 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the JSON result.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--speed", type=float, default=None, help="Scenario time speed factor.")
+@click.option("--timeout", callback=_timeout_cb, help="Overall deadline, e.g. 30s.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 def demo(scenario: str, junit: str | None, json_path: str | None, output: str, speed: float | None,
-         list_only: bool) -> None:
+         timeout: float | None, list_only: bool) -> None:
     """Run the real gate against the built-in simulated cluster; needs nothing else."""
     if list_only:
         for name, sc in SCENARIOS.items():
             click.echo(f"{name:22} {sc.about}")
         return
     raise click.exceptions.Exit(run_demo(scenario, junit=junit, json_path=json_path, output=output,
-                                         speed=speed))
+                                         speed=speed, timeout=timeout))
 
 
 def run_demo(name: str, *, junit: str | None = None, json_path: str | None = None, output: str = "text",
-             speed: float | None = None) -> int:
+             speed: float | None = None, timeout: float | None = None) -> int:
     from gate.commands.verify import finish, run_verify
     from gate.sim.server import start
 
@@ -109,7 +110,8 @@ def run_demo(name: str, *, junit: str | None = None, json_path: str | None = Non
         os.environ["DEMO_SSO_TOKEN"] = variables.pop("DEMO_SSO_TOKEN")
         sim.set_service_target("monitoring", "grafana", 3000, servers.base_url)
         opts = RunOptions(stage="monitoring", config=_resource("config.yaml"), spec=_spec(workdir, variables),
-                          kubeconfig=sim.kubeconfig, junit=junit, json_path=json_path, output=output)
+                          kubeconfig=sim.kubeconfig, junit=junit, json_path=json_path, output=output,
+                          timeout=timeout)
         click.echo(f"gate demo: scenario {name!r} ({chosen.about}); simulated cluster at {sim.url}", err=True)
         if chosen.promote:
             from gate.kargo.demo import run_demo_promote
