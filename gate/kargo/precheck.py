@@ -157,7 +157,19 @@ def run_precheck(
             )
 
     # 3. upstream verified (strict) and available (Kargo's rule)
-    rows.append(_upstream_row(reader, project, target, sel, now))
+    current, how_current = st.verified_now(target, freight)
+    if current:  # the upstream may have moved on since; what matters is that the target verified it
+        rows.append(
+            row(
+                "pre.upstream-verified",
+                "Upstream verified for this Freight",
+                Status.PASS,
+                f"already current and verified in the target ({how_current})",
+                "verified upstream",
+            )
+        )
+    else:
+        rows.append(_upstream_row(reader, project, target, sel, now))
 
     # 4. Argo CD apps not syncing
     rows.append(_argocd_row(kube, target, argocd_namespace))
