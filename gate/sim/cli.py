@@ -1,8 +1,9 @@
 """`gate sim serve`: run a simulated cluster until interrupted.
 
 Hook for other parts of the simulator: if a module `gate.sim.kargo_api` exists and defines
-`mount(handle) -> dict[str, str]`, it is called after the server starts; the returned mapping
-(e.g. {"KARGO_API_ADDRESS": …, "KARGO_API_TOKEN": …}) is printed as `export` lines.
+`mount(handle)`, it is called after the server starts. It returns either a mapping of environment
+variables to print as `export` lines, or an object with `.address` and `.token` (printed as
+KARGO_API_ADDRESS and KARGO_API_TOKEN).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ def mount_extensions(handle: Any) -> dict[str, str]:
         return {}
     module = importlib.import_module("gate.sim.kargo_api")
     mount = getattr(module, "mount", None)
-    return dict(mount(handle) or {}) if mount else {}
+    info = mount(handle) if mount else None
+    if info is None:
+        return {}
+    if isinstance(info, dict):
+        return {str(k): str(v) for k, v in info.items()}
+    return {"KARGO_API_ADDRESS": str(info.address), "KARGO_API_TOKEN": str(info.token)}
 
 
 @click.group()
