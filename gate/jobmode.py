@@ -80,13 +80,14 @@ def job_permissions(namespace: str | None) -> list[Permission]:
 def job_context(kube: KubeClient, namespace: str | None = None) -> dict[str, str]:
     """Stage, freight collection and Promotion of the AnalysisRun that started this pod.
 
-    Returns {} outside an AnalysisRun. Inside one, a missing permission raises PermissionDenied and a
+    `namespace` is a fallback for when the pod's own namespace is unknown. Returns {} outside an
+    AnalysisRun. Inside one, a missing permission raises PermissionDenied and a
     vanished run raises EvaluationError: both exit non-zero, neither looks like "nothing found".
     """
     uid = analysisrun_uid()
     if not uid:
         return {}
-    namespace = namespace or job_namespace()
+    namespace = job_namespace() or namespace  # the AnalysisRun (and its Job) live in the pod's namespace
     if not namespace:
         raise EvaluationError(f"AnalysisRun uid {uid} given, but the pod's namespace is unknown: "
                               f"set {ENV_NAMESPACE} from the downward API (metadata.namespace)")
