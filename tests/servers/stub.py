@@ -48,6 +48,11 @@ class Stub:
         self.server.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: many checks connect at once
+
+
 def start_stub() -> Stub:
     stub: Stub
 
@@ -78,9 +83,7 @@ def start_stub() -> Stub:
 
         do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 128
+    server = _Server(("127.0.0.1", 0), Handler)
     stub = Stub(server)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     return stub
