@@ -422,7 +422,6 @@ def mount(handle: Any) -> KargoSimInfo:
     handle.add_route(CONNECT, api.handle_connect)
     handle.add_ticker(api.controller.tick)
     handle.kargo = api
-    from gate import redact
-
-    redact.register(api.token)
+    # Not registered with gate.redact here: `gate sim serve` must print it. The gate's Kargo client
+    # registers every token it is given, so the gate's own outputs never carry it.
     return KargoSimInfo(handle.url, api.token)
