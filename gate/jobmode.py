@@ -34,6 +34,12 @@ STAGE_LABEL = "kargo.akuity.io/stage"
 FREIGHT_COLLECTION_LABEL = "kargo.akuity.io/freight-collection"
 PROMOTION_ANNOTATION = "kargo.akuity.io/promotion"
 
+# RunResult.context keys job_context() fills
+CTX_ANALYSIS_RUN = "AnalysisRun"
+CTX_STAGE = "Kargo Stage"
+CTX_FREIGHT_COLLECTION = "Freight collection"
+CTX_PROMOTION = "Promotion"
+
 
 def _labels_file(path: str) -> dict[str, str]:
     """Parse a downward-API labels file (`key="value"` per line)."""
@@ -97,11 +103,11 @@ def job_context(kube: KubeClient, namespace: str | None = None) -> dict[str, str
             continue
         labels = meta.get("labels") or {}
         annotations = meta.get("annotations") or {}
-        context = {
-            "analysis_run": f"{namespace}/{meta.get('name', '')}",
-            "stage": annotations.get(STAGE_LABEL) or labels.get(STAGE_LABEL, ""),
-            "freight_collection": labels.get(FREIGHT_COLLECTION_LABEL, ""),
-            "promotion": annotations.get(PROMOTION_ANNOTATION, ""),
+        context = {  # keys are what the text report prints, e.g. "Promotion: uat.01k3….3f1c2a9"
+            CTX_ANALYSIS_RUN: f"{namespace}/{meta.get('name', '')}",
+            CTX_STAGE: annotations.get(STAGE_LABEL) or labels.get(STAGE_LABEL, ""),
+            CTX_FREIGHT_COLLECTION: labels.get(FREIGHT_COLLECTION_LABEL, ""),
+            CTX_PROMOTION: annotations.get(PROMOTION_ANNOTATION, ""),
         }
         return {k: v for k, v in context.items() if v}
     raise EvaluationError(f"no AnalysisRun with uid {uid} in namespace {namespace}: "

@@ -51,14 +51,15 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in (jobmode.ENV_UID, jobmode.ENV_NAMESPACE):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(jobmode.ENV_LABELS_FILE, str(tmp_path / "no-labels"))
+    monkeypatch.setattr(jobmode, "SA_DIR", str(tmp_path / "no-serviceaccount"))  # even if CI runs in a pod
 
 
 def test_context_names_stage_freight_collection_and_promotion(sim_kube, monkeypatch) -> None:
     monkeypatch.setenv(jobmode.ENV_UID, UID)
     monkeypatch.setenv(jobmode.ENV_NAMESPACE, "kargo-demo")
     assert jobmode.job_context(sim_kube) == {
-        "analysis_run": "kargo-demo/uat.01k3abc.aaaaaaa", "stage": "uat", "freight_collection": FC,
-        "promotion": "uat.01k3abc.3f1c2a9"}
+        "AnalysisRun": "kargo-demo/uat.01k3abc.aaaaaaa", "Kargo Stage": "uat", "Freight collection": FC,
+        "Promotion": "uat.01k3abc.3f1c2a9"}
 
 
 def test_uid_from_the_downward_api_labels_file(sim_kube, monkeypatch, tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_uid_from_the_downward_api_labels_file(sim_kube, monkeypatch, tmp_path: 
     labels.write_text(f'analysisrun.argoproj.io/uid="{UID}"\njob-name="x.promotion-gate.1"\n')
     monkeypatch.setenv(jobmode.ENV_LABELS_FILE, str(labels))
     ctx = jobmode.job_context(sim_kube, "kargo-demo")
-    assert ctx["analysis_run"] == "kargo-demo/uat.01k3abc.aaaaaaa"
+    assert ctx["AnalysisRun"] == "kargo-demo/uat.01k3abc.aaaaaaa"
 
 
 def test_outside_an_analysis_run_there_is_no_context(sim_kube) -> None:
