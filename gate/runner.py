@@ -189,7 +189,8 @@ class Runner:
                 return
         state.call.attempt_number = state.attempts
         state.call.outcome_timestamp = now
-        if now >= state.deadline or state.policy.stop(state.call):
+        grace = state.planned.interval * ROUND_GRACE  # a round may take a check this much early
+        if now + grace >= state.deadline or state.policy.stop(state.call):
             if state.last_error is not None:
                 state.result = state.make_result(
                     Status.ERROR, now, f"could not evaluate before the deadline: {state.last_error}")

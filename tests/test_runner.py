@@ -147,3 +147,11 @@ def test_backoff_grows_but_is_capped() -> None:
     assert len(gaps) >= 4
     assert gaps[-2] > gaps[0], "intervals grow"
     assert max(gaps) < 0.2 + 0.05 + 0.1, "and stay under the cap (plus jitter and slack)"
+
+
+def test_a_failing_check_is_not_hammered_near_its_deadline() -> None:
+    check = Scripted("bad", [bad()])
+    plan = Plan("demo", {1: [PlannedCheck(check, 1, "L1.bad", timeout=1.0, interval=0.2, max_interval=0.4)]})
+    run(plan)
+    # 0, 0.2, 0.5, ~0.95: a handful of attempts, never a busy loop at the deadline
+    assert 3 <= check.calls <= 6
