@@ -140,7 +140,8 @@ def test_sso_wrong_idp_wrong_client_and_rejected_credentials(nginx_server, clien
                             "credentials": {"bearer": "${env:WRONG_TOKEN}"}}).observe(clients)
     assert not rejected.ok
     assert rejected.observed.startswith("with credentials HTTP 302 to https://auth.gate.test/")
-    open_door = SsoRedirect({"url": f"{nginx_server.http_url}/api/health", "idp_host": "^auth"}).observe(clients)
+    open_door = SsoRedirect({"url": f"{nginx_server.http_url}/api/health", "idp_host": "^auth"})
+    open_door = open_door.observe(clients)
     assert open_door.observed == "HTTP 200 without credentials"
 
 

@@ -124,3 +124,41 @@ def test_benchmark_20_checks_of_half_a_second_under_2s():
     wall = float(re.search(r"pool 16: ([0-9.]+)s wall", out.stdout).group(1))
     assert wall < 2.0
     assert "20/20 PASS" in out.stdout
+
+
+def test_canary_secrets_appear_nowhere_through_the_cli(nginx_server, canary_env, tmp_path):
+    """bearer token, API key and basic-auth password as ${env:…}: not in stdout, stderr, JUnit or JSON."""
+    server = pytest.importorskip("gate.sim.server")
+    pytest.importorskip("gate.commands.verify")
+    from conftest_servers import CANARY_API_KEY, CANARY_PASSWORD, CANARY_TOKEN
+
+    base = nginx_server.http_url
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(f"""
+stages:
+  monitoring:
+    levels:
+      2:
+        - http: {{url: "{base}/echo", headers: {{Authorization: "Bearer ${{env:GATE_TEST_TOKEN}}",
+                 X-Api-Key: "${{env:GATE_TEST_API_KEY}}"}}, expect: {{body_contains: never}}, timeout: 1s}}
+        - http: {{url: "{base}/app/", follow_redirects: false, timeout: 1s,
+                 basic_auth: {{username: gate, password: "${{env:GATE_TEST_PASSWORD}}"}},
+                 expect: {{status: 302}}}}
+        - sso_redirect: {{url: "{base}/app/", idp_host: "^auth\\\\.", timeout: 1s,
+                         credentials: {{bearer: "${{env:GATE_TEST_TOKEN}}"}}}}
+""")
+    config = resources.files("gate").joinpath("demo/config.yaml")
+    with server.start("healthy") as sim:
+        out = subprocess.run([sys.executable, "-c", "from gate.cli import main; main()", "verify",
+                              "--stage", "monitoring", "--config", str(config), "--spec", str(spec),
+                              "--kubeconfig", sim.kubeconfig, "--levels", "2",
+                              "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "r.json")],
+                             capture_output=True, text=True, timeout=120,
+                             cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 1, out.stdout + out.stderr  # the checks fail: the echo body carries them
+    junit, result = (tmp_path / "j.xml").read_text(), (tmp_path / "r.json").read_text()
+    assert "you sent: *** ***" in out.stdout + junit + result
+    for secret in (CANARY_TOKEN, CANARY_API_KEY, CANARY_PASSWORD):
+        outputs = {"stdout": out.stdout, "stderr": out.stderr, "junit": junit, "json": result}
+        for where, text in outputs.items():
+            assert secret not in text, f"{secret} leaked into {where}"
