@@ -21,7 +21,8 @@ SPEC = str(importlib.resources.files("gate.demo").joinpath("l1.yaml"))
 CONFIG = str(importlib.resources.files("gate.demo").joinpath("config.yaml"))
 
 
-def _run_step(inputs: dict[str, str], tmp_path: Path) -> tuple[CompletedProcess[str], dict[str, str], str]:
+def _run_step(inputs: dict[str, str], tmp_path: Path,
+              extra_env: dict[str, str] | None = None) -> tuple[CompletedProcess[str], dict[str, str], str]:
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     values = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
     values.update(inputs)
@@ -41,7 +42,7 @@ def _run_step(inputs: dict[str, str], tmp_path: Path) -> tuple[CompletedProcess[
     output.touch()
     summary.touch()
     env.update({"PATH": f"{bindir}:{env.get('PATH', '')}", "PYTHONPATH": str(ROOT), "GITHUB_ACTIONS": "true",
-                "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+                "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), **(extra_env or {})})
     proc = run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True,
                timeout=120)
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
@@ -67,7 +68,8 @@ def test_action_failing_verify_fails_the_step_with_failed_level(tmp_path: Path) 
 
     with start("crashloop") as sim:
         proc, outputs, _ = _run_step({"stage": "monitoring", "spec": SPEC, "config": CONFIG,
-                                      "kubeconfig": sim.kubeconfig}, tmp_path)
+                                      "kubeconfig": sim.kubeconfig}, tmp_path,
+                                     {"GATE_TIMEOUT": "3s"})  # the job's env: fail fast
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert outputs["result"] == "failed" and outputs["failed-level"] == "1"
     assert "::error" in proc.stdout

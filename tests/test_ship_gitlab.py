@@ -93,7 +93,8 @@ def test_verify_job_fails_the_pipeline_and_still_leaves_junit(tmp_path: Path) ->
     workdir.mkdir()
     with start("crashloop") as crash:
         proc = _run_job("verify", workdir, {"KUBECONFIG": crash.kubeconfig, "GATE_SPEC": SPEC,
-                                            "GATE_CONFIG": CONFIG, "VERIFY_STAGE": "monitoring"})
+                                            "GATE_CONFIG": CONFIG, "VERIFY_STAGE": "monitoring",
+                                            "GATE_TIMEOUT": "3s"})
     assert proc.returncode == 1, proc.stdout + proc.stderr  # gate closed: the job fails
     assert "FAIL at Level 1" in proc.stdout
     (report,) = _junit_reports(_job("verify"), workdir)  # artifacts: when: always uploads it
