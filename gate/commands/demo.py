@@ -85,14 +85,22 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--speed", type=float, default=None, help="Scenario time speed factor.")
 @click.option("--timeout", callback=_timeout_cb, help="Overall deadline, e.g. 30s.")
+@click.option("--promote", is_flag=True,
+              help="Show the whole promote flow (scenario promote-ok unless --scenario names another).")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 def demo(scenario: str, junit: str | None, json_path: str | None, output: str, speed: float | None,
-         timeout: float | None, list_only: bool) -> None:
+         timeout: float | None, promote: bool, list_only: bool) -> None:
     """Run the real gate against the built-in simulated cluster; needs nothing else."""
     if list_only:
         for name, sc in SCENARIOS.items():
-            click.echo(f"{name:22} {sc.about}")
+            click.echo(f"{name:22} {'(promote) ' if sc.promote else ''}{sc.about}")
         return
+    if promote and not SCENARIOS[scenario].promote:
+        if scenario != "healthy":
+            raise click.BadParameter(f"{scenario!r} is a verify scenario; promote scenarios: "
+                                     + ", ".join(n for n, s in SCENARIOS.items() if s.promote),
+                                     param_hint="--scenario")
+        scenario = "promote-ok"
     raise click.exceptions.Exit(run_demo(scenario, junit=junit, json_path=json_path, output=output,
                                          speed=speed, timeout=timeout))
 
