@@ -100,3 +100,28 @@ def test_verify_job_fails_the_pipeline_and_still_leaves_junit(tmp_path: Path) ->
     (report,) = _junit_reports(_job("verify"), workdir)  # artifacts: when: always uploads it
     root = ET.parse(report).getroot()
     assert list(root.iter("failure")), "the failing check is a <failure> in the report"
+
+
+def test_promote_job_promotes_through_the_kargo_api_and_leaves_junit(tmp_path: Path) -> None:
+    from gate.sim.kargo_api import mount
+    from gate.sim.server import start
+
+    workdir = tmp_path / "checkout"
+    workdir.mkdir()
+    with start("promote-ok") as sim:
+        kargo = mount(sim)
+        (freight,) = [f["metadata"]["name"] for f in sim.store.list("kargo.akuity.io", "freights")
+                      if f.get("alias") == "calm-crane"
+                      or (f["metadata"].get("labels") or {}).get("kargo.akuity.io/alias") == "calm-crane"]
+        proc = _run_job("promote", workdir, {
+            "KUBECONFIG": sim.kubeconfig, "GATE_SPEC": SPEC, "GATE_CONFIG": CONFIG,
+            "PROMOTE_STAGE": "monitoring", "FREIGHT": freight, "KARGO_API_ADDRESS": kargo.address,
+            "KARGO_API_TOKEN": kargo.token, "GATE_KARGO_CA": sim.ca_file})
+        promotions = sim.store.list("kargo.akuity.io", "promotions")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert kargo.token not in proc.stdout + proc.stderr
+    assert any(p["spec"].get("freight") == freight and p["spec"].get("stage") == "monitoring"
+               for p in promotions), "a Promotion was created through the Kargo API"
+    (report,) = _junit_reports(_job("promote"), workdir)
+    assert report.name == "promote-monitoring.xml"
+    assert ET.parse(report).getroot().tag in ("testsuites", "testsuite")
