@@ -81,10 +81,8 @@ def _job_context(session: object, result: RunResult) -> None:
 
 def _preflight(session: object, result: RunResult) -> bool:
     """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3)."""
-    try:
-        from gate.rbac import preflight
-    except ImportError:
-        return True
+    from gate.rbac import missing_rules_yaml, preflight
+
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
         return True
@@ -98,6 +96,8 @@ def _preflight(session: object, result: RunResult) -> bool:
                         hint=f"Grant the gate's ServiceAccount: {perm.describe()} "
                              f"(see `gate rbac check --stage {result.stage}`)")
             for i, perm in enumerate(denied)]
+    # The rules to grant, as YAML a person can apply: in JUnit system-out and the JSON result.
+    rows[0].output = missing_rules_yaml(denied)
     result.sections.append(Section("RBAC preflight", Status.ERROR, rows))
     return False
 
