@@ -45,7 +45,7 @@ SCENARIOS = {
                                         promote=True),
     "promotion-running": DemoScenario("promotion-running", "a Promotion for the freight is already "
                                       "running: the gate attaches to it", promote=True),
-    "stuck-stage": DemoScenario("stuck-stage", "the target stage is stuck (LastPromotionErrored)",
+    "stuck-stage": DemoScenario("stuck-stage", "the target stage is stuck (Ready=False, ReconcileError)",
                                 promote=True),
 }
 
