@@ -61,7 +61,7 @@ def run_level(url: str, count: int, workers: int) -> tuple[float, list[Status]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="*", default=[16, 32])
+    parser.add_argument("--workers", type=int, nargs="*", default=[32, 16])
     parser.add_argument("--checks", type=int, default=CHECKS)
     args = parser.parse_args()
     server = _Server(("127.0.0.1", 0), _Slow)

@@ -76,7 +76,7 @@ def _level(number: int, results: list[CheckResult], duration: float) -> LevelRes
 
 class Runner:
     def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
-                 max_workers: int = 16, progress: ProgressFn | None = None,
+                 max_workers: int = 32, progress: ProgressFn | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.clients = clients
