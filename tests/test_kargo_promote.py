@@ -43,7 +43,7 @@ def test_promote_ok_passes_every_section(kit: Kit, capsys) -> None:
     assert mine[0]["metadata"]["name"].startswith("monitoring.") and mine[0]["metadata"]["name"].endswith(
         ".7539ab2"
     )
-    assert kit.result_json()["context"]["promotion"] == mine[0]["metadata"]["name"]
+    assert kit.result_json()["context"]["Promotion"] == mine[0]["metadata"]["name"]
     # followed over SSE (the sim logs a stream when it closes, after its next keepalive)
     deadline = time.time() + 3
     while time.time() < deadline and not any(r["query"].get("watch") == "true" for r in kit.sim.requests):
@@ -212,7 +212,7 @@ def test_promotion_timeout_aborts_when_asked(kit: Kit, capsys) -> None:
     )
     assert code == 1, out
     assert "aborted" in out and "Promotion: FAIL" in out
-    name = kit.posts() and kit.result_json()["context"]["promotion"]
+    name = kit.posts() and kit.result_json()["context"]["Promotion"]
     assert kit.posts(f"/v1beta1/projects/platform/promotions/{name}/abort")
     deadline = time.time() + 5
     while time.time() < deadline:
@@ -229,7 +229,7 @@ def test_legacy_kargo_uses_connect_and_reads_status_phase(kit: Kit, capsys) -> N
         "promote", "--stage", "monitoring", "--freight-alias", "calm-crane", "--no-verify", capsys=capsys
     )
     assert code == 0, out
-    assert "kargo: v1.4.4" in out and "Promotion: PASS" in out
+    assert "Kargo API: v1.4.4" in out and "Promotion: PASS" in out
     assert len(kit.posts(CONNECT_PROMOTE)) == 1
     assert kit.posts(PROMOTE_PATH) == []
     stage = kit.sim.store.get("kargo.akuity.io", "stages", "platform", "monitoring")

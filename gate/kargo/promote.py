@@ -123,7 +123,7 @@ def run_precheck_command(opts: RunOptions, kopts: KargoOptions) -> int:
     try:
         ctx = open_context(opts, kopts, need_plan=False)
         result.project = ctx.project
-        result.context["kargo"] = str(getattr(ctx.reader, "version", ""))
+        result.context["Kargo API"] = str(getattr(ctx.reader, "version", ""))
         sel = _select(ctx, kopts)
         result.freight = sel.name
         pre = run_precheck(
@@ -157,7 +157,7 @@ def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
     try:
         ctx = open_context(opts, kopts, need_plan=not (kopts.no_wait or kopts.no_verify))
         result.project = ctx.project
-        result.context["kargo"] = str(getattr(ctx.reader, "version", ""))
+        result.context["Kargo API"] = str(getattr(ctx.reader, "version", ""))
         sel = _select(ctx, kopts)
         result.freight = sel.name
         if ctx.session is not None:
@@ -222,7 +222,7 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
     else:
         promo = create_promotion(ctx, kopts, sel)
     name = promo["metadata"]["name"]
-    result.context["promotion"] = name
+    result.context["Promotion"] = name
     if promotion_freight(promo) and promotion_freight(promo) != sel.name:
         result.notes.append(f"Kargo resolved {sel.how} to Freight {promotion_freight(promo)}")
         result.freight = promotion_freight(promo)
