@@ -255,14 +255,14 @@ class SimHandle:
             body,
         )
         req.identity = self.identity_of(req.bearer)
-        status = self._respond(h, req)
-        self._record(req, status)
+        self._respond(h, req)
 
     def _respond(self, h: _RequestHandler, req: SimRequest) -> int:
         for fault in self.faults.match(req.method, req.path, self._clock.now()):
             if fault.latency:
                 time.sleep(fault.latency)
             if fault.drop:
+                self._record(req, 0)
                 h.close_connection = True
                 with contextlib.suppress(OSError):
                     h.connection.shutdown(socket.SHUT_RDWR)
@@ -288,6 +288,8 @@ class SimHandle:
 
     def _write(self, h: _RequestHandler, req: SimRequest, resp: SimResponse) -> int:
         data, headers = resp.encoded()
+        # Recorded before the answer leaves: a client that got its answer always finds it in the log.
+        self._record(req, resp.status)
         try:
             h.send_response(resp.status)
             for key, value in headers.items():
