@@ -259,7 +259,6 @@ class HttpClient:
     def _via_proxy(self, method: str, service: ServiceRef, path: str, headers: dict[str, str] | None,
                    body: Any, timeout: float, auth: tuple[str, str] | None) -> HttpResponse:
         import base64
-        import json
 
         if self.kube is None:
             raise EvaluationError(f"service {service} is reached through the API server's service proxy, "
@@ -271,20 +270,9 @@ class HttpClient:
         # target's), so credentials for the target do not survive services/proxy; use via: direct.
         start = time.monotonic()
         shown = f"service {service}/{path.lstrip('/')}"
-        try:
-            resp = self.kube.service_proxy(service.namespace, service.name, service.port, path,
-                                           method=method, headers=hdrs or None, body=body, timeout=timeout)
-        except TransientError as exc:
-            # KubeClient raises 5xx/429 as TransientError ("GET /api/...: HTTP 503 <message>"): through
-            # the proxy that is the service's answer (or "no endpoints"), so give it back as one.
-            match = re.search(r": HTTP (\d{3}) ?(.*)$", str(exc), re.S)
-            if not match:
-                raise
-            hint = getattr(exc, "retry_after", None)
-            return HttpResponse(int(match.group(1)), {"retry-after": hint} if hint else {}, match.group(2),
-                                shown, round(time.monotonic() - start, 3), "proxy")
-        text = resp.body if isinstance(resp.body, str) else json.dumps(resp.body) \
-            if resp.body is not None else ""
+        resp = self.kube.service_proxy(service.namespace, service.name, service.port, path,
+                                       method=method, headers=hdrs or None, body=body, timeout=timeout)
+        text = resp.body if isinstance(resp.body, str) else ""
         return HttpResponse(resp.status, dict(resp.headers), text, shown, round(time.monotonic() - start, 3),
                             "proxy")
 

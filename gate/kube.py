@@ -110,18 +110,20 @@ class KubeClient:
     # -- transport -------------------------------------------------------------------------------
     def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, *, retry: bool = True,
-                timeout: float | None = None) -> Response:
-        """One API call; 5xx/429/connection errors retried (Retry-After honoured), then TransientError."""
+                timeout: float | None = None, proxied: bool = False) -> Response:
+        """One API call; 5xx/429/connection errors retried (Retry-After honoured), then TransientError.
+
+        `proxied`: the answer is a proxied service's, returned as it came (any status, body as text)."""
         attempts = Retrying(
             stop=stop_after_attempt(4 if retry else 1) | stop_after_delay(self.retry_budget),
             wait=wait_retry_after(initial=0.2, maximum=5.0),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
         )
-        return attempts(self._once, method, path, query, body, headers, timeout)
+        return attempts(self._once, method, path, query, body, headers, timeout, proxied)
 
     def _once(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
-              headers: dict[str, str] | None, timeout: float | None) -> Response:
+              headers: dict[str, str] | None, timeout: float | None, proxied: bool = False) -> Response:
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
@@ -139,11 +141,14 @@ class KubeClient:
                 raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
             raise
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+        resp_headers = {k.lower(): v for k, v in raw.headers.items()}
+        if proxied:
+            return Response(raw.status, text, resp_headers)
         try:
             parsed: Any = json.loads(text) if text else None
         except ValueError:
             parsed = text
-        resp = Response(raw.status, parsed, {k.lower(): v for k, v in raw.headers.items()})
+        resp = Response(raw.status, parsed, resp_headers)
         if raw.status in RETRYABLE_STATUS:
             err = TransientError(f"{method} {path}: HTTP {raw.status} {_message(parsed)}")
             err.retry_after = resp.headers.get("retry-after")  # type: ignore[attr-defined]
@@ -214,11 +219,19 @@ class KubeClient:
     def service_proxy(self, namespace: str, service: str, port: str | int, path: str, method: str = "GET",
                       headers: dict[str, str] | None = None, body: Any = None,
                       timeout: float | None = None) -> Response:
-        """A request to a Service through the API server's services/proxy subresource."""
+        """A request to a Service through the API server's services/proxy subresource. The answer is the
+        service's, as it came: its status (5xx included) and its body as text. A 401/403 is the API
+        server refusing the gate (raised as such)."""
         proxy = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
         perm = Permission("get", "services/proxy", "", namespace, str(service))
-        return self.checked(method, proxy, headers=headers, body=body, permission=perm, retry=False,
-                            timeout=timeout)
+        resp = self.request(method, proxy, headers=headers, body=body, retry=False, timeout=timeout,
+                            proxied=True)
+        if resp.status in (401, 403) and _is_status_object(resp.body):
+            # The API server refused the gate itself; a 401/403 from the service passes through as is.
+            if resp.status == 401:
+                raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {proxy}")
+            raise PermissionDenied(f"forbidden: the gate may not {perm.describe()}", permission=perm)
+        return resp
 
     def pod_logs(self, namespace: str, pod: str, container: str | None = None,
                  since_seconds: int | None = None, tail_lines: int | None = None) -> str:
@@ -258,6 +271,14 @@ class KindNotServed(EvaluationError):
         self.resource = res
         super().__init__(f"the cluster does not serve {res.display} ({res.api_version}): "
                          f"is its CRD installed?")
+
+
+def _is_status_object(text: Any) -> bool:
+    try:
+        body = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("kind") == "Status" and body.get("apiVersion") == "v1"
 
 
 def _message(body: Any) -> str:
