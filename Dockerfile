@@ -2,7 +2,7 @@
 # Promotion Gate: the image Kargo verification jobs, GitLab jobs and `docker run` use.
 #   docker build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" -t promotion-gate .
 # Runs as uid 10001 with a read-only root filesystem; writes only to /tmp or paths you pass.
-# GitLab: set `image: {name: ..., entrypoint: [""]}` because the ENTRYPOINT is the CLI (docs/running.md).
+# GitLab: set `image: {name: ..., entrypoint: [""]}` because the ENTRYPOINT is the CLI (README, "GitLab CI").
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
@@ -28,7 +28,7 @@ LABEL org.opencontainers.image.title="promotion-gate" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="https://github.com/promotion-gate/promotion-gate" \
-      org.opencontainers.image.documentation="https://github.com/promotion-gate/promotion-gate/blob/main/docs/running.md" \
+      org.opencontainers.image.documentation="https://github.com/promotion-gate/promotion-gate/blob/main/README.md" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/gate/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

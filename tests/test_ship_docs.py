@@ -1,4 +1,4 @@
-"""The snippets in docs/running.md are real: they lint, validate, and match what the product does."""
+"""The snippets in the README's "Running it" section are real: they lint, validate, and match what the product does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from gate.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "running.md"
+DOC = ROOT / "README.md"
 SPEC = str(importlib.resources.files("gate.demo").joinpath("l1.yaml"))
 CONFIG = str(importlib.resources.files("gate.demo").joinpath("config.yaml"))
 
