@@ -51,8 +51,10 @@ def venv(image_root: Path) -> Path:
     # python -m venv --without-pip /opt/gate   (+ --system-site-packages: see the module docstring)
     run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)])
     # pip --python /opt/gate/bin/python install /wheels/*.whl   (+ --no-index)
+    # (+ --ignore-installed --no-deps: where this tree is also installed system-wide, as `.ci/run` does,
+    # pip would otherwise call the wheel "already satisfied" and leave the venv without it.)
     run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-         "--no-index", *map(str, wheels.glob("*.whl"))])
+         "--no-index", "--ignore-installed", "--no-deps", *map(str, wheels.glob("*.whl"))])
     for path in image_root.rglob("*"):  # as COPY --from=build leaves it: readable, not writable
         mode = path.stat().st_mode
         path.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
