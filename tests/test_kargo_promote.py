@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+import requests
 from test_kargo_support import CONNECT_PROMOTE, F1, F2, PROMOTE_PATH, Kit, kargo_sim
+
+from gate.errors import GateClosed
+from gate.kargo.client import KargoClient, KargoConfig
+from gate.progress import PREFIX
 
 
 @pytest.fixture
@@ -35,6 +41,7 @@ def test_promote_ok_passes_every_section(kit: Kit, capsys) -> None:
     ):
         assert block in out
     assert "Downstream auto-promotion started: services: services." in out
+    assert "WARNING" not in out  # 3 s at 10x is far below the default 10 minutes
     posts = kit.posts()
     assert len(posts) == 1 and posts[0]["status"] == 201
     promo = kit.sim.store.list("kargo.akuity.io", "promotions", "platform")
@@ -234,3 +241,146 @@ def test_legacy_kargo_uses_connect_and_reads_status_phase(kit: Kit, capsys) -> N
     assert kit.posts(PROMOTE_PATH) == []
     stage = kit.sim.store.get("kargo.akuity.io", "stages", "platform", "monitoring")
     assert "phase" in stage["status"]
+
+
+# -- the guide's "if promotion takes > 10 minutes" advice ------------------------------------------------
+
+
+@_scenario("promote-ok")
+def test_slow_promotion_warns_once_on_stderr_and_still_succeeds(kit: Kit, capsys) -> None:
+    kit.sim.kargo.controller.promo_cfg["running"] = 15.0  # scenario seconds: about 1.5 s at 10x
+    code, out = kit.gate(
+        "promote", "--stage", "monitoring", "--freight", F2, "--warn-after", "0.5s", capsys=capsys
+    )
+    assert code == 0, out
+    name = kit.result_json()["context"]["Promotion"]
+    warnings = [line for line in kit.last_err.splitlines() if "WARNING" in line]
+    assert warnings == [
+        f"{PREFIX} WARNING: Promotion {name} has taken more than 0.5s: check the Argo CD Application sync status "
+        "and the repo-server logs (OOM, connection errors)"
+    ]
+    report = out.replace(kit.last_err, "")
+    assert "WARNING" not in report  # on stderr, as a progress line; not in the report
+    assert f"[x] Promotion {name}: Succeeded in" in report
+    assert "Kargo verification: PASS" in report and "Overall: PASS" in report
+    assert len(kit.posts()) == 1 and [p["status"]["phase"] for p in kit.promotions()] == ["Succeeded"]
+
+
+# -- soak time (requestedFreight sources.requiredSoakTime) -----------------------------------------------
+
+SOAK_FAIL = re.compile(
+    r"\[ \] Upstream verified for this Freight: not available to monitoring: verified in operators but "
+    r"soak time not met: soaked 20m\d*s? of the 1h required, (39m\d\ds|40m) left"
+)
+
+
+@_scenario("soak-not-met")
+def test_soak_not_met_says_do_not_promote_with_the_time_left(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight-alias", "calm-crane", capsys=capsys)
+    assert code == 1, out
+    assert SOAK_FAIL.search(out), out
+    assert re.search(
+        r"Action Required: Do not promote yet: 7539ab2 \(calm-crane\) must soak (39m\d\ds|40m) more "
+        rf"\(1h required in operators\); promote after that, or approve it for monitoring "
+        rf"\(`kargo approve --project platform --freight {F2} --stage monitoring`\)",
+        out,
+    ), out
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight-alias", "calm-crane", capsys=capsys)
+    assert code == 1, out
+    assert SOAK_FAIL.search(out) and "Promotion: SKIPPED" in out
+    assert kit.posts() == [] and kit.promotions() == []
+    # not offered as a candidate either: the only Freight available to monitoring is the old one
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", "latest-verified", capsys=capsys)
+    assert "latest verified: 0b60e85 (brave-badger), newest of 1 available to monitoring" in out
+
+
+@_scenario("soak-not-met")
+def test_kargo_api_refuses_freight_that_has_not_soaked(kit: Kit, capsys) -> None:
+    resp = requests.post(
+        kit.sim.url + PROMOTE_PATH,
+        json={"freight": F2},
+        headers={"Authorization": f"Bearer {kit.token}"},
+        verify=kit.sim.ca_file,
+        timeout=10,
+    )
+    assert resp.status_code == 400
+    assert resp.json() == {"error": f'Freight "{F2}" is not available to Stage "monitoring"'}
+    client = KargoClient(KargoConfig(kit.sim.url, kit.token, ca_file=kit.sim.ca_file))
+    with pytest.raises(GateClosed, match=f'Freight "{F2}" is not available to Stage "monitoring"'):
+        client.promote("platform", "monitoring", freight=F2)
+    assert [(p["status"], p["body"]) for p in kit.posts()] == [(400, {"freight": F2})] * 2
+    assert kit.promotions() == []
+
+
+@_scenario("soak-not-met")
+def test_freight_that_soaked_long_enough_earlier_passes(kit: Kit, capsys) -> None:
+    # it left operators once after 1h05m there (verifiedIn.longestSoak), so the current 20 minutes do not matter
+    kit.sim.store.merge_patch(
+        "kargo.akuity.io",
+        "freights",
+        "platform",
+        F2,
+        {"status": {"verifiedIn": {"operators": {"longestSoak": "1h5m0s"}}}},
+        subresource="status",
+    )
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    assert "Kargo: verified in operators and soaked 1h" in out
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-verify", capsys=capsys)
+    assert code == 0, out
+    assert "Promotion: PASS" in out
+    assert [p["status"] for p in kit.posts()] == [201]
+    assert [p["spec"]["freight"] for p in kit.promotions()] == [F2]
+
+
+@_scenario("soak-not-met")
+def test_manual_approval_bypasses_the_soak_time(kit: Kit, capsys) -> None:
+    kit.sim.store.merge_patch(
+        "kargo.akuity.io",
+        "freights",
+        "platform",
+        F2,
+        {"status": {"approvedFor": {"monitoring": {"approvedAt": "2026-01-01T00:00:00Z"}}}},
+        subresource="status",
+    )
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    assert "[x] Upstream verified for this Freight: approved for monitoring" in out
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert [(p["status"], p["body"]) for p in kit.posts()] == [(201, {"freight": F2})]
+    assert [p["spec"]["freight"] for p in kit.promotions()] == [F2]
+
+
+# -- --origin Warehouse/W: Kargo resolves the auto-promotion candidate ------------------------------------
+
+
+@_scenario("promote-ok")
+def test_origin_promotes_the_newest_available_freight_once(kit: Kit, capsys) -> None:
+    # a newer Freight from the same Warehouse that is verified nowhere: newest, but not available
+    kit.sim.store.create(
+        {
+            "apiVersion": "kargo.akuity.io/v1alpha1",
+            "kind": "Freight",
+            "metadata": {
+                "name": "e3f1c2a9e0b7d4c5e6f708192a3b4c5d6e7f8091",
+                "namespace": "platform",
+                "labels": {"kargo.akuity.io/alias": "eager-eel"},
+            },
+            "alias": "eager-eel",
+            "origin": {"kind": "Warehouse", "name": "platform-apps"},
+            "images": [{"repoURL": "ghcr.io/acme/platform-bundle", "tag": "1.6.0", "digest": "sha256:" + "c3" * 32}],
+        }
+    )
+    code, out = kit.gate(
+        "promote", "--stage", "monitoring", "--origin", "Warehouse/platform-apps", capsys=capsys
+    )
+    assert code == 0, out
+    assert "[x] Freight selected: --origin Warehouse/platform-apps: candidate 7539ab2 (calm-crane)" in out
+    assert "Promotion: PASS" in out and "Overall: PASS" in out
+    assert "Kargo resolved" not in out  # Kargo's candidate is the one the gate prechecked
+    assert [(p["status"], p["body"]) for p in kit.posts()] == [(201, {"origin": "Warehouse/platform-apps"})]
+    mine = kit.promotions()
+    assert len(mine) == 1 and mine[0]["spec"]["freight"] == F2 and mine[0]["status"]["phase"] == "Succeeded"
+    result = kit.result_json()
+    assert result["freight"] == F2 and result["context"]["Promotion"] == mine[0]["metadata"]["name"]

@@ -31,6 +31,7 @@ class Kit:
     token: str
     tmp: Path
     outputs: list[str] = field(default_factory=list)
+    last_err: str = ""  # stderr of the last `gate` run alone (progress lines and warnings go there)
 
     def gate(
         self, *args: str, capsys: Any, token: str | None = None, env: dict | None = None
@@ -67,6 +68,7 @@ class Kit:
                 else:
                     os.environ[k] = v
         out = capsys.readouterr()
+        self.last_err = out.err
         text = out.out + out.err
         for path in (junit, js):
             if path.exists():
@@ -79,6 +81,13 @@ class Kit:
 
     def posts(self, path: str = PROMOTE_PATH) -> list[dict]:
         return [r for r in self.sim.requests if r["method"] == "POST" and r["path"] == path]
+
+    def promotions(self, stage: str = "monitoring") -> list[dict]:
+        return [
+            p
+            for p in self.sim.store.list("kargo.akuity.io", "promotions", "platform")
+            if p["spec"]["stage"] == stage
+        ]
 
     def kube_promotion_writes(self) -> list[dict]:
         return [

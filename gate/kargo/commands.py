@@ -129,6 +129,13 @@ def precheck(**kwargs: object) -> None:
     help="How long to follow the Promotion.",
 )
 @click.option(
+    "--warn-after",
+    default="10m",
+    callback=_duration,
+    hidden=True,
+    help="Print the slow-Promotion warning (Argo CD sync, repo-server) after this long.",
+)
+@click.option(
     "--verification-timeout",
     default="30m",
     callback=_duration,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gate.durations import format as fmt_duration
 from gate.errors import GateError, TransientError
 from gate.kargo import stages as st
 from gate.kargo.client import TERMINAL_PHASES
@@ -81,14 +82,15 @@ def follow_promotion(
             if line != last_line:
                 note(f"Promotion {name}: {line} ({clock() - start:.0f}s)")
                 last_line = line
-        if not warned and clock() - start > warn_after:
-            warned = True
+        finished = bool(promo) and (promo.get("status") or {}).get("phase") in TERMINAL_PHASES
+        if not warned and not finished and clock() - start > warn_after:
+            warned = True  # once per run; a Promotion that has already ended needs no advice
             note(
-                f"WARNING: Promotion {name} has taken more than {warn_after / 60:.0f} minutes: "
-                "check the Argo CD "
-                "Application sync status and the repo-server logs (OOM, connection errors)"
+                f"WARNING: Promotion {name} has taken more than {fmt_duration(warn_after)}: "
+                "check the Argo CD Application sync status and the repo-server logs "
+                "(OOM, connection errors)"
             )
-        return bool(promo) and (promo.get("status") or {}).get("phase") in TERMINAL_PHASES
+        return finished
 
     if watch and hasattr(reader, "watch_promotion") and not getattr(reader, "connect", False):
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gate.durations import format as fmt_duration
 from gate.durations import parse as parse_duration
 from gate.errors import ConfigError, GateClosed
 from gate.kargo.stages import parse_time, short
@@ -87,12 +88,12 @@ def is_available(stage: dict, freight: dict, now: datetime | None = None) -> tup
     for up in ups:
         if up not in (st.get("verifiedIn") or {}):
             verdicts.append((False, f"not verified in {up}"))
-        elif soak and _soak_seconds(freight, up, now) < soak:
+        elif soak and (soaked := _soak_seconds(freight, up, now)) < soak:
             verdicts.append(
                 (
                     False,
-                    f"verified in {up}, soaked {_soak_seconds(freight, up, now):.0f}s of "
-                    f"{sources['requiredSoakTime']} required",
+                    f"verified in {up} but soak time not met: soaked {fmt_duration(soaked)} of the "
+                    f"{sources['requiredSoakTime']} required, {fmt_duration(_left(soak, soaked))} left",
                 )
             )
         else:
@@ -104,6 +105,42 @@ def is_available(stage: dict, freight: dict, now: datetime | None = None) -> tup
     else:
         ok = any(v for v, _ in verdicts)
     return ok, "; ".join(text for _, text in verdicts)
+
+
+def _left(required: float, soaked: float) -> float:
+    """Seconds still to soak, rounded up to whole seconds (never "0s left" while it is not met)."""
+    return float(max(1, -int(-(required - soaked) // 1)))
+
+
+def soak_left(stage: dict, freight: dict, now: datetime | None = None) -> float | None:
+    """Seconds until the Freight becomes available to the Stage by soaking alone, or None when soaking
+    would not make it available (it is available already, approved, direct, or not verified where it
+    must be). OneOf: the soonest upstream; All: the last one."""
+    now = now or datetime.now(UTC)
+    if is_available(stage, freight, now)[0]:
+        return None
+    request = next(
+        (
+            r
+            for r in (stage.get("spec") or {}).get("requestedFreight") or []
+            if f"{(r.get('origin') or {}).get('kind', 'Warehouse')}/{(r.get('origin') or {}).get('name')}"
+            == origin_of(freight)
+        ),
+        None,
+    )
+    sources = (request or {}).get("sources") or {}
+    ups = sources.get("stages") or []
+    if not ups or not sources.get("requiredSoakTime"):
+        return None
+    soak = parse_duration(sources["requiredSoakTime"])
+    verified = (freight.get("status") or {}).get("verifiedIn") or {}
+    lefts = [
+        _left(soak, _soak_seconds(freight, up, now)) if up in verified else None for up in ups
+    ]
+    if (sources.get("availabilityStrategy") or "OneOf") == "All":
+        return None if None in lefts else max(x for x in lefts if x is not None)
+    known = [x for x in lefts if x is not None]
+    return min(known) if known else None
 
 
 def _newest(items: list[dict]) -> dict | None:

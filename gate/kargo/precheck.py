@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gate.durations import format as fmt_duration
 from gate.errors import GateError
 from gate.kargo import stages as st
 from gate.kargo.client import TERMINAL_PHASES
-from gate.kargo.freight import Selection, is_available
+from gate.kargo.freight import Selection, is_available, soak_left
 from gate.kargo.rows import row, section
 from gate.model import CheckResult, Section, Status
 from gate.resources import APPLICATIONS
@@ -240,14 +241,28 @@ def _upstream_row(reader: Any, project: str, target: dict, sel: Selection, now: 
     sources = request.get("sources") or {}
     ups = sources.get("stages") or []
     if not available:
+        stage_name = target["metadata"]["name"]
+        left = soak_left(target, sel.freight, now)
+        if left is not None:
+            hint = (
+                f"Do not promote yet: {sel.label} must soak {fmt_duration(left)} more "
+                f"({sources.get('requiredSoakTime')} required in {', '.join(ups)}); promote after that, or "
+                f"approve it for {stage_name} (`kargo approve --project {project} --freight {sel.name} "
+                f"--stage {stage_name}`), "
+                "which bypasses the soak time"
+            )
+        else:
+            hint = (
+                f"Verify {sel.label} upstream ({', '.join(ups) or 'its source'}) or "
+                "approve it for this Stage before promoting"
+            )
         return row(
             "pre.upstream-verified",
             name,
             Status.FAIL,
-            f"not available to {target['metadata']['name']}: {why}",
+            f"not available to {stage_name}: {why}",
             expected,
-            hint=f"Verify {sel.label} upstream ({', '.join(ups) or 'its source'}) or "
-            "approve it for this Stage before promoting",
+            hint=hint,
         )
     if not ups or sources.get("direct") or "approved" in why:
         return row("pre.upstream-verified", name, Status.PASS, why, expected)

@@ -23,7 +23,7 @@ from gate.entry import Interrupted
 from gate.errors import ConfigError, GateClosed, GateError, TransientError
 from gate.kargo import stages as st
 from gate.kargo.client import KargoClient, KargoConfig
-from gate.kargo.follow import Followed, follow_promotion, promotion_row, wait_verification
+from gate.kargo.follow import WARN_AFTER, Followed, follow_promotion, promotion_row, wait_verification
 from gate.kargo.freight import Selection, select
 from gate.kargo.precheck import PrecheckOutcome, phase_of, promotion_freight, run_precheck
 from gate.kargo.rows import row, section, skipped
@@ -43,6 +43,7 @@ class KargoOptions:
     no_verify: bool = False
     abort_on_timeout: bool = False
     promotion_timeout: float = 1800.0
+    warn_after: float = WARN_AFTER  # the guide's "promotion takes > 10 minutes" advice
     verification_timeout: float = 1800.0
     downstream_timeout: float = 60.0
     poll_interval: float = 2.0
@@ -252,6 +253,7 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
         interval=kopts.poll_interval,
         note=ctx.note,
         abort_on_timeout=kopts.abort_on_timeout,
+        warn_after=kopts.warn_after,
     )
     result.sections.append(section("Promotion", [promotion_row(done, attached=attached)]))
     if done.phase != "Succeeded":

@@ -420,6 +420,7 @@ def mount(handle: Any) -> KargoSimInfo:
     api = KargoAPI(handle, scenario_config(handle))
     handle.add_route("/v1beta1/", api.handle_rest)
     handle.add_route(CONNECT, api.handle_connect)
+    handle.body_log_prefixes += ["/v1beta1/", CONNECT]  # PromoteToStage bodies: freight / alias / origin
     handle.add_ticker(api.controller.tick)
     handle.kargo = api
     # Not registered with gate.redact here: `gate sim serve` must print it. The gate's Kargo client

@@ -1,6 +1,7 @@
 """The simulator's HTTPS server: `start()` returns a running `SimHandle`.
 
-Every request is recorded (method, path, query, status, identity), may meet an injected fault, goes
+Every request is recorded (method, path, query, status, identity; and the JSON body of writes under a
+prefix in `body_log_prefixes`, e.g. the Kargo API's PromoteToStage), may meet an injected fault, goes
 to a mounted route (`add_route`, e.g. the Kargo API) or to the Kubernetes API.
 """
 
@@ -109,6 +110,8 @@ class SimHandle:
         self.faults = Faults(data.get("faults"))
         self.requests: list[dict] = []
         self.request_log = request_log
+        # writes whose JSON body is worth recording (never Kubernetes paths: Secrets travel there)
+        self.body_log_prefixes: list[str] = []
         self._log_lock = threading.Lock()
         self._routes: list[tuple[str, Handler]] = []
         self._tickers: list[Callable[[float], None]] = []
@@ -331,6 +334,11 @@ class SimHandle:
             "status": status,
             "identity": req.identity,
         }
+        if req.method not in ("GET", "HEAD") and any(req.path.startswith(p) for p in self.body_log_prefixes):
+            try:
+                entry["body"] = req.json()
+            except ValueError:
+                entry["body"] = None
         with self._log_lock:
             self.requests.append(entry)
             if self.request_log:
