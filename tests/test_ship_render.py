@@ -1,8 +1,9 @@
 """`gate render analysis-template` and `gate rbac check`, end to end against the simulator.
 
 The rendered AnalysisTemplate validates against the real Argo Rollouts CRD (vendored byte-for-byte in
-gate/sim/crds); its RBAC, applied to the simulated cluster, lets `gate verify` pass; and removing any one
-rule makes `gate rbac check` name exactly that rule and exit 3.
+gate/sim/crds); its RBAC, created through the simulated cluster's API (which authorizes from RBAC objects
+as the apiserver does), lets `gate verify` pass; and removing any one rule makes `gate rbac check` name
+exactly that rule and exit 3.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from gate.cli import cli
 from gate.entry import run
-from gate.sim.rbac import Rule
 from gate.sim.schema import validate
 
 CRD = Path(__file__).resolve().parent.parent / "gate" / "sim" / "crds" / "analysis-template-crd.yaml"
 SPEC = str(importlib.resources.files("gate.demo").joinpath("l1.yaml"))
 CONFIG = str(importlib.resources.files("gate.demo").joinpath("config.yaml"))
 NS, SA = "platform", "gate"  # the simulator's gate token is system:serviceaccount:platform:gate
+USER = f"system:serviceaccount:{NS}:{SA}"
+RBAC_PLURALS = {"Role": "roles", "ClusterRole": "clusterroles", "RoleBinding": "rolebindings",
+                "ClusterRoleBinding": "clusterrolebindings"}
 IMAGE = "ghcr.io/promotion-gate/promotion-gate:0.1.0"
 
 
@@ -123,36 +127,30 @@ def _rules_of(docs: list[dict]) -> list[tuple[int, int]]:
 
 
 def _apply(sim: Any, docs: list[dict]) -> None:
-    """Grant the simulator's gate identity what the rendered bindings grant the ServiceAccount.
-
-    The simulator authorizes from the scenario's `rbac:` table, not from Role/RoleBinding objects, so the
-    bindings are resolved here, the way the apiserver's RBAC authorizer does: a RoleBinding grants its
-    Role's rules in the binding's namespace; a ClusterRoleBinding grants the ClusterRole everywhere.
-    """
-    user = f"system:serviceaccount:{NS}:{SA}"
-    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
-             for d in docs if d["kind"] in ("Role", "ClusterRole")}
-    rules: list[Rule] = []
-    for binding in docs:
-        if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
-            continue
-        subjects = {f"system:serviceaccount:{s['namespace']}:{s['name']}" for s in binding["subjects"]}
-        if user not in subjects:
-            continue
-        ref, ns = binding["roleRef"], binding["metadata"].get("namespace")
-        role = roles.get((ref["kind"], ns if ref["kind"] == "Role" else None, ref["name"]))
-        for raw in (role or {}).get("rules", []):
-            rules.append(Rule.parse({**raw, "namespaces": [ns] if ns else []}))
-    token = sim.auth.token_for(user)
-    assert token, "the scenario has no token for the gate's ServiceAccount"
-    sim.auth.identify(token).rules = rules
+    """Apply the rendered Roles, ClusterRoles and their bindings as the cluster admin (create, or replace
+    what an earlier call created), as `kubectl apply` would; the simulator authorizes from them."""
+    with requests.Session() as http:
+        http.headers["Authorization"] = f"Bearer {sim.admin_token}"
+        for doc in docs:
+            plural = RBAC_PLURALS.get(doc["kind"])
+            if plural is None:
+                continue
+            meta = doc["metadata"]
+            scope = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
+            base = f"{sim.url}/apis/rbac.authorization.k8s.io/v1{scope}/{plural}"
+            r = http.put(f"{base}/{meta['name']}", json=doc, verify=sim.ca_file)
+            if r.status_code == 404:
+                r = http.post(base, json=doc, verify=sim.ca_file)
+            assert r.status_code in (200, 201), r.text
 
 
 @pytest.fixture
 def sim(rendered: tuple[str, list[dict]]):
     from gate.sim.server import start
 
-    with start("healthy") as handle:
+    # healthy, but the gate's ServiceAccount has no grants of its own: only the applied RBAC counts
+    with start({"name": "rendered-rbac", "extends": "healthy", "rbac": {USER: []}}) as handle:
+        assert handle.identity_of(handle.token) == USER, "the gate token is not the ServiceAccount's"
         yield handle
 
 

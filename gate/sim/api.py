@@ -1,5 +1,6 @@
 """The Kubernetes API surface of the simulator: discovery, CRUD, selectors, pagination,
-SelfSubjectAccessReview, services/proxy and pods/log, all authorized against the scenario's RBAC."""
+SelfSubjectAccessReview, services/proxy and pods/log, all authorized against the scenario's RBAC table
+and the cluster's RBAC objects (gate/sim/rbac.py)."""
 
 from __future__ import annotations
 
@@ -169,17 +170,20 @@ class KubeAPI:
             tail = req.path.split(marker, 1)[1] if marker in req.path else ""
             target.rest = tail
         verb = self._verb(req, target)
+        namespace = target.namespace or ""
+        if target.rt.group == "" and target.rt.plural == "namespaces" and target.name:
+            namespace = target.name  # as the apiserver's RequestInfo: a namespace is in itself
         attrs = Attributes(
             verb,
             target.rt.group,
             target.rt.plural,
             target.sub or "",
-            target.namespace or "",
+            namespace,
             target.name or "",
         )
         if target.rt.kind == "SelfSubjectAccessReview":
             return self._ssar(req, ident)
-        if not ident.allows(attrs):
+        if not self.auth.allows(ident, attrs):
             details = {"group": attrs.group, "kind": attrs.full_resource}
             if attrs.name:
                 details["name"] = attrs.name
@@ -396,12 +400,14 @@ class KubeAPI:
                 ra.get("namespace", ""),
                 ra.get("name", ""),
             )
-            allowed = ident.allows(attrs)
+            reason = self.auth.decide(ident, attrs)  # the very decision the request path makes
         else:
-            allowed = True  # non-resource URLs (discovery) are open to every authenticated user
-        status: dict[str, Any] = {"allowed": allowed}
-        if allowed:
-            status["reason"] = f'RBAC: allowed by the simulator\'s rules for "{ident.user}"'
+            # non-resource URLs (discovery) are open to every authenticated user
+            reason = 'RBAC: allowed by ClusterRoleBinding "system:discovery" of ClusterRole ' \
+                '"system:discovery" to Group "system:authenticated"'
+        status: dict[str, Any] = {"allowed": reason is not None}
+        if reason is not None:
+            status["reason"] = reason
         return SimResponse(
             201,
             {

@@ -106,7 +106,7 @@ class SimHandle:
         self.admin_token: str = data.get("admin_token", "admin-token")
         tokens = dict(data.get("tokens") or {})
         tokens.setdefault(self.admin_token, {"user": "kubernetes-admin", "groups": ["system:masters"]})
-        self.auth = Authorizer(tokens, data.get("rbac") or {})
+        self.auth = Authorizer(tokens, data.get("rbac") or {}, self.store)
         self.faults = Faults(data.get("faults"))
         self.requests: list[dict] = []
         self.request_log = request_log

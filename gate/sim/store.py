@@ -16,6 +16,7 @@ from typing import Any
 
 from gate.sim import kinds
 from gate.sim.kinds import ResourceType
+from gate.sim.rbac import RBAC_GROUP, validation_errors
 from gate.sim.schema import validate
 
 
@@ -153,7 +154,9 @@ class Store:
                 )
         return (meta.get("namespace", "") if rt.namespaced else "", meta["name"])
 
-    def _validated(self, rt: ResourceType, obj: dict) -> dict:
+    def _validated(self, rt: ResourceType, obj: dict, old: dict | None = None) -> dict:
+        if rt.group == RBAC_GROUP:
+            self._check_rbac(rt, obj, old)
         if rt.schema is None:
             return obj
         pruned, errors = validate(obj, rt.schema)
@@ -174,6 +177,26 @@ class Store:
                 },
             )
         return pruned
+
+    @staticmethod
+    def _check_rbac(rt: ResourceType, obj: dict, old: dict | None) -> None:
+        errors = validation_errors(rt.kind, obj, old)
+        if not errors:
+            return
+        name = (obj.get("metadata") or {}).get("name", "")
+        texts = [f"{field}: {message}" for _, field, message in errors]
+        summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+        raise StoreError(
+            422,
+            "Invalid",
+            f'{rt.kind}.{rt.group} "{name}" is invalid: {summary}',
+            {
+                "name": name,
+                "group": rt.group,
+                "kind": rt.kind,
+                "causes": [{"reason": r, "message": m, "field": f} for r, f, m in errors],
+            },
+        )
 
     def _bump(self) -> str:
         self._rv += 1
@@ -325,7 +348,7 @@ class Store:
         for fixed in ("uid", "creationTimestamp", "name", "namespace"):
             if fixed in old["metadata"]:
                 meta[fixed] = old["metadata"][fixed]
-        new = self._validated(rt, new)
+        new = self._validated(rt, new, old)
         meta = new["metadata"]
         if _spec_changed(old, new) and "generation" in old["metadata"]:
             meta["generation"] = int(old["metadata"]["generation"]) + 1
