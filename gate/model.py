@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from gate.errors import EXIT_CLOSED, EXIT_PASS, EXIT_UNEVALUATED
+from gate.errors import EXIT_CLOSED, EXIT_PASS, EXIT_UNEVALUATED, GateClosed
+from gate.redact import redact
 
 LEVEL_TITLES = {1: "Infrastructure", 2: "Service Health", 3: "Ingress & Auth", 4: "Functional"}
 
@@ -68,6 +69,16 @@ class Section:
     title: str
     status: Status
     rows: list[CheckResult] = field(default_factory=list)
+
+    @classmethod
+    def from_error(cls, title: str, exc: Exception) -> Section:
+        """One row saying why this block could not go on: FAIL for a verdict (GateClosed), else ERROR."""
+        status = Status.FAIL if isinstance(exc, GateClosed) else Status.ERROR
+        message = redact(str(exc))
+        rid = title.lower().replace(" ", "-")
+        row = CheckResult(id=f"{rid}.error", name=title, kind="error", level=0, status=status, attempts=1,
+                          observed=message, reason=message, hint=message)
+        return cls(title, status, [row])
 
 
 def _worst(statuses: list[Status]) -> Status:

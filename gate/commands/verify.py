@@ -52,17 +52,11 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
         return exc.code
     except GateError as exc:
         # Could not evaluate (unreachable, credentials, discovery forbidden): still leave reports.
-        result.sections.append(_error_section("Setup", str(exc)))
+        result.sections.append(Section.from_error("Setup", exc))
         finish(result, opts)
         click.echo(f"gate: {redact(str(exc))}", err=True)
         return exc.exit_code
     return finish(result, opts)
-
-
-def _error_section(title: str, message: str) -> Section:
-    row = CheckResult(id=f"{title.lower()}.error", name=title, kind="setup", level=0, status=Status.ERROR,
-                      reason=message, observed=message)
-    return Section(title, Status.ERROR, [row])
 
 
 def _job_context(session: object, result: RunResult) -> None:

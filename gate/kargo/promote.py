@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from gate.entry import Interrupted
-from gate.errors import ConfigError, GateClosed, GateError, TransientError
+from gate.errors import ConfigError, GateError, TransientError
 from gate.kargo import stages as st
 from gate.kargo.client import KargoClient, KargoConfig
 from gate.kargo.follow import WARN_AFTER, Followed, follow_promotion, promotion_row, wait_verification
@@ -140,14 +140,8 @@ def run_precheck_command(opts: RunOptions, kopts: KargoOptions) -> int:
     except ConfigError:
         raise
     except GateError as exc:
-        result.sections.append(_error_section("Pre-promotion", exc))
+        result.sections.append(Section.from_error("Pre-promotion", exc))
     return finish(result, opts)
-
-
-def _error_section(title: str, exc: GateError) -> Section:
-    status = Status.FAIL if isinstance(exc, GateClosed) else Status.ERROR
-    rid = title.lower().replace(" ", "-")
-    return section(title, [row(f"{rid}.error", title, status, str(exc), hint=str(exc))])
 
 
 def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
@@ -175,7 +169,7 @@ def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
         done = {s.title for s in result.sections}
         title = next((t for t in stage_titles if t not in done), "Post-promotion")
         target = result.sections if title in stage_titles else result.post_sections
-        target.append(_error_section(title, exc))
+        target.append(Section.from_error(title, exc))
     return result
 
 
