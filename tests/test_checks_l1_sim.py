@@ -32,8 +32,7 @@ from gate.kube import ClusterView, KubeClient, Permission, connect
 from gate.model import Status
 from gate.plan import Plan, PlannedCheck
 from gate.runner import Runner
-
-sim_server = pytest.importorskip("gate.sim.server")
+from gate.sim import server as sim_server  # noqa: E402
 
 SETTINGS = SimpleNamespace(argocd_namespace="argocd", kargo_namespace="platform", kargo_project="platform")
 SELECTOR = "app.kubernetes.io/part-of=kube-prometheus-stack"

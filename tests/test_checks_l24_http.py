@@ -161,8 +161,8 @@ def test_permissions_and_schema_bits():
 
 
 def test_service_through_the_simulators_service_proxy(nginx_server):
-    server = pytest.importorskip("gate.sim.server")
     from gate.kube import connect
+    from gate.sim import server
 
     with server.start("healthy") as sim:
         sim.set_service_target("monitoring", "grafana", 3000, nginx_server.http_url)

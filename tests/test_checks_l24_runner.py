@@ -58,8 +58,8 @@ def demo_plan(variables: dict[str, str]) -> dict[int, list[PlannedCheck]]:
 
 
 def run_demo(scenario: str, monkeypatch: pytest.MonkeyPatch) -> list:
-    server = pytest.importorskip("gate.sim.server")
     from gate.kube import connect
+    from gate.sim import server
 
     redact.clear()
     with DemoServers(switches_for(scenario)) as demo, server.start("healthy") as sim:
@@ -128,9 +128,9 @@ def test_benchmark_20_checks_of_half_a_second_under_2s():
 
 def test_canary_secrets_appear_nowhere_through_the_cli(nginx_server, canary_env, tmp_path):
     """bearer token, API key and basic-auth password as ${env:…}: not in stdout, stderr, JUnit or JSON."""
-    server = pytest.importorskip("gate.sim.server")
-    pytest.importorskip("gate.commands.verify")
     from conftest_servers import CANARY_API_KEY, CANARY_PASSWORD, CANARY_TOKEN
+
+    from gate.sim import server
 
     base = nginx_server.http_url
     spec = tmp_path / "gate.yaml"
