@@ -7,10 +7,10 @@ import os
 import re
 import stat
 import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
+from refdata import KARGO_SWAGGER as SWAGGER
 from test_kargo_support import F2, PROMOTE_PATH, kargo_sim
 
 from gate.errors import AuthError, ConfigError, GateClosed, PermissionDenied
@@ -19,9 +19,6 @@ from gate.kargo.freight import select
 from gate.kargo.promote import Context, KargoOptions, create_promotion
 from gate.sim import kargo_api
 from gate.sim.kargo_api import KargoError
-
-SWAGGER = Path("/work/shared/reference/kargo/api/swagger-v1.11.2.json")
-needs_swagger = pytest.mark.skipif(not SWAGGER.exists(), reason="reference swagger not present")
 
 # (method, path regex, status) -> swagger definition of the body
 ROUTES = [
@@ -45,7 +42,6 @@ def _validator(definition: str) -> jsonschema.Validator:
     )
 
 
-@needs_swagger
 def test_every_kargo_response_validates_against_the_swagger(tmp_path, capsys, monkeypatch) -> None:
     seen: list[tuple[str, str, int, object]] = []
     original = kargo_api.KargoAPI.handle_rest
@@ -94,7 +90,6 @@ def test_every_kargo_response_validates_against_the_swagger(tmp_path, capsys, mo
     } <= checked
 
 
-@needs_swagger
 def test_swagger_validation_would_catch_a_wrong_shape() -> None:
     with pytest.raises(jsonschema.ValidationError):
         _validator("Promotion").validate({"metadata": {"name": 7}})

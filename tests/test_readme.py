@@ -30,6 +30,7 @@ def test_readme_lists_every_check_kind() -> None:
 
 def test_readme_setup_commands_are_the_ones_ci_runs() -> None:
     ci = (ROOT / ".ci/run").read_text()
-    assert "pip install . && gate demo" in README
+    assert "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/gate demo" in README
     assert "bash .ci/run" in README
-    assert "python3 -m pytest -q" in README and "python3 -m pytest -q" in ci
+    assert "`.venv/bin/python -m pytest -q`" in README and "\n.venv/bin/python -m pytest -q\n" in ci
+    assert "python3-venv" in ci

@@ -5,9 +5,12 @@ a fresh venv made `--without-pip`), then `gate demo` runs as a non-root user fro
 directory with no writable HOME and TMPDIR=/tmp: what a Kargo Job with runAsNonRoot and a read-only root
 filesystem (plus an emptyDir on /tmp) gives it.
 
-Two differences from the Dockerfile, both to stay offline and fast: the venv is created with
-`--system-site-packages` and installed with `--no-index`, so the dependencies come from this machine's
-site-packages instead of being downloaded again (the Dockerfile resolves them from PyPI).
+Two differences from the Dockerfile, both to stay offline and fast: the wheel is installed with
+`--no-index --no-deps`, and the venv sees the dependencies already installed for the interpreter running
+the tests (a .pth file listing its site-packages directories) instead of downloading them again (the
+Dockerfile resolves them from PyPI). That works whether the suite runs in a venv (`.ci/run`'s .venv) or
+not; `--system-site-packages` would not: made from a venv's python it sees the base interpreter's
+site-packages, not the venv's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,8 +52,10 @@ def venv(image_root: Path) -> Path:
 
     # RUN pip wheel --no-deps --wheel-dir /wheels /src
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(ROOT)])
-    # python -m venv --without-pip /opt/gate   (+ --system-site-packages: see the module docstring)
-    run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)])
+    # python -m venv --without-pip /opt/gate   (+ the running interpreter's dependencies: see the docstring)
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    (site / "gate-test-deps.pth").write_text("".join(f"{d}\n" for d in _site_dirs()))
     # pip --python /opt/gate/bin/python install /wheels/*.whl   (+ --no-index)
     # (+ --ignore-installed --no-deps: where this tree is also installed system-wide, as `.ci/run` does,
     # pip would otherwise call the wheel "already satisfied" and leave the venv without it.)
@@ -59,6 +65,12 @@ def venv(image_root: Path) -> Path:
         mode = path.stat().st_mode
         path.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
     return venv
+
+
+def _site_dirs() -> list[str]:
+    """Where the running interpreter finds its installed packages (a venv's, its base's, dist-packages)."""
+    dirs = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    return [p for p in sys.path if p in dirs or Path(p).name in ("site-packages", "dist-packages")]
 
 
 def _blocked_ancestor(path: Path) -> Path | None:
@@ -76,19 +88,30 @@ def _as_nobody(cmd: list[str], *, cwd: Path, env: dict[str, str], stage: Path) -
     run = [*drop, "env", "-i", *(f"{k}={v}" for k, v in env.items()), *cmd]
     if os.geteuid() != 0:
         return ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *cmd]  # already non-root (CI runners)
-    blocked = _blocked_ancestor(Path(sys.base_prefix).resolve())
-    if blocked is None:
+    # The interpreter, or the venv the suite runs in, may live under a directory only root may enter
+    # (pyenv in /root here). In a private mount namespace, show each such directory as a world-traversable
+    # one holding only the trees needed, the way /usr/local looks in the python:3.12-slim image. Nothing
+    # outside the namespace changes.
+    hidden: dict[Path, set[str]] = {}
+    for needed in {Path(sys.base_prefix).resolve(), *(Path(d).resolve() for d in _site_dirs())}:
+        blocked = _blocked_ancestor(needed)
+        if blocked is not None:
+            hidden.setdefault(blocked, set()).add(needed.relative_to(blocked).parts[0])
+    if not hidden:
         return run
-    # The interpreter lives under a directory only root may enter (pyenv in /root here). In a private
-    # mount namespace, show that directory as a world-traversable one holding only the interpreter tree,
-    # the way /usr/local looks in the python:3.12-slim image. Nothing outside the namespace changes.
-    inner = Path(sys.base_prefix).resolve().relative_to(blocked).parts[0]
-    real, view = stage / "real", stage / "view"
-    (view / inner).mkdir(parents=True, exist_ok=True)
-    real.mkdir(exist_ok=True)
-    view.chmod(0o755)
-    script = (f'set -e; mount --bind "{blocked / inner}" "{real}"; mount --bind "{view}" "{blocked}"; '
-              f'mount --bind "{real}" "{blocked / inner}"; cd "{cwd}"; exec "$@"')
+    keep, show = [], []
+    for i, (blocked, inners) in enumerate(sorted(hidden.items())):
+        view = stage / f"view{i}"
+        view.mkdir(exist_ok=True)
+        view.chmod(0o755)
+        for j, inner in enumerate(sorted(inners)):
+            real = stage / f"real{i}-{j}"
+            real.mkdir(exist_ok=True)
+            (view / inner).mkdir(exist_ok=True)
+            keep.append(f'mount --bind "{blocked / inner}" "{real}"')
+            show.append(f'mount --bind "{real}" "{blocked / inner}"')
+        keep.append(f'mount --bind "{view}" "{blocked}"')
+    script = "; ".join(["set -e", *keep, *show, f'cd "{cwd}"', 'exec "$@"'])
     return ["unshare", "--mount", "sh", "-c", script, "sh", *run]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import shlex
 import shutil
 import signal
 import threading
@@ -34,6 +36,25 @@ def mount_extensions(handle: Any) -> dict[str, str]:
     if isinstance(info, dict):
         return {str(k): str(v) for k, v in info.items()}
     return {"KARGO_API_ADDRESS": str(info.address), "KARGO_API_TOKEN": str(info.token)}
+
+
+def _ca_beside(kubeconfig: str, ca_file: str, *, copy: bool) -> str:
+    """The simulator's CA file beside the kubeconfig (copied when the kubeconfig was written elsewhere)."""
+    if not copy:
+        return ca_file
+    target = Path(kubeconfig).with_name(Path(kubeconfig).name + ".ca.crt")
+    shutil.copyfile(ca_file, target)
+    return str(target)
+
+
+def _write_env(kubeconfig: str, exports: dict[str, str]) -> Path:
+    """`<kubeconfig>.env` with the printed export lines, owner-only (it holds the Kargo token)."""
+    path = Path(kubeconfig).with_name(Path(kubeconfig).name + ".env")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.writelines(f"export {k}={shlex.quote(str(v))}\n" for k, v in exports.items())
+    path.chmod(0o600)
+    return path
 
 
 @click.group()
@@ -72,11 +93,15 @@ def serve(scenario_ref: str, port: int, kubeconfig_out: str | None, request_log:
             shutil.copyfile(kubeconfig, kubeconfig_out)
             Path(kubeconfig_out).chmod(0o600)
             kubeconfig = kubeconfig_out
+        exports = {"KUBECONFIG": kubeconfig, **extra}
+        if "KARGO_API_ADDRESS" in extra:  # the Kargo API's CA, as `gate precheck/promote` read it
+            exports["GATE_KARGO_CA"] = _ca_beside(kubeconfig, handle.ca_file, copy=bool(kubeconfig_out))
+        env_file = _write_env(kubeconfig, exports)
         click.echo(f"simulated cluster ({handle.name}) listening on {handle.url}")
         click.echo(f"kubeconfig: {kubeconfig}")
-        click.echo(f"export KUBECONFIG={kubeconfig}")
-        for key, value in extra.items():
-            click.echo(redact(f"export {key}={value}"))
+        for key, value in exports.items():
+            click.echo(redact(f"export {key}={shlex.quote(str(value))}"))
+        click.echo(f"the same exports, for another shell: . {shlex.quote(str(env_file))}")
         if request_log:
             click.echo(f"request log: {request_log}")
         click.echo("press Ctrl-C to stop", err=True)

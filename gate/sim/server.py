@@ -66,6 +66,18 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
     sim: SimHandle
 
+    def handle_error(self, request: Any, client_address: tuple[str, int]) -> None:
+        """A client that fails the TLS handshake or hangs up gets one line on stderr, not a traceback."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ssl.SSLError | ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+            return
+        host, port = client_address[:2]
+        why = f"TLS handshake failed ({exc.reason or exc})" if isinstance(exc, ssl.SSLError) else str(exc)
+        if isinstance(exc, ssl.SSLError) and exc.reason == "HTTP_REQUEST":
+            why += ": plain HTTP sent to the HTTPS port (use https:// and the CA it printed)"
+        print(f"gate sim: rejected a connection from {host}:{port}: {why}", file=sys.stderr, flush=True)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
