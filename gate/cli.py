@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": "gate.commands.demo:demo",
     "sim": "gate.sim.cli:sim",
     "lint": "gate.commands.lint:lint",
+    "scaffold": "gate.commands.scaffold:scaffold",
 }
 
 

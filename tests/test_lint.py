@@ -165,3 +165,79 @@ def test_cluster_reads_live_objects_read_only(tmp_path: Path) -> None:
     # an identity that may not read what the rules need cannot lint: exit 3, naming the refusal
     assert denied.returncode == 3
     assert "may not list" in denied.stderr and "Traceback" not in denied.stderr
+
+
+# -- gate scaffold stage ---------------------------------------------------------------------------
+CANARY_SPEC = """
+defaults: {timeout: 30s}
+stages:
+  canary:
+    levels:
+      1:
+        - pods: {namespace: monitoring, selector: "app=grafana"}
+        - argocd_apps: {names: [canary-web]}
+"""
+
+
+def scaffold(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(CANARY_SPEC)
+    return gate("scaffold", "stage", "canary", "--upstream", "monitoring", "--app", "canary-web",
+                "--image", "ghcr.io/promotion-gate/promotion-gate:0.1.0", "--spec", str(spec),
+                "--config", "gate/demo/config.yaml", *extra)
+
+
+def test_scaffold_writes_the_s2_checklist(tmp_path: Path) -> None:
+    proc = scaffold(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in __import__("yaml").safe_load_all(proc.stdout) if d]
+    stage = docs[0]
+    assert stage["kind"] == "Stage" and stage["metadata"] == {"name": "canary", "namespace": "platform"}
+    step = stage["spec"]["promotionTemplate"]["spec"]["steps"][0]
+    assert step["retry"] == {"timeout": "3m", "errorThreshold": 2}  # S4: a simple app
+    assert stage["spec"]["requestedFreight"][0]["sources"] == {"stages": ["monitoring"]}
+    template = stage["spec"]["verification"]["analysisTemplates"][0]["name"]
+    assert {"AnalysisTemplate", "ServiceAccount", "ConfigMap"} <= {d["kind"] for d in docs}
+    assert any(d["kind"] == "AnalysisTemplate" and d["metadata"]["name"] == template for d in docs)
+    assert "kubectl -n argocd annotate application canary-web kargo.akuity.io/authorized-stage=platform:canary" \
+        in proc.stdout
+    heavy = [d for d in __import__("yaml").safe_load_all(scaffold(tmp_path, "--weight", "heavy").stdout) if d][0]
+    assert heavy["spec"]["promotionTemplate"]["spec"]["steps"][0]["retry"] == {"timeout": "10m", "errorThreshold": 3}
+
+
+def test_scaffold_output_validates_and_lints_clean_in_its_pipeline(tmp_path: Path) -> None:
+    """Alone, only its sources are undefined (they live elsewhere); applied to a cluster that has them,
+    nothing the scaffold wrote has a finding, and the new Stage is served."""
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    out = scaffold(tmp_path).stdout
+    alone = gate("lint", "--format", "json", "-", stdin=out)
+    assert {f["rule"] for f in json.loads(alone.stdout)["findings"]} == {"freight-source-undefined"}
+    with start("healthy") as sim:
+        client = dynamic.DynamicClient(api_client.ApiClient(config.load_kube_config(sim.admin_kubeconfig)))
+        for doc in [d for d in __import__("yaml").safe_load_all(out) if d]:
+            res = client.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+            res.create(body=doc, namespace=doc["metadata"].get("namespace"))
+        proc = gate("lint", "--cluster", "--project", "platform", "--kubeconfig", sim.admin_kubeconfig,
+                    "--format", "json")
+        stages = client.resources.get(api_version="kargo.akuity.io/v1alpha1", kind="Stage").get(
+            namespace="platform")
+    ours = [f for f in json.loads(proc.stdout)["findings"] if "canary" in f["object"]]
+    assert ours == []
+    assert "canary" in {s.metadata.name for s in stages.items}
+
+
+def test_readme_lists_every_rule() -> None:
+    text = (ROOT / "README.md").read_text()
+    for rule in RULES:
+        assert f"| `{rule.id}` | {rule.severity} | {rule.summary} |" in text
+
+
+def test_scaffold_needs_the_stage_in_the_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(CANARY_SPEC)
+    proc = gate("scaffold", "stage", "other", "--app", "web", "--image", "i", "--spec", str(spec),
+                "--config", "gate/demo/config.yaml")
+    assert proc.returncode == 2
+    assert "add a stage 'other' with its levels to the spec" in proc.stderr and "Traceback" not in proc.stderr

@@ -49,7 +49,7 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, graph: str | None, foun
         click.echo(graphs.mermaid(pipeline) if graph == "mermaid" else graphs.dot(pipeline), nl=False)
         return EXIT_PASS
     found = rules.run(pipeline, rules.LintOptions(foundation=set(foundation)))
-    render = {"text": lambda: output.text(found, files, len(objects)),
+    render = {"text": lambda: output.text(found, files, len(objects), cluster),
               "json": lambda: output.as_json(found, files, len(objects)),
               "junit": lambda: output.junit(found, strict),
               "sarif": lambda: output.sarif(found)}[fmt]

@@ -23,7 +23,7 @@ def _rel(path: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def text(findings: list[Finding], files: int, objects: int) -> str:
+def text(findings: list[Finding], files: int, objects: int, cluster: bool = False) -> str:
     lines = []
     for f in findings:
         lines.append(f"{f.file}:{f.line}: {f.severity} [{f.rule}] {f.manifest.ref}: {f.message}")
@@ -32,7 +32,8 @@ def text(findings: list[Finding], files: int, objects: int) -> str:
             lines += [f"    {line}" for line in f.fix.splitlines()]
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
-    lines.append(f"{objects} objects in {files} files: {errors} errors, {warnings} warnings")
+    where = f"{files} files" + (" and the cluster" if cluster else "") if files or not cluster else "the cluster"
+    lines.append(f"{objects} objects in {where}: {errors} errors, {warnings} warnings")
     return "\n".join(lines) + "\n"
 
 
