@@ -21,6 +21,8 @@ COMMANDS = {
     "rbac": "gate.rbac:rbac",
     "demo": "gate.commands.demo:demo",
     "sim": "gate.sim.cli:sim",
+    "lint": "gate.commands.lint:lint",
+    "scaffold": "gate.commands.scaffold:scaffold",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from typing import Any
 
 import click
 
@@ -158,6 +159,42 @@ def stage_snippet(template: str, stage: str) -> str:
     ])
 
 
+def verification_documents(session: Any, *, stage: str, image: str, namespace: str | None = None,
+                           service_account: str | None = None, template_name: str | None = None,
+                           ttl: int = DEFAULT_TTL) -> tuple[str, list[dict]]:
+    """(template name, documents): ConfigMap with the spec, AnalysisTemplate, ServiceAccount and RBAC."""
+    opts, plan, settings = session.opts, session.plan, session.settings
+    namespace = namespace or opts.project or (settings.get("kargo_project") if settings else None)
+    if not namespace:
+        raise ConfigError("the Kargo project namespace is unknown: pass --namespace (or --project, or set "
+                          "kargo_project in .gitops-config.yaml)", key="--namespace")
+    name = template_name or dns_name("promotion-gate", stage)
+    service_account = service_account or name
+    spec_path = plan.source or opts.spec or "gate.yaml"
+    spec_text = _read(spec_path)
+    if spec_text is None:
+        raise ConfigError(f"cannot read the spec file {spec_path}", key="--spec")
+    config_path = opts.config or getattr(settings, "file", None)
+    config_text = _read(config_path)
+    configmap = dns_name(name, "spec")
+    data = {"gate.yaml": spec_text}
+    if config_text is not None:
+        data["gitops-config.yaml"] = config_text
+    seconds = math.ceil(opts.timeout) if opts.timeout else plan_seconds(plan)
+    perms = required_permissions(plan, job=False)
+    perms += [p for p in jobmode.job_permissions(namespace) if p not in perms]
+    docs = [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": configmap, "namespace": namespace, "labels": dict(LABELS)}, "data": data},
+        analysis_template(name=name, namespace=namespace, stage=stage, image=image,
+                          service_account=service_account, configmap=configmap,
+                          env=_env(spec_text, config_text is not None, dns_name(name, "secrets")),
+                          timeout=seconds, ttl=ttl),
+        *rbac_documents(perms, name=name, namespace=namespace, service_account=service_account),
+    ]
+    return name, docs
+
+
 @click.group()
 def render() -> None:
     """Print manifests for running the gate inside the cluster."""
@@ -183,34 +220,6 @@ def analysis_template_cmd(stage: str, image: str, namespace: str | None, service
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
                       project=project, timeout=timeout)
     session = Session.open(opts, need_cluster=False)
-    plan = session.plan
-    settings = session.settings
-    namespace = namespace or project or (settings.get("kargo_project") if settings else None)
-    if not namespace:
-        raise ConfigError("the Kargo project namespace is unknown: pass --namespace (or --project, or set "
-                          "kargo_project in .gitops-config.yaml)", key="--namespace")
-    name = template_name or dns_name("promotion-gate", stage)
-    service_account = service_account or name
-    spec_path = plan.source or spec or "gate.yaml"
-    spec_text = _read(spec_path)
-    if spec_text is None:
-        raise ConfigError(f"cannot read the spec file {spec_path}", key="--spec")
-    config_path = config or getattr(settings, "file", None)
-    config_text = _read(config_path)
-    configmap = dns_name(name, "spec")
-    data = {"gate.yaml": spec_text}
-    if config_text is not None:
-        data["gitops-config.yaml"] = config_text
-    seconds = math.ceil(timeout) if timeout else plan_seconds(plan)
-    perms = required_permissions(plan, job=False)
-    perms += [p for p in jobmode.job_permissions(namespace) if p not in perms]
-    docs = [
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": configmap, "namespace": namespace, "labels": dict(LABELS)}, "data": data},
-        analysis_template(name=name, namespace=namespace, stage=stage, image=image,
-                          service_account=service_account, configmap=configmap,
-                          env=_env(spec_text, config_text is not None, dns_name(name, "secrets")),
-                          timeout=seconds, ttl=ttl),
-        *rbac_documents(perms, name=name, namespace=namespace, service_account=service_account),
-    ]
+    name, docs = verification_documents(session, stage=stage, image=image, namespace=namespace,
+                                        service_account=service_account, template_name=template_name, ttl=ttl)
     click.echo(stage_snippet(name, stage) + dump_yaml(docs), nl=False)

@@ -80,3 +80,20 @@ def test_action_rejects_an_unknown_command(tmp_path: Path) -> None:
     proc, _, _ = _run_step({"stage": "monitoring", "command": "deploy"}, tmp_path)
     assert proc.returncode == 2
     assert "::error title=promotion-gate::unknown command 'deploy'" in proc.stdout
+
+
+def test_action_lint_step_writes_sarif_and_fails_on_errors(tmp_path: Path) -> None:
+    import json
+
+    clean = str(ROOT / "tests/data/lint/clean")
+    flawed = str(ROOT / "tests/data/lint/flawed/stage-cycle.yaml")
+    proc, outputs, _ = _run_step({"command": "lint", "lint-paths": clean}, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sarif = tmp_path / outputs["sarif-path"]
+    assert json.loads(sarif.read_text())["runs"][0]["results"] == []
+    (tmp_path / "again").mkdir()
+    proc, outputs, _ = _run_step({"command": "lint", "lint-paths": f"{clean} {flawed}"}, tmp_path / "again")
+    assert proc.returncode == 1
+    results = json.loads((tmp_path / "again" / outputs["sarif-path"]).read_text())["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["stage-cycle"]
+    assert "[stage-cycle]" in proc.stdout

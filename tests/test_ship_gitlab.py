@@ -125,3 +125,20 @@ def test_promote_job_promotes_through_the_kargo_api_and_leaves_junit(tmp_path: P
     (report,) = _junit_reports(_job("promote"), workdir)
     assert report.name == "promote-monitoring.xml"
     assert ET.parse(report).getroot().tag in ("testsuites", "testsuite")
+
+
+@pytest.mark.parametrize("flawed, code", [(False, 0), (True, 1)])
+def test_lint_job_leaves_junit_and_fails_on_errors(tmp_path: Path, flawed: bool, code: int) -> None:
+    import shutil
+
+    workdir = tmp_path / "checkout"
+    shutil.copytree(ROOT / "tests/data/lint/clean", workdir / "kargo")
+    (workdir / "argocd").mkdir()
+    if flawed:
+        shutil.copy(ROOT / "tests/data/lint/flawed/argocd-update-retry.yaml", workdir / "kargo")
+    proc = _run_job("lint", workdir, {})
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    (report,) = _junit_reports(_job("lint"), workdir)
+    failures = list(ET.parse(report).getroot().iter("failure"))
+    assert len(failures) == code  # one argocd-update-retry finding
+    assert ("[argocd-update-retry]" in proc.stdout) == flawed  # readable in the job log too

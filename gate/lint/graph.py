@@ -1,0 +1,62 @@
+"""The pipeline as a diagram (the guide's S1): Mermaid for a pull request comment, dot for Graphviz.
+
+Warehouses and Stages are nodes; an edge runs from each Freight source to the Stage that requests it;
+each Stage lists the Argo CD apps it updates and the AnalysisTemplates that verify it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gate.lint.manifests import Manifest
+from gate.lint.pipeline import Pipeline
+
+
+def _id(kind: str, name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{kind[0].lower()}_{name}")
+
+
+def _stage_label(p: Pipeline, stage: Manifest) -> list[str]:
+    apps = [r.name for r in p.apps(stage)]
+    checks = [name for _, name, _ in p.verification(stage)]
+    lines = [f"Stage {stage.name}"]
+    if p.is_control_flow(stage):
+        lines.append("(control flow)")
+    if apps:
+        lines.append("apps: " + ", ".join(apps))
+    if checks:
+        lines.append("verify: " + ", ".join(checks))
+    return lines
+
+
+def _edges(p: Pipeline) -> list[tuple[str, str]]:
+    edges = []
+    for stage in p.stages:
+        for src in p.sources(stage):
+            edge = (_id(src.kind, src.name), _id("Stage", stage.name))
+            if edge not in edges:
+                edges.append(edge)
+    return edges
+
+
+def mermaid(p: Pipeline) -> str:
+    lines = ["flowchart LR"]
+    for wh in p.of("Warehouse"):
+        lines.append(f'  {_id("Warehouse", wh.name)}[("Warehouse {wh.name}")]')
+    for stage in p.stages:
+        label = "<br/>".join(_stage_label(p, stage)).replace('"', "'")
+        lines.append(f'  {_id("Stage", stage.name)}["{label}"]')
+    lines += [f"  {a} --> {b}" for a, b in _edges(p)]
+    return "\n".join(lines) + "\n"
+
+
+def dot(p: Pipeline) -> str:
+    lines = ["digraph pipeline {", "  rankdir=LR;"]
+    for wh in p.of("Warehouse"):
+        lines.append(f'  {_id("Warehouse", wh.name)} [shape=cylinder, label="Warehouse {wh.name}"];')
+    for stage in p.stages:
+        label = "\\n".join(_stage_label(p, stage)).replace('"', "'")
+        lines.append(f'  {_id("Stage", stage.name)} [shape=box, label="{label}"];')
+    lines += [f"  {a} -> {b};" for a, b in _edges(p)]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
