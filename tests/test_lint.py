@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import xmlschema
+from refdata import JUNIT_XSD as XSD
 
 from gate.lint.rules import RULES
 from gate.sim.server import start
@@ -20,8 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests/data/lint"
 CLEAN, FLAWED = DATA / "clean", DATA / "flawed"
 SARIF_SCHEMA = ROOT / "tests/data/sarif/sarif-schema-2.1.0.json"
-_XSD_HERE = ROOT / "tests/data/junit/jenkins-xunit-junit-10.xsd"
-XSD = _XSD_HERE if _XSD_HERE.exists() else ROOT.parent / "shared/reference/junit/jenkins-xunit-junit-10.xsd"
 EXPECT = re.compile(r"#\s*expect:\s*([a-z0-9-]+)")
 
 
