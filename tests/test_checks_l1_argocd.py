@@ -72,6 +72,7 @@ def _running(a: dict) -> None:
 
 
 def _sync_failed(a: dict) -> None:
+    a["status"]["sync"]["status"] = "OutOfSync"
     op = a["status"]["operationState"]
     op.update(phase="Failed", message="one or more objects failed to apply")
     op["syncResult"]["resources"][0].update(status="SyncFailed",
@@ -79,6 +80,7 @@ def _sync_failed(a: dict) -> None:
 
 
 def _hook_error(a: dict) -> None:
+    a["status"]["health"] = {"status": "Degraded"}
     op = a["status"]["operationState"]
     op.update(phase="Error", message="hook failed")
     op["syncResult"]["resources"].append({"kind": "Job", "namespace": "monitoring", "name": "migrate",
@@ -94,12 +96,14 @@ STALE = "status not refreshed since the sync finished (reconciledAt < finishedAt
 CASES = {
     "operation requested": (_requested, "sync requested, not started yet (.operation set)"),
     "sync running": (_running, "sync Running: one or more tasks are running"),
-    "never synced": (lambda a: a["status"].pop("operationState"), "never synced (no operationState)"),
     "stale": (_status(reconciledAt="2024-03-05T07:30:00Z"), STALE),
     "no reconciledAt": (lambda a: a["status"].pop("reconciledAt"), STALE),
-    "sync failed": (_sync_failed, "last sync Failed: one or more objects failed to apply "
+    # a failed last operation is context for another problem, never a reason on its own (Kargo v1.11.2
+    # pkg/health/checker/builtin/argocd.go:169-258 does not read operationState.phase)
+    "sync failed": (_sync_failed, "sync OutOfSync; last sync Failed: one or more objects failed to apply "
                                   "[Deployment monitoring/loki: admission webhook denied the request]"),
-    "hook error": (_hook_error, "last sync Error: hook failed [Job monitoring/migrate: Job failed]"),
+    "hook error": (_hook_error, "health Degraded; last sync Error: hook failed "
+                                "[Job monitoring/migrate: Job failed]"),
     "comparison error": (_status(conditions=[
         {"type": "ComparisonError", "message": "rpc error: repository not found"},
         {"type": "OrphanedResourceWarning", "message": "ignored"}]),
@@ -150,17 +154,37 @@ def test_revision_single_short_and_per_app():
     assert observe([app()], names=["loki"], revision=SHA)[0].ok
     assert observe([app()], names=["loki"], revision=SHA[:7])[0].ok
     obs, _ = observe([app()], names=["loki"], revision="0123456789abcdef")
-    assert not obs.ok and obs.evidence == [f"argocd/loki: applied revision {SHA}, expected 0123456789abcdef"]
+    assert not obs.ok and obs.evidence == [f"argocd/loki: synced to revision {SHA}, expected 0123456789abcdef"]
     assert "expected revision" in obs.expected
     other = app("api")
     obs, _ = observe([app(), other], names=["loki", "api"], revision={"loki": SHA})
     assert obs.ok  # api has no expected revision in the map
 
 
-def test_multi_source_revisions():
+def multi_source(revisions: list[str]) -> dict:
     obj = app()
-    obj["status"]["operationState"]["syncResult"] = {"revisions": ["chart-1.2.3", SHA]}
-    assert observe([obj], names=["loki"], revision="chart-1.2.3")[0].ok
+    obj["spec"]["sources"] = [{"repoURL": "https://grafana.github.io/helm-charts", "chart": "loki",
+                               "targetRevision": "1.2.3"}, obj["spec"].pop("source")]
+    obj["status"]["sync"] = {"status": "Synced", "revisions": revisions}
+    return obj
+
+
+def test_multi_source_revisions_compared_at_their_own_index():
+    # Kargo v1.11.2 pkg/health/checker/builtin/argocd.go:344-361: source i against desired[i], "" skips
+    obj = multi_source(["1.2.3", SHA])
+    assert observe([obj], names=["loki"], revision={"loki": ["1.2.3", SHA]})[0].ok
+    assert observe([obj], names=["loki"], revision={"loki": ["", SHA[:7]]})[0].ok
+    obs, _ = observe([obj], names=["loki"], revision={"loki": [SHA, "1.2.3"]})  # swapped: both wrong
+    assert not obs.ok and obs.evidence == [
+        f"argocd/loki: source 0 (https://grafana.github.io/helm-charts) synced to revision 1.2.3, "
+        f"expected {SHA}; source 1 (https://github.com/example/gitops.git) synced to revision {SHA}, "
+        f"expected 1.2.3"]
+    # one string for a two-source app cannot be placed: final, and says how to write it
+    obs, _ = observe([obj], names=["loki"], revision="1.2.3")
+    assert not obs.ok and obs.final
+    assert "2 sources: give its `revision` as a list" in obs.evidence[0]
+    obs, _ = observe([obj], names=["loki"], revision=["1.2.3"])  # argocd.go:322-330
+    assert not obs.ok and obs.final and obs.evidence == ["argocd/loki: 2 sources but 1 expected revisions"]
 
 
 def test_selector_and_empty_selector():
