@@ -221,3 +221,61 @@ def test_input_objects_are_not_modified():
     before = copy.deepcopy(obj)
     observe([obj], names=["loki"], revision="x" * 40)
     assert obj == before
+
+
+# -- Kargo v1.11.2 pkg/health/checker/builtin/argocd.go and Argo CD v3.5.1 types (scenario twins:
+#    tests/test_checks_l1_upstream.py) ---------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["DeletionError", "SyncError", "UnknownError", "SomeFutureError"])
+def test_every_condition_ending_in_error_is_an_error(kind: str):
+    # argo-cd pkg/apis/application/v1alpha1/types.go:3768-3771: IsError is HasSuffix(type, "Error")
+    obs, _ = observe([broken(_status(conditions=[{"type": kind, "message": "boom"}]))], names=["loki"])
+    assert not obs.ok and obs.evidence == [f"argocd/loki: {kind}: boom"]
+
+
+def test_no_operation_state_passes_unless_a_revision_is_expected():
+    # argocd.go:228-230 distrusts health only while reconciledAt < finishedAt; with desired revisions,
+    # no finished operation is "being synced" (argocd.go:309-316)
+    obj = broken(lambda a: a["status"].pop("operationState"))
+    assert observe([obj], names=["loki"])[0].ok
+    obs, _ = observe([obj], names=["loki"], revision=SHA)
+    assert not obs.ok and not obs.final
+    assert obs.evidence == ["argocd/loki: no finished sync operation recorded: Kargo counts the app as being synced"]
+
+
+def test_an_old_failed_operation_does_not_fail_a_synced_healthy_app():
+    def failed_then_reconciled(a: dict) -> None:
+        _sync_failed(a)
+        a["status"]["sync"]["status"] = "Synced"
+    assert observe([broken(failed_then_reconciled)], names=["loki"])[0].ok
+
+
+def test_revision_is_read_from_status_sync_not_from_the_last_operation():
+    # argocd.go:331-334: observed revisions are app.Status.Sync.Revision(s)
+    newer = "c0ffee1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b"
+    obj = broken(lambda a: a["status"]["sync"].update(revision=newer))  # the operation applied SHA
+    assert observe([obj], names=["loki"], revision=newer)[0].ok
+    obs, _ = observe([obj], names=["loki"], revision=SHA)
+    assert not obs.ok and obs.evidence == [f"argocd/loki: synced to revision {newer}, expected {SHA}"]
+
+
+def test_an_abbreviation_must_be_a_git_sha_prefix():
+    obj = broken(lambda a: a["status"]["sync"].update(revision="1.2.30"))
+    assert not observe([obj], names=["loki"], revision="1.2.3")[0].ok  # not hex: exact only
+    assert observe([obj], names=["loki"], revision="1.2.30")[0].ok
+
+
+def test_health_reason_from_persisted_resource_health_when_the_app_message_is_gone():
+    # argo-cd types.go:1957-1960: AppHealthStatus.Message deprecated, not written by 3.x
+    resources = [{"kind": "Service", "namespace": "monitoring", "name": "loki", "health": {"status": "Healthy"}}]
+    resources += [{"kind": "Pod", "namespace": "monitoring", "name": f"loki-{i}",
+                   "health": {"status": "Degraded", "message": f"crash {i}"}} for i in range(5)]
+    obs, _ = observe([broken(_status(health={"status": "Degraded"}, resources=resources))], names=["loki"])
+    assert obs.evidence == ["argocd/loki: health Degraded: Pod monitoring/loki-0 Degraded: crash 0; "
+                            "Pod monitoring/loki-1 Degraded: crash 1; Pod monitoring/loki-2 Degraded: crash 2; "
+                            "2 more"]
+
+
+def test_a_sync_in_flight_is_not_ready_even_without_a_revision():
+    # gate rule; Kargo applies it when it knows the desired revisions (argocd.go:309-316)
+    obs, _ = observe([broken(_running)], names=["loki"])
+    assert not obs.ok and obs.evidence == ["argocd/loki: sync Running: one or more tasks are running"]
