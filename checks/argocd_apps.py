@@ -10,14 +10,14 @@ pkg/health/checker/builtin/argocd.go), in its order, plus two gate rules (Synced
 2. Error conditions: every condition whose type ends in "Error" (Argo CD v3.5.1
    pkg/apis/application/v1alpha1/types.go:3768-3771 `IsError`: ComparisonError, InvalidSpecError,
    SyncError, UnknownError, DeletionError). Kargo itself looks at the first two (argocd.go:156-159).
-3. Revision (`revision:` given): Kargo's stageHealthForAppSync (argocd.go:300-366). An operation requested
+3. Revision (`revision:` given): Kargo's stageHealthForAppSync (argocd.go:300-371). An operation requested
    or unfinished, or none recorded, means "being synced" (:309-316); then `status.sync.revisions` (or
    `[status.sync.revision]`) is compared source by source, at its own index in `spec.sources` (or
    `[spec.source]`), with the expected list (:318-361); an empty expected entry skips its source. This is
    the revision Argo CD compared the app against, not the one its last operation applied: an auto-synced
    app whose newest commit did not touch it is Synced at the new revision with an older operation.
 4. Sync and health: `status.sync.status` Synced (a gate rule; Kargo does not read it) and
-   `status.health.status` Healthy (argocd.go:378-410: Progressing, "" and Suspended are progressing,
+   `status.health.status` Healthy (argocd.go:376-411: Progressing, "" and Suspended are progressing,
    anything else unhealthy).
 Gate rule: a sync requested (`.operation`) or running is not ready even without `revision:` (Kargo
 applies it only when it knows the desired revisions, rule 3).
@@ -138,7 +138,7 @@ def revision_matches(expected: str, actual: str) -> bool:
 
 
 def revision_problems(app: dict, expected: str | list[str]) -> Problems:
-    """Kargo's stageHealthForAppSync (argocd.go:300-366) for the expected revision(s)."""
+    """Kargo's stageHealthForAppSync (argocd.go:300-371) for the expected revision(s)."""
     desired = [expected] if isinstance(expected, str) else list(expected)
     if not any(desired):  # nothing to compare (argocd.go:304-308)
         return [], False
@@ -212,8 +212,9 @@ def app_problems(app: dict, expected_revision: str | list[str] | None) -> Proble
 
 class ArgocdAppsCheck(Check):
     kind = "argocd_apps"
-    summary = ("Argo CD Applications (names or selector) finished their sync, were re-compared after it, "
-               "and are Synced and Healthy (optionally at an expected revision).")
+    summary = ("Argo CD Applications (names or selector) are Synced and Healthy by Kargo's rule: no sync in "
+               "flight, re-compared after their last operation, no error condition; optionally at an expected "
+               "revision per source.")
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

@@ -149,8 +149,8 @@ def legacy_verdict(stage: dict) -> tuple[bool, str, list[str]]:
 
 class KargoStageCheck(Check):
     kind = "kargo_stage"
-    summary = ("The Kargo Stage is Healthy and Ready and, with an expected Freight, holds it with its "
-               "latest verification Successful.")
+    summary = ("The Kargo Stage is Healthy and Ready, its status observed its current spec, the latest "
+               "verification of its current Freight is Successful and, with an expected Freight, it holds it.")
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

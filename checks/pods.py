@@ -129,7 +129,8 @@ def is_ready(pod: dict) -> bool:
 
 class PodsCheck(Check):
     kind = "pods"
-    summary = "Pods matching a label selector are Ready (all of them, or at least `min_ready`)."
+    summary = ("Pods matching a label selector are Ready (all of them, or at least `min_ready`); a running "
+               "Job or hook pod (restartPolicy Never/OnFailure) is not, until it Succeeds.")
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

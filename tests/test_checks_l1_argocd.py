@@ -99,7 +99,7 @@ CASES = {
     "stale": (_status(reconciledAt="2024-03-05T07:30:00Z"), STALE),
     "no reconciledAt": (lambda a: a["status"].pop("reconciledAt"), STALE),
     # a failed last operation is context for another problem, never a reason on its own (Kargo v1.11.2
-    # pkg/health/checker/builtin/argocd.go:169-258 does not read operationState.phase)
+    # pkg/health/checker/builtin/argocd.go:166-279 does not read operationState.phase)
     "sync failed": (_sync_failed, "sync OutOfSync; last sync Failed: one or more objects failed to apply "
                                   "[Deployment monitoring/loki: admission webhook denied the request]"),
     "hook error": (_hook_error, "health Degraded; last sync Error: hook failed "
