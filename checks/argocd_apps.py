@@ -282,7 +282,7 @@ class ArgocdAppsCheck(Check):
             evidence.append(f"no Applications in namespace {ns} match selector {self.params.get('selector')}")
             bad.append(("", []))
         ok = bool(wanted) and ready == len(wanted)
-        expected = f"all {len(wanted) or 'matched'} Synced and Healthy after a finished, re-compared sync"
+        expected = f"all {len(wanted) or 'matched'} Synced and Healthy, re-compared after their last operation"
         if self.params.get("revision"):
             expected += ", synced at the expected revision"
         return Observation(ok=ok, observed=f"{ready}/{len(wanted)} apps ready", expected=expected,

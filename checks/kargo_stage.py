@@ -223,7 +223,7 @@ class KargoStageCheck(Check):
             evidence.append(stale)
         problems = self._problems(stage, ok, wanted, names, verification, labels)
         if problems:
-            if ok and condition(stage, "Ready") and (verification or {}).get("phase") != "Successful":
+            if ok and any("not verified" in problem for problem in problems):
                 evidence.append(STICKY_NOTE)
             observed = "; ".join(([] if ok else [observed]) + problems)
             ok = False
