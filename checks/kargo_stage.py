@@ -229,9 +229,16 @@ class KargoStageCheck(Check):
             ok = False
         elif wanted and ok:
             observed += f"; Freight {wanted} current and verified"
-        hint = "" if ok else (f"See the Stage: kubectl get stage -n {ns} {self.stage} -o yaml "
-                              f"(conditions, freightHistory[0].verificationHistory)")
-        return Observation(ok=ok, observed=observed, expected=expected, evidence=evidence, hint=hint)
+        return Observation(ok=ok, observed=observed, expected=expected, evidence=evidence,
+                           hint="" if ok else self._hint(ns, verification))
+
+    def _hint(self, ns: str, verification: dict | None) -> str:
+        run = (verification or {}).get("analysisRun") or {}
+        if run.get("name") and (verification or {}).get("phase") != "Successful":
+            return (f"Read why the verification did not succeed: kubectl get analysisrun -n "
+                    f"{run.get('namespace') or ns} {run['name']} -o yaml (status.metricResults)")
+        return (f"See the Stage: kubectl get stage -n {ns} {self.stage} -o yaml "
+                f"(conditions, freightHistory[0].verificationHistory)")
 
     @classmethod
     def _problems(cls, stage: dict, ready: bool, wanted: str | None, names: list[str],

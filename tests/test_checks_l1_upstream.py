@@ -105,7 +105,8 @@ def test_failed_reverification_names_the_analysis_run_its_phase_and_message():
     obs = observe("stage-reverify-failed", stage_check())
     assert (f"latest verification: Failed (AnalysisRun {RUN_FAILED}, phase Failed): "
             'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)') in obs.evidence
-    assert "freightHistory[0].verificationHistory" in obs.hint
+    assert obs.hint == ("Read why the verification did not succeed: kubectl get analysisrun -n platform "
+                        "monitoring.01k3zr7q1m2n3p4r5s6t7v8w9x.6d30631 -o yaml (status.metricResults)")
 
 
 def test_no_verification_configured_is_one_successful_entry_without_analysis_run():
