@@ -3,8 +3,19 @@
 Current Kargo (v1.5+): conditions `Healthy` and `Ready` must both be True; otherwise their reason and
 message are named (LastPromotionErrored, ReconcileError, ActivePromotion, ...). With an expected Freight
 (param `freight`, else --freight), `status.freightHistory[0].items` must hold it, by name or by alias
-(resolved through the Freight objects' `alias` field or `kargo.akuity.io/alias` label), and the latest
-verification, `verificationHistory[0].phase`, must be Successful (strict: notes/kargo.md §1.6).
+(resolved through the Freight objects' `alias` field or `kargo.akuity.io/alias` label).
+
+Ready=True is not enough on its own (upstream: akuity/kargo v1.11.2):
+- Verified, and so Ready, stays True once *any* verification of the current Freight collection succeeded
+  (pkg/controller/stages/regular_stages.go:1103-1121; Ready copies Verified at :2390-2397), so a failed
+  re-verification leaves Ready=True. Whenever the Stage has a current collection (`freightHistory[0]`),
+  its latest verification, `verificationHistory[0].phase`, must be Successful, Freight expected or not.
+  Without `spec.verification` Kargo records one Successful entry with no AnalysisRun (:1242-1255), so
+  "no verification configured" passes by the same rule. The failed AnalysisRun is named with its phase
+  and message (Kargo copies the AnalysisRun's status.message into the entry, :1652-1663).
+- Staleness: `metadata.generation` ahead of the Ready condition's `observedGeneration` or of
+  `status.observedGeneration` means the controller has not reconciled the current spec yet: not ready.
+  Each is compared only when written (a control-flow Stage's Ready has none, control_flow_stages.go:338).
 
 Legacy Stages (Kargo <= v1.4) without a Ready condition carry `status.phase`
 (NotApplicable|Steady|Promoting|Verifying|Failed; there never was a "Verified"): Steady counts as settled
@@ -26,6 +37,8 @@ from gate.model import Observation
 from gate.resources import FREIGHTS, STAGES
 
 ALIAS_LABEL = "kargo.akuity.io/alias"
+STICKY_NOTE = ("Ready=True is not enough: Kargo keeps Verified and Ready True after a failed re-verification "
+               "once an earlier verification of this Freight succeeded")
 _NAME = {"type": "string", "minLength": 1}
 
 
@@ -50,6 +63,40 @@ def current_freight(stage: dict) -> tuple[list[str], dict | None]:
     legacy = status.get("currentFreight") or {}
     name = legacy.get("name") or legacy.get("id")
     return ([name] if name else []), legacy.get("verificationInfo")
+
+
+def has_collection(stage: dict) -> bool:
+    """The Stage has a current Freight collection (`freightHistory[0]`, Kargo v0.9+)."""
+    return bool((stage.get("status") or {}).get("freightHistory"))
+
+
+def generation_lag(stage: dict) -> str | None:
+    """Why the status describes an older spec than `metadata.generation`, or None.
+
+    Kargo writes the Ready condition's observedGeneration on every pass and status.observedGeneration only
+    when the Stage becomes Ready (regular_stages.go:2392-2402; control flow: control_flow_stages.go:354).
+    """
+    generation = (stage.get("metadata") or {}).get("generation")
+    if not generation:
+        return None
+    ready = condition(stage, "Ready") or {}
+    for label, observed in (("Ready.observedGeneration", ready.get("observedGeneration")),
+                            ("status.observedGeneration", (stage.get("status") or {}).get("observedGeneration"))):
+        if observed and int(observed) < int(generation):
+            return f"status stale: {label} {observed} < metadata.generation {generation}"
+    return None
+
+
+def verification_line(verification: dict) -> str:
+    """The latest verification with its AnalysisRun (name, phase) and message, for the evidence."""
+    run = verification.get("analysisRun") or {}
+    line = f"latest verification: {verification.get('phase') or 'Unknown'}"
+    if run.get("name"):
+        where = f"{run['namespace']}/{run['name']}" if run.get("namespace") else run["name"]
+        line += f" (AnalysisRun {where}" + (f", phase {run['phase']})" if run.get("phase") else ")")
+    elif verification.get("phase") == "Successful":
+        line += " (no AnalysisRun: no verification configured)"
+    return line + (f": {verification['message']}" if verification.get("message") else "")
 
 
 def freight_alias(freight: dict) -> str | None:
@@ -102,8 +149,8 @@ def legacy_verdict(stage: dict) -> tuple[bool, str, list[str]]:
 
 class KargoStageCheck(Check):
     kind = "kargo_stage"
-    summary = ("The Kargo Stage is Healthy and Ready and, with an expected Freight, holds it with its "
-               "latest verification Successful.")
+    summary = ("The Kargo Stage is Healthy and Ready, its status observed its current spec, the latest "
+               "verification of its current Freight is Successful and, with an expected Freight, it holds it.")
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
@@ -170,25 +217,52 @@ class KargoStageCheck(Check):
         shown = ", ".join(f"{n} ({labels[n]})" if labels.get(n) else n for n in names) or "none"
         evidence.append(f"current Freight: {shown}")
         if verification:
-            evidence.append(self._verification_line(verification))
-        if wanted:
-            freight_ok, why = self._freight_verdict(wanted, names, verification, labels)
-            if not freight_ok:
-                observed = f"{observed}; {why}" if not ok else why
-                ok = False
-            elif ok:
-                observed += f"; Freight {wanted} current and verified"
-        hint = "" if ok else (f"See the Stage: kubectl get stage -n {ns} {self.stage} -o yaml "
-                              f"(conditions, freightHistory[0].verificationHistory)")
-        return Observation(ok=ok, observed=observed, expected=expected, evidence=evidence, hint=hint)
+            evidence.append(verification_line(verification))
+        stale = generation_lag(stage)
+        if stale:
+            evidence.append(stale)
+        problems = self._problems(stage, ok, wanted, names, verification, labels)
+        if problems:
+            if ok and any("not verified" in problem for problem in problems):
+                evidence.append(STICKY_NOTE)
+            observed = "; ".join(([] if ok else [observed]) + problems)
+            ok = False
+        elif wanted and ok:
+            observed += f"; Freight {wanted} current and verified"
+        return Observation(ok=ok, observed=observed, expected=expected, evidence=evidence,
+                           hint="" if ok else self._hint(ns, verification))
 
-    @staticmethod
-    def _verification_line(verification: dict) -> str:
-        run = verification.get("analysisRun") or {}
-        line = f"latest verification: {verification.get('phase') or 'Unknown'}"
-        if run.get("name"):
-            line += f" (AnalysisRun {run.get('namespace')}/{run['name']})"
-        return line + (f": {verification['message']}" if verification.get("message") else "")
+    def _hint(self, ns: str, verification: dict | None) -> str:
+        run = (verification or {}).get("analysisRun") or {}
+        if run.get("name") and (verification or {}).get("phase") != "Successful":
+            return (f"Read why the verification did not succeed: kubectl get analysisrun -n "
+                    f"{run.get('namespace') or ns} {run['name']} -o yaml (status.metricResults)")
+        return (f"See the Stage: kubectl get stage -n {ns} {self.stage} -o yaml "
+                f"(conditions, freightHistory[0].verificationHistory)")
+
+    @classmethod
+    def _problems(cls, stage: dict, ready: bool, wanted: str | None, names: list[str],
+                  verification: dict | None, aliases: dict[str | None, str | None]) -> list[str]:
+        """What keeps the Stage from passing beyond its conditions, in report order.
+
+        An expected Freight's problems are always named; the others (staleness, the latest verification
+        of whatever is current) only when the conditions alone would pass, so a Stage that is plainly
+        not Ready is not described twice.
+        """
+        problems: list[str] = []
+        if wanted:
+            freight_ok, why = cls._freight_verdict(wanted, names, verification, aliases)
+            if not freight_ok:
+                problems.append(why)
+        if not ready:
+            return problems
+        stale = generation_lag(stage)
+        if stale:
+            problems.insert(0, stale)
+        if not wanted and has_collection(stage) and (verification or {}).get("phase") != "Successful":
+            phase = (verification or {}).get("phase")
+            problems.append(f"current Freight not verified (latest verification: {phase or 'none yet'})")
+        return problems
 
     @staticmethod
     def _freight_verdict(wanted: str, names: list[str], verification: dict | None,

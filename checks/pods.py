@@ -3,6 +3,10 @@
 Ready means the pod's `Ready` condition is True. Pods in phase Succeeded (finished Job pods) are
 ignored. Without `min_ready`, every matched pod must be Ready and at least one must match.
 
+As in Argo CD (gitops-engine pkg/health/health_pod.go:96-128, the same at argo-cd v3.5.1
+gitops-engine/pkg/health/health_pod.go), a Running pod with restartPolicy Never or OnFailure has a finite
+life (a Job or hook pod): it is Progressing, not Healthy, even when Ready, until it Succeeds.
+
 The small helpers at the top are shared by the other Level-1 kinds.
 """
 
@@ -93,6 +97,9 @@ def diagnose(pod: dict) -> tuple[str, str, str | None]:
         text = "; ".join(f"container {name}: {text}" if many else text for name, (_, text) in problems)
         return kind, text, problems[0][0] if many else None
     phase = status.get("phase") or "Unknown"
+    policy = finite_and_running(pod)
+    if policy and (condition(pod, "Ready") or {}).get("status") == "True":
+        return "other", f"Progressing: Running with restartPolicy {policy}, not finished yet", None
     if phase == "Pending":
         scheduled = condition(pod, "PodScheduled")
         if scheduled and scheduled.get("status") == "False":
@@ -106,15 +113,24 @@ def diagnose(pod: dict) -> tuple[str, str, str | None]:
     return "other", f"not Ready ({detail})" if detail else "not Ready", None
 
 
+def finite_and_running(pod: dict) -> str | None:
+    """The restartPolicy of a Running pod that will end (Never/OnFailure): Progressing in gitops-engine
+    (health_pod.go:120-127). The API server defaults restartPolicy to Always."""
+    policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+    running = (pod.get("status") or {}).get("phase") == "Running"
+    return policy if running and policy in ("Never", "OnFailure") else None
+
+
 def is_ready(pod: dict) -> bool:
     cond = condition(pod, "Ready")
     return bool(cond and cond.get("status") == "True") and not (pod.get("metadata") or {}).get(
-        "deletionTimestamp")
+        "deletionTimestamp") and not finite_and_running(pod)
 
 
 class PodsCheck(Check):
     kind = "pods"
-    summary = "Pods matching a label selector are Ready (all of them, or at least `min_ready`)."
+    summary = ("Pods matching a label selector are Ready (all of them, or at least `min_ready`); a running "
+               "Job or hook pod (restartPolicy Never/OnFailure) is not, until it Succeeds.")
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

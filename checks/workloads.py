@@ -1,7 +1,10 @@
 """`workloads`: Deployments, StatefulSets and DaemonSets are Healthy by Argo CD's built-in rules.
 
 The rules are gitops-engine's `pkg/health` ones (notes/argo.md §3), so the gate and Argo CD agree on
-what "ready" means; only Healthy counts as ready (Suspended, a paused Deployment, is not).
+what "ready" means; only Healthy counts as ready (Suspended, a paused Deployment, is not). Read against
+argo-cd v3.5.1 gitops-engine/pkg/health (the same in argoproj/gitops-engine 5baed56): health.go:70-76
+(deletionTimestamp: Progressing), health_deployment.go:28-70, health_statefulset.go:28-73,
+health_daemonset.go:28-57.
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ def _running(a: dict) -> None:
 
 
 def _sync_failed(a: dict) -> None:
+    a["status"]["sync"]["status"] = "OutOfSync"
     op = a["status"]["operationState"]
     op.update(phase="Failed", message="one or more objects failed to apply")
     op["syncResult"]["resources"][0].update(status="SyncFailed",
@@ -79,6 +80,7 @@ def _sync_failed(a: dict) -> None:
 
 
 def _hook_error(a: dict) -> None:
+    a["status"]["health"] = {"status": "Degraded"}
     op = a["status"]["operationState"]
     op.update(phase="Error", message="hook failed")
     op["syncResult"]["resources"].append({"kind": "Job", "namespace": "monitoring", "name": "migrate",
@@ -94,12 +96,14 @@ STALE = "status not refreshed since the sync finished (reconciledAt < finishedAt
 CASES = {
     "operation requested": (_requested, "sync requested, not started yet (.operation set)"),
     "sync running": (_running, "sync Running: one or more tasks are running"),
-    "never synced": (lambda a: a["status"].pop("operationState"), "never synced (no operationState)"),
     "stale": (_status(reconciledAt="2024-03-05T07:30:00Z"), STALE),
     "no reconciledAt": (lambda a: a["status"].pop("reconciledAt"), STALE),
-    "sync failed": (_sync_failed, "last sync Failed: one or more objects failed to apply "
+    # a failed last operation is context for another problem, never a reason on its own (Kargo v1.11.2
+    # pkg/health/checker/builtin/argocd.go:166-279 does not read operationState.phase)
+    "sync failed": (_sync_failed, "sync OutOfSync; last sync Failed: one or more objects failed to apply "
                                   "[Deployment monitoring/loki: admission webhook denied the request]"),
-    "hook error": (_hook_error, "last sync Error: hook failed [Job monitoring/migrate: Job failed]"),
+    "hook error": (_hook_error, "health Degraded; last sync Error: hook failed "
+                                "[Job monitoring/migrate: Job failed]"),
     "comparison error": (_status(conditions=[
         {"type": "ComparisonError", "message": "rpc error: repository not found"},
         {"type": "OrphanedResourceWarning", "message": "ignored"}]),
@@ -150,17 +154,37 @@ def test_revision_single_short_and_per_app():
     assert observe([app()], names=["loki"], revision=SHA)[0].ok
     assert observe([app()], names=["loki"], revision=SHA[:7])[0].ok
     obs, _ = observe([app()], names=["loki"], revision="0123456789abcdef")
-    assert not obs.ok and obs.evidence == [f"argocd/loki: applied revision {SHA}, expected 0123456789abcdef"]
+    assert not obs.ok and obs.evidence == [f"argocd/loki: synced to revision {SHA}, expected 0123456789abcdef"]
     assert "expected revision" in obs.expected
     other = app("api")
     obs, _ = observe([app(), other], names=["loki", "api"], revision={"loki": SHA})
     assert obs.ok  # api has no expected revision in the map
 
 
-def test_multi_source_revisions():
+def multi_source(revisions: list[str]) -> dict:
     obj = app()
-    obj["status"]["operationState"]["syncResult"] = {"revisions": ["chart-1.2.3", SHA]}
-    assert observe([obj], names=["loki"], revision="chart-1.2.3")[0].ok
+    obj["spec"]["sources"] = [{"repoURL": "https://grafana.github.io/helm-charts", "chart": "loki",
+                               "targetRevision": "1.2.3"}, obj["spec"].pop("source")]
+    obj["status"]["sync"] = {"status": "Synced", "revisions": revisions}
+    return obj
+
+
+def test_multi_source_revisions_compared_at_their_own_index():
+    # Kargo v1.11.2 pkg/health/checker/builtin/argocd.go:344-361: source i against desired[i], "" skips
+    obj = multi_source(["1.2.3", SHA])
+    assert observe([obj], names=["loki"], revision={"loki": ["1.2.3", SHA]})[0].ok
+    assert observe([obj], names=["loki"], revision={"loki": ["", SHA[:7]]})[0].ok
+    obs, _ = observe([obj], names=["loki"], revision={"loki": [SHA, "1.2.3"]})  # swapped: both wrong
+    assert not obs.ok and obs.evidence == [
+        f"argocd/loki: source 0 (https://grafana.github.io/helm-charts) synced to revision 1.2.3, "
+        f"expected {SHA}; source 1 (https://github.com/example/gitops.git) synced to revision {SHA}, "
+        f"expected 1.2.3"]
+    # one string for a two-source app cannot be placed: final, and says how to write it
+    obs, _ = observe([obj], names=["loki"], revision="1.2.3")
+    assert not obs.ok and obs.final
+    assert "2 sources: give its `revision` as a list" in obs.evidence[0]
+    obs, _ = observe([obj], names=["loki"], revision=["1.2.3"])  # argocd.go:322-330
+    assert not obs.ok and obs.final and obs.evidence == ["argocd/loki: 2 sources but 1 expected revisions"]
 
 
 def test_selector_and_empty_selector():
@@ -197,3 +221,61 @@ def test_input_objects_are_not_modified():
     before = copy.deepcopy(obj)
     observe([obj], names=["loki"], revision="x" * 40)
     assert obj == before
+
+
+# -- Kargo v1.11.2 pkg/health/checker/builtin/argocd.go and Argo CD v3.5.1 types (scenario twins:
+#    tests/test_checks_l1_upstream.py) ---------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["DeletionError", "SyncError", "UnknownError", "SomeFutureError"])
+def test_every_condition_ending_in_error_is_an_error(kind: str):
+    # argo-cd pkg/apis/application/v1alpha1/types.go:3768-3771: IsError is HasSuffix(type, "Error")
+    obs, _ = observe([broken(_status(conditions=[{"type": kind, "message": "boom"}]))], names=["loki"])
+    assert not obs.ok and obs.evidence == [f"argocd/loki: {kind}: boom"]
+
+
+def test_no_operation_state_passes_unless_a_revision_is_expected():
+    # argocd.go:228-230 distrusts health only while reconciledAt < finishedAt; with desired revisions,
+    # no finished operation is "being synced" (argocd.go:309-316)
+    obj = broken(lambda a: a["status"].pop("operationState"))
+    assert observe([obj], names=["loki"])[0].ok
+    obs, _ = observe([obj], names=["loki"], revision=SHA)
+    assert not obs.ok and not obs.final
+    assert obs.evidence == ["argocd/loki: no finished sync operation recorded: Kargo counts the app as being synced"]
+
+
+def test_an_old_failed_operation_does_not_fail_a_synced_healthy_app():
+    def failed_then_reconciled(a: dict) -> None:
+        _sync_failed(a)
+        a["status"]["sync"]["status"] = "Synced"
+    assert observe([broken(failed_then_reconciled)], names=["loki"])[0].ok
+
+
+def test_revision_is_read_from_status_sync_not_from_the_last_operation():
+    # argocd.go:331-334: observed revisions are app.Status.Sync.Revision(s)
+    newer = "c0ffee1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b"
+    obj = broken(lambda a: a["status"]["sync"].update(revision=newer))  # the operation applied SHA
+    assert observe([obj], names=["loki"], revision=newer)[0].ok
+    obs, _ = observe([obj], names=["loki"], revision=SHA)
+    assert not obs.ok and obs.evidence == [f"argocd/loki: synced to revision {newer}, expected {SHA}"]
+
+
+def test_an_abbreviation_must_be_a_git_sha_prefix():
+    obj = broken(lambda a: a["status"]["sync"].update(revision="1.2.30"))
+    assert not observe([obj], names=["loki"], revision="1.2.3")[0].ok  # not hex: exact only
+    assert observe([obj], names=["loki"], revision="1.2.30")[0].ok
+
+
+def test_health_reason_from_persisted_resource_health_when_the_app_message_is_gone():
+    # argo-cd types.go:1957-1960: AppHealthStatus.Message deprecated, not written by 3.x
+    resources = [{"kind": "Service", "namespace": "monitoring", "name": "loki", "health": {"status": "Healthy"}}]
+    resources += [{"kind": "Pod", "namespace": "monitoring", "name": f"loki-{i}",
+                   "health": {"status": "Degraded", "message": f"crash {i}"}} for i in range(5)]
+    obs, _ = observe([broken(_status(health={"status": "Degraded"}, resources=resources))], names=["loki"])
+    assert obs.evidence == ["argocd/loki: health Degraded: Pod monitoring/loki-0 Degraded: crash 0; "
+                            "Pod monitoring/loki-1 Degraded: crash 1; Pod monitoring/loki-2 Degraded: crash 2; "
+                            "2 more"]
+
+
+def test_a_sync_in_flight_is_not_ready_even_without_a_revision():
+    # gate rule; Kargo applies it when it knows the desired revisions (argocd.go:309-316)
+    obs, _ = observe([broken(_running)], names=["loki"])
+    assert not obs.ok and obs.evidence == ["argocd/loki: sync Running: one or more tasks are running"]

@@ -182,3 +182,52 @@ def test_namespace_resolution_and_permissions():
     assert check.permissions() == [Permission("get", "stages", "kargo.akuity.io", "platform", "monitoring"),
                                    Permission("list", "freights", "kargo.akuity.io", "platform")]
     assert check.name == "Kargo Stage monitoring healthy and ready"
+
+
+# -- Kargo v1.11.2 semantics beyond the conditions (scenario twins: tests/test_checks_l1_upstream.py) ------
+@pytest.mark.parametrize(("phases", "ok"), [
+    (["Failed", "Successful"], False), (["Error", "Successful"], False), (["Aborted", "Successful"], False),
+    (["Inconclusive", "Successful"], False), (["Successful", "Failed"], True)])
+def test_without_freight_the_latest_verification_still_decides(phases: list[str], ok: bool):
+    # regular_stages.go:1109-1121: Verified (so Ready) stays True if any entry is Successful
+    obs, _ = observe(stage(verifications=phases))
+    assert obs.ok is ok
+    if not ok:
+        assert obs.observed == f"current Freight not verified (latest verification: {phases[0]})"
+        assert any(line.startswith("Ready=True is not enough") for line in obs.evidence)
+        assert f"latest verification: {phases[0]} (AnalysisRun platform/monitoring.01k3zq8m.0, " \
+               f"phase {phases[0]})" in obs.evidence
+
+
+def test_no_verification_recorded_for_the_current_freight_is_not_verified():
+    obs, _ = observe(stage(verifications=[]))
+    assert not obs.ok and obs.observed == "current Freight not verified (latest verification: none yet)"
+
+
+@pytest.mark.parametrize(("ready_gen", "status_gen", "observed"), [
+    (2, None, "status stale: Ready.observedGeneration 2 < metadata.generation 3"),
+    (3, 2, "status stale: status.observedGeneration 2 < metadata.generation 3"),
+    (3, 3, None), (None, 3, None)])
+def test_generation_ahead_of_what_the_status_observed(ready_gen, status_gen, observed):
+    st = stage()
+    st["status"]["conditions"][0]["observedGeneration"] = ready_gen
+    if status_gen is not None:
+        st["status"]["observedGeneration"] = status_gen
+    obs, _ = observe(st)
+    assert obs.ok is (observed is None)
+    if observed:
+        assert obs.observed == observed and observed in obs.evidence and not obs.final
+
+
+def test_control_flow_stage_staleness_and_no_verification_needed():
+    # control_flow_stages.go:336-341: Ready without observedGeneration; :354 bumps status.observedGeneration;
+    # no freightHistory (:373), so there is no verification to require
+    st = stage(conditions=[{"type": "Ready", "status": "True", "reason": "Ready"}])
+    st["spec"] = {"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "platform-apps"},
+                                        "sources": {"stages": ["operators"]}}]}
+    st["status"].pop("freightHistory")
+    st["status"]["observedGeneration"] = 3
+    assert observe(st)[0].ok
+    st["status"]["observedGeneration"] = 2
+    obs, _ = observe(st)
+    assert not obs.ok and obs.observed == "status stale: status.observedGeneration 2 < metadata.generation 3"

@@ -167,3 +167,23 @@ def test_forbidden_list_raises_permission_denied():
 def test_no_cluster_is_an_evaluation_error():
     with pytest.raises(EvaluationError):
         PodsCheck({"namespace": "monitoring"}).observe(Clients())
+
+
+@pytest.mark.parametrize(("policy", "ok"), [("Never", False), ("OnFailure", False), ("Always", True),
+                                            (None, True)])
+def test_running_ready_pod_with_a_finite_restart_policy_is_progressing(policy: str | None, ok: bool):
+    # gitops-engine pkg/health/health_pod.go:96-128 (argo-cd v3.5.1 gitops-engine/pkg/health): Running and
+    # Always+Ready -> Healthy; Running and Never/OnFailure -> Progressing. No restartPolicy: the API server
+    # default, Always.
+    p = pod("migrate-x7k2p")
+    if policy is None:
+        p["spec"].pop("restartPolicy")
+    else:
+        p["spec"]["restartPolicy"] = policy
+    _, obs, _ = observe([pod("grafana-1"), p])
+    assert obs.ok is ok
+    if not ok:
+        assert obs.observed == "1/2 pods Ready"
+        assert obs.evidence == [f"monitoring/migrate-x7k2p: Progressing: Running with restartPolicy {policy}, "
+                                "not finished yet"]
+    assert observe([pod("grafana-1"), p], min_ready=1)[1].ok
