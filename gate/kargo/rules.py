@@ -1,0 +1,304 @@
+"""The guide's P1 "do not promote if" rules as entries: each names what it reads, its verdict function
+and the upstream source it follows. `evaluate` runs them in order over one set of Readings.
+
+A rule whose inputs could not be read is an ERROR row (never a PASS); see readings.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gate.durations import format as fmt_duration
+from gate.kargo import stages as st
+from gate.kargo.client import TERMINAL_PHASES
+from gate.kargo.freight import is_available, soak_left
+from gate.kargo.readings import APPS, FREIGHT, PROMOTIONS, TARGET, TASKS, UPSTREAMS, Readings
+from gate.kargo.rows import row
+from gate.model import CheckResult, Status
+
+
+@dataclass
+class Flags:
+    retry_failed: bool = False
+    for_promote: bool = False
+
+
+@dataclass
+class Verdict:
+    status: Status
+    observed: str
+    hint: str = ""
+    evidence: list[str] = field(default_factory=list)
+    attach_to: dict | None = None  # a non-terminal Promotion for this Freight: promote follows it
+    already_current: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    expected: str
+    reads: tuple[str, ...]
+    verdict: Callable[[Readings, Flags], Verdict | None]  # None: no row (informational rules)
+    upstream: str  # where Kargo decides the same thing (v1.11.2)
+
+
+def promotion_freight(promo: dict) -> str:
+    return (promo.get("spec") or {}).get("freight") or ((promo.get("status") or {}).get("freight") or {}).get(
+        "name", ""
+    )
+
+
+def phase_of(promo: dict) -> str:
+    return (promo.get("status") or {}).get("phase") or "Pending"
+
+
+# -- verdicts --------------------------------------------------------------------------------------
+
+
+def freight_selected(r: Readings, flags: Flags) -> Verdict:
+    return Verdict(Status.PASS, r.selection.how)
+
+
+def no_active_promotion(r: Readings, flags: Flags) -> Verdict:
+    active = [p for p in r.promotions if phase_of(p) not in TERMINAL_PHASES]
+    same = [p for p in active if promotion_freight(p) == r.freight_name]
+    if not active:
+        return Verdict(Status.PASS, f"no Pending/Running Promotion for {r.stage}")
+    if same and flags.for_promote:
+        return Verdict(
+            Status.PASS,
+            f"{same[0]['metadata']['name']} is {phase_of(same[0])} for this Freight: attaching to it "
+            "instead of creating another",
+            attach_to=same[0],
+        )
+    names = ", ".join(
+        f"{p['metadata']['name']} ({phase_of(p)}, Freight {st.short(promotion_freight(p))})" for p in active
+    )
+    hint = (
+        "Wait for it to finish; `gate promote` attaches to it instead of creating another"
+        if same
+        else "Wait for the Promotion in progress to finish, then promote"
+    )
+    return Verdict(Status.FAIL, f"in progress: {names}", hint=hint)
+
+
+def no_failed_promotion(r: Readings, flags: Flags) -> Verdict:
+    terminal = [
+        p for p in r.promotions if phase_of(p) in TERMINAL_PHASES and promotion_freight(p) == r.freight_name
+    ]
+    newest = max(terminal, key=lambda p: p["metadata"]["name"]) if terminal else None
+    label = r.selection.label
+    if newest is None or phase_of(newest) == "Succeeded":
+        return Verdict(
+            Status.PASS,
+            f"newest for {label}: " + (f"{newest['metadata']['name']} Succeeded" if newest else "none"),
+        )
+    msg = (newest.get("status") or {}).get("message") or "no message"
+    text = f"{newest['metadata']['name']} {phase_of(newest)}: {msg}"
+    if flags.retry_failed:
+        return Verdict(Status.PASS, f"{text} (--retry-failed: promoting again deliberately)")
+    return Verdict(
+        Status.FAIL,
+        text,
+        hint=f"Fix the cause of {newest['metadata']['name']} ({msg}), then promote again with "
+        "--retry-failed (Kargo will not retry it on its own)",
+    )
+
+
+def _request(r: Readings) -> dict:
+    origin = (r.freight.get("origin") or {}).get("name")
+    return next(
+        (
+            q
+            for q in (r.target.get("spec") or {}).get("requestedFreight") or []
+            if (q.get("origin") or {}).get("name") == origin
+        ),
+        {},
+    )
+
+
+def upstream_verified(r: Readings, flags: Flags) -> Verdict:
+    current, how_current = st.verified_now(r.target, r.freight_name)
+    if current:  # the upstream may have moved on since; what matters is that the target verified it
+        return Verdict(Status.PASS, f"already current and verified in the target ({how_current})")
+    sel, stage_name = r.selection, r.stage
+    available, why = is_available(r.target, r.freight, r.now)
+    sources = _request(r).get("sources") or {}
+    ups = sources.get("stages") or []
+    if not available:
+        left = soak_left(r.target, r.freight, r.now)
+        if left is not None:
+            hint = (
+                f"Do not promote yet: {sel.label} must soak {fmt_duration(left)} more "
+                f"({sources.get('requiredSoakTime')} required in {', '.join(ups)}); promote after that, or "
+                f"approve it for {stage_name} (`kargo approve --project {r.project} --freight {sel.name} "
+                f"--stage {stage_name}`), which bypasses the soak time"
+            )
+        else:
+            hint = (
+                f"Verify {sel.label} upstream ({', '.join(ups) or 'its source'}) or "
+                "approve it for this Stage before promoting"
+            )
+        return Verdict(Status.FAIL, f"not available to {stage_name}: {why}", hint=hint)
+    if not ups or sources.get("direct") or "approved" in why:
+        return Verdict(Status.PASS, why)
+    strict = [st.verified_now(r.upstreams[up], sel.name) for up in ups]
+    need_all = (sources.get("availabilityStrategy") or "OneOf") == "All"
+    ok = all(v for v, _ in strict) if need_all else any(v for v, _ in strict)
+    text = "; ".join(t for _, t in strict)
+    if ok:
+        return Verdict(Status.PASS, f"{text}; Kargo: {why}")
+    return Verdict(
+        Status.FAIL,
+        text,
+        hint=f"Wait for (or re-run) verification of {sel.label} in {', '.join(ups)}; a failed latest "
+        "verification upstream blocks promotion even though Kargo's verifiedIn is sticky",
+    )
+
+
+def argocd_not_syncing(r: Readings, flags: Flags) -> Verdict:
+    refs = r.app_refs.refs
+    if not refs:
+        return Verdict(Status.PASS, "no argocd-update steps")
+    busy, seen = [], []
+    for ref in refs:
+        app = r.application(ref.namespace, ref.name)
+        if app is None:
+            busy.append(f"{ref.name}: Application not found in {ref.namespace}")
+            continue
+        op_phase = ((app.get("status") or {}).get("operationState") or {}).get("phase")
+        if app.get("operation"):
+            busy.append(f"{ref.name}: operation requested (sync pending)")
+        elif op_phase in ("Running", "Terminating"):
+            busy.append(f"{ref.name}: sync {op_phase}")
+        else:
+            sync = ((app.get("status") or {}).get("sync") or {}).get("status", "?")
+            seen.append(f"{ref.name} {sync}")
+    if busy:
+        return Verdict(
+            Status.FAIL,
+            "; ".join(busy),
+            hint="Wait for the Argo CD sync to finish (or fix the missing Application) before promoting",
+        )
+    return Verdict(Status.PASS, ", ".join(seen))
+
+
+def stage_not_stuck(r: Readings, flags: Flags) -> Verdict:
+    reason = st.stuck_reason(r.target)
+    if reason is None:
+        return Verdict(Status.PASS, st.summary(r.target))
+    if flags.retry_failed and "LastPromotion" in reason:
+        return Verdict(Status.PASS, f"{reason} (--retry-failed: a new Promotion may fix it)")
+    return Verdict(
+        Status.FAIL,
+        f"{r.stage}: {reason}",
+        hint=f"Fix Stage {r.stage} first ({reason}); for a failed last Promotion, re-run with "
+        "--retry-failed once the cause is fixed",
+    )
+
+
+def already_current(r: Readings, flags: Flags) -> Verdict | None:
+    verified, how = st.verified_now(r.target, r.freight_name)
+    if not verified:
+        return None
+    return Verdict(Status.PASS, f"{how}: promote creates no Promotion", already_current=True)
+
+
+# -- the rule set, in the guide's order (SKILL.md P1 "DO NOT PROMOTE IF") ---------------------------
+
+RULES: tuple[Rule, ...] = (
+    Rule("pre.freight", "Freight selected", "a Freight", (FREIGHT,), freight_selected, "pkg/api/freight.go"),
+    Rule(
+        "pre.no-active-promotion",
+        "No Promotion in progress on the target",
+        "none in progress",
+        (PROMOTIONS,),
+        no_active_promotion,
+        "pkg/controller/promotions/promotions.go:369-377",
+    ),
+    Rule(
+        "pre.no-failed-promotion",
+        "No failed Promotion for this Freight",
+        "not Failed/Errored/Aborted",
+        (PROMOTIONS,),
+        no_failed_promotion,
+        "pkg/controller/stages/regular_stages.go:2095-2133",
+    ),
+    Rule(
+        "pre.upstream-verified",
+        "Upstream verified for this Freight",
+        "upstream freightHistory[0] holds it, verificationHistory[0] Successful; available per Kargo",
+        (TARGET, FREIGHT, UPSTREAMS),
+        upstream_verified,
+        "api/v1alpha1/stage_types.go:174-207",
+    ),
+    Rule(
+        "pre.argocd-not-syncing",
+        "Target's Argo CD apps not syncing",
+        "no sync in progress",
+        (TARGET, TASKS, APPS),
+        argocd_not_syncing,
+        "pkg/api/promotion.go:261-369",
+    ),
+    Rule(
+        "pre.stage-not-stuck",
+        "Target Stage is not stuck",
+        "not ReconcileError / LastPromotion{Failed,Errored,Aborted}",
+        (TARGET,),
+        stage_not_stuck,
+        "pkg/controller/stages/regular_stages.go:820-845",
+    ),
+    Rule(
+        "pre.already-current",
+        "Freight already current in the target",
+        "informational",
+        (TARGET,),
+        already_current,
+        "pkg/controller/stages/regular_stages.go:1106-1121",
+    ),
+)
+
+
+@dataclass
+class Evaluated:
+    rows: list[CheckResult]
+    attach_to: dict | None = None
+    already_current: bool = False
+
+
+def evaluate(readings: Readings, flags: Flags, rules: tuple[Rule, ...] = RULES) -> Evaluated:
+    out = Evaluated([])
+    for rule in rules:
+        missing = [f"{what}: {readings.errors[what]}" for what in rule.reads if what in readings.errors]
+        if missing:
+            out.rows.append(
+                row(
+                    rule.id,
+                    rule.name,
+                    Status.ERROR,
+                    "could not read " + "; ".join(missing),
+                    rule.expected,
+                    hint="The gate could not read what this rule needs, so it cannot say promoting is safe; "
+                    "fix access (or the cluster) and run again",
+                )
+            )
+            continue
+        verdict = rule.verdict(readings, flags)
+        if verdict is None:
+            continue
+        out.attach_to = out.attach_to or verdict.attach_to
+        out.already_current = out.already_current or verdict.already_current
+        out.rows.append(
+            row(
+                rule.id,
+                rule.name,
+                verdict.status,
+                verdict.observed,
+                rule.expected,
+                hint=verdict.hint,
+                evidence=verdict.evidence,
+            )
+        )
+    return out

@@ -1,0 +1,56 @@
+"""`gate precheck` rules against scenario worlds served by the simulator (real HTTPS requests).
+
+Each rule is tested in both directions (the world where it must pass and its twin where it must not),
+with the upstream source (Kargo v1.11.2) the verdict follows cited at the test."""
+
+from __future__ import annotations
+
+import pytest
+from test_kargo_support import F2, Kit, kargo_sim
+
+APPS_LIST = "^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications$"
+
+
+@pytest.fixture
+def kit(request: pytest.FixtureRequest, tmp_path) -> Kit:
+    with kargo_sim(request.param, tmp_path) as k:
+        yield k
+        for text in k.outputs:
+            assert k.token not in text, "the Kargo token leaked into an output"
+        assert not k.kube_promotion_writes(), "the gate wrote Kargo objects through the Kubernetes API"
+
+
+def _scenario(name: str):
+    return pytest.mark.parametrize("kit", [name], indirect=True)
+
+
+def _rows(kit: Kit) -> dict[str, dict]:
+    section = next(s for s in kit.result_json()["sections"] if s["title"] == "Pre-promotion")
+    return {r["id"]: r for r in section["rows"]}
+
+
+# -- a rule that could not read its inputs is an ERROR row, and promote creates nothing -----------------
+
+
+@_scenario("promote-ok")
+def test_unreadable_applications_is_an_error_row_and_no_promotion(kit: Kit, capsys) -> None:
+    kit.sim.add_fault({"path": APPS_LIST, "status": 403, "message": "applications is forbidden"})
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 3, out
+    row = _rows(kit)["pre.argocd-not-syncing"]
+    assert row["status"] == "ERROR" and row["observed"].startswith("could not read Argo CD Applications")
+    assert _rows(kit)["pre.upstream-verified"]["status"] == "PASS"  # the other rules still judged
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 3, out
+    assert "Promotion: SKIPPED" in out
+    assert kit.posts() == [] and kit.promotions() == []
+    assert any(r["path"].endswith("/namespaces/argocd/applications") and r["status"] == 403
+               for r in kit.sim.requests)
+
+
+@_scenario("promote-ok")
+def test_readable_applications_twin_promotes(kit: Kit, capsys) -> None:
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert _rows(kit)["pre.argocd-not-syncing"]["observed"] == "kube-prometheus-stack Synced, loki Synced"
+    assert [p["status"] for p in kit.posts()] == [201]
