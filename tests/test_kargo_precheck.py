@@ -54,3 +54,53 @@ def test_readable_applications_twin_promotes(kit: Kit, capsys) -> None:
     assert code == 0, out
     assert _rows(kit)["pre.argocd-not-syncing"]["observed"] == "kube-prometheus-stack Synced, loki Synced"
     assert [p["status"] for p in kit.posts()] == [201]
+
+
+# -- issue 13 #3: apps synced by PromotionTask steps (pkg/api/promotion.go:264-369 inflates
+#    `task:` steps into the task's own steps at Promotion creation, webhook.go:250-271) -------------
+
+
+@_scenario("precheck-task-apps-synced")
+def test_apps_named_inside_promotion_tasks_are_checked(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    row = _rows(kit)["pre.argocd-not-syncing"]
+    assert row["status"] == "PASS"
+    assert row["observed"] == "loki Synced, kube-prometheus-stack Synced", row
+    task_reads = [r["path"] for r in kit.sim.requests if "promotiontasks" in r["path"]]
+    assert task_reads == [
+        "/apis/kargo.akuity.io/v1alpha1/namespaces/platform/promotiontasks/argocd-sync",
+        "/apis/kargo.akuity.io/v1alpha1/clusterpromotiontasks/sync-kube-prometheus",
+    ]
+
+
+@_scenario("precheck-task-apps-syncing")
+def test_app_syncing_inside_a_promotion_task_blocks(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    row = _rows(kit)["pre.argocd-not-syncing"]
+    assert row["status"] == "FAIL"
+    assert row["observed"].startswith("loki: operation requested (sync pending)"), row
+    assert "task argocd-sync" in row["observed"]
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 1 and "Promotion: SKIPPED" in out
+    assert kit.posts() == []
+
+
+@_scenario("precheck-task-apps-expression")
+def test_app_named_by_a_runtime_expression_is_could_not_determine(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 3, out
+    row = _rows(kit)["pre.argocd-not-syncing"]
+    assert row["status"] == "ERROR"
+    assert "could not determine" in row["observed"] and "${{ outputs.render.app }}" in row["observed"]
+    assert "no argocd-update steps" not in out
+
+
+@_scenario("precheck-task-apps-synced")
+def test_missing_promotion_task_is_could_not_determine(kit: Kit, capsys) -> None:
+    kit.sim.store.delete("kargo.akuity.io", "promotiontasks", "platform", "argocd-sync")
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 3, out
+    row = _rows(kit)["pre.argocd-not-syncing"]
+    assert row["status"] == "ERROR" and 'PromotionTask "argocd-sync" not found' in row["observed"], row

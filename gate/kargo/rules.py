@@ -158,31 +158,46 @@ def upstream_verified(r: Readings, flags: Flags) -> Verdict:
     )
 
 
+def _app_state(app: dict) -> tuple[bool, str]:
+    """(busy, text): an operation requested or a sync Running/Terminating is a sync in progress."""
+    name = app["metadata"]["name"]
+    op_phase = ((app.get("status") or {}).get("operationState") or {}).get("phase")
+    if app.get("operation"):
+        return True, f"{name}: operation requested (sync pending)"
+    if op_phase in ("Running", "Terminating"):
+        return True, f"{name}: sync {op_phase}"
+    return False, f"{name} {((app.get('status') or {}).get('sync') or {}).get('status', '?')}"
+
+
 def argocd_not_syncing(r: Readings, flags: Flags) -> Verdict:
-    refs = r.app_refs.refs
+    refs, tasks = r.app_refs.refs, r.app_refs.tasks
+    expanded = f" (expanded {', '.join(tasks)})" if tasks else ""
+    if r.app_refs.unresolved:
+        return Verdict(
+            Status.ERROR,
+            "could not determine which Applications the Promotion would sync: "
+            + "; ".join(r.app_refs.unresolved),
+            hint="Name the Applications literally (or by vars the Stage sets) in the argocd-update steps, "
+            "or check them yourself before promoting",
+        )
     if not refs:
-        return Verdict(Status.PASS, "no argocd-update steps")
+        return Verdict(Status.PASS, f"no argocd-update steps{expanded}")
     busy, seen = [], []
     for ref in refs:
-        app = r.application(ref.namespace, ref.name)
-        if app is None:
-            busy.append(f"{ref.name}: Application not found in {ref.namespace}")
-            continue
-        op_phase = ((app.get("status") or {}).get("operationState") or {}).get("phase")
-        if app.get("operation"):
-            busy.append(f"{ref.name}: operation requested (sync pending)")
-        elif op_phase in ("Running", "Terminating"):
-            busy.append(f"{ref.name}: sync {op_phase}")
-        else:
-            sync = ((app.get("status") or {}).get("sync") or {}).get("status", "?")
-            seen.append(f"{ref.name} {sync}")
+        apps = [a for a in r.applications.get(ref.namespace) or [] if ref.matches(a)]
+        if not apps:
+            busy.append(f"{ref.describe()}: Application not found in {ref.namespace} ({ref.where})")
+        for app in apps:
+            is_busy, text = _app_state(app)
+            text += f" ({ref.where})" if is_busy else ""
+            (busy if is_busy else seen).append(text)
     if busy:
         return Verdict(
             Status.FAIL,
             "; ".join(busy),
             hint="Wait for the Argo CD sync to finish (or fix the missing Application) before promoting",
         )
-    return Verdict(Status.PASS, ", ".join(seen))
+    return Verdict(Status.PASS, ", ".join(dict.fromkeys(seen)))
 
 
 def stage_not_stuck(r: Readings, flags: Flags) -> Verdict:
