@@ -5,6 +5,8 @@ with the upstream source (Kargo v1.11.2) the verdict follows cited at the test."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_kargo_support import F2, Kit, kargo_sim
 
@@ -104,3 +106,54 @@ def test_missing_promotion_task_is_could_not_determine(kit: Kit, capsys) -> None
     assert code == 3, out
     row = _rows(kit)["pre.argocd-not-syncing"]
     assert row["status"] == "ERROR" and 'PromotionTask "argocd-sync" not found' in row["observed"], row
+
+
+# -- issue 13 #6: a control-flow upstream holds nothing; Kargo writes verifiedIn itself
+#    (pkg/controller/stages/control_flow_stages.go:373 clears freightHistory, :391-418 AddVerifiedStage)
+
+
+@_scenario("precheck-upstream-control-flow")
+def test_control_flow_upstream_is_judged_by_verified_in(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    row = _rows(kit)["pre.upstream-verified"]
+    assert row["status"] == "PASS"
+    assert "gateway is a control-flow Stage" in row["observed"] and "verifiedIn[gateway]" in row["observed"]
+
+
+@_scenario("precheck-upstream-control-flow-unverified")
+def test_control_flow_upstream_without_verified_in_blocks(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    row = _rows(kit)["pre.upstream-verified"]
+    assert row["status"] == "FAIL" and "not verified in gateway" in row["observed"], row
+
+
+# -- issue 13 #7: the upstream moved on; verifiedIn is sticky and soak still counts
+#    (api/v1alpha1/stage_types.go:174-207, freight_types.go:147-196) ----------------------------------
+
+
+@_scenario("precheck-upstream-moved-on")
+def test_upstream_that_moved_on_is_judged_by_verified_in(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    observed = _rows(kit)["pre.upstream-verified"]["observed"]
+    assert "operators has moved on to e3f1c2a" in observed, observed
+    assert "verifiedIn[operators]" in observed
+
+
+@_scenario("precheck-upstream-moved-on-soak-not-met")
+def test_upstream_that_moved_on_still_needs_the_soak_time(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    observed = _rows(kit)["pre.upstream-verified"]["observed"]
+    assert re.search(r"soak time not met: soaked (1h|60m) of the 2h required", observed), observed
+
+
+@_scenario("upstream-unverified")
+def test_upstream_still_holding_it_needs_its_latest_verification_successful(kit: Kit, capsys) -> None:
+    # the sticky-Verified trap (regular_stages.go:1106-1121): verifiedIn is set, the latest re-verification Failed
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    row = _rows(kit)["pre.upstream-verified"]
+    assert row["status"] == "FAIL" and "operators: latest verification Failed" in row["observed"]

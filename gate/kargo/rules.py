@@ -15,6 +15,7 @@ from gate.kargo.client import TERMINAL_PHASES
 from gate.kargo.freight import is_available, soak_left
 from gate.kargo.readings import APPS, FREIGHT, PROMOTIONS, TARGET, TASKS, UPSTREAMS, Readings
 from gate.kargo.rows import row
+from gate.kargo.steps import is_control_flow
 from gate.model import CheckResult, Status
 
 
@@ -144,7 +145,7 @@ def upstream_verified(r: Readings, flags: Flags) -> Verdict:
         return Verdict(Status.FAIL, f"not available to {stage_name}: {why}", hint=hint)
     if not ups or sources.get("direct") or "approved" in why:
         return Verdict(Status.PASS, why)
-    strict = [st.verified_now(r.upstreams[up], sel.name) for up in ups]
+    strict = [_strict_upstream(r, _request(r), up) for up in ups]
     need_all = (sources.get("availabilityStrategy") or "OneOf") == "All"
     ok = all(v for v, _ in strict) if need_all else any(v for v, _ in strict)
     text = "; ".join(t for _, t in strict)
@@ -156,6 +157,33 @@ def upstream_verified(r: Readings, flags: Flags) -> Verdict:
         hint=f"Wait for (or re-run) verification of {sel.label} in {', '.join(ups)}; a failed latest "
         "verification upstream blocks promotion even though Kargo's verifiedIn is sticky",
     )
+
+
+def _strict_upstream(r: Readings, request: dict, up: str) -> tuple[bool, str]:
+    """One upstream, strictly. Holding the Freight: its latest verification must be Successful (Kargo's
+    Verified and verifiedIn are sticky: regular_stages.go:1106-1121). A control-flow Stage holds nothing
+    and writes verifiedIn itself (control_flow_stages.go:373, 391-418); an upstream that has moved on
+    keeps verifiedIn (freight_types.go:147-154): for those, verifiedIn plus soak decides, as Kargo's
+    availability does (stage_types.go:174-207)."""
+    upstage, name = r.upstreams[up], r.freight_name
+    if not is_control_flow(upstage) and st.holds(upstage, name):
+        return st.verified_now(upstage, name)
+    one = {
+        "metadata": {"name": r.stage},
+        "spec": {"requestedFreight": [{**request, "sources": {**(request.get("sources") or {}),
+                                                              "stages": [up], "direct": False}}]},
+    }
+    ok, why = is_available(one, r.freight, r.now)
+    since = (((r.freight.get("status") or {}).get("verifiedIn") or {}).get(up) or {}).get("verifiedAt")
+    if is_control_flow(upstage):
+        head = f"{up} is a control-flow Stage (no promotion steps; Kargo marks Freight verifiedIn itself)"
+    else:
+        current = ", ".join(map(st.short, st.freight_names(st.current_collection(upstage)))) or "nothing"
+        verb = "has moved on to" if st.in_history(upstage, name) else "does not hold it, holds"
+        head = f"{up} {verb} {current}"
+    if not ok:
+        return False, f"{head}; {why}"
+    return True, f"{head}; verifiedIn[{up}]" + (f" (since {since})" if since else "") + " decides"
 
 
 def _app_state(app: dict) -> tuple[bool, str]:
