@@ -157,3 +157,92 @@ def test_upstream_still_holding_it_needs_its_latest_verification_successful(kit:
     assert code == 1, out
     row = _rows(kit)["pre.upstream-verified"]
     assert row["status"] == "FAIL" and "operators: latest verification Failed" in row["observed"]
+
+
+# -- issue 13 #10: a failed last Promotion blocks only a same-Freight retry; Kargo holds the queue only
+#    while the current Freight's verification is pending (regular_stages.go:820-845) ----------------
+
+F3 = "e3f1c2a9e0b7d4c5e6f708192a3b4c5d6e7f8091"  # eager-eel
+F4 = "f4a2d3b0c1e8f5a6b7c8d9e0f1a2b3c4d5e6f708"  # fresh-fox
+
+
+@_scenario("precheck-last-promotion-failed")
+def test_failed_last_promotion_lets_a_different_freight_through(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    observed = _rows(kit)["pre.stage-not-stuck"]["observed"]
+    assert "Ready=False LastPromotionFailed" in observed and "e3f1c2a" in observed, observed
+    assert "Kargo starts it as soon as it is first in the queue" in observed, observed
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert [(p["status"], p["body"]) for p in kit.posts()] == [(201, {"freight": F2})]
+
+
+@_scenario("precheck-last-promotion-failed")
+def test_failed_last_promotion_blocks_a_same_freight_retry(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F3, capsys=capsys)
+    assert code == 1, out
+    rows = _rows(kit)
+    assert rows["pre.stage-not-stuck"]["status"] == "FAIL"
+    assert "the last Promotion was of this Freight" in rows["pre.stage-not-stuck"]["observed"]
+    assert "--retry-failed" in rows["pre.stage-not-stuck"]["hint"]
+    assert rows["pre.no-failed-promotion"]["status"] == "FAIL"
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F3, "--retry-failed", capsys=capsys)
+    assert code == 0, out
+    assert kit.posts() == []
+
+
+# -- issue 13 #12: a Promotion for another Freight queued on the target is reported with the position
+#    the new one would take (pkg/api/promotion.go:192-222); only the same Freight blocks (attach) ------
+
+
+@_scenario("precheck-promotion-queued")
+def test_promotions_of_other_freight_queue_the_new_one(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    row = _rows(kit)["pre.no-active-promotion"]
+    assert row["status"] == "PASS"
+    assert row["observed"].startswith(
+        "queued: monitoring.01k0c0a1b2c3d4e5f6g7h8j9k0.e3f1c2a (Running, Freight e3f1c2a), "
+        "monitoring.01k0c1m2n3p4q5r6s7t8v9w0x1.f4a2d3b (Pending, Freight f4a2d3b); "
+        "a Promotion of 7539ab2 (calm-crane) would be number 3 in the queue"
+    ), row
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert [(p["status"], p["body"]) for p in kit.posts()] == [(201, {"freight": F2})]
+
+
+@_scenario("precheck-promotion-queued")
+def test_queued_promotion_of_the_same_freight_blocks_and_promote_attaches(kit: Kit, capsys) -> None:
+    for freight, phase in ((F3, "Running"), (F4, "Pending")):
+        code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", freight, capsys=capsys)
+        assert code == 1, out
+        row = _rows(kit)["pre.no-active-promotion"]
+        assert row["status"] == "FAIL" and f"({phase}, Freight {freight[:7]})" in row["observed"], row
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F4, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert "monitoring.01k0c1m2n3p4q5r6s7t8v9w0x1.f4a2d3b is Pending for this Freight: attaching" in out
+    assert kit.posts() == []
+
+
+# -- the newest terminal Promotion is the newest by creationTimestamp, then name
+#    (pkg/controller/stages/regular_stages.go:2126-2131) ----------------------------------------------
+
+
+@_scenario("precheck-newest-terminal-by-creation")
+def test_newest_terminal_promotion_is_by_creation_time_not_name(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    row = _rows(kit)["pre.no-failed-promotion"]
+    assert row["observed"] == (
+        "newest for 7539ab2 (calm-crane): monitoring.01k0d0a1b2c3d4e5f6g7h8j9k0.7539ab2 Succeeded"
+    ), row
+
+
+@_scenario("precheck-newest-terminal-by-creation-failed")
+def test_newest_terminal_promotion_by_creation_time_failed_blocks(kit: Kit, capsys) -> None:
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    row = _rows(kit)["pre.no-failed-promotion"]
+    assert row["status"] == "FAIL"
+    assert row["observed"].startswith("monitoring.01k0d0a1b2c3d4e5f6g7h8j9k0.7539ab2 Failed"), row

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from gate.durations import format as fmt_duration
 from gate.kargo import stages as st
@@ -62,8 +63,17 @@ def freight_selected(r: Readings, flags: Flags) -> Verdict:
     return Verdict(Status.PASS, r.selection.how)
 
 
+def queue_order(promos: list[dict]) -> list[dict]:
+    """Non-terminal Promotions in the order Kargo runs them: Running first, then by name (the ULID in a
+    generated name, so oldest first) (pkg/api/promotion.go:192-249)."""
+    active = [p for p in promos if phase_of(p) not in TERMINAL_PHASES]
+    return sorted(active, key=lambda p: (phase_of(p) != "Running", p["metadata"]["name"]))
+
+
 def no_active_promotion(r: Readings, flags: Flags) -> Verdict:
-    active = [p for p in r.promotions if phase_of(p) not in TERMINAL_PHASES]
+    """Kargo runs one Promotion per Stage at a time (promotions.go:369-377) and queues the rest; only a
+    second Promotion of the same Freight is wrong (DESIGN.md: never a second one for a Freight)."""
+    active = queue_order(r.promotions)
     same = [p for p in active if promotion_freight(p) == r.freight_name]
     if not active:
         return Verdict(Status.PASS, f"no Pending/Running Promotion for {r.stage}")
@@ -77,19 +87,49 @@ def no_active_promotion(r: Readings, flags: Flags) -> Verdict:
     names = ", ".join(
         f"{p['metadata']['name']} ({phase_of(p)}, Freight {st.short(promotion_freight(p))})" for p in active
     )
-    hint = (
-        "Wait for it to finish; `gate promote` attaches to it instead of creating another"
-        if same
-        else "Wait for the Promotion in progress to finish, then promote"
+    if same:
+        return Verdict(
+            Status.FAIL,
+            f"in progress: {names}",
+            hint="Wait for it to finish; `gate promote` attaches to it instead of creating another",
+        )
+    return Verdict(
+        Status.PASS,
+        f"queued: {names}; a Promotion of {r.selection.label} would be number {len(active) + 1} in the "
+        f"queue: Kargo runs one at a time, the Running one first, then the others oldest first; "
+        f"{kargo_start_note(r.target)}",
     )
-    return Verdict(Status.FAIL, f"in progress: {names}", hint=hint)
+
+
+def kargo_start_note(target: dict) -> str:
+    """When Kargo lets the next queued Promotion start (regular_stages.go:820-845): not while the current
+    Freight's verification is running, nor while health is nil/Healthy and the current Freight has no
+    terminal verification; otherwise (unhealthy, or verification ended, even Failed) at once."""
+    current = st.current_collection(target)
+    if current is None:
+        return "Kargo starts it as soon as it is first in the queue"
+    names = ", ".join(map(st.short, st.freight_names(current)))
+    latest = st.latest_verification(target)
+    phase = (latest or {}).get("phase")
+    if latest is not None and phase not in st.VERIFICATION_TERMINAL:
+        return f"Kargo holds it until the {phase or 'Pending'} verification of {names} ends"
+    health = ((target.get("status") or {}).get("health") or {}).get("status")
+    if latest is None and health in (None, "Healthy"):
+        return f"Kargo holds it until {names} has been verified"
+    return "Kargo starts it as soon as it is first in the queue"
+
+
+def _creation_then_name(promo: dict) -> tuple[datetime, str]:
+    """Kargo's newest terminal Promotion: by creationTimestamp, then name (regular_stages.go:2126-2131)."""
+    created = st.parse_time((promo.get("metadata") or {}).get("creationTimestamp"))
+    return created or datetime.min.replace(tzinfo=UTC), promo["metadata"]["name"]
 
 
 def no_failed_promotion(r: Readings, flags: Flags) -> Verdict:
     terminal = [
         p for p in r.promotions if phase_of(p) in TERMINAL_PHASES and promotion_freight(p) == r.freight_name
     ]
-    newest = max(terminal, key=lambda p: p["metadata"]["name"]) if terminal else None
+    newest = max(terminal, key=_creation_then_name) if terminal else None
     label = r.selection.label
     if newest is None or phase_of(newest) == "Succeeded":
         return Verdict(
@@ -229,10 +269,35 @@ def argocd_not_syncing(r: Readings, flags: Flags) -> Verdict:
 
 
 def stage_not_stuck(r: Readings, flags: Flags) -> Verdict:
+    """A failed last Promotion does not hold Kargo's queue (regular_stages.go:820-845): promoting another
+    Freight is the remedy. Only a retry of the same Freight waits for --retry-failed; a reconcile error
+    blocks everything."""
     reason = st.stuck_reason(r.target)
     if reason is None:
         return Verdict(Status.PASS, st.summary(r.target))
-    if flags.retry_failed and "LastPromotion" in reason:
+    last = (r.target.get("status") or {}).get("lastPromotion") or {}
+    last_freight = ((last.get("freight") or {}).get("name")) or ""
+    failed_last = "LastPromotion" in reason or reason.startswith("phase Failed")
+    if failed_last and last_freight and last_freight != r.freight_name:
+        return Verdict(
+            Status.PASS,
+            f"{reason} (last Promotion {last.get('name', '?')}, of {st.short(last_freight)}); promoting "
+            f"{r.selection.label}, another Freight, is how the Stage recovers: {kargo_start_note(r.target)}",
+        )
+    if failed_last and last_freight and flags.retry_failed:
+        return Verdict(
+            Status.PASS,
+            f"{reason} (--retry-failed: promoting the same Freight again deliberately; "
+            f"{kargo_start_note(r.target)})",
+        )
+    if failed_last and last_freight:
+        return Verdict(
+            Status.FAIL,
+            f"{r.stage}: {reason}; the last Promotion was of this Freight ({last.get('name', '?')})",
+            hint=f"Fix the cause first, then promote {r.selection.label} again with --retry-failed (Kargo "
+            "will not retry it on its own), or promote a fixed Freight",
+        )
+    if flags.retry_failed and failed_last:
         return Verdict(Status.PASS, f"{reason} (--retry-failed: a new Promotion may fix it)")
     return Verdict(
         Status.FAIL,
