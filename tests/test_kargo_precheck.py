@@ -5,10 +5,17 @@ with the upstream source (Kargo v1.11.2) the verdict follows cited at the test."
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import time
 
 import pytest
-from test_kargo_support import F2, Kit, kargo_sim
+from test_kargo_support import CONFIG, F2, Kit, kargo_sim
+
+from gate.cli import cli
+from gate.entry import run
+from gate.sim.scenario import resolve
 
 APPS_LIST = "^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications$"
 
@@ -246,3 +253,90 @@ def test_newest_terminal_promotion_by_creation_time_failed_blocks(kit: Kit, caps
     row = _rows(kit)["pre.no-failed-promotion"]
     assert row["status"] == "FAIL"
     assert row["observed"].startswith("monitoring.01k0d0a1b2c3d4e5f6g7h8j9k0.7539ab2 Failed"), row
+
+
+# -- the same worlds through a second reading ------------------------------------------------------------
+# Every scenario above, read two ways: (1) the gate through the Kargo REST API and, with no Kargo API
+# configured, through the Kubernetes API (KubeKargoReader): the verdicts must agree; (2) the objects the
+# verdicts rest on, read with the real kubernetes client, are served exactly as the scenario wrote them
+# (no simulated controller rewrote them while the gate read them).
+
+CASES = [
+    ("precheck-task-apps-synced", F2, 0, {"pre.argocd-not-syncing": "PASS"}),
+    ("precheck-task-apps-syncing", F2, 1, {"pre.argocd-not-syncing": "FAIL"}),
+    ("precheck-task-apps-expression", F2, 3, {"pre.argocd-not-syncing": "ERROR"}),
+    ("precheck-upstream-control-flow", F2, 0, {"pre.upstream-verified": "PASS"}),
+    ("precheck-upstream-control-flow-unverified", F2, 1, {"pre.upstream-verified": "FAIL"}),
+    ("precheck-upstream-moved-on", F2, 0, {"pre.upstream-verified": "PASS"}),
+    ("precheck-upstream-moved-on-soak-not-met", F2, 1, {"pre.upstream-verified": "FAIL"}),
+    ("upstream-unverified", F2, 1, {"pre.upstream-verified": "FAIL"}),
+    ("precheck-last-promotion-failed", F2, 0, {"pre.stage-not-stuck": "PASS"}),
+    ("precheck-last-promotion-failed", F3, 1, {"pre.stage-not-stuck": "FAIL", "pre.no-failed-promotion": "FAIL"}),
+    ("precheck-promotion-queued", F2, 0, {"pre.no-active-promotion": "PASS"}),
+    ("precheck-promotion-queued", F4, 1, {"pre.no-active-promotion": "FAIL"}),
+    ("precheck-newest-terminal-by-creation", F2, 0, {"pre.no-failed-promotion": "PASS"}),
+    ("precheck-newest-terminal-by-creation-failed", F2, 1, {"pre.no-failed-promotion": "FAIL"}),
+]
+
+
+def _gate_via_kubernetes(kit: Kit, *args: str, capsys) -> tuple[int, dict]:
+    """`gate ARGS` with no Kargo API configured: the gate reads Kargo objects through Kubernetes."""
+    js = kit.tmp / "kube-result.json"
+    saved = {k: os.environ.pop(k, None) for k in ("KARGO_API_ADDRESS", "KARGO_API_TOKEN")}
+    try:
+        code = run(cli, [*args, "--config", CONFIG, "--kubeconfig", kit.sim.kubeconfig, "--json", str(js)])
+    finally:
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+    kit.outputs.append(capsys.readouterr().out)
+    return code, json.loads(js.read_text())
+
+
+def _statuses(result: dict) -> dict[str, str]:
+    section = next(s for s in result["sections"] if s["title"] == "Pre-promotion")
+    return {r["id"]: r["status"] for r in section["rows"]}
+
+
+@pytest.mark.parametrize(("kit", "freight", "code", "expected"), CASES, indirect=["kit"])
+def test_same_verdicts_through_the_kargo_api_and_kubernetes(
+    kit: Kit, freight: str, code: int, expected: dict, capsys
+) -> None:
+    got, out = kit.gate("precheck", "--stage", "monitoring", "--freight", freight, capsys=capsys)
+    assert got == code, out
+    via_api = _statuses(kit.result_json())
+    assert {k: via_api[k] for k in expected} == expected
+    got, result = _gate_via_kubernetes(kit, "precheck", "--stage", "monitoring", "--freight", freight,
+                                       capsys=capsys)
+    assert got == code and result["context"]["Kargo API"] == "kubernetes"
+    assert _statuses(result) == via_api
+    assert not [r for r in kit.sim.requests if r["path"].startswith("/v1beta1/") and r["method"] == "POST"]
+
+
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT|\$\{now")
+
+
+def _untimed(value):
+    """Timestamps (rendered at load) out of the way: what is compared is everything else."""
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return "<time>" if isinstance(value, str) and _TIME.search(value) else value
+
+
+@pytest.mark.parametrize("kit", sorted({c[0] for c in CASES}), indirect=True)
+def test_worlds_are_served_as_written(kit: Kit) -> None:
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=kit.sim.admin_kubeconfig, client_configuration=cfg, persist_config=False)
+    api = client.CustomObjectsApi(client.ApiClient(cfg))
+    time.sleep(1.0)  # 10 scenario seconds at 10x: a controller would have moved a Pending/Running on
+    plurals = {"Stage": "stages", "Freight": "freights", "Promotion": "promotions"}
+    wanted = [o for o in resolve(kit.sim.name)["objects"] if o.get("kind") in plurals]
+    assert wanted
+    for obj in wanted:
+        meta = obj["metadata"]
+        served = api.get_namespaced_custom_object(
+            "kargo.akuity.io", "v1alpha1", meta["namespace"], plurals[obj["kind"]], meta["name"]
+        )
+        assert _untimed(served.get("status")) == _untimed(obj.get("status")), f"{obj['kind']}/{meta['name']}"
