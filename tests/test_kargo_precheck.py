@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 from test_kargo_support import CONFIG, F2, Kit, kargo_sim
@@ -340,3 +341,15 @@ def test_worlds_are_served_as_written(kit: Kit) -> None:
             "kargo.akuity.io", "v1alpha1", meta["namespace"], plurals[obj["kind"]], meta["name"]
         )
         assert _untimed(served.get("status")) == _untimed(obj.get("status")), f"{obj['kind']}/{meta['name']}"
+
+
+def test_docs_list_every_rule_with_its_upstream_source() -> None:
+    from gate.kargo.rules import KARGO_VERSION, RULES
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "semantics.md").read_text()
+    section = text.split("## Precheck rules", 1)[1].split("\n## ", 1)[0]
+    assert f"Kargo {KARGO_VERSION}" in section
+    for rule in RULES:
+        line = next((ln for ln in section.splitlines() if ln.startswith(f"| `{rule.id}` |")), None)
+        assert line is not None, rule.id
+        assert f"`{rule.upstream}`" in line, rule.id

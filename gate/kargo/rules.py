@@ -201,7 +201,7 @@ def upstream_verified(r: Readings, flags: Flags) -> Verdict:
 
 def _strict_upstream(r: Readings, request: dict, up: str) -> tuple[bool, str]:
     """One upstream, strictly. Holding the Freight: its latest verification must be Successful (Kargo's
-    Verified and verifiedIn are sticky: regular_stages.go:1106-1121). A control-flow Stage holds nothing
+    Verified and verifiedIn are sticky: regular_stages.go:1103-1121). A control-flow Stage holds nothing
     and writes verifiedIn itself (control_flow_stages.go:373, 391-418); an upstream that has moved on
     keeps verifiedIn (freight_types.go:147-154): for those, verifiedIn plus soak decides, as Kargo's
     availability does (stage_types.go:174-207)."""
@@ -314,17 +314,26 @@ def already_current(r: Readings, flags: Flags) -> Verdict | None:
     return Verdict(Status.PASS, f"{how}: promote creates no Promotion", already_current=True)
 
 
+KARGO_VERSION = "v1.11.2"  # the upstream tag every `Rule.upstream` reference was read at
+
 # -- the rule set, in the guide's order (SKILL.md P1 "DO NOT PROMOTE IF") ---------------------------
 
 RULES: tuple[Rule, ...] = (
-    Rule("pre.freight", "Freight selected", "a Freight", (FREIGHT,), freight_selected, "pkg/api/freight.go"),
+    Rule(
+        "pre.freight",
+        "Freight selected",
+        "a Freight",
+        (FREIGHT,),
+        freight_selected,
+        "pkg/server/promote_to_stage_v1alpha1.go:79-140",
+    ),
     Rule(
         "pre.no-active-promotion",
         "No Promotion in progress on the target",
-        "none in progress",
+        "none in progress for this Freight (others queue)",
         (PROMOTIONS,),
         no_active_promotion,
-        "pkg/controller/promotions/promotions.go:369-377",
+        "pkg/controller/promotions/promotions.go:369-377; pkg/api/promotion.go:192-249",
     ),
     Rule(
         "pre.no-failed-promotion",
@@ -337,10 +346,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "pre.upstream-verified",
         "Upstream verified for this Freight",
-        "upstream freightHistory[0] holds it, verificationHistory[0] Successful; available per Kargo",
+        "available per Kargo; an upstream holding it: latest verification Successful; one that moved on "
+        "or is control-flow: verifiedIn (+ soak)",
         (TARGET, FREIGHT, UPSTREAMS),
         upstream_verified,
-        "api/v1alpha1/stage_types.go:174-207",
+        "api/v1alpha1/stage_types.go:151-207; api/v1alpha1/freight_types.go:147-196; "
+        "pkg/controller/stages/control_flow_stages.go:373,391-418; "
+        "pkg/controller/stages/regular_stages.go:1103-1121",
     ),
     Rule(
         "pre.argocd-not-syncing",
@@ -348,12 +360,13 @@ RULES: tuple[Rule, ...] = (
         "no sync in progress",
         (TARGET, TASKS, APPS),
         argocd_not_syncing,
-        "pkg/api/promotion.go:261-369",
+        "pkg/webhook/kubernetes/promotion/webhook.go:250-271; pkg/api/promotion.go:261-430; "
+        "pkg/promotion/evaluator.go:102-217",
     ),
     Rule(
         "pre.stage-not-stuck",
         "Target Stage is not stuck",
-        "not ReconcileError / LastPromotion{Failed,Errored,Aborted}",
+        "no reconcile error; a failed last Promotion blocks only a retry of its Freight",
         (TARGET,),
         stage_not_stuck,
         "pkg/controller/stages/regular_stages.go:820-845",
@@ -364,7 +377,7 @@ RULES: tuple[Rule, ...] = (
         "informational",
         (TARGET,),
         already_current,
-        "pkg/controller/stages/regular_stages.go:1106-1121",
+        "pkg/controller/stages/regular_stages.go:1103-1121",
     ),
 )
 
