@@ -353,3 +353,31 @@ def test_docs_list_every_rule_with_its_upstream_source() -> None:
         line = next((ln for ln in section.splitlines() if ln.startswith(f"| `{rule.id}` |")), None)
         assert line is not None, rule.id
         assert f"`{rule.upstream}`" in line, rule.id
+
+
+@_scenario("precheck-task-apps-synced")
+def test_apps_chosen_by_label_selector_from_stage_vars(kit: Kit, capsys) -> None:
+    # argocd-update apps may be a label selector (pkg/promotion/runner/builtin/argocd_common.go:14-54),
+    # here filled from the Stage's spec.vars, which the webhook puts first in the Promotion's vars
+    # (pkg/webhook/kubernetes/promotion/webhook.go:250-258)
+    store = kit.sim.store
+    store.merge_patch(
+        "kargo.akuity.io", "clusterpromotiontasks", None, "sync-kube-prometheus",
+        {"spec": {"steps": [{"uses": "argocd-update", "config": {"apps": [
+            {"selector": {"matchLabels": {"acme.example/part-of": "${{ vars.partOf }}"}}}]}}]}},
+    )
+    store.merge_patch("kargo.akuity.io", "stages", "platform", "monitoring",
+                      {"spec": {"vars": [{"name": "partOf", "value": "observability"}]}})
+    for app, part_of in (("kube-prometheus-stack", "observability"), ("cert-manager", "operators")):
+        store.merge_patch("argoproj.io", "applications", "argocd", app,
+                          {"metadata": {"labels": {"acme.example/part-of": part_of}}})
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    assert _rows(kit)["pre.argocd-not-syncing"]["observed"] == "loki Synced, kube-prometheus-stack Synced"
+    store.merge_patch("argoproj.io", "applications", "argocd", "kube-prometheus-stack",
+                      {"operation": {"sync": {"revision": "HEAD"}}})
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    assert _rows(kit)["pre.argocd-not-syncing"]["observed"].startswith(
+        "kube-prometheus-stack: operation requested (sync pending) (step task-2::step-1, task sync-kube-prometheus)"
+    )

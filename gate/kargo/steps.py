@@ -4,8 +4,9 @@
   `stage.spec.vars + promotionTemplate.spec.vars` (pkg/webhook/kubernetes/promotion/webhook.go:250-258),
   then inflates every `task:` step into the (Cluster)PromotionTask's steps (pkg/api/promotion.go:264-335):
   task var defaults (unless the Promotion sets them), then the task step's vars, then the task step's own
-  vars (promotion.go:313, 329, 380-430). A missing task, or a task var with no value, makes the webhook
-  refuse the Promotion.
+  vars (promotion.go:313, 329, 380-430). Aliases as PromotionStep.GetAlias gives them (`task-N`,
+  `step-N`, 1-based: api/v1alpha1/promotion_types.go:317-325), joined by `::`. A missing task, or a
+  task var with no value, makes the webhook refuse the Promotion.
 - Step config is evaluated with `vars` and `ctx` (pkg/promotion/evaluator.go:102-127, 168-217). The gate
   evaluates only what is known before promoting: `${{ vars.NAME }}`, `${{ ctx.project }}`,
   `${{ ctx.stage }}`, `${{ ctx.targetFreight.name|alias|origin.name }}` and quoted literals. Anything
@@ -162,10 +163,10 @@ def inflate(stage: dict, tasks: dict[tuple[str, str], dict | None]) -> tuple[lis
     steps: list[dict] = []
     problems: list[str] = []
     for i, step in enumerate(tmpl.get("steps") or []):
-        alias = step.get("as") or f"step-{i}"
         task = step.get("task")
+        alias = step.get("as") or (f"task-{i + 1}" if task else f"step-{i + 1}")  # PromotionStep.GetAlias
         if not task:
-            where = f"step {step.get('as') or i + 1}"
+            where = f"step {alias}"
             steps.append({**step, "_where": where, "_vars": [promo_vars, step.get("vars") or []]})
             continue
         kind, name = task.get("kind") or "PromotionTask", task.get("name", "")
@@ -176,7 +177,7 @@ def inflate(stage: dict, tasks: dict[tuple[str, str], dict | None]) -> tuple[lis
         task_vars, missing = _task_vars(spec.get("vars") or [], promo_vars, step.get("vars") or [])
         problems += [f'{kind} "{name}" needs a value for var "{v}" (step {alias})' for v in missing]
         for j, inner in enumerate(spec.get("steps") or []):
-            inner_alias = f"{alias}::{inner.get('as') or f'step-{j}'}"  # promotion.go:371-375
+            inner_alias = f"{alias}::{inner.get('as') or f'step-{j + 1}'}"  # promotion.go:371-375
             steps.append(
                 {
                     **inner,
