@@ -58,6 +58,25 @@ def test_unreadable_applications_is_an_error_row_and_no_promotion(kit: Kit, caps
                for r in kit.sim.requests)
 
 
+@pytest.mark.parametrize(
+    ("kit", "path", "errored"),
+    [
+        ("promote-ok", "^/v1beta1/projects/platform/promotions$",
+         {"pre.no-active-promotion", "pre.no-failed-promotion"}),
+        ("promote-ok", "^/v1beta1/projects/platform/stages/operators$", {"pre.upstream-verified"}),
+    ],
+    indirect=["kit"],
+)
+def test_unreadable_kargo_inputs_are_error_rows(kit: Kit, path: str, errored: set, capsys) -> None:
+    kit.sim.add_fault({"path": path, "status": 403, "message": "forbidden"})
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 3, out
+    statuses = {k: v["status"] for k, v in _rows(kit).items()}
+    assert {k for k, v in statuses.items() if v == "ERROR"} == errored, statuses
+    assert set(statuses.values()) <= {"PASS", "ERROR"}
+    assert "Promotion: SKIPPED" in out and kit.posts() == []
+
+
 @_scenario("promote-ok")
 def test_readable_applications_twin_promotes(kit: Kit, capsys) -> None:
     code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
