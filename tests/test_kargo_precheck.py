@@ -400,3 +400,29 @@ def test_apps_chosen_by_label_selector_from_stage_vars(kit: Kit, capsys) -> None
     assert _rows(kit)["pre.argocd-not-syncing"]["observed"].startswith(
         "kube-prometheus-stack: operation requested (sync pending) (step task-2::step-1, task sync-kube-prometheus)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("loki", "loki"),  # no delimiter: as is (pkg/expressions/json_templates.go:116-130)
+        ("${{ vars.app }}", "loki"),
+        ("${{ vars.app }}-${{ ctx.stage }}", "loki-monitoring"),
+        ("${{ 'literal' }}", "literal"),
+        ("${{ ctx.targetFreight.origin.name }}", "platform-apps"),
+        ("${{ outputs.render.app }}", None),  # outputs exist only while the Promotion runs
+        ("${{ vars.app + '-x' }}", None),  # operators are not evaluated, never guessed
+        ("${{ vars.missing }}", None),
+        ("${{ vars.app", None),
+        ("${% if true %}loki${% end %}", None),
+    ],
+)
+def test_expressions_known_before_promoting(text: str, value: str | None) -> None:
+    from gate.kargo.steps import Undetermined, evaluate
+
+    env = {"vars": {"app": "loki"}, "ctx": {"stage": "monitoring", "targetFreight": {"origin": {"name": "platform-apps"}}}}
+    if value is None:
+        with pytest.raises(Undetermined):
+            evaluate(text, env)
+    else:
+        assert evaluate(text, env) == value

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TASK_KINDS = ("PromotionTask", "ClusterPromotionTask")
-_EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+_EXPR = re.compile(r"\$\{\{((?:(?!\}\}).)*)\}\}", re.S)  # one `${{ … }}`, never spanning two
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _QUOTED = re.compile(r"""^(?:'([^'\\]*)'|"([^"\\]*)")$""")
 
@@ -131,12 +131,17 @@ def _lookup(expr: str, env: dict) -> Any:
 def evaluate(template_text: Any, env: dict) -> Any:
     """Kargo's EvaluateTemplate for the subset above: one whole `${{ }}` yields its value, otherwise
     each expression is interpolated into the string."""
-    if not isinstance(template_text, str) or "${{" not in template_text:
-        return template_text
-    whole = _EXPR.fullmatch(template_text.strip())
+    if not isinstance(template_text, str) or ("${{" not in template_text and "${%" not in template_text):
+        return template_text  # no delimiter: taken as is (pkg/expressions/json_templates.go:116-130)
+    if "${%" in template_text:
+        raise Undetermined(f"`{template_text}` uses a `${{% %}}` block, only evaluated while the Promotion runs")
+    whole = _EXPR.fullmatch(template_text)
     if whole:
         return _lookup(whole.group(1).strip(), env)
-    return _EXPR.sub(lambda m: str(_lookup(m.group(1).strip(), env)), template_text)
+    out = _EXPR.sub(lambda m: str(_lookup(m.group(1).strip(), env)), template_text)
+    if "${{" in _EXPR.sub("", template_text):
+        raise Undetermined(f"`{template_text}` has an unterminated `${{{{`")
+    return out
 
 
 def _resolve_vars(var_lists: list[list[dict]], env: dict) -> dict:
