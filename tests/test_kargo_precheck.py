@@ -420,7 +420,8 @@ def test_apps_chosen_by_label_selector_from_stage_vars(kit: Kit, capsys) -> None
 def test_expressions_known_before_promoting(text: str, value: str | None) -> None:
     from gate.kargo.steps import Undetermined, evaluate
 
-    env = {"vars": {"app": "loki"}, "ctx": {"stage": "monitoring", "targetFreight": {"origin": {"name": "platform-apps"}}}}
+    ctx = {"stage": "monitoring", "targetFreight": {"origin": {"name": "platform-apps"}}}
+    env = {"vars": {"app": "loki"}, "ctx": ctx}
     if value is None:
         with pytest.raises(Undetermined):
             evaluate(text, env)
