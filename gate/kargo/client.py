@@ -46,11 +46,14 @@ class KargoConfig:
         cls, address: str | None = None, token: str | None = None, settings: Any = None, **kw: Any
     ) -> KargoConfig:
         """Flags, then KARGO_API_ADDRESS/KARGO_API_TOKEN (as the kargo CLI reads them), then settings."""
-        get = getattr(settings, "get", None)
-        address = (
-            address or os.environ.get("KARGO_API_ADDRESS") or (get("kargo_api_address") if get else None)
-        )
-        token = token or os.environ.get("KARGO_API_TOKEN") or (get("kargo_api_token") if get else None)
+        def get(key: str) -> str | None:  # Settings.get raises KeyError for keys it does not know
+            try:
+                return settings.get(key) if settings is not None and hasattr(settings, "get") else None
+            except KeyError:
+                return None
+
+        address = address or os.environ.get("KARGO_API_ADDRESS") or get("kargo_api_address")
+        token = token or os.environ.get("KARGO_API_TOKEN") or get("kargo_api_token")
         redact.register(token)
         return cls(address=address, token=token, **kw)
 

@@ -72,7 +72,9 @@ def verified_now(stage: dict, freight: str) -> tuple[bool, str]:
 
 
 def argocd_apps(stage: dict, default_namespace: str = "argocd") -> list[tuple[str, str]]:
-    """(namespace, name) of the Argo CD Applications its argocd-update steps name."""
+    """(namespace, name) of the Argo CD Applications its literal argocd-update steps name. Steps that
+    reference a PromotionTask, or name apps by expression, are not seen here: gate.kargo.steps expands
+    them the way Kargo does (the precheck uses that)."""
     steps = (
         (((stage.get("spec") or {}).get("promotionTemplate") or {}).get("spec") or {}).get("steps")
     ) or []
