@@ -185,13 +185,37 @@ def run_promote_command(opts: RunOptions, kopts: KargoOptions) -> int:
 
 
 def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunResult) -> None:
-    """Fill result's sections, levels and post_sections; raise GateError for what cannot go on."""
-    stage, project = kopts.stage, ctx.project
+    """Fill result's sections, levels and post_sections; raise GateError for what cannot go on.
+
+    precheck → (already current | attach | create) → follow → Kargo's verification → levels → post."""
     started = datetime.now(UTC) - timedelta(seconds=1)
+    pre = _precheck(ctx, kopts, sel, result)
+    if pre is None:
+        return
+    if pre.already_current:
+        _already_current(ctx, kopts, sel, pre, result)
+        return
+    promo, attached = _start_promotion(ctx, kopts, sel, pre, result)
+    if kopts.no_wait:
+        _not_followed(promo, attached, result)
+        return
+    done = _follow(ctx, kopts, promo, attached, result)
+    if done.phase != "Succeeded":
+        result.sections.append(skipped("Kargo verification", f"Promotion {done.phase}"))
+        return
+    freight = result.freight or sel.name
+    if not _verify_then_levels(ctx, kopts, freight, done, result):
+        return
+    if result.failed_level is None:
+        result.post_sections.append(post_promotion(ctx, kopts, freight, done, started))
+
+
+def _precheck(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunResult) -> PrecheckOutcome | None:
+    """P1; None (and the later sections SKIPPED) when it says "do not promote"."""
     pre = run_precheck(
         ctx.reader,
-        project,
-        stage,
+        ctx.project,
+        kopts.stage,
         sel,
         kube=ctx.kube,
         argocd_namespace=ctx.argocd_namespace,
@@ -199,15 +223,19 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
         for_promote=True,
     )
     result.sections.append(pre.section)
-    if not pre.ok:
-        result.sections += [
-            skipped("Promotion", "precheck did not pass: no Promotion created"),
-            skipped("Kargo verification", "no Promotion"),
-        ]
-        return
-    if pre.already_current:
-        _already_current(ctx, kopts, sel, pre, result)
-        return
+    if pre.ok:
+        return pre
+    result.sections += [
+        skipped("Promotion", "precheck did not pass: no Promotion created"),
+        skipped("Kargo verification", "no Promotion"),
+    ]
+    return None
+
+
+def _start_promotion(
+    ctx: Context, kopts: KargoOptions, sel: Selection, pre: PrecheckOutcome, result: RunResult
+) -> tuple[dict, bool]:
+    """Attach to the running Promotion for this Freight, or create one; note what Kargo resolved."""
     attached = pre.attach_to is not None
     if attached:
         promo = pre.attach_to
@@ -216,33 +244,39 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
         )
     else:
         promo = create_promotion(ctx, kopts, sel)
+    result.context["Promotion"] = promo["metadata"]["name"]
+    resolved = promotion_freight(promo)
+    if resolved and resolved != sel.name:
+        result.notes.append(f"Kargo resolved {sel.how} to Freight {resolved}")
+        result.freight = resolved
+    return promo, attached
+
+
+def _not_followed(promo: dict, attached: bool, result: RunResult) -> None:
+    verb = "attached to" if attached else "created"
     name = promo["metadata"]["name"]
-    result.context["Promotion"] = name
-    if promotion_freight(promo) and promotion_freight(promo) != sel.name:
-        result.notes.append(f"Kargo resolved {sel.how} to Freight {promotion_freight(promo)}")
-        result.freight = promotion_freight(promo)
-    if kopts.no_wait:
-        verb = "attached to" if attached else "created"
-        result.sections.append(
-            section(
-                "Promotion",
-                [
-                    row(
-                        "promotion.created",
-                        f"Promotion {name}",
-                        Status.PASS,
-                        f"{verb} (--no-wait: not followed)",
-                        "created",
-                    )
-                ],
-            )
+    result.sections.append(
+        section(
+            "Promotion",
+            [
+                row(
+                    "promotion.created",
+                    f"Promotion {name}",
+                    Status.PASS,
+                    f"{verb} (--no-wait: not followed)",
+                    "created",
+                )
+            ],
         )
-        result.sections.append(skipped("Kargo verification", "--no-wait"))
-        return
+    )
+    result.sections.append(skipped("Kargo verification", "--no-wait"))
+
+
+def _follow(ctx: Context, kopts: KargoOptions, promo: dict, attached: bool, result: RunResult) -> Followed:
     done = follow_promotion(
         ctx.reader,
-        project,
-        name,
+        ctx.project,
+        promo["metadata"]["name"],
         timeout=kopts.promotion_timeout,
         interval=kopts.poll_interval,
         note=ctx.note,
@@ -250,29 +284,31 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
         warn_after=kopts.warn_after,
     )
     result.sections.append(section("Promotion", [promotion_row(done, attached=attached)]))
-    if done.phase != "Succeeded":
-        result.sections.append(skipped("Kargo verification", f"Promotion {done.phase}"))
-        return
-    freight = result.freight or sel.name
+    return done
+
+
+def _verify_then_levels(
+    ctx: Context, kopts: KargoOptions, freight: str, done: Followed, result: RunResult
+) -> bool:
+    """Kargo's verification, then the levels; False when the verification did not pass."""
     if kopts.no_verify:
         result.sections.append(skipped("Kargo verification", "--no-verify"))
-    else:
-        rows = wait_verification(
-            ctx.reader,
-            project,
-            stage,
-            freight,
-            done.promotion,
-            timeout=kopts.verification_timeout,
-            interval=kopts.poll_interval,
-            note=ctx.note,
-        )
-        result.sections.append(section("Kargo verification", rows))
-        if result.sections[-1].status != Status.PASS:
-            return
-        _levels(ctx, result)
-    if result.failed_level is None:
-        result.post_sections.append(post_promotion(ctx, kopts, freight, done, started))
+        return True
+    rows = wait_verification(
+        ctx.reader,
+        ctx.project,
+        kopts.stage,
+        freight,
+        done.promotion,
+        timeout=kopts.verification_timeout,
+        interval=kopts.poll_interval,
+        note=ctx.note,
+    )
+    result.sections.append(section("Kargo verification", rows))
+    if result.sections[-1].status != Status.PASS:
+        return False
+    _levels(ctx, result)
+    return True
 
 
 def _levels(ctx: Context, result: RunResult) -> None:
