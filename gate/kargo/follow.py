@@ -12,6 +12,7 @@ from gate.errors import GateError, TransientError
 from gate.kargo import stages as st
 from gate.kargo.client import TERMINAL_PHASES
 from gate.kargo.rows import row
+from gate.kargo.timefmt import parse_time
 from gate.model import CheckResult, Status
 from gate.redact import redact
 
@@ -171,8 +172,8 @@ def promotion_row(done: Followed, *, attached: bool = False) -> CheckResult:
 def _tied(stage: dict, latest: dict, promo: dict, reader: Any, project: str) -> bool:
     """The verification attempt belongs to this Promotion: started at or after its finishedAt, or its
     AnalysisRun is annotated kargo.akuity.io/promotion=<name>."""
-    finished = st.parse_time((promo.get("status") or {}).get("finishedAt"))
-    started = st.parse_time(latest.get("startTime"))
+    finished = parse_time((promo.get("status") or {}).get("finishedAt"))
+    started = parse_time(latest.get("startTime"))
     if finished and started and started >= finished:
         return True
     run = (latest.get("analysisRun") or {}).get("name")

@@ -10,7 +10,8 @@ from typing import Any
 from gate.durations import format as fmt_duration
 from gate.durations import parse as parse_duration
 from gate.errors import ConfigError, GateClosed
-from gate.kargo.stages import parse_time, short
+from gate.kargo.stages import short
+from gate.kargo.timefmt import parse_time
 
 LATEST_VERIFIED = "latest-verified"
 

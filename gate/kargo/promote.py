@@ -27,6 +27,7 @@ from gate.kargo.follow import WARN_AFTER, Followed, follow_promotion, promotion_
 from gate.kargo.freight import Selection, select
 from gate.kargo.precheck import PrecheckOutcome, phase_of, promotion_freight, run_precheck
 from gate.kargo.rows import row, section, skipped
+from gate.kargo.timefmt import parse_time
 from gate.model import RunResult, Section, Status
 from gate.options import RunOptions
 from gate.redact import redact
@@ -417,7 +418,7 @@ def post_promotion(
     rows.append(_downstream_row(ctx, kopts, freight))
     since = started
     if done is not None:
-        since = st.parse_time((done.promotion.get("metadata") or {}).get("creationTimestamp")) or started
+        since = parse_time((done.promotion.get("metadata") or {}).get("creationTimestamp")) or started
     rows.append(_events_row(ctx, since))
     return section("Post-promotion", rows)
 
@@ -469,7 +470,7 @@ def _downstream_row(ctx: Context, kopts: KargoOptions, freight: str) -> Any:
 
 
 def _event_time(ev: dict) -> datetime | None:
-    return st.parse_time(
+    return parse_time(
         ev.get("lastTimestamp")
         or ev.get("eventTime")
         or ev.get("firstTimestamp")
