@@ -21,6 +21,7 @@ import click
 
 from gate.entry import Interrupted
 from gate.errors import ConfigError, GateError, TransientError
+from gate.kargo import downstream as ds
 from gate.kargo import stages as st
 from gate.kargo.client import KargoClient, KargoConfig
 from gate.kargo.follow import WARN_AFTER, Followed, follow_promotion, promotion_row, wait_verification
@@ -424,10 +425,12 @@ def post_promotion(
 
 
 def _downstream_row(ctx: Context, kopts: KargoOptions, freight: str) -> Any:
+    """A Promotion for the Freight in every downstream Stage where Kargo would auto-promote *it*
+    (gate/kargo/downstream.py); SKIPPED where it would not, saying what Kargo does instead."""
     name = "Downstream auto-promotion started"
+    expected = "a Promotion where Kargo auto-promotes this Freight"
     project, stage = ctx.project, kopts.stage
-    downstream = [s for s in ctx.reader.list_stages(project) if stage in st.upstreams(s)]
-    auto = [s for s in downstream if (s.get("status") or {}).get("autoPromotionEnabled")]
+    downstream, auto = ds.auto_promoting(ctx.reader, project, stage)
     if not auto:
         names = ", ".join(s["metadata"]["name"] for s in downstream) or "none"
         return row(
@@ -435,37 +438,61 @@ def _downstream_row(ctx: Context, kopts: KargoOptions, freight: str) -> Any:
             name,
             Status.PASS,
             f"no downstream Stage with auto-promotion (downstream: {names})",
-            "a Promotion for each auto-promoting downstream Stage",
+            expected,
         )
     deadline = time.monotonic() + kopts.downstream_timeout
     while True:
-        started, waiting = [], []
-        for down in auto:
-            dname = down["metadata"]["name"]
-            promos = [
-                p for p in ctx.reader.list_promotions(project, dname) if promotion_freight(p) == freight
-            ]
-            if promos:
-                started.append(f"{dname}: {promos[-1]['metadata']['name']} {phase_of(promos[-1])}")
-            elif st.in_history(ctx.reader.get_stage(project, dname), freight):
-                started.append(f"{dname}: already holds it")
-            else:
-                waiting.append(dname)
-        if not waiting or time.monotonic() >= deadline:
+        seen, settling = _assess_downstream(ctx, kopts, freight, [s["metadata"]["name"] for s in auto])
+        waiting = [d for d in seen if d.state == ds.WAITING]
+        if not (waiting or settling) or time.monotonic() >= deadline:
             break
         time.sleep(kopts.poll_interval)
+    return _downstream_verdict(name, expected, seen, kopts.downstream_timeout)
+
+
+def _assess_downstream(
+    ctx: Context, kopts: KargoOptions, freight: str, names: list[str]
+) -> tuple[list[ds.Downstream], bool]:
+    """Each auto-promoting downstream Stage, read afresh; settling while Kargo has not yet written
+    verifiedIn[target] after a verification the gate saw succeed (markFreightVerifiedForStage runs
+    after verifyStageFreight in the same pass, regular_stages.go L491-517)."""
+    obj = ctx.reader.get_freight(ctx.project, freight)
+    verified_here = kopts.stage in ((obj.get("status") or {}).get("verifiedIn") or {})
+    seen = []
+    for dname in names:
+        down = ctx.reader.get_stage(ctx.project, dname)
+        got = ds.assess(ctx.reader, ctx.project, down, obj)
+        if not verified_here and got.state == ds.NOT_EXPECTED and "not available" in got.detail:
+            why = "--no-verify did not wait for it" if kopts.no_verify else "Kargo has not marked it yet"
+            got.detail = (
+                f"{st.short(freight)} is not verified in {kopts.stage} yet ({why}): Kargo auto-promotes it "
+                f"to {dname} once it is available there"
+            )
+        seen.append(got)
+    return seen, not verified_here and not kopts.no_verify
+
+
+def _downstream_verdict(name: str, expected: str, seen: list[ds.Downstream], timeout: float) -> Any:
+    waiting = [d for d in seen if d.state == ds.WAITING]
+    started = [d.line() for d in seen if d.state == ds.STARTED]
+    others = [d.line() for d in seen if d.state == ds.NOT_EXPECTED]
     if waiting:
+        stages = ", ".join(d.stage for d in waiting)
         return row(
             "post.downstream",
             name,
             Status.FAIL,
-            f"no Promotion yet for {', '.join(waiting)}" + (f" ({'; '.join(started)})" if started else ""),
-            "a Promotion for each auto-promoting Stage",
-            hint=f"Auto-promotion to {', '.join(waiting)} did not start within "
-            f"{kopts.downstream_timeout:.0f}s: check soak time, auto-promotion holds and the Stage",
+            f"no Promotion yet for {stages}" + (f" ({'; '.join(started)})" if started else ""),
+            expected,
+            evidence=started + others,
+            hint=f"Kargo should have auto-promoted the Freight to {stages} (its candidate, no hold, no failed "
+            f"Promotion of it) but did not within {timeout:.0f}s: check the Stage's conditions and the "
+            "controller logs",
         )
+    if started:
+        return row("post.downstream", name, Status.PASS, "; ".join(started + others), expected)
     return row(
-        "post.downstream", name, Status.PASS, "; ".join(started), "a Promotion for each auto-promoting Stage"
+        "post.downstream", name, Status.SKIPPED, "; ".join(others), expected, reason="; ".join(others)
     )
 
 
