@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from gate.durations import format as fmt_duration
@@ -169,12 +170,20 @@ def promotion_row(done: Followed, *, attached: bool = False) -> CheckResult:
     )
 
 
+# The verification Kargo records without an AnalysisRun carries the start of the reconcile pass as its
+# startTime (regular_stages.go L367 `r.reconcile(ctx, stage, time.Now())` → L494 → L1245 at v1.11.2),
+# while the Promotion's finishedAt is stamped by the Promotion controller when it ends (promotions.go
+# L436/L746). A pass that began just before the Promotion ended and saw it end records a startTime
+# before finishedAt; both are written in whole seconds (metav1.Time), so by up to one second.
+TIE_SLACK = timedelta(seconds=1)
+
+
 def _tied(stage: dict, latest: dict, promo: dict, reader: Any, project: str) -> bool:
-    """The verification attempt belongs to this Promotion: started at or after its finishedAt, or its
-    AnalysisRun is annotated kargo.akuity.io/promotion=<name>."""
+    """The verification attempt belongs to this Promotion: started at or after its finishedAt (less
+    TIE_SLACK, in whole seconds), or its AnalysisRun is annotated kargo.akuity.io/promotion=<name>."""
     finished = parse_time((promo.get("status") or {}).get("finishedAt"))
     started = parse_time(latest.get("startTime"))
-    if finished and started and started >= finished:
+    if finished and started and started >= finished.replace(microsecond=0) - TIE_SLACK:
         return True
     run = (latest.get("analysisRun") or {}).get("name")
     if run:
