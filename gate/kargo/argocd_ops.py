@@ -3,8 +3,10 @@
 Kargo's `argocd-update` step starts a sync whose `operation.info` names the Promotion
 (`kargo.akuity.io/promotion`, pkg/promotion/runner/builtin/argocd_updater.go L605-619 at v1.11.2) and
 records the apps it touched as the Promotion's health check (`status.healthChecks[]`, `uses:
-argocd-update`, `config.apps`, L240-248). An app already at the desired state is not synced again
-(L480-495), so an app whose last operation belongs to another Promotion is reported, not failed.
+argocd-update`, `config.apps`, L240-248). A failed operation errors the step (L215-218), yet the
+Promotion can still succeed when that step has `continueOnError: true`; this row is what catches it.
+A later operation (Argo CD's own auto-sync, the next Promotion) replaces `operationState`, so an app
+whose last operation belongs to someone else is reported, not failed.
 """
 
 from __future__ import annotations

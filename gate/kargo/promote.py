@@ -250,7 +250,12 @@ def _start_promotion(
     result.context["Promotion"] = promo["metadata"]["name"]
     resolved = promotion_freight(promo)
     if resolved and resolved != sel.name:
-        result.notes.append(f"Kargo resolved {sel.how} to Freight {resolved}")
+        # the webhook picks the origin's candidate when the Promotion is created (webhook.go L198-208);
+        # a Freight that became available after the gate's reading changes it
+        result.notes.append(
+            f"Kargo resolved {sel.how} to Freight {resolved}, not the {sel.label} the precheck vetted (its "
+            "candidate changed in between); the rest of this report is about the Freight Kargo promoted"
+        )
         result.freight = resolved
     return promo, attached
 
