@@ -108,3 +108,12 @@ def test_newest_terminal_succeeded_expects_the_auto_promotion(kit: Kit, capsys) 
     assert code == 0, out
     assert f"[x] {ROW}: services: services." in out
     assert len(_services_promotions(kit)) == 2
+
+
+@_scenario("downstream-anti-loop-v1.7")
+def test_kargo_before_v1_8_has_no_anti_loop_rule(kit: Kit, capsys) -> None:
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    assert "Kargo API: v1.7.6" in out
+    assert f"[x] {ROW}: services: services." in out and "anti-loop" not in out
+    assert len(_services_promotions(kit)) == 2

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gate.kargo import stages as st
-from gate.kargo.client import TERMINAL_PHASES
+from gate.kargo.client import TERMINAL_PHASES, parse_version
 from gate.kargo.freight import auto_promotion_candidates, is_available, origin_of
 from gate.kargo.timefmt import parse_time
 
 STARTED, WAITING, NOT_EXPECTED = "started", "waiting", "not expected"
+ANTI_LOOP_SINCE = (1, 8, 0)
 
 
 @dataclass
@@ -72,6 +73,12 @@ def _newest_terminal(promos: list[dict]) -> dict | None:
     return max(terminal, key=key) if terminal else None
 
 
+def _has_anti_loop(reader: Any) -> bool:
+    """The anti-loop rule shipped in Kargo v1.8.0 (PR #5148); older controllers retry the candidate."""
+    version = parse_version(getattr(reader, "version", None))
+    return version is None or version >= ANTI_LOOP_SINCE
+
+
 def assess(reader: Any, project: str, down: dict, freight: dict) -> Downstream:
     """One downstream Stage against Kargo's rules (module docstring, steps 2-6)."""
     name = down["metadata"]["name"]
@@ -109,7 +116,7 @@ def assess(reader: Any, project: str, down: dict, freight: dict) -> Downstream:
     if running is not None:
         return Downstream(name, STARTED, f"{running['metadata']['name']} {_phase(running)}")
     newest = _newest_terminal(promos)
-    if newest is not None and _phase(newest) != "Succeeded":
+    if newest is not None and _phase(newest) != "Succeeded" and _has_anti_loop(reader):
         return Downstream(
             name,
             NOT_EXPECTED,
