@@ -106,3 +106,32 @@ def test_latest_available_takes_the_approved_freight(kit: Kit, capsys) -> None:
     assert code == 0, out
     assert "latest available: e3f1c2a (eager-eel), newest of 3 available to monitoring" in out
     assert kit.result_json()["freight"] == F3
+
+
+# -- promoting a non-candidate puts auto-promotion on hold (webhook.go L397-472, v1.11+) -------------------
+
+
+def _auto_promoting_monitoring(kit: Kit) -> None:
+    kit.sim.store.merge_patch(
+        "kargo.akuity.io", "stages", "platform", "monitoring", {"status": {"autoPromotionEnabled": True}},
+        subresource="status",
+    )
+
+
+@_scenario("latest-approved-only")
+def test_promoting_a_non_candidate_warns_of_the_hold(kit: Kit, capsys) -> None:
+    _auto_promoting_monitoring(kit)
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert (
+        "7539ab2 (calm-crane) is not Kargo's auto-promotion candidate for Warehouse/platform-apps in "
+        "monitoring (its candidate is e3f1c2a): Kargo will hold auto-promotion" in " ".join(out.split())
+    ), out
+
+
+@_scenario("latest-approved-only")
+def test_promoting_the_candidate_says_nothing_of_a_hold(kit: Kit, capsys) -> None:
+    _auto_promoting_monitoring(kit)
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F3, "--no-wait", capsys=capsys)
+    assert code == 0, out
+    assert "hold auto-promotion" not in out

@@ -24,9 +24,9 @@ from gate.errors import ConfigError, GateError, TransientError
 from gate.kargo import downstream as ds
 from gate.kargo import stages as st
 from gate.kargo.argocd_ops import argocd_row
-from gate.kargo.client import KargoClient, KargoConfig
+from gate.kargo.client import KargoClient, KargoConfig, parse_version
 from gate.kargo.follow import WARN_AFTER, Followed, follow_promotion, promotion_row, wait_verification
-from gate.kargo.freight import Selection, select
+from gate.kargo.freight import Selection, auto_promotion_candidates, origin_of, select
 from gate.kargo.precheck import PrecheckOutcome, phase_of, promotion_freight, run_precheck
 from gate.kargo.rows import row, section, skipped
 from gate.kargo.timefmt import parse_time
@@ -246,6 +246,9 @@ def _start_promotion(
             f"Promotion {promo['metadata']['name']} is already {phase_of(promo)} for {sel.label}: attaching"
         )
     else:
+        hold = hold_note(ctx, kopts.stage, sel, pre.target)
+        if hold:
+            result.notes.append(hold)
         promo = create_promotion(ctx, kopts, sel)
     result.context["Promotion"] = promo["metadata"]["name"]
     resolved = promotion_freight(promo)
@@ -258,6 +261,27 @@ def _start_promotion(
         )
         result.freight = resolved
     return promo, attached
+
+
+def hold_note(ctx: Context, stage: str, sel: Selection, target: dict) -> str | None:
+    """Kargo v1.11+ puts auto-promotion of the origin on hold in the target when a user promotes Freight
+    that is not its auto-promotion candidate (pkg/webhook/kubernetes/promotion/webhook.go L397-472), and
+    releases it when the candidate is promoted. Say so before it happens."""
+    version = parse_version(str(getattr(ctx.reader, "version", "")))
+    if not target or not (target.get("status") or {}).get("autoPromotionEnabled"):
+        return None
+    if version is None or version < (1, 11, 0) or "origin" in sel.request:
+        return None
+    candidates, _ = auto_promotion_candidates(target, ctx.reader.available_freight(ctx.project, stage))
+    key = origin_of(sel.freight)
+    candidate = candidates.get(key)
+    if candidate is not None and candidate["metadata"]["name"] == sel.name:
+        return None
+    instead = f"its candidate is {st.short(candidate['metadata']['name'])}" if candidate else "it has no candidate"
+    return (
+        f"{sel.label} is not Kargo's auto-promotion candidate for {key} in {stage} ({instead}): Kargo will "
+        f"hold auto-promotion of {key} there until its candidate is promoted (`gate promote --origin {key}`)"
+    )
 
 
 def _not_followed(promo: dict, attached: bool, result: RunResult) -> None:
