@@ -99,3 +99,14 @@ def test_warning_kubernetes_emitted_for_a_pod_fails(kit: Kit, capsys) -> None:
     code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, capsys=capsys)
     assert code == 1, out
     assert "[ ] No Warning events from Kubernetes in the project namespace: 1 Warning event(s): BackOff " in out
+
+
+@_scenario("promote-ok")
+def test_argocd_row_is_skipped_when_no_operation_is_this_promotions(kit: Kit, capsys) -> None:
+    # the simulated argocd-update step does not sync the apps: their last operations are older
+    # Promotions', so there is nothing of this Promotion to judge (never a pass on nothing)
+    code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if "Argo CD operations of this Promotion" in x)
+    assert line.strip().startswith("[-] Argo CD operations of this Promotion (skipped"), line
+    assert "not synced by this Promotion" in line
