@@ -174,21 +174,31 @@ def _match_upstream(request: dict) -> str | None:
     return None
 
 
+def as_kargo_lists(stage: dict, available: list[dict]) -> list[dict]:
+    """The available Freight as Kargo's list shows it (`GET …/freight?stage=`, ListFreightAvailableToStage):
+    under MatchUpstream only what is currently in the upstream (pkg/api/stage.go L175-180). The REST list
+    is already filtered; the Kubernetes reader's, built from `is_available` (Stage.IsFreightAvailable,
+    which has no such filter and is what a manual promotion is checked against), is not."""
+    upstream_of = {origin_key(r): _match_upstream(r) for r in (stage.get("spec") or {}).get("requestedFreight") or []}
+    return [
+        f
+        for f in available
+        if not (up := upstream_of.get(origin_of(f))) or up in ((f.get("status") or {}).get("currentlyIn") or {})
+    ]
+
+
 def auto_promotion_candidates(stage: dict, available: list[dict]) -> tuple[dict[str, dict], dict[str, str]]:
     """Kargo's `SelectAutoPromotionCandidates` (pkg/api/auto_promotion.go L97-141, v1.11.2): per requested
     origin, the newest available Freight; none when there is none, or under MatchUpstream when more than
-    one is in the upstream (L115-129). Under MatchUpstream only Freight currently in the upstream is
-    available at all (pkg/api/stage.go L175-180); the REST list already applies that, the Kubernetes
-    reader's does not, so it is applied here too. Returns (candidates, why-none) keyed "Warehouse/W"."""
+    one is in the upstream (L115-129), from the list as Kargo shows it (`as_kargo_lists`). Returns
+    (candidates, why-none) keyed "Warehouse/W"."""
     name = stage["metadata"]["name"]
     candidates: dict[str, dict] = {}
     why: dict[str, str] = {}
     for request in (stage.get("spec") or {}).get("requestedFreight") or []:
         key = origin_key(request)
-        mine = [f for f in available if origin_of(f) == key]
+        mine = [f for f in as_kargo_lists(stage, available) if origin_of(f) == key]
         upstream = _match_upstream(request)
-        if upstream:
-            mine = [f for f in mine if upstream in ((f.get("status") or {}).get("currentlyIn") or {})]
         if not mine:
             why[key] = f"no Freight from {key} is available to Stage {name}" + (
                 f" and currently in {upstream} (MatchUpstream)" if upstream else ""
@@ -248,10 +258,10 @@ def _parse_origin(origin: str) -> str:
 
 
 def _latest(reader: Any, project: str, stage: str, *, verified: bool) -> Selection:
-    candidates = reader.available_freight(project, stage)
+    target = reader.get_stage(project, stage)
+    candidates = as_kargo_lists(target, reader.available_freight(project, stage))
     word = LATEST_VERIFIED if verified else LATEST_AVAILABLE
     if verified:
-        target = reader.get_stage(project, stage)
         candidates = [f for f in candidates if verified_upstream(target, f)]
     newest = _newest(candidates)
     if newest is None:
