@@ -41,7 +41,7 @@ def test_match_upstream_picks_what_the_upstream_holds_not_the_newest(kit: Kit, c
     assert kit.result_json()["freight"] == F2  # not eager-eel (F3), newer but no longer in operators
     # Kargo's Freight list for monitoring hides eager-eel too (stage.go L175-180), so latest-available
     # is calm-crane (promoting eager-eel by name is another matter: Stage.IsFreightAvailable has no
-    # MatchUpstream rule, api/v1alpha1/stage_types.go L176-210)
+    # MatchUpstream rule, api/v1alpha1/stage_types.go L176-207)
     code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", "latest-available", capsys=capsys)
     assert code == 0 and kit.result_json()["freight"] == F2, out
 
