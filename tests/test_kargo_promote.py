@@ -291,7 +291,7 @@ def test_soak_not_met_says_do_not_promote_with_the_time_left(kit: Kit, capsys) -
     assert kit.posts() == [] and kit.promotions() == []
     # not offered as a candidate either: the only Freight available to monitoring is the old one
     code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", "latest-verified", capsys=capsys)
-    assert "latest verified: 0b60e85 (brave-badger), newest of 1 available to monitoring" in out
+    assert "latest verified: 0b60e85 (brave-badger), newest of 1 verified upstream and available to monitoring" in out
 
 
 @_scenario("soak-not-met")

@@ -21,6 +21,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from gate import redact
 from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
+from gate.kargo.timefmt import normalize
 from gate.kube import Permission
 from gate.retrying import RETRYABLE_STATUS, wait_retry_after
 
@@ -183,7 +184,8 @@ class KargoClient:
         return version
 
     def _rpc(self, method: str, body: dict, **kw: Any) -> Any:
-        return self.call("POST", CONNECT_PREFIX + method, body=body, **kw)
+        """One Connect call; the answer in the REST shape (protojson times/durations/int64s: timefmt)."""
+        return normalize(self.call("POST", CONNECT_PREFIX + method, body=body, **kw))
 
     # -- reads -----------------------------------------------------------------------------------
     def get_stage(self, project: str, name: str) -> dict:
@@ -302,9 +304,12 @@ class KargoClient:
 
     def get_analysis_run(self, project: str, name: str) -> dict | None:
         if self.connect:
+            # GetAnalysisRunRequest has `namespace`, not `project` (api/service/v1alpha1/service.proto
+            # L1295-1302 at v1.8.0); the v1.8 handler rejects an empty one
+            # (pkg/server/get_analysisrun_v1alpha1.go L28-31). AnalysisRuns live in the Project namespace.
             got = self._rpc(
                 "GetAnalysisRun",
-                {"project": project, "name": name},
+                {"namespace": project, "name": name},
                 what=f'AnalysisRun "{name}"',
                 missing_ok=True,
             )

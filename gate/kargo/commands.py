@@ -24,13 +24,15 @@ def kargo_options(fn: Callable) -> Callable:
         click.option(
             "--freight",
             envvar="GATE_FREIGHT",
-            help="Freight name, or `latest-verified` (newest Freight available to the Stage).",
+            help="Freight name; `latest-verified` (newest Freight available to the Stage because it was "
+            "verified upstream) or `latest-available` (newest available for any reason: approved, direct).",
         ),
         click.option("--freight-alias", "alias", envvar="GATE_FREIGHT_ALIAS", help="Freight alias."),
         click.option(
             "--origin",
             envvar="GATE_ORIGIN",
-            help="Warehouse/NAME: promote that Warehouse's auto-promotion candidate.",
+            help="Warehouse/NAME: promote the Freight Kargo picks for that origin (its auto-promotion "
+            "candidate; Kargo v1.11+).",
         ),
         click.option(
             "--retry-failed",

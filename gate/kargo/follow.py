@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from gate.durations import format as fmt_duration
@@ -12,6 +13,7 @@ from gate.errors import GateError, TransientError
 from gate.kargo import stages as st
 from gate.kargo.client import TERMINAL_PHASES
 from gate.kargo.rows import row
+from gate.kargo.timefmt import parse_time
 from gate.model import CheckResult, Status
 from gate.redact import redact
 
@@ -168,12 +170,20 @@ def promotion_row(done: Followed, *, attached: bool = False) -> CheckResult:
     )
 
 
+# The verification Kargo records without an AnalysisRun carries the start of the reconcile pass as its
+# startTime (regular_stages.go L367 `r.reconcile(ctx, stage, time.Now())` → L494 → L1245 at v1.11.2),
+# while the Promotion's finishedAt is stamped by the Promotion controller when it ends (promotions.go
+# L436/L746). A pass that began just before the Promotion ended and saw it end records a startTime
+# before finishedAt; both are written in whole seconds (metav1.Time), so by up to one second.
+TIE_SLACK = timedelta(seconds=1)
+
+
 def _tied(stage: dict, latest: dict, promo: dict, reader: Any, project: str) -> bool:
-    """The verification attempt belongs to this Promotion: started at or after its finishedAt, or its
-    AnalysisRun is annotated kargo.akuity.io/promotion=<name>."""
-    finished = st.parse_time((promo.get("status") or {}).get("finishedAt"))
-    started = st.parse_time(latest.get("startTime"))
-    if finished and started and started >= finished:
+    """The verification attempt belongs to this Promotion: started at or after its finishedAt (less
+    TIE_SLACK, in whole seconds), or its AnalysisRun is annotated kargo.akuity.io/promotion=<name>."""
+    finished = parse_time((promo.get("status") or {}).get("finishedAt"))
+    started = parse_time(latest.get("startTime"))
+    if finished and started and started >= finished.replace(microsecond=0) - TIE_SLACK:
         return True
     run = (latest.get("analysisRun") or {}).get("name")
     if run:
@@ -201,6 +211,41 @@ def failed_metrics(ar: dict | None) -> list[str]:
     return out
 
 
+@dataclass
+class Observed:
+    """One reading of the target Stage while waiting for Kargo's verification."""
+
+    target: dict
+    holds: bool
+    latest: dict | None  # verificationHistory[0] of freightHistory[0], when it holds the Freight
+    tied: bool  # ... and it belongs to this Promotion
+
+    @property
+    def phase(self) -> str:
+        return (self.latest or {}).get("phase") or "Pending"
+
+    @property
+    def finished(self) -> bool:
+        return self.tied and self.phase in st.VERIFICATION_TERMINAL
+
+    def line(self, stage: str) -> str:
+        healthy = st.condition(self.target, "Healthy") or {}
+        return (
+            f"Stage {stage}: "
+            + ("holds the Freight" if self.holds else "Freight not current yet")
+            + f", Healthy={healthy.get('status', '?')}"
+            + (f", verification {self.phase}" if self.tied else ", waiting for verification to start")
+        )
+
+
+def observe(reader: Any, project: str, stage: str, freight: str, promo: dict) -> Observed:
+    target = reader.get_stage(project, stage)
+    holds = st.holds(target, freight)
+    latest = st.latest_verification(target) if holds else None
+    tied = latest is not None and _tied(target, latest, promo, reader, project)
+    return Observed(target, holds, latest, tied)
+
+
 def wait_verification(
     reader: Any,
     project: str,
@@ -217,83 +262,81 @@ def wait_verification(
     start = clock()
     last_line = ""
     while True:
-        target = reader.get_stage(project, stage)
-        latest = st.latest_verification(target) if st.holds(target, freight) else None
-        tied = latest is not None and _tied(target, latest, promo, reader, project)
-        phase = (latest or {}).get("phase") or "Pending"
-        healthy = st.condition(target, "Healthy") or {}
-        line = (
-            f"Stage {stage}: "
-            + ("holds the Freight" if st.holds(target, freight) else "Freight not current yet")
-            + f", Healthy={healthy.get('status', '?')}"
-            + (f", verification {phase}" if tied else ", waiting for verification to start")
-        )
+        seen = observe(reader, project, stage, freight, promo)
+        line = seen.line(stage)
         if line != last_line:
             note(f"{line} ({clock() - start:.0f}s)")
             last_line = line
-        if tied and phase in st.VERIFICATION_TERMINAL:
-            break
+        if seen.finished:
+            verdict = _verdict_row(reader, project, stage, freight, seen, clock() - start)
+            return [_current_row(stage, freight), verdict]
         if clock() - start >= timeout:
-            return [
-                row(
-                    "verification.current",
-                    f"Freight current in {stage}",
-                    Status.PASS if st.holds(target, freight) else Status.FAIL,
-                    "yes" if st.holds(target, freight) else "no",
-                    "freightHistory[0] holds it",
-                ),
-                row(
-                    "verification.phase",
-                    "Kargo verification",
-                    Status.FAIL,
-                    f"not finished after {timeout:.0f}s: {line}; {st.summary(target)}",
-                    "Successful",
-                    hint=f"Kargo has not finished verifying the Freight in {stage}: check the Stage's health "
-                    "and its AnalysisRun",
-                ),
-            ]
+            return _timeout_rows(stage, seen, line, timeout)
         time.sleep(interval)
-    elapsed = clock() - start
-    rows = [
+
+
+def _current_row(stage: str, freight: str) -> CheckResult:
+    return row(
+        "verification.current",
+        f"Freight current in {stage}",
+        Status.PASS,
+        f"freightHistory[0] holds {st.short(freight)}",
+        "freightHistory[0] holds it",
+    )
+
+
+def _timeout_rows(stage: str, seen: Observed, line: str, timeout: float) -> list[CheckResult]:
+    return [
         row(
             "verification.current",
             f"Freight current in {stage}",
-            Status.PASS,
-            f"freightHistory[0] holds {st.short(freight)}",
+            Status.PASS if seen.holds else Status.FAIL,
+            "yes" if seen.holds else "no",
             "freightHistory[0] holds it",
-        )
-    ]
-    run = (latest.get("analysisRun") or {}).get("name")  # type: ignore[union-attr]
-    where = f"AnalysisRun {run}" if run else "no AnalysisRun (no spec.verification)"
-    if phase == "Successful":
-        rows.append(
-            row(
-                "verification.phase",
-                "Kargo verification",
-                Status.PASS,
-                f"Successful ({where})",
-                "Successful",
-                duration=elapsed,
-            )
-        )
-        return rows
-    ar = reader.get_analysis_run(project, run) if run else None
-    metrics = failed_metrics(ar)
-    message = latest.get("message") or ((ar or {}).get("status") or {}).get("message") or ""  # type: ignore[union-attr]
-    detail = "; ".join(metrics) or message or "no message"
-    rows.append(
+        ),
         row(
             "verification.phase",
             "Kargo verification",
             Status.FAIL,
-            f"{phase} ({where}): {detail}",
+            f"not finished after {timeout:.0f}s: {line}; {st.summary(seen.target)}",
             "Successful",
-            evidence=metrics + ([message] if message and message not in metrics else []),
+            hint=f"Kargo has not finished verifying the Freight in {stage}: check the Stage's health "
+            "and its AnalysisRun",
+        ),
+    ]
+
+
+def _verdict_row(
+    reader: Any, project: str, stage: str, freight: str, seen: Observed, elapsed: float
+) -> CheckResult:
+    """PASS on Successful; otherwise FAIL quoting the AnalysisRun's failed metrics or Kargo's message."""
+    latest = seen.latest or {}
+    phase = seen.phase
+    run = (latest.get("analysisRun") or {}).get("name")
+    where = f"AnalysisRun {run}" if run else "no AnalysisRun (no spec.verification)"
+    if phase == "Successful":
+        return row(
+            "verification.phase",
+            "Kargo verification",
+            Status.PASS,
+            f"Successful ({where})",
+            "Successful",
             duration=elapsed,
-            hint=redact(
-                f"Kargo's verification of {st.short(freight)} in {stage} ended {phase}: {detail}. "
-                f"Fix it, then re-verify (`kargo verify stage {stage}`) or promote again"
-            ),
         )
+    ar = reader.get_analysis_run(project, run) if run else None
+    metrics = failed_metrics(ar)
+    message = latest.get("message") or ((ar or {}).get("status") or {}).get("message") or ""
+    detail = "; ".join(metrics) or message or "no message"
+    return row(
+        "verification.phase",
+        "Kargo verification",
+        Status.FAIL,
+        f"{phase} ({where}): {detail}",
+        "Successful",
+        evidence=metrics + ([message] if message and message not in metrics else []),
+        duration=elapsed,
+        hint=redact(
+            f"Kargo's verification of {st.short(freight)} in {stage} ended {phase}: {detail}. "
+            f"Fix it, then re-verify (`kargo verify stage {stage}`) or promote again"
+        ),
     )
-    return rows

@@ -21,12 +21,15 @@ import click
 
 from gate.entry import Interrupted
 from gate.errors import ConfigError, GateError, TransientError
+from gate.kargo import downstream as ds
 from gate.kargo import stages as st
-from gate.kargo.client import KargoClient, KargoConfig
+from gate.kargo.argocd_ops import argocd_row
+from gate.kargo.client import KargoClient, KargoConfig, parse_version
 from gate.kargo.follow import WARN_AFTER, Followed, follow_promotion, promotion_row, wait_verification
-from gate.kargo.freight import Selection, select
+from gate.kargo.freight import Selection, auto_promotion_candidates, origin_of, select
 from gate.kargo.precheck import PrecheckOutcome, phase_of, promotion_freight, run_precheck
 from gate.kargo.rows import row, section, skipped
+from gate.kargo.timefmt import parse_time
 from gate.model import RunResult, Section, Status
 from gate.options import RunOptions
 from gate.redact import redact
@@ -185,13 +188,37 @@ def run_promote_command(opts: RunOptions, kopts: KargoOptions) -> int:
 
 
 def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunResult) -> None:
-    """Fill result's sections, levels and post_sections; raise GateError for what cannot go on."""
-    stage, project = kopts.stage, ctx.project
+    """Fill result's sections, levels and post_sections; raise GateError for what cannot go on.
+
+    precheck → (already current | attach | create) → follow → Kargo's verification → levels → post."""
     started = datetime.now(UTC) - timedelta(seconds=1)
+    pre = _precheck(ctx, kopts, sel, result)
+    if pre is None:
+        return
+    if pre.already_current:
+        _already_current(ctx, kopts, sel, pre, result)
+        return
+    promo, attached = _start_promotion(ctx, kopts, sel, pre, result)
+    if kopts.no_wait:
+        _not_followed(promo, attached, result)
+        return
+    done = _follow(ctx, kopts, promo, attached, result)
+    if done.phase != "Succeeded":
+        result.sections.append(skipped("Kargo verification", f"Promotion {done.phase}"))
+        return
+    freight = result.freight or sel.name
+    if not _verify_then_levels(ctx, kopts, freight, done, result):
+        return
+    if result.failed_level is None:
+        result.post_sections.append(post_promotion(ctx, kopts, freight, done, started))
+
+
+def _precheck(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunResult) -> PrecheckOutcome | None:
+    """P1; None (and the later sections SKIPPED) when it says "do not promote"."""
     pre = run_precheck(
         ctx.reader,
-        project,
-        stage,
+        ctx.project,
+        kopts.stage,
         sel,
         kube=ctx.kube,
         argocd_namespace=ctx.argocd_namespace,
@@ -199,15 +226,19 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
         for_promote=True,
     )
     result.sections.append(pre.section)
-    if not pre.ok:
-        result.sections += [
-            skipped("Promotion", "precheck did not pass: no Promotion created"),
-            skipped("Kargo verification", "no Promotion"),
-        ]
-        return
-    if pre.already_current:
-        _already_current(ctx, kopts, sel, pre, result)
-        return
+    if pre.ok:
+        return pre
+    result.sections += [
+        skipped("Promotion", "precheck did not pass: no Promotion created"),
+        skipped("Kargo verification", "no Promotion"),
+    ]
+    return None
+
+
+def _start_promotion(
+    ctx: Context, kopts: KargoOptions, sel: Selection, pre: PrecheckOutcome, result: RunResult
+) -> tuple[dict, bool]:
+    """Attach to the running Promotion for this Freight, or create one; note what Kargo resolved."""
     attached = pre.attach_to is not None
     if attached:
         promo = pre.attach_to
@@ -215,34 +246,69 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
             f"Promotion {promo['metadata']['name']} is already {phase_of(promo)} for {sel.label}: attaching"
         )
     else:
+        hold = hold_note(ctx, kopts.stage, sel, pre.target)
+        if hold:
+            result.notes.append(hold)
         promo = create_promotion(ctx, kopts, sel)
-    name = promo["metadata"]["name"]
-    result.context["Promotion"] = name
-    if promotion_freight(promo) and promotion_freight(promo) != sel.name:
-        result.notes.append(f"Kargo resolved {sel.how} to Freight {promotion_freight(promo)}")
-        result.freight = promotion_freight(promo)
-    if kopts.no_wait:
-        verb = "attached to" if attached else "created"
-        result.sections.append(
-            section(
-                "Promotion",
-                [
-                    row(
-                        "promotion.created",
-                        f"Promotion {name}",
-                        Status.PASS,
-                        f"{verb} (--no-wait: not followed)",
-                        "created",
-                    )
-                ],
-            )
+    result.context["Promotion"] = promo["metadata"]["name"]
+    resolved = promotion_freight(promo)
+    if resolved and resolved != sel.name:
+        # the webhook picks the origin's candidate when the Promotion is created (webhook.go L198-208);
+        # a Freight that became available after the gate's reading changes it
+        result.notes.append(
+            f"Kargo resolved {sel.how} to Freight {resolved}, not the {sel.label} the precheck vetted (its "
+            "candidate changed in between); the rest of this report is about the Freight Kargo promoted"
         )
-        result.sections.append(skipped("Kargo verification", "--no-wait"))
-        return
+        result.freight = resolved
+    return promo, attached
+
+
+def hold_note(ctx: Context, stage: str, sel: Selection, target: dict) -> str | None:
+    """Kargo v1.11+ puts auto-promotion of the origin on hold in the target when a user promotes Freight
+    that is not its auto-promotion candidate (pkg/webhook/kubernetes/promotion/webhook.go L397-472), and
+    releases it when the candidate is promoted. Say so before it happens."""
+    version = parse_version(str(getattr(ctx.reader, "version", "")))
+    if not target or not (target.get("status") or {}).get("autoPromotionEnabled"):
+        return None
+    if version is None or version < (1, 11, 0) or "origin" in sel.request:
+        return None
+    candidates, _ = auto_promotion_candidates(target, ctx.reader.available_freight(ctx.project, stage))
+    key = origin_of(sel.freight)
+    candidate = candidates.get(key)
+    if candidate is not None and candidate["metadata"]["name"] == sel.name:
+        return None
+    instead = f"its candidate is {st.short(candidate['metadata']['name'])}" if candidate else "it has no candidate"
+    return (
+        f"{sel.label} is not Kargo's auto-promotion candidate for {key} in {stage} ({instead}): Kargo will "
+        f"hold auto-promotion of {key} there until its candidate is promoted (`gate promote --origin {key}`)"
+    )
+
+
+def _not_followed(promo: dict, attached: bool, result: RunResult) -> None:
+    verb = "attached to" if attached else "created"
+    name = promo["metadata"]["name"]
+    result.sections.append(
+        section(
+            "Promotion",
+            [
+                row(
+                    "promotion.created",
+                    f"Promotion {name}",
+                    Status.PASS,
+                    f"{verb} (--no-wait: not followed)",
+                    "created",
+                )
+            ],
+        )
+    )
+    result.sections.append(skipped("Kargo verification", "--no-wait"))
+
+
+def _follow(ctx: Context, kopts: KargoOptions, promo: dict, attached: bool, result: RunResult) -> Followed:
     done = follow_promotion(
         ctx.reader,
-        project,
-        name,
+        ctx.project,
+        promo["metadata"]["name"],
         timeout=kopts.promotion_timeout,
         interval=kopts.poll_interval,
         note=ctx.note,
@@ -250,29 +316,31 @@ def promote_flow(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunR
         warn_after=kopts.warn_after,
     )
     result.sections.append(section("Promotion", [promotion_row(done, attached=attached)]))
-    if done.phase != "Succeeded":
-        result.sections.append(skipped("Kargo verification", f"Promotion {done.phase}"))
-        return
-    freight = result.freight or sel.name
+    return done
+
+
+def _verify_then_levels(
+    ctx: Context, kopts: KargoOptions, freight: str, done: Followed, result: RunResult
+) -> bool:
+    """Kargo's verification, then the levels; False when the verification did not pass."""
     if kopts.no_verify:
         result.sections.append(skipped("Kargo verification", "--no-verify"))
-    else:
-        rows = wait_verification(
-            ctx.reader,
-            project,
-            stage,
-            freight,
-            done.promotion,
-            timeout=kopts.verification_timeout,
-            interval=kopts.poll_interval,
-            note=ctx.note,
-        )
-        result.sections.append(section("Kargo verification", rows))
-        if result.sections[-1].status != Status.PASS:
-            return
-        _levels(ctx, result)
-    if result.failed_level is None:
-        result.post_sections.append(post_promotion(ctx, kopts, freight, done, started))
+        return True
+    rows = wait_verification(
+        ctx.reader,
+        ctx.project,
+        kopts.stage,
+        freight,
+        done.promotion,
+        timeout=kopts.verification_timeout,
+        interval=kopts.poll_interval,
+        note=ctx.note,
+    )
+    result.sections.append(section("Kargo verification", rows))
+    if result.sections[-1].status != Status.PASS:
+        return False
+    _levels(ctx, result)
+    return True
 
 
 def _levels(ctx: Context, result: RunResult) -> None:
@@ -363,8 +431,10 @@ def create_promotion(ctx: Context, kopts: KargoOptions, sel: Selection, attempts
 def post_promotion(
     ctx: Context, kopts: KargoOptions, freight: str, done: Followed | None, started: datetime | None
 ) -> Section:
-    """P4: the Freight is in freightHistory, downstream auto-promotion started where enabled, no Warning
-    events in the project namespace since the promotion started."""
+    """P4 from what real Kargo and Argo CD write: the Freight in freightHistory, the Argo CD operations
+    this Promotion started, downstream auto-promotion where Kargo would start one, and Warning events
+    Kubernetes itself emitted in the project namespace since the promotion (Kargo's own events are all
+    Normal: pkg/event/kubernetes/sender.go L99 at v1.11.2)."""
     project, stage = ctx.project, kopts.stage
     rows = []
     target = ctx.reader.get_stage(project, stage)
@@ -378,19 +448,23 @@ def post_promotion(
             f"contains {st.short(freight)}",
         )
     )
+    if done is not None:
+        rows.append(argocd_row(ctx, done.promotion))
     rows.append(_downstream_row(ctx, kopts, freight))
     since = started
     if done is not None:
-        since = st.parse_time((done.promotion.get("metadata") or {}).get("creationTimestamp")) or started
+        since = parse_time((done.promotion.get("metadata") or {}).get("creationTimestamp")) or started
     rows.append(_events_row(ctx, since))
     return section("Post-promotion", rows)
 
 
 def _downstream_row(ctx: Context, kopts: KargoOptions, freight: str) -> Any:
+    """A Promotion for the Freight in every downstream Stage where Kargo would auto-promote *it*
+    (gate/kargo/downstream.py); SKIPPED where it would not, saying what Kargo does instead."""
     name = "Downstream auto-promotion started"
+    expected = "a Promotion where Kargo auto-promotes this Freight"
     project, stage = ctx.project, kopts.stage
-    downstream = [s for s in ctx.reader.list_stages(project) if stage in st.upstreams(s)]
-    auto = [s for s in downstream if (s.get("status") or {}).get("autoPromotionEnabled")]
+    downstream, auto = ds.auto_promoting(ctx.reader, project, stage)
     if not auto:
         names = ", ".join(s["metadata"]["name"] for s in downstream) or "none"
         return row(
@@ -398,42 +472,66 @@ def _downstream_row(ctx: Context, kopts: KargoOptions, freight: str) -> Any:
             name,
             Status.PASS,
             f"no downstream Stage with auto-promotion (downstream: {names})",
-            "a Promotion for each auto-promoting downstream Stage",
+            expected,
         )
     deadline = time.monotonic() + kopts.downstream_timeout
     while True:
-        started, waiting = [], []
-        for down in auto:
-            dname = down["metadata"]["name"]
-            promos = [
-                p for p in ctx.reader.list_promotions(project, dname) if promotion_freight(p) == freight
-            ]
-            if promos:
-                started.append(f"{dname}: {promos[-1]['metadata']['name']} {phase_of(promos[-1])}")
-            elif st.in_history(ctx.reader.get_stage(project, dname), freight):
-                started.append(f"{dname}: already holds it")
-            else:
-                waiting.append(dname)
-        if not waiting or time.monotonic() >= deadline:
+        seen, settling = _assess_downstream(ctx, kopts, freight, [s["metadata"]["name"] for s in auto])
+        waiting = [d for d in seen if d.state == ds.WAITING]
+        if not (waiting or settling) or time.monotonic() >= deadline:
             break
         time.sleep(kopts.poll_interval)
+    return _downstream_verdict(name, expected, seen, kopts.downstream_timeout)
+
+
+def _assess_downstream(
+    ctx: Context, kopts: KargoOptions, freight: str, names: list[str]
+) -> tuple[list[ds.Downstream], bool]:
+    """Each auto-promoting downstream Stage, read afresh; settling while Kargo has not yet written
+    verifiedIn[target] after a verification the gate saw succeed (markFreightVerifiedForStage runs
+    after verifyStageFreight in the same pass, regular_stages.go L491-517)."""
+    obj = ctx.reader.get_freight(ctx.project, freight)
+    verified_here = kopts.stage in ((obj.get("status") or {}).get("verifiedIn") or {})
+    seen = []
+    for dname in names:
+        down = ctx.reader.get_stage(ctx.project, dname)
+        got = ds.assess(ctx.reader, ctx.project, down, obj)
+        if not verified_here and got.state == ds.NOT_EXPECTED and "not available" in got.detail:
+            why = "--no-verify did not wait for it" if kopts.no_verify else "Kargo has not marked it yet"
+            got.detail = (
+                f"{st.short(freight)} is not verified in {kopts.stage} yet ({why}): Kargo auto-promotes it "
+                f"to {dname} once it is available there"
+            )
+        seen.append(got)
+    return seen, not verified_here and not kopts.no_verify
+
+
+def _downstream_verdict(name: str, expected: str, seen: list[ds.Downstream], timeout: float) -> Any:
+    waiting = [d for d in seen if d.state == ds.WAITING]
+    started = [d.line() for d in seen if d.state == ds.STARTED]
+    others = [d.line() for d in seen if d.state == ds.NOT_EXPECTED]
     if waiting:
+        stages = ", ".join(d.stage for d in waiting)
         return row(
             "post.downstream",
             name,
             Status.FAIL,
-            f"no Promotion yet for {', '.join(waiting)}" + (f" ({'; '.join(started)})" if started else ""),
-            "a Promotion for each auto-promoting Stage",
-            hint=f"Auto-promotion to {', '.join(waiting)} did not start within "
-            f"{kopts.downstream_timeout:.0f}s: check soak time, auto-promotion holds and the Stage",
+            f"no Promotion yet for {stages}" + (f" ({'; '.join(started)})" if started else ""),
+            expected,
+            evidence=started + others,
+            hint=f"Kargo should have auto-promoted the Freight to {stages} (its candidate, no hold, no failed "
+            f"Promotion of it) but did not within {timeout:.0f}s: check the Stage's conditions and the "
+            "controller logs",
         )
+    if started:
+        return row("post.downstream", name, Status.PASS, "; ".join(started + others), expected)
     return row(
-        "post.downstream", name, Status.PASS, "; ".join(started), "a Promotion for each auto-promoting Stage"
+        "post.downstream", name, Status.SKIPPED, "; ".join(others), expected, reason="; ".join(others)
     )
 
 
 def _event_time(ev: dict) -> datetime | None:
-    return st.parse_time(
+    return parse_time(
         ev.get("lastTimestamp")
         or ev.get("eventTime")
         or ev.get("firstTimestamp")
@@ -441,24 +539,30 @@ def _event_time(ev: dict) -> datetime | None:
     )
 
 
+def _from_kubernetes(ev: dict) -> bool:
+    """Not about a Kargo object: Kargo never sends a Warning (sender.go L99 records every event as
+    Normal), so a Warning about a Stage/Freight/Promotion can only be a simulator's or a third party's."""
+    api = (ev.get("involvedObject") or {}).get("apiVersion") or ""
+    return not api.startswith("kargo.akuity.io/")
+
+
 def _events_row(ctx: Context, since: datetime | None) -> Any:
-    name = "No Warning events in the project namespace"
+    name = "No Warning events from Kubernetes in the project namespace"
+    expected = "no Warning events (Pods, Jobs of the verification, …)"
     try:
         events = ctx.reader.list_events(ctx.project)
     except GateError as exc:
-        return row("post.events", name, Status.ERROR, f"cannot list events: {exc}", "no Warning events")
+        return row("post.events", name, Status.ERROR, f"cannot list events: {exc}", expected)
     warnings = [
         e
         for e in events
-        if e.get("type") == "Warning" and (since is None or (_event_time(e) or since) >= since)
+        if e.get("type") == "Warning"
+        and _from_kubernetes(e)
+        and (since is None or (_event_time(e) or since) >= since)
     ]
     if not warnings:
         return row(
-            "post.events",
-            name,
-            Status.PASS,
-            f"0 Warning events in {ctx.project} since the promotion",
-            "no Warning events",
+            "post.events", name, Status.PASS, f"0 Warning events in {ctx.project} since the promotion", expected
         )
     lines = [
         f"{e.get('reason')} {(e.get('involvedObject') or {}).get('kind', '')}/"
@@ -470,7 +574,7 @@ def _events_row(ctx: Context, since: datetime | None) -> Any:
         name,
         Status.FAIL,
         f"{len(warnings)} Warning event(s): {lines[0]}",
-        "no Warning events",
+        expected,
         evidence=lines,
         hint=f"Look into: {lines[0]}",
     )
