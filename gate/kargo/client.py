@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import redact
+from gate import deadlines, redact
 from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
 from gate.kube import Permission
 from gate.retrying import RETRYABLE_STATUS, wait_retry_after
@@ -105,7 +105,7 @@ class KargoClient:
                 self.base + path,
                 params=query,
                 json=body if body is not None else None,
-                timeout=self.config.timeout,
+                timeout=deadlines.clamp(self.config.timeout, f"Kargo API {method} {path}"),
                 verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
@@ -131,7 +131,9 @@ class KargoClient:
         self, method: str, path: str, *, query: dict | None = None, body: Any = None, retry: bool = True
     ) -> tuple[int, Any]:
         attempts = Retrying(
-            stop=stop_after_attempt(5 if retry else 1) | stop_after_delay(self.config.retry_budget),
+            stop=stop_after_attempt(5 if retry else 1)
+            | stop_after_delay(self.config.retry_budget)
+            | deadlines.stop_at_deadline,
             wait=wait_retry_after(initial=0.2, maximum=3.0),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
