@@ -217,6 +217,14 @@ class Runner:
         return CheckState(planned, start, deadline, policy, call, next_at=start)
 
     def _round(self, due: list[CheckState], pool: DaemonPool) -> None:
+        if self.real_time:  # no attempt starts without time left for it: the deadline decides now
+            now = self.clock()
+            late = [s for s in due if s.deadline - now < deadlines.MIN_REQUEST]
+            for state in late:
+                self._after_attempt(state)
+            due = [s for s in due if s not in late]
+            if not due:
+                return
         self.rounds += 1
         view = ClusterView(self.kube) if self.kube is not None else None
         clients = Clients(**{**self.clients.__dict__, "view": view})
@@ -244,12 +252,12 @@ class Runner:
             with deadlines.scope(state.deadline if self.real_time else None):
                 state.last = state.check.observe(clients)
             state.last_error = None
+        except TransientError as exc:  # includes a read cut short by the deadline
+            if not self._cut_by_deadline(state):
+                state.last_error = exc
         except deadlines.DeadlineExceeded as exc:
-            if state.last is None or state.last_error is not None:
-                state.last_error = exc  # nothing seen before: could not evaluate
-            # else: the last observation stands, and the deadline turns it into FAIL
-        except TransientError as exc:
-            state.last_error = exc
+            if not self._cut_by_deadline(state):
+                state.last_error = exc
         except EvaluationError as exc:
             state.last_error = exc
             state.extra["permanent"] = True
@@ -257,6 +265,14 @@ class Runner:
             state.last_error = EvaluationError(f"internal error in {state.check.kind} check: "
                                                f"{type(exc).__name__}: {exc}")
             state.extra["permanent"] = True
+
+    def _cut_by_deadline(self, state: CheckState) -> bool:
+        """An attempt the deadline cut short leaves the last observation standing (the deadline then
+        turns it into FAIL): a check that was failing does not become "could not evaluate" only
+        because its last try ran out of time. Without an earlier observation it is an error."""
+        if not self.real_time or state.last is None or state.last_error is not None:
+            return False
+        return state.deadline - self.clock() < deadlines.MIN_REQUEST
 
     def _after_attempt(self, state: CheckState) -> None:
         now = self.clock()

@@ -26,13 +26,12 @@ class Session:
 
     @classmethod
     def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True) -> Session:
+        from gate import deadlines
         from gate.discovery import discover
         from gate.httpclient import HttpClient
         from gate.progress import Progress
         from gate.settings import load_settings
         from gate.spec import load_spec
-
-        from gate import deadlines
 
         deadlines.start_run(opts.timeout)  # --timeout holds from here: discovery, preflight, levels, Kargo
         settings = load_settings(opts.config, {"kargo_project": opts.project})
