@@ -126,6 +126,7 @@ class SlowServer:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
+        self.asked = threading.Event()  # a request arrived
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -140,6 +141,7 @@ class SlowServer:
         with conn:
             try:
                 conn.recv(65536)
+                self.asked.set()
                 if self.mode == "trickle":
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 600\r\n\r\n")
                     for _ in range(600):
@@ -170,6 +172,27 @@ def test_a_slow_http_target_with_a_long_request_timeout_stays_inside_the_run_tim
     assert took < 3 + 2.5, f"{mode}: took {took:.1f}s under --timeout 3s"
     assert proc.returncode in (1, 3), proc.stdout + proc.stderr
     assert "Overall: PASS" not in proc.stdout
+
+
+def test_sigterm_during_a_request_that_never_answers_exits_143_within_2s(sim, tmp_path: Path) -> None:
+    server = SlowServer("hang")
+    try:
+        check = f"      1:\n        - http: {{url: 'http://127.0.0.1:{server.port}/', request_timeout: 60s}}\n"
+        proc = subprocess.Popen(_verify(_spec(tmp_path, check), sim.kubeconfig, tmp_path, "--timeout", "1m"),
+                                env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert server.asked.wait(20), "the request was never made"
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=15)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        server.close()
+    assert proc.returncode == 143 and took < 2.0, (proc.returncode, f"{took:.2f}s", err)
+    assert json.loads((tmp_path / "gate.json").read_text())["exit_code"] == 143
 
 
 # -- the Kubernetes API --------------------------------------------------------------------------
@@ -304,3 +327,46 @@ def test_inherit_env_is_in_the_spec_schema() -> None:
     assert "inherit_env" in text
     shipped = (ROOT / "gate/gate.schema.json").read_text()
     assert "inherit_env" in shipped
+
+
+# -- the Kargo API -------------------------------------------------------------------------------
+def test_a_kargo_api_that_never_answers_ends_precheck_at_the_run_timeout(tmp_path: Path, capsys) -> None:
+    from test_kargo_support import kargo_sim
+
+    with kargo_sim("promote-ok", tmp_path) as kit:
+        kit.sim.add_fault({"path": "^/v1beta1/projects/", "latency": 30})
+        began = time.monotonic()
+        code, out = kit.gate("precheck", "--stage", "monitoring", "--freight-alias", "calm-crane",
+                             "--timeout", "3s", capsys=capsys)
+        took = time.monotonic() - began
+    assert took < 3 + 2.5, f"took {took:.1f}s under --timeout 3s"
+    assert code == 3, out
+    assert "Overall: PASS" not in out
+
+
+# -- the runner ----------------------------------------------------------------------------------
+def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
+    from checks.base import Check, Clients
+    from gate import deadlines
+    from gate.model import Observation, Status
+    from gate.plan import Plan, PlannedCheck
+    from gate.runner import OVERRUN, Runner
+
+    seen: list[float | None] = []
+
+    class Stubborn(Check):
+        kind = "stubborn"
+
+        def observe(self, clients: Clients) -> Observation:
+            seen.append(deadlines.remaining())
+            time.sleep(30)  # waits without asking any client: only the runner can hold the line
+            return Observation(True, "late", "fine")
+
+    plan = Plan("s", {1: [PlannedCheck(Stubborn({}, "stubborn"), 1, "L1.stubborn", 1.0, 0.1, 0.2)]})
+    began = time.monotonic()
+    level = Runner(Clients(), None, timeout=30).run(plan)[0]
+    took = time.monotonic() - began
+    assert took < 1.0 + OVERRUN + 0.5, f"the runner waited {took:.1f}s"
+    row = level.checks[0]
+    assert row.status == Status.ERROR and "after its deadline" in row.reason
+    assert seen and seen[0] is not None and 0.5 < seen[0] <= 1.0, "the attempt saw its check's deadline"
