@@ -370,3 +370,16 @@ def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
     row = level.checks[0]
     assert row.status == Status.ERROR and "after its deadline" in row.reason
     assert seen and seen[0] is not None and 0.5 < seen[0] <= 1.0, "the attempt saw its check's deadline"
+
+
+def test_no_retry_waits_past_the_deadline_for_a_retry_after(sim) -> None:
+    from gate import deadlines
+    from gate.errors import TransientError
+    from gate.kube import connect
+
+    kube = connect(sim.kubeconfig)
+    sim.add_fault({"path": "/namespaces/kargo/configmaps$", "status": 429, "retry_after": "10", "count": 5})
+    began = time.monotonic()
+    with deadlines.scope(began + 2.0), pytest.raises(TransientError, match="429"):
+        kube.request("GET", "/api/v1/namespaces/kargo/configmaps")
+    assert time.monotonic() - began < 1.0, "a Retry-After past the deadline was waited for"
