@@ -73,6 +73,12 @@ def remaining() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def passed() -> bool:
+    """True when a current deadline exists and (all but) passed: a timeout now is the deadline's doing."""
+    left = remaining()
+    return left is not None and left < MIN_REQUEST
+
+
 def clamp(timeout: float | None, what: str = "the request") -> float | None:
     """`timeout`, or the time left if that is shorter. Raises DeadlineExceeded when none is left."""
     left = remaining()

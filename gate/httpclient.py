@@ -258,6 +258,8 @@ class HttpClient:
             raise TlsFailure(f"{method} {shown}: TLS: {_reason(exc)}") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError) as exc:
+            if deadlines.passed():
+                raise deadlines.DeadlineExceeded(f"{method} {shown}: no answer before the deadline") from None
             raise TargetUnreachable(f"{method} {shown}: {_reason(exc)}") from None
         except requests.exceptions.InvalidURL as exc:
             raise ConfigError(f"invalid URL {shown}: {exc}", key="url") from None

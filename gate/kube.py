@@ -141,6 +141,8 @@ class KubeClient:
         except deadlines.DeadlineExceeded:
             raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if deadlines.passed():
+                raise deadlines.DeadlineExceeded(f"{method} {path}: no answer before the deadline") from None
             raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
             if getattr(exc, "status", None) == 0:

@@ -114,6 +114,9 @@ class KargoClient:
                 " pass --kargo-ca with its CA bundle"
             ) from None
         except requests.exceptions.RequestException as exc:
+            if deadlines.passed():
+                raise deadlines.DeadlineExceeded(f"Kargo API {method} {path}: no answer before the deadline") \
+                    from None
             raise TransientError(f"Kargo API at {self.base} unreachable: {type(exc).__name__}") from None
         try:
             parsed: Any = resp.json() if resp.content else None
