@@ -42,6 +42,8 @@ JITTER = 0.1
 ROUND_GRACE = 0.15
 # How long past its deadline the main thread waits for an attempt (a killed command's SIGTERM grace).
 OVERRUN = 1.5
+# A passing answer later than this past the deadline is not a pass: the wall held nothing back.
+LATE = 0.25
 
 
 class DaemonPool:
@@ -281,6 +283,10 @@ class Runner:
             state.result = state.make_result(Status.ERROR, now)
             return
         if state.last_error is None and state.last is not None:
+            if state.last.ok and self.real_time and now > state.deadline + LATE:
+                state.result = state.make_result(
+                    Status.ERROR, now, f"answered {now - state.deadline:.1f}s after its deadline; not counted")
+                return
             if state.last.ok:
                 state.passed_after = round(elapsed, 3)
                 state.result = state.make_result(Status.PASS, now)

@@ -372,6 +372,24 @@ def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
     assert seen and seen[0] is not None and 0.5 < seen[0] <= 1.0, "the attempt saw its check's deadline"
 
 
+def test_a_pass_that_arrives_well_after_the_deadline_is_not_a_pass() -> None:
+    from checks.base import Check, Clients
+    from gate.model import Observation, Status
+    from gate.plan import Plan, PlannedCheck
+    from gate.runner import Runner
+
+    class Late(Check):
+        kind = "late"
+
+        def observe(self, clients: Clients) -> Observation:
+            time.sleep(1.0)  # past the 0.5 s deadline, inside the runner's patience
+            return Observation(True, "fine, eventually", "fine")
+
+    plan = Plan("s", {1: [PlannedCheck(Late({}, "late"), 1, "L1.late", 0.5, 0.1, 0.2)]})
+    row = Runner(Clients(), None).run(plan)[0].checks[0]
+    assert row.status == Status.ERROR and "after its deadline" in row.reason
+
+
 def test_no_retry_waits_past_the_deadline_for_a_retry_after(sim) -> None:
     from gate import deadlines
     from gate.errors import TransientError
