@@ -401,3 +401,17 @@ def test_no_retry_waits_past_the_deadline_for_a_retry_after(sim) -> None:
     with deadlines.scope(began + 2.0), pytest.raises(TransientError, match="429"):
         kube.request("GET", "/api/v1/namespaces/kargo/configmaps")
     assert time.monotonic() - began < 1.0, "a Retry-After past the deadline was waited for"
+
+
+def test_following_a_slow_promotion_stops_at_the_run_timeout(tmp_path: Path, capsys) -> None:
+    from test_kargo_support import kargo_sim
+
+    with kargo_sim("promote-ok", tmp_path, speed=0.05) as kit:  # the Promotion takes ~100 s here
+        began = time.monotonic()
+        code, out = kit.gate("promote", "--stage", "monitoring", "--freight-alias", "calm-crane",
+                             "--timeout", "3s", capsys=capsys)
+        took = time.monotonic() - began
+        assert len(kit.posts()) == 1, "one Promotion, created before the deadline"
+    assert took < 3 + 2.5, f"took {took:.1f}s under --timeout 3s"
+    assert code == 3, out
+    assert "Overall: PASS" not in out

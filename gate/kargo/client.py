@@ -275,7 +275,7 @@ class KargoClient:
                 params={"watch": "true"},
                 stream=True,
                 headers={"Accept": "text/event-stream"},
-                timeout=(self.config.timeout, timeout),
+                timeout=(deadlines.clamp(self.config.timeout), deadlines.clamp(timeout)),
                 verify=self.verify,
             ) as resp:
                 if resp.status_code != 200:
@@ -284,6 +284,8 @@ class KargoClient:
                     )
                 event = ""
                 for line in resp.iter_lines(decode_unicode=True):
+                    if deadlines.passed():  # keepalives keep the stream busy: the wall still holds
+                        raise _watch_deadline(name)
                     if line is None:
                         continue
                     if line.startswith(":"):
@@ -300,6 +302,8 @@ class KargoClient:
                     elif not line:
                         event = ""
         except requests.exceptions.RequestException as exc:
+            if deadlines.passed():
+                raise _watch_deadline(name) from None
             raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
 
     def get_analysis_run(self, project: str, name: str) -> dict | None:
@@ -381,6 +385,10 @@ class KargoClient:
             what=f'Promotion "{name}"',
             permission=perm,
         )
+
+
+def _watch_deadline(name: str) -> deadlines.DeadlineExceeded:
+    return deadlines.DeadlineExceeded(f"the deadline passed while following Promotion {name} (it goes on in Kargo)")
 
 
 def _safe_json(resp: requests.Response) -> Any:
