@@ -327,7 +327,9 @@ class ClusterView:
                 entry.error = exc
             finally:
                 entry.done.set()
-        entry.done.wait()
+        left = deadlines.remaining()  # another check's fetch: wait for it only until this one's deadline
+        if not entry.done.wait(timeout=None if left is None else max(0.0, left)):
+            raise deadlines.DeadlineExceeded(f"the deadline passed waiting for {key[0]} {key[1].display}")
         if entry.error is not None:
             raise entry.error
         return entry.value
