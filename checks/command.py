@@ -1,5 +1,12 @@
-"""`command`: a program (smoke tests, a CLI probe) exits 0. No shell unless `shell: true`; on timeout the
-whole process group is killed. The output tails go to the report (JUnit system-out), redacted."""
+"""`command`: a program (smoke tests, a CLI probe) exits 0. No shell unless `shell: true`; at its
+`run_timeout` or the check's deadline (whichever is first, gate/deadlines.py) the whole process group is
+killed, and so is it when the gate is interrupted. The output tails go to the report (JUnit system-out),
+redacted.
+
+The program gets a clean environment, not the gate's: PATH, HOME, the locale (LANG, LANGUAGE, LC_*), TZ,
+the variables the spec names in `env:`, and only those of the gate's own that the spec names in
+`inherit_env:`. A CI job's tokens (GITHUB_TOKEN, KARGO_API_TOKEN, …) therefore never reach a smoke test
+that prints its environment unless the spec asks for them by name."""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import time
 from typing import IO, Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import redact
+from gate import deadlines, entry, redact
 from gate.durations import format as format_duration
 from gate.durations import parse as parse_duration
 from gate.httpclient import DURATION_SCHEMA, resolve_env
@@ -24,7 +31,9 @@ from gate.model import Observation
 
 TAIL_LINES = 50
 TAIL_CHARS = 8000
-GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+GRACE = 1.0  # seconds between SIGTERM and SIGKILL
+BASE_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ")  # always passed on (LC_* too)
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|AUTH|CREDENTIAL", re.I)
 _running: set[int] = set()  # process groups still alive, killed if the gate exits first
 _running_lock = threading.Lock()
@@ -48,13 +57,25 @@ def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
                 return
 
 
-@atexit.register
-def _kill_leftovers() -> None:
+def _signal_all(sig: int) -> None:
     with _running_lock:
         groups = list(_running)
     for pgid in groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    _signal_all(signal.SIGKILL)
+
+
+def _on_interrupt(final: bool) -> None:
+    """SIGTERM every running command's group when the gate is interrupted, SIGKILL as it exits."""
+    _signal_all(signal.SIGKILL if final else signal.SIGTERM)
+
+
+entry.on_interrupt(_on_interrupt)
 
 
 def tail(stream: IO[bytes], lines: int = TAIL_LINES) -> str:
@@ -79,7 +100,11 @@ class Command(Check):
                               {"type": "string", "minLength": 1}],
                     "description": "argv; a string is split like a shell would (or run by sh)."},
             "shell": {"type": "boolean", "default": False},
-            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "env": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "Variables for the program; values may use ${env:NAME} (masked)."},
+            "inherit_env": {"type": "array", "items": {"type": "string", "pattern": _NAME},
+                            "description": "Names of the gate's own environment variables to pass on "
+                                           "(the program otherwise gets only PATH, HOME, locale, TZ and env)."},
             "cwd": {"type": "string"},
             "run_timeout": {**DURATION_SCHEMA, "description": "Kill the group after this (10m)."},
             "retry": {"type": "boolean", "default": False,
@@ -103,7 +128,12 @@ class Command(Check):
         return shlex.split(run) if isinstance(run, str) else [str(a) for a in run]
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        """The clean environment (module docstring): base variables, inherit_env, then env."""
+        inherit = set(BASE_ENV) | {str(n) for n in self.params.get("inherit_env") or []}
+        env = {k: v for k, v in os.environ.items() if k in inherit or k.startswith("LC_")}
+        for name in inherit & set(env):
+            if _SECRET_NAME.search(name):
+                redact.register(env[name])  # passed on by request: still never printed
         for name, value in (self.params.get("env") or {}).items():
             resolved = resolve_env(str(value))
             if _SECRET_NAME.search(name) or resolved != value:
@@ -120,6 +150,11 @@ class Command(Check):
         shown = redact.redact(shlex.join(argv))
         limit = self.timeout()
         expected = "exit 0" + f" within {format_duration(limit)}"
+        left = deadlines.remaining()
+        if left is not None and left < deadlines.MIN_REQUEST:
+            raise deadlines.DeadlineExceeded(f"the deadline passed before {argv[0]} could start")
+        cut = left is not None and left < limit  # the check's deadline comes before run_timeout
+        wait = left if cut else limit
         final = not self.params.get("retry", False)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             start = time.monotonic()
@@ -134,7 +169,7 @@ class Command(Check):
                 _running.add(proc.pid)
             timed_out = False
             try:
-                proc.wait(timeout=limit)
+                proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 kill_group(proc.pid, proc)
@@ -150,7 +185,8 @@ class Command(Check):
         last = (stderr or stdout).splitlines()[-5:]
         evidence += [f"| {line}" for line in last]
         if timed_out:
-            observed = f"still running after {format_duration(limit)}; process group killed"
+            observed = (f"still running at the check's deadline (after {took:.1f}s); process group killed"
+                        if cut else f"still running after {format_duration(limit)}; process group killed")
             return Observation(False, observed, expected, evidence, final=True, output=output)
         code = proc.returncode
         if code != 0:

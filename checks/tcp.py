@@ -7,6 +7,7 @@ import time
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
+from gate import deadlines
 from gate.durations import parse as parse_duration
 from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
 from gate.model import Observation
@@ -42,7 +43,7 @@ class Tcp(Check):
 
     def observe(self, clients: Clients) -> Observation:
         host, port = str(self.params["host"]), int(self.params["port"])
-        timeout = parse_duration(self.params.get("connect_timeout", 5))
+        timeout = deadlines.clamp(parse_duration(self.params.get("connect_timeout", 5)), f"connecting to {host}")
         expected = f"{host}:{port} accepts a connection"
         start = time.monotonic()
         try:

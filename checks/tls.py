@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from checks.base import Check, Clients
-from gate import redact
+from gate import deadlines, redact
 from gate.durations import parse as parse_duration
 from gate.errors import ConfigError
 from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
@@ -131,7 +131,8 @@ class Tls(Check):
 
     # -- handshakes ----------------------------------------------------------------------------------
     def _handshake(self, context: ssl.SSLContext) -> bytes:
-        with socket.create_connection((self.address, self.port), timeout=self.timeout) as sock, \
+        timeout = deadlines.clamp(self.timeout, f"the TLS handshake with {self.address}")
+        with socket.create_connection((self.address, self.port), timeout=timeout) as sock, \
                 context.wrap_socket(sock, server_hostname=self.sni) as tls:
             der = tls.getpeercert(binary_form=True)
         if not der:

@@ -3,13 +3,26 @@ never import the kubernetes client."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import _signal  # the C module: `signal` itself takes a while to import (enums)
+import os
 import sys
 
-import click
 
-from gate import __version__
+def _quiet_interrupt(signum: int, frame: object) -> None:
+    os.write(2, b"gate: interrupted\n")
+    os._exit(143 if signum == _signal.SIGTERM else 130)
+
+
+if os.path.basename(sys.argv[0] if sys.argv else "") == "gate":  # the console script, before any import
+    _signal.signal(_signal.SIGINT, _quiet_interrupt)
+    _signal.signal(_signal.SIGTERM, _quiet_interrupt)
+
+import importlib  # noqa: E402 - after the handlers above, on purpose
+import importlib.util  # noqa: E402
+
+import click  # noqa: E402
+
+from gate import __version__  # noqa: E402
 
 # name -> "module:attribute" of a click command; a module not built yet leaves its command absent.
 COMMANDS = {
@@ -57,6 +70,13 @@ def cli() -> None:
 
 
 def main() -> None:
-    from gate.entry import run
+    """The console script. Signal handlers first, so an early Ctrl-C never shows a traceback; after a
+    signal the process ends without waiting for worker threads (gate/entry.py explains the phases)."""
+    from gate.entry import hard_exit, install_early, received, run
 
-    sys.exit(run(cli))
+    install_early()
+    code = run(cli)
+    install_early()
+    if received() is not None:
+        hard_exit(code)
+    sys.exit(code)

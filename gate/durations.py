@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -9,8 +10,8 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 def parse(value: str | float | int) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"duration must not be negative: {value}")
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"duration must be a finite number of seconds, not {value}")
         return float(value)
     text = str(value).strip()
     if re.fullmatch(r"\d+(\.\d+)?", text):

@@ -1,10 +1,24 @@
 """Process entry: turn every GateError into its exit code and a one-line message, and signals into
-130/143. A user mistake never shows a traceback."""
+130/143. A user mistake never shows a traceback.
+
+Signals, in three phases. Before `run()` takes over (interpreter start, imports), `install_early()` makes
+SIGINT/SIGTERM end the process at once with 130/143 and one line: nothing has run, so there is no report
+to finish and no traceback to show. While a command runs, the first signal raises `Interrupted` in the
+main thread (the command finishes and writes its reports, marked interrupted), runs the `on_interrupt`
+hooks (the `command` check SIGTERMs its process groups) and arms a watchdog that ends the process
+`FINISH_WITHIN` seconds later whatever happens; further signals are ignored while reports are written.
+After `run()` returns, `hard_exit()` ends the process without waiting for worker threads still blocked
+in a request or a command: their answers can no longer change the verdict.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,13 +35,69 @@ class Interrupted(BaseException):
         super().__init__(code)
 
 
+FINISH_WITHIN = 1.8  # seconds from the first signal to the process's end, reports or not
+_received: list[int] = []  # exit code of the first signal received
+_hooks: list[Callable[[bool], None]] = []
+
+
+def _code(signum: int) -> int:
+    return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+
+
+def received() -> int | None:
+    """130/143 once SIGINT/SIGTERM arrived, else None."""
+    return _received[0] if _received else None
+
+
+def on_interrupt(hook: Callable[[bool], None]) -> None:
+    """Call `hook(final)` when a signal arrives (final=False) and just before the process ends after one
+    (final=True). Hooks must be quick and never raise."""
+    _hooks.append(hook)
+
+
+def _run_hooks(final: bool) -> None:
+    for hook in list(_hooks):
+        with contextlib.suppress(Exception):
+            hook(final)
+
+
+def _early(signum: int, frame: Any) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, b"gate: interrupted\n")
+    _run_hooks(True)
+    os._exit(received() or _code(signum))
+
+
+def install_early() -> None:
+    """SIGINT/SIGTERM end the process at once, quietly (for the time before `run()`)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: leave the handlers alone
+            signal.signal(sig, _early)
+
+
 def _on_signal(signum: int, frame: Any) -> None:
-    raise Interrupted(EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT)
+    if _received:
+        return  # already finishing: the watchdog bounds it
+    code = _code(signum)
+    _received.append(code)
+    _run_hooks(False)
+    watchdog = threading.Timer(FINISH_WITHIN, hard_exit, args=(code,))
+    watchdog.daemon = True
+    watchdog.start()
+    raise Interrupted(code)
+
+
+def hard_exit(code: int) -> None:
+    """Flush, stop whatever child processes are left, and end the process without joining threads."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    _run_hooks(True)
+    os._exit(code)
 
 
 def run(cli: click.Group, args: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         code = cli.main(args=args, prog_name="gate", standalone_mode=False)
         return code if isinstance(code, int) else 0  # click returns Exit codes when not standalone
@@ -45,6 +115,9 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
     except Interrupted as exc:
         click.echo("gate: interrupted", err=True)
         return exc.code
+    except KeyboardInterrupt:  # a SIGINT handler replaced under us: still no traceback
+        click.echo("gate: interrupted", err=True)
+        return EXIT_SIGINT
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except Exception as exc:  # a bug: still never a pass, and never 1 ("gate closed")
@@ -52,3 +125,11 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
         return EXIT_UNEVALUATED
     finally:
         sys.stdout.flush()
+        from gate import deadlines
+
+        deadlines.start_run(None)  # the run is over (in-process callers run again)
+        if _received:  # reports are written: a further signal ends the process at once
+            install_early()
+        else:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

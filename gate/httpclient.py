@@ -10,6 +10,10 @@ pod, proxy outside).
 Transient trouble (connection errors, read timeouts, 5xx, 429 with Retry-After) is retried briefly
 here and then raised as `TransientError`; callers that judge the answer themselves (the `http` check)
 ask for 5xx/429 to be returned instead.
+
+Every request is held to the current deadline (gate/deadlines.py): its connect and read timeouts are
+the time left when shorter than its own, its body is read in pieces that stop at the deadline (a
+trickling body cannot outlast it), and no retry starts that would end past it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import redact
+from gate import deadlines, redact
 from gate.errors import ConfigError, EvaluationError, TransientError
 from gate.retrying import RETRYABLE_STATUS, parse_retry_after, wait_retry_after
 
@@ -200,7 +205,7 @@ class HttpClient:
         """
         retrying = Retrying(
             stop=stop_after_attempt(max(1, attempts)) | stop_after_delay(self.retry_budget)
-            | _stop_when_hint_exceeds(self.retry_budget),
+            | _stop_when_hint_exceeds(self.retry_budget) | deadlines.stop_at_deadline,
             wait=wait_retry_after(initial=0.2, maximum=2.0),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
@@ -211,6 +216,7 @@ class HttpClient:
     def _once(self, method: str, url: str | None, service: ServiceRef | None, path: str, via: str,
               headers: dict[str, str] | None, body: Any, timeout: float, verify: bool | str,
               follow_redirects: bool, auth: tuple[str, str] | None, return_errors: bool) -> HttpResponse:
+        timeout = deadlines.clamp(timeout, f"{method} {redact.redact(url or str(service))}") or timeout
         if service is not None:
             route = self.route(via)
             if route == "proxy":
@@ -231,8 +237,8 @@ class HttpClient:
 
     def _direct(self, method: str, url: str, headers: dict[str, str] | None, body: Any, timeout: float,
                 verify: bool | str, follow_redirects: bool, auth: tuple[str, str] | None) -> HttpResponse:
-        kwargs: dict[str, Any] = {"headers": headers or {}, "timeout": timeout, "verify": verify,
-                                  "allow_redirects": follow_redirects, "auth": auth}
+        kwargs: dict[str, Any] = {"headers": headers or {}, "timeout": (timeout, timeout), "verify": verify,
+                                  "allow_redirects": follow_redirects, "auth": auth, "stream": True}
         if isinstance(body, (dict, list)):
             kwargs["json"] = body
         elif body is not None:
@@ -243,15 +249,24 @@ class HttpClient:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning when the user said insecure
                 raw = self.session.request(method, url, **kwargs)
+                with raw:
+                    raw._content = deadlines.read_body(raw.raw, f"{method} {shown}")  # noqa: SLF001
+                    raw._content_consumed = True  # noqa: SLF001
+        except deadlines.DeadlineExceeded:
+            raise
         except requests.exceptions.SSLError as exc:
             raise TlsFailure(f"{method} {shown}: TLS: {_reason(exc)}") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError) as exc:
+            if deadlines.passed():
+                raise deadlines.DeadlineExceeded(f"{method} {shown}: no answer before the deadline") from None
             raise TargetUnreachable(f"{method} {shown}: {_reason(exc)}") from None
         except requests.exceptions.InvalidURL as exc:
             raise ConfigError(f"invalid URL {shown}: {exc}", key="url") from None
         except requests.exceptions.RequestException as exc:
             raise EvaluationError(f"{method} {shown}: {_reason(exc)}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # the body, read from the raw stream
+            raise TargetUnreachable(f"{method} {shown}: {_reason(exc)}") from None
         history = [(r.status_code, r.headers.get("location", "")) for r in raw.history]
         return HttpResponse(raw.status_code, {k.lower(): v for k, v in raw.headers.items()},
                             raw.text, url, round(time.monotonic() - start, 3), "direct", history)

@@ -2,7 +2,9 @@
 
 Requests go through the real `kubernetes` client (its configuration, TLS and auth handling) but bodies
 stay plain dicts, the shape `kubectl get -o json` prints, so every check reads objects the same way.
-Transient failures are retried here with tenacity; what is left is raised as a gate error.
+Transient failures are retried here with tenacity; what is left is raised as a gate error. Every call
+is held to the current deadline (gate/deadlines.py): timeouts clamped to the time left, the body read
+in pieces that stop at it, no retry past it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import redact
+from gate import deadlines, redact
 from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
 from gate.resources import Resource
 from gate.retrying import RETRYABLE_STATUS, wait_retry_after
@@ -115,7 +117,8 @@ class KubeClient:
 
         `proxied`: the answer is a proxied service's, returned as it came (any status, body as text)."""
         attempts = Retrying(
-            stop=stop_after_attempt(4 if retry else 1) | stop_after_delay(self.retry_budget),
+            stop=stop_after_attempt(4 if retry else 1) | stop_after_delay(self.retry_budget)
+            | deadlines.stop_at_deadline,
             wait=wait_retry_after(initial=0.2, maximum=5.0),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
@@ -130,11 +133,16 @@ class KubeClient:
         hdrs = {"Accept": "application/json", **(headers or {})}
         body = _prepare_body(body, hdrs)
         self.api.update_params_for_auth(hdrs, [], ["BearerToken"], path, method, body)
+        limit = deadlines.clamp(timeout or self.request_timeout, f"{method} {path}")
         try:
-            raw = self.api.call_api(method, url, header_params=hdrs, body=body,
-                                    _request_timeout=timeout or self.request_timeout)
-            data = raw.read()
+            raw = self.api.call_api(method, url, header_params=hdrs, body=body, _request_timeout=(limit, limit))
+            data = deadlines.read_body(raw.response, f"{method} {path}") if hasattr(raw, "response") \
+                else raw.read()
+        except deadlines.DeadlineExceeded:
+            raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if deadlines.passed():
+                raise deadlines.DeadlineExceeded(f"{method} {path}: no answer before the deadline") from None
             raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
             if getattr(exc, "status", None) == 0:
@@ -319,7 +327,9 @@ class ClusterView:
                 entry.error = exc
             finally:
                 entry.done.set()
-        entry.done.wait()
+        left = deadlines.remaining()  # another check's fetch: wait for it only until this one's deadline
+        if not entry.done.wait(timeout=None if left is None else max(0.0, left)):
+            raise deadlines.DeadlineExceeded(f"the deadline passed waiting for {key[0]} {key[1].display}")
         if entry.error is not None:
             raise entry.error
         return entry.value

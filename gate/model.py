@@ -112,6 +112,7 @@ class RunResult:
     levels: list[LevelResult] = field(default_factory=list)
     post_sections: list[Section] = field(default_factory=list)  # shown after the levels
     interrupted: bool = False
+    interrupt_code: int | None = None  # 130 (SIGINT) or 143 (SIGTERM) when a signal ended the run
     notes: list[str] = field(default_factory=list)
     context: dict[str, str] = field(default_factory=dict)  # e.g. analysis run, promotion name
 
@@ -137,6 +138,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted and self.interrupt_code:
+            return self.interrupt_code
         return {Status.PASS: EXIT_PASS, Status.FAIL: EXIT_CLOSED}.get(self.overall, EXIT_UNEVALUATED)
 
     def first_problem(self) -> CheckResult | None:

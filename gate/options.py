@@ -37,10 +37,17 @@ def parse_duration(value: str | float | int | None) -> float | None:
 
 
 def _timeout_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A positive duration, or None when not given. `0` is refused rather than read as "no deadline"."""
+    if value is None:
+        return None
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value) if str(value).strip() else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if seconds is None or seconds <= 0:
+        raise click.BadParameter(f"{value!r}: the overall deadline must be more than 0 (e.g. 10m); "
+                                 "leave --timeout out for no overall deadline")
+    return seconds
 
 
 def common_options(fn: Callable) -> Callable:
@@ -61,7 +68,7 @@ def common_options(fn: Callable) -> Callable:
         click.option("--output", envvar="GATE_OUTPUT", type=click.Choice(["text", "json"]), default="text",
                      show_default=True, help="What to print on stdout."),
         click.option("--timeout", envvar="GATE_TIMEOUT", callback=_timeout_cb,
-                     help="Overall deadline, e.g. 10m."),
+                     help="Overall deadline for the whole run, e.g. 10m (more than 0)."),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)

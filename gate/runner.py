@@ -6,18 +6,29 @@ own tenacity policy: capped exponential backoff with jitter from its `interval`,
 `timeout` (or the run's overall deadline, whichever is first). Transient errors (5xx, 429, connection
 errors) keep the check polling; permission and other permanent errors end it at once as ERROR.
 The first level that does not pass ends the run; later levels are SKIPPED.
+
+Deadlines hold (gate/deadlines.py): each attempt runs with its check's deadline as the thread's current
+deadline, so the shared clients clamp their timeouts and retries to it and a `command` is killed at it.
+The main thread waits for an attempt at most until that deadline plus `OVERRUN`; an attempt still busy
+then is abandoned (its check is ERROR, never PASS). Attempts run on daemon threads, so neither an
+abandoned attempt nor a signal makes the process wait for one.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential_jitter
 
 from checks.base import Check, Clients
+from gate import deadlines
 from gate.errors import EvaluationError, TransientError
 from gate.kube import ClusterView, KubeClient
 from gate.model import CheckResult, LevelResult, Observation, Status
@@ -29,6 +40,56 @@ ProgressFn = Callable[["CheckState", float], None]
 # checks on the same interval keep sharing one ClusterView (one list request) round after round.
 JITTER = 0.1
 ROUND_GRACE = 0.15
+# How long past its deadline the main thread waits for an attempt (a killed command's SIGTERM grace).
+OVERRUN = 1.5
+# A passing answer later than this past the deadline is not a pass: the wall held nothing back.
+LATE = 0.25
+
+
+class DaemonPool:
+    """A bounded pool of daemon threads: unlike ThreadPoolExecutor, nothing ever joins them, so an
+    attempt stuck past its deadline (or in flight when a signal arrives) never holds up the process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._tasks: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a task
+        self._queued = 0  # tasks no thread has taken yet
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._tasks.put((future, fn, args))
+        with self._lock:
+            self._queued += 1
+            if self._queued > self._idle and len(self._threads) < self.size:
+                thread = threading.Thread(target=self._work, name="gate-check", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            task = self._tasks.get()
+            with self._lock:
+                self._idle -= 1
+                self._queued -= task is not None
+            if task is None:
+                return
+            future, fn, args = task
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                    future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Let idle threads end; busy ones end when their attempt returns. Never waits."""
+        for _ in self._threads:
+            self._tasks.put(None)
 
 
 @dataclass
@@ -76,16 +137,21 @@ def _level(number: int, results: list[CheckResult], duration: float) -> LevelRes
 
 class Runner:
     def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
-                 max_workers: int = 32, progress: ProgressFn | None = None,
+                 deadline: float | None = None, max_workers: int = 32, progress: ProgressFn | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        """`timeout`: seconds from now for the whole run; `deadline`: the same as a `clock()` time (the
+        run's wall, started before the runner); the earlier of the two holds."""
         self.clients = clients
         self.kube = kube
         self.max_workers = max_workers
         self.progress = progress
         self.clock = clock
         self.sleep = sleep
-        self.deadline = clock() + timeout if timeout else None
+        walls = [d for d in (clock() + timeout if timeout else None, deadline) if d is not None]
+        self.deadline = min(walls) if walls else None
+        # Deadlines reach the shared clients only in real time (tests may drive a fake clock).
+        self.real_time = clock is time.monotonic
         self.rounds = 0
         self.done: list[LevelResult] = []  # levels finished so far, for an interrupted run's report
         self._live: tuple[int, list[CheckState]] | None = None
@@ -111,7 +177,8 @@ class Runner:
         start = self.clock()
         states = [self._state(p, start) for p in checks]
         self._live = (number, states)
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(states)))) as pool:
+        pool = DaemonPool(min(self.max_workers, len(states)))
+        try:
             while True:
                 pending = [s for s in states if s.result is None]
                 if not pending:
@@ -122,6 +189,8 @@ class Runner:
                     self._round(due, pool)
                     continue
                 self.sleep(max(0.0, min(s.next_at for s in pending) - self.clock()))
+        finally:
+            pool.shutdown()
         self._live = None
         return _level(number, [s.result for s in states if s.result is not None], self.clock() - start)
 
@@ -149,22 +218,48 @@ class Runner:
         call.start_time = start
         return CheckState(planned, start, deadline, policy, call, next_at=start)
 
-    def _round(self, due: list[CheckState], pool: ThreadPoolExecutor) -> None:
+    def _round(self, due: list[CheckState], pool: DaemonPool) -> None:
+        if self.real_time:  # no attempt starts without time left for it: the deadline decides now
+            now = self.clock()
+            late = [s for s in due if s.deadline - now < deadlines.MIN_REQUEST]
+            for state in late:
+                self._after_attempt(state)
+            due = [s for s in due if s not in late]
+            if not due:
+                return
         self.rounds += 1
         view = ClusterView(self.kube) if self.kube is not None else None
         clients = Clients(**{**self.clients.__dict__, "view": view})
         futures = [(s, pool.submit(self._attempt, s, clients)) for s in due]
         for state, future in futures:
-            future.result()
+            try:
+                future.result(timeout=self._patience(state))
+            except FutureTimeout:
+                now = self.clock()
+                state.result = state.make_result(
+                    Status.ERROR, now, f"still running {now - state.deadline:.1f}s after its deadline "
+                    f"({now - state.started:.0f}s); abandoned")
+                continue
             self._after_attempt(state)
+
+    def _patience(self, state: CheckState) -> float | None:
+        """How long the main thread waits for this attempt (None: as long as it takes, fake clocks)."""
+        if not self.real_time:
+            return None
+        return max(0.0, state.deadline + OVERRUN - self.clock())
 
     def _attempt(self, state: CheckState, clients: Clients) -> None:
         state.attempts += 1
         try:
-            state.last = state.check.observe(clients)
+            with deadlines.scope(state.deadline if self.real_time else None):
+                state.last = state.check.observe(clients)
             state.last_error = None
-        except TransientError as exc:
-            state.last_error = exc
+        except TransientError as exc:  # includes a read cut short by the deadline
+            if not self._cut_by_deadline(state):
+                state.last_error = exc
+        except deadlines.DeadlineExceeded as exc:
+            if not self._cut_by_deadline(state):
+                state.last_error = exc
         except EvaluationError as exc:
             state.last_error = exc
             state.extra["permanent"] = True
@@ -173,6 +268,14 @@ class Runner:
                                                f"{type(exc).__name__}: {exc}")
             state.extra["permanent"] = True
 
+    def _cut_by_deadline(self, state: CheckState) -> bool:
+        """An attempt the deadline cut short leaves the last observation standing (the deadline then
+        turns it into FAIL): a check that was failing does not become "could not evaluate" only
+        because its last try ran out of time. Without an earlier observation it is an error."""
+        if not self.real_time or state.last is None or state.last_error is not None:
+            return False
+        return state.deadline - self.clock() < deadlines.MIN_REQUEST
+
     def _after_attempt(self, state: CheckState) -> None:
         now = self.clock()
         elapsed = now - state.started
@@ -180,6 +283,10 @@ class Runner:
             state.result = state.make_result(Status.ERROR, now)
             return
         if state.last_error is None and state.last is not None:
+            if state.last.ok and self.real_time and now > state.deadline + LATE:
+                state.result = state.make_result(
+                    Status.ERROR, now, f"answered {now - state.deadline:.1f}s after its deadline; not counted")
+                return
             if state.last.ok:
                 state.passed_after = round(elapsed, 3)
                 state.result = state.make_result(Status.PASS, now)

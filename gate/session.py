@@ -26,12 +26,14 @@ class Session:
 
     @classmethod
     def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True) -> Session:
+        from gate import deadlines
         from gate.discovery import discover
         from gate.httpclient import HttpClient
         from gate.progress import Progress
         from gate.settings import load_settings
         from gate.spec import load_spec
 
+        deadlines.start_run(opts.timeout)  # --timeout holds from here: discovery, preflight, levels, Kargo
         settings = load_settings(opts.config, {"kargo_project": opts.project})
         connected: list[KubeClient | None] = []
 
@@ -62,9 +64,12 @@ class Session:
     def run_levels(self, plan: Plan | None = None) -> list[LevelResult]:
         """Run the plan's levels. On SIGINT/SIGTERM the Interrupted exception carries `.levels`: what
         finished so far, with the checks in flight marked as interrupted, so reports stay complete."""
+        from gate import deadlines
         from gate.runner import Runner
 
-        runner = Runner(self.clients, self.kube, timeout=self.opts.timeout, progress=self.progress)
+        wall = deadlines.run_wall()
+        runner = Runner(self.clients, self.kube, timeout=None if wall else self.opts.timeout, deadline=wall,
+                        progress=self.progress)
         try:
             return runner.run(plan or self.plan)  # type: ignore[arg-type]
         except Interrupted as exc:

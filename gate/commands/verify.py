@@ -7,7 +7,7 @@ import sys
 import click
 
 from gate.entry import Interrupted
-from gate.errors import ConfigError, GateError
+from gate.errors import EXIT_SIGINT, ConfigError, GateError
 from gate.model import CheckResult, RunResult, Section, Status, now_utc
 from gate.options import RunOptions, common_options, parse_levels
 from gate.redact import redact
@@ -48,6 +48,7 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
     except Interrupted as exc:
         result.levels = getattr(exc, "levels", [])
         result.interrupted = True
+        result.interrupt_code = exc.code
         finish(result, opts)
         return exc.code
     except GateError as exc:
@@ -98,8 +99,12 @@ def _preflight(session: object, result: RunResult) -> bool:
 
 def finish(result: RunResult, opts: RunOptions) -> int:
     """Print the report, write every requested file, and return the exit code."""
+    from gate import deadlines, entry
     from gate.reports import github, jsonreport, junit, text
 
+    deadlines.start_run(None)  # writing the reports is not held to the run's wall
+    if result.interrupted and result.interrupt_code is None:
+        result.interrupt_code = entry.received() or EXIT_SIGINT  # the reports say the code the process exits
     result.finished_at = result.finished_at or now_utc()
     if opts.output == "json":
         click.echo(jsonreport.render_json(result))

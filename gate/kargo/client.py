@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import redact
+from gate import deadlines, redact
 from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
 from gate.kargo.timefmt import normalize
 from gate.kube import Permission
@@ -109,7 +109,7 @@ class KargoClient:
                 self.base + path,
                 params=query,
                 json=body if body is not None else None,
-                timeout=self.config.timeout,
+                timeout=deadlines.clamp(self.config.timeout, f"Kargo API {method} {path}"),
                 verify=self.verify,
             )
         except requests.exceptions.SSLError as exc:
@@ -118,6 +118,9 @@ class KargoClient:
                 " pass --kargo-ca with its CA bundle"
             ) from None
         except requests.exceptions.RequestException as exc:
+            if deadlines.passed():
+                raise deadlines.DeadlineExceeded(f"Kargo API {method} {path}: no answer before the deadline") \
+                    from None
             raise TransientError(f"Kargo API at {self.base} unreachable: {type(exc).__name__}") from None
         try:
             parsed: Any = resp.json() if resp.content else None
@@ -135,7 +138,9 @@ class KargoClient:
         self, method: str, path: str, *, query: dict | None = None, body: Any = None, retry: bool = True
     ) -> tuple[int, Any]:
         attempts = Retrying(
-            stop=stop_after_attempt(5 if retry else 1) | stop_after_delay(self.config.retry_budget),
+            stop=stop_after_attempt(5 if retry else 1)
+            | stop_after_delay(self.config.retry_budget)
+            | deadlines.stop_at_deadline,
             wait=wait_retry_after(initial=0.2, maximum=3.0),
             retry=retry_if_exception_type(TransientError),
             reraise=True,
@@ -275,7 +280,7 @@ class KargoClient:
                 params={"watch": "true"},
                 stream=True,
                 headers={"Accept": "text/event-stream"},
-                timeout=(self.config.timeout, timeout),
+                timeout=(deadlines.clamp(self.config.timeout), deadlines.clamp(timeout)),
                 verify=self.verify,
             ) as resp:
                 if resp.status_code != 200:
@@ -284,6 +289,8 @@ class KargoClient:
                     )
                 event = ""
                 for line in resp.iter_lines(decode_unicode=True):
+                    if deadlines.passed():  # keepalives keep the stream busy: the wall still holds
+                        raise _watch_deadline(name)
                     if line is None:
                         continue
                     if line.startswith(":"):
@@ -300,6 +307,8 @@ class KargoClient:
                     elif not line:
                         event = ""
         except requests.exceptions.RequestException as exc:
+            if deadlines.passed():
+                raise _watch_deadline(name) from None
             raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
 
     def get_analysis_run(self, project: str, name: str) -> dict | None:
@@ -384,6 +393,10 @@ class KargoClient:
             what=f'Promotion "{name}"',
             permission=perm,
         )
+
+
+def _watch_deadline(name: str) -> deadlines.DeadlineExceeded:
+    return deadlines.DeadlineExceeded(f"the deadline passed while following Promotion {name} (it goes on in Kargo)")
 
 
 def _safe_json(resp: requests.Response) -> Any:

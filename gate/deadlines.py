@@ -1,0 +1,142 @@
+"""Deadlines that hold, for every request and command the gate makes.
+
+The design in one paragraph: the runner knows each check's deadline (its `timeout`, capped by the run's
+`--timeout`), but the clients that do the waiting (HttpClient, KubeClient, KargoClient, the `command`
+check) are shared by every check and know nothing of checks. So the deadline travels with the thread
+that does the work: the runner sets the *current deadline* (a ContextVar, so each worker thread has its
+own) around each attempt with `scope()`, and every client asks it before it waits:
+
+- `clamp(timeout)` gives a request the time left as its connect and read timeout (or raises
+  `DeadlineExceeded` when none is left), so `request_timeout: 60s` cannot outlast `--timeout 5s`;
+- `stop_at_deadline` ends a tenacity retry loop when the next sleep would pass the deadline, so no
+  retry budget or Retry-After outlives it;
+- `read_body()` reads an answer in pieces and stops at the deadline, so a body that trickles in one
+  byte a second is cut there (a socket read timeout alone restarts with every byte).
+
+The run's wall (`start_run`, set once when a command opens its session) is a floor under every current
+deadline, so calls made outside the runner (discovery, the RBAC preflight, Kargo reads) are held to
+`--timeout` too. Times are `time.monotonic()` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from gate.errors import EvaluationError
+
+MIN_REQUEST = 0.05  # less time than this left: do not start a request at all
+CHUNK = 64 * 1024
+
+_run_wall: float | None = None
+_current: ContextVar[float | None] = ContextVar("gate_deadline", default=None)
+
+
+class DeadlineExceeded(EvaluationError):
+    """The deadline passed before an answer was complete. Not transient: nothing is retried past it."""
+
+
+def start_run(timeout: float | None) -> float | None:
+    """Start the run's wall clock: `timeout` seconds from now (None: no wall). Returns the deadline."""
+    global _run_wall
+    _run_wall = time.monotonic() + timeout if timeout else None
+    return _run_wall
+
+
+def run_wall() -> float | None:
+    return _run_wall
+
+
+def current() -> float | None:
+    """The earliest of the run's wall and the deadline of the attempt this thread is making."""
+    found = [d for d in (_run_wall, _current.get()) if d is not None]
+    return min(found) if found else None
+
+
+@contextlib.contextmanager
+def scope(deadline: float | None) -> Iterator[None]:
+    """Make `deadline` the current one for this thread (the runner wraps each attempt in this)."""
+    token = _current.set(deadline)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left before the current deadline (negative when passed); None when there is none."""
+    deadline = current()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def passed() -> bool:
+    """True when a current deadline exists and (all but) passed: a timeout now is the deadline's doing."""
+    left = remaining()
+    return left is not None and left < MIN_REQUEST
+
+
+def clamp(timeout: float | None, what: str = "the request") -> float | None:
+    """`timeout`, or the time left if that is shorter. Raises DeadlineExceeded when none is left."""
+    left = remaining()
+    if left is None:
+        return timeout
+    if left < MIN_REQUEST:
+        raise DeadlineExceeded(f"the deadline passed before {what}")
+    return left if timeout is None or not math.isfinite(timeout) else min(timeout, left)
+
+
+def stop_at_deadline(retry_state: Any) -> bool:
+    """tenacity stop: no further try when the sleep before it would end past the current deadline."""
+    left = remaining()
+    if left is None:
+        return False
+    return left - (getattr(retry_state, "upcoming_sleep", 0.0) or 0.0) < MIN_REQUEST
+
+
+def read_body(resp: Any, what: str = "the answer") -> bytes:
+    """The whole body of a urllib3 response (`preload_content=False`), read in pieces as they arrive,
+    each read's socket timeout the time left; raises DeadlineExceeded when the deadline comes first."""
+    parts: list[bytes] = []
+    try:
+        while True:
+            left = remaining()
+            if left is not None:
+                if left <= 0:
+                    raise DeadlineExceeded(f"{what}: the body was still arriving at the deadline")
+                _socket_timeout(resp, left)
+            data = resp.read1(CHUNK, decode_content=True) if hasattr(resp, "read1") else resp.read(CHUNK)
+            if not data:
+                break
+            parts.append(data)
+    except DeadlineExceeded:
+        _close(resp)
+        raise
+    except Exception:
+        _close(resp)
+        left = remaining()
+        if left is not None and left <= MIN_REQUEST:
+            raise DeadlineExceeded(f"{what}: the body was still arriving at the deadline") from None
+        raise
+    with contextlib.suppress(Exception):
+        resp.release_conn()
+    return b"".join(parts)
+
+
+def _socket_timeout(resp: Any, seconds: float) -> None:
+    """Best effort: the next socket read of `resp` waits at most `seconds`."""
+    sock = getattr(getattr(resp, "_connection", None), "sock", None)
+    if sock is None:  # http.client response inside: fp (BufferedReader) -> SocketIO -> socket
+        fp = getattr(getattr(resp, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(0.01, seconds))
+
+
+def _close(resp: Any) -> None:
+    with contextlib.suppress(Exception):
+        resp.close()
