@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -44,14 +45,29 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
+def _debug_cb(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from gate.entry import set_debug
+
+        set_debug()  # read by gate.entry when a bug reaches the top
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gate")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_debug_cb,
+              help="On an internal error, print the traceback (for a bug report). Also GATE_DEBUG=1.")
 def cli() -> None:
     """Promotion Gate: verify a Kargo stage level by level, and promote through the Kargo API.
 
     Exit codes: 0 gate open, 1 gate closed, 2 usage or configuration error, 3 could not evaluate,
     130/143 interrupted.
     """
+    from gate import redact
+
+    # Before any command reads anything: credentials the CI system put in the environment are masked
+    # in every output, whether or not the spec uses them.
+    redact.register_environment(os.environ)
 
 
 def main() -> None:
