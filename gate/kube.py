@@ -91,7 +91,12 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     _register_credentials(cfg)
     _check_client_certificate(cfg, flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
-    return KubeClient(client.ApiClient(cfg), request_timeout=request_timeout)
+    try:
+        api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
+    except Exception as exc:  # noqa: BLE001 - as above: the library's answer to a bad setting
+        raise ConfigError(f"cannot use the kubeconfig's cluster settings: {_library_error(exc)}", key=flag) \
+            from None
+    return KubeClient(api, request_timeout=request_timeout)
 
 
 def _check_kubeconfig_file(path: str) -> None:
