@@ -359,7 +359,7 @@ def _is_status_object(text: Any) -> bool:
 def _message(body: Any) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("error") or "")
-    return str(body or "")[:200]
+    return redact.cut(str(body or ""), 200)  # masked before the cut
 
 
 def _raise_for(resp: Response, method: str, path: str) -> None:

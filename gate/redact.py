@@ -102,6 +102,10 @@ def register_environment(env: Mapping[str, str] = os.environ) -> None:
 
 def _forms(value: str) -> set[str]:
     forms = {value, value.strip()}
+    if "\n" in value.strip():  # a PEM key or a JSON credential: output may carry it line by line
+        forms |= {line.strip() for line in value.splitlines()
+                  if len(line.strip()) >= 16 and not line.startswith("-----")}  # PEM armour is public
+        forms.add(" ".join(value.split()))  # as reports fold it onto one line
     forms |= _percent_forms(value)
     forms |= _base64_forms(value.encode("utf-8"))
     escaped = json.dumps(value)[1:-1]

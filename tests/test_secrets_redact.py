@@ -98,3 +98,24 @@ def test_many_secrets_over_a_large_output_stay_fast() -> None:
     took = time.perf_counter() - start
     assert masked.endswith(" ***.")
     assert took < 2.0, f"masking 1 MB with 200 secrets took {took:.2f}s"
+
+
+def test_a_multi_line_secret_is_masked_line_by_line_and_folded() -> None:
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n" \
+          "-----END PRIVATE KEY-----\n"
+    redact.register(key)
+    assert "MIIEvQIBADANBgkq" not in redact.redact("last line: BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj")
+    assert "MIIEvQIBADANBgkq" not in redact.redact(" ".join(key.split()))
+    assert "BEGIN PRIVATE KEY" in redact.redact("-----BEGIN PRIVATE KEY-----")  # not a secret on its own
+
+
+def test_error_excerpts_are_masked_before_they_are_cut() -> None:
+    from gate.httpclient import _reason
+    from gate.kargo.client import error_message
+    from gate.kube import _message
+
+    redact.register(SECRET)
+    body = "x" * 290 + SECRET
+    assert SECRET[:6] not in error_message(body)
+    assert SECRET[:6] not in _reason(Exception(body))
+    assert SECRET[:6] not in _message("y" * 190 + SECRET)
