@@ -276,3 +276,18 @@ def test_internal_error_prints_a_traceback_only_with_debug(capsys, tmp_path: Pat
     monkeypatch.setenv("GATE_DEBUG", "1")
     code, text = verify(capsys, tmp_path, kubeconfig=sim.kubeconfig)
     assert code == 3 and "Traceback" in text
+
+
+@pytest.mark.parametrize(("flag", "path", "words"), [
+    ("--spec", "/etc/passwd", ["/etc/passwd:1", "expected a mapping, got text"]),
+    ("--spec", "/dev/zero", ["/dev/zero", "not a regular file"]),
+    ("--config", "/dev/zero", ["/dev/zero", "not a regular file"]),
+    ("--config", "/etc/passwd", ["/etc/passwd:1", "expected a mapping of settings"]),
+])
+def test_a_file_that_is_not_what_the_flag_wants_is_named(capsys, tmp_path: Path, flag: str, path: str,
+                                                         words: list[str]) -> None:
+    (tmp_path / "gate.yaml").write_text(OK_SPEC)
+    args = {"--spec": str(tmp_path / "gate.yaml"), "--kubeconfig": str(tmp_path / "none"), flag: path}
+    code, text = gate(capsys, "verify", "--stage", "s", *[x for kv in args.items() for x in kv])
+    assert_usage_error(code, text, *words)
+    assert len(text) < 400, "the message quotes the file instead of naming it"
