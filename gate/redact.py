@@ -54,6 +54,7 @@ _WORD = "A-Za-z0-9"
 
 _lock = threading.Lock()
 _secrets: set[str] = set()  # the values as registered
+_warned: set[str] = set()  # names already warned about
 _long: set[str] = set()  # every form masked wherever it occurs
 _short: set[str] = set()  # every form masked as a whole word
 _pattern: re.Pattern[str] | None = None
@@ -73,7 +74,8 @@ def register(value: str | None, *, name: str | None = None) -> bool:
         return False
     value = str(value)
     if value.strip().lower() in TRIVIAL:
-        if name and value:
+        if name and value and name not in _warned:
+            _warned.add(name)
             print(f"gate: warning: the value of {name} ({value!r}) is too common to be masked as a secret",
                   file=sys.stderr)
         return False
@@ -207,6 +209,7 @@ def clear() -> None:
     global _pattern, _longest
     with _lock:
         _secrets.clear()
+        _warned.clear()
         _long.clear()
         _short.clear()
         _pattern, _longest = None, 0

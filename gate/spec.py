@@ -169,7 +169,7 @@ class _Substitution:
             if value is None:
                 self.missing_env.setdefault(env, path)
             else:
-                redact.register(value)  # before anything can print it
+                redact.register(value, name=f"${{env:{env}}}")  # before anything can print it
             return value
         if name not in KEY_OF_VARIABLE:
             known = ", ".join(sorted(KEY_OF_VARIABLE))

@@ -175,3 +175,15 @@ def test_kube_token_and_env_secrets_never_reach_stderr_on_errors(tmp: Path) -> N
     assert proc.returncode == 3, proc.stdout + proc.stderr
     for text in texts:
         assert leaks(text) == []
+
+
+def test_a_trivial_env_value_is_used_but_warned_about_once(tmp: Path) -> None:
+    spec = {"stages": {"s": {"levels": {"1": [
+        {"command": {"run": ["sh", "-c", "echo flag=$F; exit 1"], "env": {"F": "${env:CANARY_FLAG}"}}},
+        {"command": {"run": ["sh", "-c", "exit 1"], "env": {"G": "${env:CANARY_FLAG}"}}}]}}},
+        "defaults": {"timeout": "5s"}}
+    proc, _ = run_gate(tmp, json.dumps(spec), extra_env={"CANARY_FLAG": "true"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.count("${env:CANARY_FLAG}") == 1
+    assert "too common to be masked" in proc.stderr
+    assert "flag=true" in proc.stdout
