@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,18 @@ def test_demo_with_a_scenario_file_is_a_usage_error(capsys, tmp_path: Path) -> N
 
 
 # -- report paths ---------------------------------------------------------------------------------------
+def private_device(tmp: Path) -> str:
+    """A character device like /dev/full (1, 7) in the test's own directory: the gate of old replaced
+    whatever was at the path, and as root that turned the real /dev/full into a regular file."""
+    path = tmp / "full"
+    if not path.exists():
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        except (PermissionError, OSError):
+            pytest.skip("cannot create a device node here (needs CAP_MKNOD)")
+    return str(path)
+
+
 def _report_cases(tmp: Path) -> dict[str, tuple[str, str]]:
     target = tmp / "elsewhere.xml"
     target.write_text("keep me\n")
@@ -172,7 +185,7 @@ def _report_cases(tmp: Path) -> dict[str, tuple[str, str]]:
     readonly = tmp / "ro"
     readonly.mkdir()
     readonly.chmod(0o555)
-    return {"symlink": (str(tmp / "link.xml"), "symbolic link"), "device": ("/dev/full", "a device"),
+    return {"symlink": (str(tmp / "link.xml"), "symbolic link"), "device": (private_device(tmp), "a device"),
             "proc": ("/proc/version", "cannot be written"), "directory": (str(tmp), "a directory"),
             "missing under a file": (str(target / "x.xml"), "Not a directory"),
             "read-only dir": (str(readonly / "sub" / "r.xml"), "cannot be written")}
@@ -191,14 +204,16 @@ def test_unusable_report_path_exits_2_before_any_cluster_access(capsys, tmp_path
     assert_usage_error(code, text, flag, words)
     assert len(sim.requests) == before, "the run started although the report path is unusable"
     assert (tmp_path / "elsewhere.xml").read_text() == "keep me\n"
-    assert Path("/dev/full").is_char_device()
+    assert Path(private_device(tmp_path)).is_char_device()
 
 
 def test_report_path_from_the_environment_is_checked_too(capsys, tmp_path: Path, sim: SimHandle,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GATE_JUNIT", "/dev/full")
+    device = private_device(tmp_path)
+    monkeypatch.setenv("GATE_JUNIT", device)
     code, text = verify(capsys, tmp_path, kubeconfig=sim.kubeconfig)
-    assert_usage_error(code, text, "--junit", "/dev/full")
+    assert_usage_error(code, text, "--junit", device)
+    assert Path(device).is_char_device()
 
 
 def test_reports_replace_a_regular_file_atomically(capsys, tmp_path: Path, sim: SimHandle) -> None:
@@ -291,3 +306,17 @@ def test_a_file_that_is_not_what_the_flag_wants_is_named(capsys, tmp_path: Path,
     code, text = gate(capsys, "verify", "--stage", "s", *[x for kv in args.items() for x in kv])
     assert_usage_error(code, text, *words)
     assert len(text) < 400, "the message quotes the file instead of naming it"
+
+
+def test_discover_write_to_a_device_or_link_exits_2_before_the_cluster(capsys, tmp_path: Path,
+                                                                       sim: SimHandle) -> None:
+    (tmp_path / "target").write_text("kargo_project: keep\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "target")
+    device = private_device(tmp_path)
+    for path, words in ((device, "a device"), (str(tmp_path / "link.yaml"), "symbolic link")):
+        before = len(sim.requests)
+        code, text = gate(capsys, "discover", "--write", "--config", path, "--kubeconfig", sim.kubeconfig)
+        assert_usage_error(code, text, "--config", words)
+        assert len(sim.requests) == before
+    assert (tmp_path / "target").read_text() == "kargo_project: keep\n"
+    assert Path(device).is_char_device()
