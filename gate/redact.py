@@ -171,7 +171,9 @@ def _compiled() -> tuple[re.Pattern[str] | None, int]:
                 parts.append(_alternation(_long))
             if _short:
                 parts.append(f"(?<![{_WORD}])" + _alternation(_short) + f"(?![{_WORD}])")
-            _pattern = re.compile("|".join(parts))
+            # Every match at every position (a lookahead consumes nothing), so overlapping secrets are
+            # all found; redact() masks the union of what they cover.
+            _pattern = re.compile("(?=(" + "|".join(parts) + "))")
             _longest = max(len(v) for v in _long | _short)
         return _pattern, _longest
 
@@ -181,7 +183,25 @@ def redact(text: str) -> str:
     if not text:
         return text
     pattern, _ = _compiled()
-    return pattern.sub(MASK, text) if pattern is not None else text
+    if pattern is None:
+        return text
+    spans: list[list[int]] = []
+    for match in pattern.finditer(text):
+        start, end = match.start(), match.start() + len(match[1])
+        if end == start:
+            continue
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], MASK]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def longest() -> int:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.command import TAIL_CHARS, tail
 from gate import redact
@@ -119,3 +121,26 @@ def test_error_excerpts_are_masked_before_they_are_cut() -> None:
     assert SECRET[:6] not in error_message(body)
     assert SECRET[:6] not in _reason(Exception(body))
     assert SECRET[:6] not in _message("y" * 190 + SECRET)
+
+
+SECRET_CHARS = "ab/+=%&\\\"x01"
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.text(alphabet=SECRET_CHARS, min_size=6, max_size=12), min_size=1, max_size=6),
+       st.lists(st.text(alphabet=" -_.:", max_size=4), max_size=6))
+def test_no_registered_value_survives_whatever_surrounds_it(secrets: list[str], fillers: list[str]) -> None:
+    """Secrets back to back, overlapping, or inside one another: nothing of any of them is left."""
+    redact.clear()
+    for value in secrets:
+        redact.register(value)
+    padded = fillers + [""] * len(secrets)
+    text = "".join(f"{filler}{value}" for filler, value in zip(padded[: len(secrets)], secrets, strict=True))
+    left = redact.redact(text).replace(redact.MASK, "")
+    assert not set(left) & set(SECRET_CHARS), (secrets, text, left)
+
+
+def test_overlapping_secrets_are_masked_as_one() -> None:
+    redact.register("aaaaaabbbbbb")
+    redact.register("bbbbbbcccccc")
+    assert redact.redact("x aaaaaabbbbbbcccccc y") == "x *** y"
