@@ -144,3 +144,21 @@ def test_overlapping_secrets_are_masked_as_one() -> None:
     redact.register("aaaaaabbbbbb")
     redact.register("bbbbbbcccccc")
     assert redact.redact("x aaaaaabbbbbbcccccc y") == "x *** y"
+
+
+def test_every_kubeconfig_credential_is_registered(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from gate.kube import _register_credentials
+
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkgQ2FuYXJ5S2V5TWF0ZXJpYWwxMjM0NTY3\n"
+                   "-----END EC PRIVATE KEY-----\n")
+    cfg = SimpleNamespace(api_key={"BearerToken": "Bearer kube-canary-token-1"}, username="admin",
+                          password="kube-canary-pass-2", key_file=str(key))
+    _register_credentials(cfg)
+    text = redact.redact("kube-canary-token-1 kube-canary-pass-2 "
+                         + base64.b64encode(b"admin:kube-canary-pass-2").decode()
+                         + " MHcCAQEEIBkgQ2FuYXJ5S2V5TWF0ZXJpYWwxMjM0NTY3 "
+                         + base64.b64encode(key.read_bytes()).decode())
+    assert text == " ".join([redact.MASK] * 5)
