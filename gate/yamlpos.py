@@ -53,7 +53,7 @@ class Limits:
     parser's recursion."""
 
     max_bytes: int = 8 * 1024 * 1024
-    max_depth: int = 64
+    max_depth: int = 100  # the deepest real CRD (Argo Rollouts ClusterAnalysisTemplate) is 38
     max_nodes: int = 200_000  # nodes of the document as if every alias were written out
 
 
