@@ -3,10 +3,14 @@ never import the kubernetes client."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 import sys
+import warnings
+from typing import TextIO
 
 import click
 
@@ -68,6 +72,37 @@ def cli() -> None:
     # Before any command reads anything: credentials the CI system put in the environment are masked
     # in every output, whether or not the spec uses them.
     redact.register_environment(os.environ)
+    _redact_library_output()
+
+
+class _RedactingHandler(logging.Handler):
+    """Library log records (urllib3, kubernetes) reach stderr masked; sys.stderr is looked up per record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from gate.redact import redact
+
+        try:
+            sys.stderr.write(redact(f"{record.name}: {record.levelname.lower()}: {record.getMessage()}") + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    from gate.redact import redact
+
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    with contextlib.suppress(OSError):
+        (file or sys.stderr).write(redact(text))
+
+
+def _redact_library_output() -> None:
+    """Log records and Python warnings are text leaving the process too: mask them like reports."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _RedactingHandler) for h in root.handlers):
+        handler = _RedactingHandler(logging.WARNING)
+        root.addHandler(handler)
+    warnings.showwarning = _show_warning
 
 
 def main() -> None:

@@ -187,3 +187,23 @@ def test_a_trivial_env_value_is_used_but_warned_about_once(tmp: Path) -> None:
     assert proc.stderr.count("${env:CANARY_FLAG}") == 1
     assert "too common to be masked" in proc.stderr
     assert "flag=true" in proc.stdout
+
+
+def test_library_log_records_and_warnings_are_masked(capsys, monkeypatch) -> None:
+    import logging
+    import warnings
+
+    from gate import redact
+    from gate.cli import cli
+    from gate.entry import run
+
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", KARGO)
+    redact.clear()
+    assert run(cli, ["verify", "--help"]) == 0  # any command: the group registers and installs the hooks
+    capsys.readouterr()
+    logging.getLogger("urllib3.connectionpool").warning("Retrying after error: GET /x?token=%s", KARGO)
+    warnings.warn(f"insecure request to https://h/?t={KARGO}", UserWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert "Retrying after error" in err and "insecure request" in err
+    assert KARGO not in err
+    redact.clear()
