@@ -8,7 +8,7 @@ first (`cut`, `tail`), so a cut never leaves part of a secret behind.
 For each value the masked forms are: the value itself; percent-encoded (quote with and without `/`
 safe, quote_plus, upper- and lower-case hex, and encoded twice); base64 (standard and URL-safe, with
 and without padding, plus the three alignments of the value inside a larger base64 blob); and the
-JSON-escaped value.
+JSON-escaped and HTML-escaped value.
 
 Length: a value of 6 characters or more is masked wherever it occurs. A shorter value is masked where it
 stands as a whole word (not inside a longer run of letters and digits), so a short password "hunter"
@@ -20,6 +20,7 @@ blank every report, and `register` says so (a warning on stderr) when the value 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -110,6 +111,7 @@ def _forms(value: str) -> set[str]:
         forms.add(" ".join(value.split()))  # as reports fold it onto one line
     forms |= _percent_forms(value)
     forms |= _base64_forms(value.encode("utf-8"))
+    forms |= {html.escape(value), html.escape(value, quote=False)}  # reflected in an HTML page
     escaped = json.dumps(value)[1:-1]
     forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
     return {f for f in forms if f}

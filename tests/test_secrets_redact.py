@@ -4,6 +4,7 @@ happens before any cut."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import time
@@ -32,6 +33,7 @@ SECRET = "p@ss/w+rd=\"x\\y&z-0123456789"
     SECRET, quote(SECRET, safe=""), quote(SECRET), quote_plus(SECRET), quote(SECRET, safe="").lower(),
     quote(quote(SECRET, safe=""), safe=""), base64.b64encode(SECRET.encode()).decode(),
     base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="), json.dumps(SECRET)[1:-1],
+    html.escape(SECRET),
 ])
 def test_every_form_of_a_secret_is_masked(form: str) -> None:
     redact.register(SECRET)
