@@ -81,11 +81,12 @@ entry.on_interrupt(_on_interrupt)
 def tail(stream: IO[bytes], lines: int = TAIL_LINES) -> str:
     stream.seek(0, os.SEEK_END)
     size = stream.tell()
-    stream.seek(max(0, size - TAIL_CHARS * 2))
-    text = stream.read().decode("utf-8", "replace")
+    # Masked before it is cut: read a secret's width more, so one straddling the start is whole.
+    start = max(0, size - TAIL_CHARS * 2 - redact.longest())
+    stream.seek(start)
+    text = redact.tail(stream.read().decode("utf-8", "replace"), TAIL_CHARS * 2, partial_start=start > 0)
     kept = text.splitlines()[-lines:]
-    out = "\n".join(kept)
-    return redact.redact(out[-TAIL_CHARS:])
+    return "\n".join(kept)[-TAIL_CHARS:]
 
 
 class Command(Check):
@@ -115,11 +116,11 @@ class Command(Check):
     def default_name(self) -> str:
         run = self.params["run"]
         text = run if isinstance(run, str) else shlex.join(run)
-        return "command " + redact.redact(text if len(text) <= 60 else text[:59] + "…")
+        return "command " + redact.cut(text, 60)  # masked first: a cut never leaves part of a secret
 
     def ident(self) -> str:
         run = self.params["run"]
-        return redact.redact(run if isinstance(run, str) else " ".join(run))[:80]
+        return redact.cut(run if isinstance(run, str) else " ".join(run), 80, marker="")
 
     def argv(self) -> list[str]:
         run = self.params["run"]

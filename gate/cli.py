@@ -17,8 +17,12 @@ if os.path.basename(sys.argv[0] if sys.argv else "") == "gate":  # the console s
     _signal.signal(_signal.SIGINT, _quiet_interrupt)
     _signal.signal(_signal.SIGTERM, _quiet_interrupt)
 
-import importlib  # noqa: E402 - after the handlers above, on purpose
+import contextlib  # noqa: E402 - after the handlers above, on purpose
+import importlib  # noqa: E402
 import importlib.util  # noqa: E402
+import logging  # noqa: E402
+import warnings  # noqa: E402
+from typing import TextIO  # noqa: E402
 
 import click  # noqa: E402
 
@@ -59,14 +63,60 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
+def _debug_cb(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from gate.entry import set_debug
+
+        set_debug()  # read by gate.entry when a bug reaches the top
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gate")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_debug_cb,
+              help="On an internal error, print the traceback (for a bug report). Also GATE_DEBUG=1.")
 def cli() -> None:
     """Promotion Gate: verify a Kargo stage level by level, and promote through the Kargo API.
 
     Exit codes: 0 gate open, 1 gate closed, 2 usage or configuration error, 3 could not evaluate,
     130/143 interrupted.
     """
+    from gate import redact
+
+    # Before any command reads anything: credentials the CI system put in the environment are masked
+    # in every output, whether or not the spec uses them.
+    redact.register_environment(os.environ)
+    _redact_library_output()
+
+
+class _RedactingHandler(logging.Handler):
+    """Library log records (urllib3, kubernetes) reach stderr masked; sys.stderr is looked up per record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from gate.redact import redact
+
+        try:
+            sys.stderr.write(redact(f"{record.name}: {record.levelname.lower()}: {record.getMessage()}") + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    from gate.redact import redact
+
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    with contextlib.suppress(OSError):
+        (file or sys.stderr).write(redact(text))
+
+
+def _redact_library_output() -> None:
+    """Log records and Python warnings are text leaving the process too: mask them like reports."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _RedactingHandler) for h in root.handlers):
+        handler = _RedactingHandler(logging.WARNING)
+        root.addHandler(handler)
+    warnings.showwarning = _show_warning
 
 
 def main() -> None:

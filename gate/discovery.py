@@ -18,8 +18,10 @@ import yaml
 from gate.errors import ConfigError, PermissionDenied
 from gate.kube import KindNotServed
 from gate.redact import redact
+from gate.reports.common import check_report_path, write_atomic
 from gate.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES, Resource
 from gate.settings import DEFAULT_FILE, KEYS, Settings, load_settings
+from gate.yamlpos import read as read_text
 
 MONITORING_SELECTOR = "app.kubernetes.io/part-of=kube-prometheus-stack"
 
@@ -180,14 +182,12 @@ def write_settings(settings: Settings, path: str) -> list[str]:
     new = {k: v for k in KEYS if k not in existing and (v := settings.get(k)) is not None}
     text = ""
     if os.path.isfile(path):
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text(path)
         if text and not text.endswith("\n"):
             text += "\n"
     else:
         text = "# Promotion Gate settings (gate discover --write). Keys as in the gitops guide.\n"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text + _file_text(new))
+    write_atomic(path, text + _file_text(new))  # a regular file or a new one, never half-written
     return list(new)
 
 
@@ -208,6 +208,8 @@ def discover_command(write: bool, config: str | None, kubeconfig: str | None, co
     # with --write and a --config that does not exist yet, start from nothing and create it
     path = config if config is None or os.path.isfile(config) or not write else None
     settings = load_settings(path, {"project": project})
+    if write:
+        check_report_path(target, "--config")  # before the cluster is asked anything
     settings = discover(settings, connect(kubeconfig, context))
     width = max(len(k) for k in KEYS)
     shown = {k: "(not set)" if settings.get(k) is None else repr(settings.get(k)) for k in KEYS}

@@ -14,10 +14,12 @@ in a request or a command: their answers can no longer change the verdict.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -96,7 +98,40 @@ def hard_exit(code: int) -> None:
     os._exit(code)
 
 
+_debug = False  # set by `gate --debug` for the current run
+
+
+def set_debug(on: bool = True) -> None:
+    global _debug
+    _debug = on
+
+
+def debug_enabled() -> bool:
+    """`gate --debug` or GATE_DEBUG=1: print the traceback of an internal error, for a bug report."""
+    return _debug or os.environ.get("GATE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _internal_error(exc: BaseException) -> None:
+    """A bug, not a user mistake: one line, and the (redacted) traceback only when debugging."""
+    if debug_enabled():
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        click.echo(redact(text.rstrip()), err=True)
+    click.echo(f"gate: internal error: {type(exc).__name__}: {redact(str(exc))}", err=True)
+    if not debug_enabled():
+        click.echo("gate: this is a bug in the gate; run again with --debug (or GATE_DEBUG=1) for the "
+                   "traceback to report", err=True)
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """click's usage message, redacted (a bad value echoed back may be a secret from a GATE_* variable)."""
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    sys.stderr.write(redact(buffer.getvalue()))
+    sys.stderr.flush()
+
+
 def run(cli: click.Group, args: list[str] | None = None) -> int:
+    set_debug(False)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         code = cli.main(args=args, prog_name="gate", standalone_mode=False)
@@ -104,7 +139,7 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         return 2 if isinstance(exc, click.UsageError) or exc.exit_code == 2 else exc.exit_code
     except click.Abort:
         click.echo("Aborted.", err=True)
@@ -121,7 +156,7 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except Exception as exc:  # a bug: still never a pass, and never 1 ("gate closed")
-        click.echo(f"gate: internal error: {type(exc).__name__}: {redact(str(exc))}", err=True)
+        _internal_error(exc)
         return EXIT_UNEVALUATED
     finally:
         sys.stdout.flush()

@@ -302,7 +302,7 @@ def _reason(exc: Exception) -> str:
         match = re.search(pattern, text)
         if match:
             return redact.redact(match.group(1).strip())
-    return redact.redact(text[:300])
+    return redact.cut(text, 300)  # masked before the cut
 
 
 # -- targets as checks declare them ----------------------------------------------------------------

@@ -9,6 +9,7 @@ in pieces that stop at it, no retry past it.
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 import threading
@@ -63,31 +64,105 @@ def _kubeconfig_files(explicit: str | None) -> list[str]:
 
 def connect(kubeconfig: str | None = None, context: str | None = None,
             request_timeout: float = 15.0) -> KubeClient:
-    """Resolve credentials as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, then in-cluster."""
+    """Resolve credentials as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, then in-cluster.
+
+    Every kubeconfig file is read within the user-file limits first (gate.yamlpos), and anything the
+    kubernetes library cannot use in it is a ConfigError naming the file (exit 2), never a traceback."""
     from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
 
     cfg = client.Configuration()
     files = _kubeconfig_files(kubeconfig)
-    try:
-        if files:
-            for path in files:
-                if not os.path.exists(path):
-                    raise ConfigError(f"kubeconfig file {path} does not exist", key="--kubeconfig")
+    flag = "--context" if context else "--kubeconfig"
+    if files:
+        for path in files:
+            _check_kubeconfig_file(path)
+        try:
             config.load_kube_config(config_file=os.pathsep.join(files), context=context,
                                     client_configuration=cfg, persist_config=False)
-        elif in_cluster():
+        except Exception as exc:  # noqa: BLE001 - the library's answer to a bad file is any exception
+            raise ConfigError(f"cannot use kubeconfig {os.pathsep.join(files)}: {_library_error(exc)}",
+                              key=flag) from None
+    elif in_cluster():
+        try:
             config.load_incluster_config(client_configuration=cfg)
-        else:
-            raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
-                              "or run inside a pod with a service account")
-    except ConfigException as exc:
-        raise ConfigError(f"cannot use kubeconfig: {exc}", key="--context" if context else "--kubeconfig") \
-            from None
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"cannot use the pod's service account: {_library_error(exc)}") from None
+    else:
+        raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
+                          "or run inside a pod with a service account")
+    _register_credentials(cfg)
+    _check_client_certificate(cfg, flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
-    token = (cfg.api_key or {}).get("authorization", "")
-    redact.register(token.removeprefix("Bearer ").strip())
-    return KubeClient(client.ApiClient(cfg), request_timeout=request_timeout)
+    try:
+        api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
+    except Exception as exc:  # noqa: BLE001 - as above: the library's answer to a bad setting
+        raise ConfigError(f"cannot use the kubeconfig's cluster settings: {_library_error(exc)}", key=flag) \
+            from None
+    return KubeClient(api, request_timeout=request_timeout)
+
+
+def _check_kubeconfig_file(path: str) -> None:
+    """A readable kubeconfig: YAML within the limits, and a mapping (not e.g. /etc/passwd)."""
+    from gate.yamlpos import load as load_yaml
+
+    if not os.path.exists(path):
+        raise ConfigError(f"kubeconfig file {path} does not exist", key="--kubeconfig")
+    data, positions = load_yaml(path)
+    if data is None:
+        return  # an empty file in a KUBECONFIG list is allowed (kubectl skips it)
+    if not isinstance(data, dict):
+        raise ConfigError(f"not a kubeconfig: expected a mapping with clusters, users and contexts, "
+                          f"got {type(data).__name__}", file=path, line=positions.line(()))
+    for key in ("clusters", "users", "contexts"):
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise ConfigError(f"expected a list, got {type(data[key]).__name__}", file=path,
+                              line=positions.line((key,)), key=key)
+        for i, item in enumerate(data.get(key) or [], start=1):
+            if not isinstance(item, dict):
+                raise ConfigError("expected a mapping with a name", file=path,
+                                  line=positions.line((key, i)), key=f"{key}[{i}]")
+
+
+def _library_error(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, binascii.Error):
+        return redact.redact(f"invalid base64 in a *-data field (client-key-data, client-certificate-data "
+                             f"or certificate-authority-data): {text}")
+    if type(exc).__name__ == "ConfigException":
+        return redact.redact(text)
+    return redact.redact(f"{type(exc).__name__}: {text}")
+
+
+def _register_credentials(cfg: Any) -> None:
+    """Every credential the kubeconfig gave: bearer token, basic-auth password, client key."""
+    for value in (cfg.api_key or {}).values():
+        token = str(value or "")
+        redact.register(token.removeprefix("Bearer ").strip())
+    if cfg.password:
+        redact.register(cfg.password)
+        redact.register(f"{cfg.username}:{cfg.password}")
+    if cfg.key_file and os.path.isfile(cfg.key_file):
+        try:
+            with open(cfg.key_file, encoding="utf-8", errors="replace") as fh:
+                key = fh.read()
+        except OSError:
+            return
+        redact.register(key)
+        redact.register(key.strip())
+
+
+def _check_client_certificate(cfg: Any, flag: str) -> None:
+    """A client certificate and key that TLS cannot load are the user's to fix (exit 2), not an
+    'unreachable' after retries."""
+    import ssl
+
+    if not cfg.cert_file and not cfg.key_file:
+        return
+    try:
+        ssl.create_default_context().load_cert_chain(cfg.cert_file, cfg.key_file)
+    except (ssl.SSLError, OSError, TypeError, ValueError) as exc:
+        raise ConfigError(f"the kubeconfig's client certificate or key cannot be used: "
+                          f"{getattr(exc, 'reason', None) or exc}", key=flag) from None
 
 
 @dataclass
@@ -292,7 +367,7 @@ def _is_status_object(text: Any) -> bool:
 def _message(body: Any) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("error") or "")
-    return str(body or "")[:200]
+    return redact.cut(str(body or ""), 200)  # masked before the cut
 
 
 def _raise_for(resp: Response, method: str, path: str) -> None:

@@ -50,6 +50,15 @@ def _timeout_cb(ctx: click.Context, param: click.Parameter, value: str | None) -
     return seconds
 
 
+def report_path_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A report path is usable (a regular file or a new one), checked before the run starts."""
+    if value:
+        from gate.reports.common import check_report_path
+
+        check_report_path(value, f"--{param.name.replace('_path', '').replace('_', '-')}")
+    return value
+
+
 def common_options(fn: Callable) -> Callable:
     """--config --spec --kubeconfig --context --project --junit --json --output --timeout."""
     decorators = [
@@ -61,10 +70,10 @@ def common_options(fn: Callable) -> Callable:
                      help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
         click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context."),
         click.option("--project", envvar="GATE_PROJECT", help="Kargo project."),
-        click.option("--junit", envvar="GATE_JUNIT", type=click.Path(dir_okay=False),
+        click.option("--junit", envvar="GATE_JUNIT", type=click.Path(dir_okay=False), callback=report_path_cb,
                      help="Write a JUnit XML report here."),
         click.option("--json", "json_path", envvar="GATE_JSON", type=click.Path(dir_okay=False),
-                     help="Write the JSON result here."),
+                     callback=report_path_cb, help="Write the JSON result here."),
         click.option("--output", envvar="GATE_OUTPUT", type=click.Choice(["text", "json"]), default="text",
                      show_default=True, help="What to print on stdout."),
         click.option("--timeout", envvar="GATE_TIMEOUT", callback=_timeout_cb,

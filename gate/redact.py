@@ -1,43 +1,237 @@
 """One place that knows every secret value the process has seen, so no output can carry one.
 
-Values come from `${env:NAME}` substitutions, tokens (kubeconfig, Kargo) and Secret data the `secret`
-check reads. Every reporter and progress line passes its text through `redact()`.
+Values come from `${env:NAME}` substitutions, tokens (kubeconfig, Kargo), Secret data the `secret`
+check reads, and well-known CI credentials in the environment (`register_environment`). Every
+reporter and progress line passes its text through `redact()`; text that is cut to a length is masked
+first (`cut`, `tail`), so a cut never leaves part of a secret behind.
+
+For each value the masked forms are: the value itself; percent-encoded (quote with and without `/`
+safe, quote_plus, upper- and lower-case hex, and encoded twice); base64 (standard and URL-safe, with
+and without padding, plus the three alignments of the value inside a larger base64 blob); and the
+JSON-escaped and HTML-escaped value.
+
+Length: a value of 6 characters or more is masked wherever it occurs. A shorter value is masked where it
+stands as a whole word (not inside a longer run of letters and digits), so a short password "hunter"
+is masked but "admin" does not turn "administrator" into "***istrator". Values that cannot be
+secrets (empty, `true`, `false`, `0`, `1`, `yes`, `no`, `null`, …) are refused: masking them would
+blank every report, and `register` says so (a warning on stderr) when the value was named explicitly.
 """
 
 from __future__ import annotations
 
 import base64
+import html
+import json
+import os
+import re
+import sys
 import threading
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
-# Shorter values (e.g. a Secret holding "admin") would mask ordinary words all over the report; the
-# gate never prints secret values in the first place, this is the second line of defence.
+# Below this length a value is masked only as a whole word (see the module docstring).
 MIN_LENGTH = 6
+TRIVIAL = frozenset({"", "true", "false", "yes", "no", "on", "off", "null", "none", "nil", "0", "1",
+                     "-1", "y", "n", "t", "f"})
+# Environment variables that hold credentials in CI systems and the tools the gate runs next to.
+# GitHub Actions: https://docs.github.com/en/actions/security-for-github-actions/security-guides/
+#   automatic-token-authentication and the runner's ACTIONS_* variables; GitLab:
+#   https://docs.gitlab.com/ci/variables/predefined_variables/ (CI_JOB_TOKEN, CI_REGISTRY_PASSWORD,
+#   CI_JOB_JWT*, CI_DEPLOY_PASSWORD, CI_DEPENDENCY_PROXY_PASSWORD).
+KNOWN_SECRET_VARIABLES = frozenset({
+    "GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_RESULTS_URL", "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "CI_JOB_TOKEN", "CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_REGISTRY_PASSWORD",
+    "CI_DEPLOY_PASSWORD", "CI_DEPENDENCY_PROXY_PASSWORD", "CI_REPOSITORY_URL", "GITLAB_TOKEN",
+    "KARGO_API_TOKEN", "ARGOCD_AUTH_TOKEN", "NPM_TOKEN", "NODE_AUTH_TOKEN", "VAULT_TOKEN",
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_CLIENT_SECRET", "GOOGLE_CREDENTIALS",
+    "DOCKER_PASSWORD", "DOCKER_AUTH_CONFIG", "REGISTRY_PASSWORD", "BUILDKITE_AGENT_ACCESS_TOKEN",
+    "CODECOV_TOKEN", "SONAR_TOKEN", "SLACK_WEBHOOK_URL", "GATE_KARGO_TOKEN",
+})
+SECRET_SUFFIXES = ("_TOKEN", "_PASSWORD", "_SECRET", "_KEY", "_JWT", "_PASSWD", "_CREDENTIALS",
+                   "_APIKEY", "_PAT")
+_WORD = "A-Za-z0-9"
+
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: set[str] = set()  # the values as registered
+_warned: set[str] = set()  # names already warned about
+_long: set[str] = set()  # every form masked wherever it occurs
+_short: set[str] = set()  # every form masked as a whole word
+_pattern: re.Pattern[str] | None = None
+_longest = 0
 
 
-def register(value: str | None) -> None:
-    """Remember a secret value (and its base64 form, as it appears in Secret objects)."""
-    if not value or len(value) < MIN_LENGTH:
-        return
+def is_secret_name(name: str) -> bool:
+    """An environment variable that holds a credential by name (see KNOWN_SECRET_VARIABLES)."""
+    upper = name.upper()
+    return upper in KNOWN_SECRET_VARIABLES or upper.endswith(SECRET_SUFFIXES)
+
+
+def register(value: str | None, *, name: str | None = None) -> bool:
+    """Remember a secret value in all its forms; False (with a warning when `name` is given) when the
+    value is too common to be masked."""
+    if value is None:
+        return False
+    value = str(value)
+    if value.strip().lower() in TRIVIAL:
+        if name and value and name not in _warned:
+            _warned.add(name)
+            print(f"gate: warning: the value of {name} ({value!r}) is too common to be masked as a secret",
+                  file=sys.stderr)
+        return False
+    forms = _forms(value)
+    global _pattern
     with _lock:
+        if value in _secrets:
+            return True
         _secrets.add(value)
-        _secrets.add(base64.b64encode(value.encode()).decode())
+        for form in forms:
+            (_long if len(form) >= MIN_LENGTH else _short).add(form)
+        _pattern = None
+    return True
+
+
+def register_environment(env: Mapping[str, str] = os.environ) -> None:
+    """Register the value of every variable named like a credential (silently skipping trivial ones)."""
+    for name, value in env.items():
+        if value and is_secret_name(name):
+            register(value)
+            if name.upper() == "CI_REPOSITORY_URL":  # https://gitlab-ci-token:TOKEN@host/...
+                _userinfo = re.match(r"^[a-z]+://[^/@:]*:([^/@]+)@", value)
+                if _userinfo:
+                    register(_userinfo[1])
+
+
+def _forms(value: str) -> set[str]:
+    forms = {value, value.strip()}
+    if "\n" in value.strip():  # a PEM key or a JSON credential: output may carry it line by line
+        forms |= {line.strip() for line in value.splitlines()
+                  if len(line.strip()) >= 16 and not line.startswith("-----")}  # PEM armour is public
+        forms.add(" ".join(value.split()))  # as reports fold it onto one line
+    forms |= _percent_forms(value)
+    forms |= _base64_forms(value.encode("utf-8"))
+    forms |= {html.escape(value), html.escape(value, quote=False)}  # reflected in an HTML page
+    escaped = json.dumps(value)[1:-1]
+    forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
+    return {f for f in forms if f}
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), text)
+
+
+def _percent_forms(value: str) -> set[str]:
+    once = {quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="/")}
+    twice = {quote(form, safe="") for form in once}
+    return {variant for form in once | twice for variant in (form, _lower_hex(form))}
+
+
+def _base64_forms(data: bytes) -> set[str]:
+    forms: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(data).decode()
+        forms |= {whole, whole.rstrip("=")}
+        if len(data) < MIN_LENGTH:
+            continue  # the inner runs of a short value would match random base64 text
+        for offset in range(3):
+            # The characters that depend only on the value, wherever it sits in a larger blob.
+            encoded = encode(b"\0" * offset + data).decode()
+            start, end = -(-8 * offset // 6), 8 * (offset + len(data)) // 6
+            forms.add(encoded[start:end])
+    return forms
+
+
+def _alternation(values: Iterable[str]) -> str:
+    """One regex matching any of the values, longest first (as a trie, so many values stay fast)."""
+    trie: dict = {}
+    for value in values:
+        node = trie
+        for char in value:
+            node = node.setdefault(char, {})
+        node[""] = True
+
+    def emit(node: dict) -> str:
+        ends = "" in node
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:  # a shorter value ends here: the longer continuations are tried first (greedy)
+            return body + "?" if len(branches) == 1 and len(branches[0]) == 1 else f"(?:{body})?"
+        return body
+
+    return emit(trie)
+
+
+def _compiled() -> tuple[re.Pattern[str] | None, int]:
+    global _pattern, _longest
+    with _lock:
+        if _pattern is None and (_long or _short):
+            parts = []
+            if _long:
+                parts.append(_alternation(_long))
+            if _short:
+                parts.append(f"(?<![{_WORD}])" + _alternation(_short) + f"(?![{_WORD}])")
+            # Every match at every position (a lookahead consumes nothing), so overlapping secrets are
+            # all found; redact() masks the union of what they cover.
+            _pattern = re.compile("(?=(" + "|".join(parts) + "))")
+            _longest = max(len(v) for v in _long | _short)
+        return _pattern, _longest
 
 
 def redact(text: str) -> str:
+    """The text with every registered secret, in every form, replaced by MASK."""
     if not text:
         return text
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    pattern, _ = _compiled()
+    if pattern is None:
+        return text
+    spans: list[list[int]] = []
+    for match in pattern.finditer(text):
+        start, end = match.start(), match.start() + len(match[1])
+        if end == start:
+            continue
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], MASK]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def longest() -> int:
+    """Length of the longest masked form: a window this wide holds any secret that starts in it."""
+    return _compiled()[1]
+
+
+def cut(text: str, limit: int, marker: str = "…") -> str:
+    """Mask, then keep at most `limit` characters (ending with `marker` when cut)."""
+    text = redact(text)
+    return text if len(text) <= limit else text[: max(0, limit - len(marker))] + marker
+
+
+def tail(text: str, limit: int, *, partial_start: bool = False) -> str:
+    """Mask, then keep the last `limit` characters. `partial_start`: the text was itself cut at its
+    start (e.g. the end of a large file), so a secret's suffix may open it; those characters are dropped."""
+    text = redact(text)
+    if partial_start:
+        text = text[min(len(text), longest()):]
+    return text[-limit:] if limit > 0 else ""
 
 
 def clear() -> None:
     """For tests only."""
+    global _pattern, _longest
     with _lock:
         _secrets.clear()
+        _warned.clear()
+        _long.clear()
+        _short.clear()
+        _pattern, _longest = None, 0

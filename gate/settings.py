@@ -148,7 +148,8 @@ def load_settings(path: str | None, flags: Mapping[str, str | None],
 
     file = path
     if path is not None and not os.path.isfile(path):
-        raise ConfigError("settings file not found", file=path, key="--config")
+        what = "not a regular file" if os.path.exists(path) else "settings file not found"
+        raise ConfigError(what, file=path, key="--config")
     if path is None and os.path.isfile(DEFAULT_FILE):
         file = DEFAULT_FILE
     file_values: dict[str, str] = {}

@@ -169,7 +169,7 @@ class _Substitution:
             if value is None:
                 self.missing_env.setdefault(env, path)
             else:
-                redact.register(value)  # before anything can print it
+                redact.register(value, name=f"${{env:{env}}}")  # before anything can print it
             return value
         if name not in KEY_OF_VARIABLE:
             known = ", ".join(sorted(KEY_OF_VARIABLE))
@@ -209,8 +209,12 @@ def load_spec(path: str | None, settings: Settings, *,
     file = path or DEFAULT_SPEC
     if not os.path.isfile(file):
         hint = "" if path else " (pass --spec, or create gate.yaml)"
-        raise ConfigError(f"spec file not found{hint}", file=file, key="--spec" if path else None)
+        what = "not a regular file" if os.path.exists(file) else "spec file not found"
+        raise ConfigError(f"{what}{hint}", file=file, key="--spec" if path else None)
     raw, positions = load_yaml(file)
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping, got {_kind(raw)}; a gate spec is a mapping with `stages:`", file=file,
+                          line=positions.line(()))
     kinds = registry_kinds() if kinds is None else kinds
     schema = build_schema(kinds)
     env = os.environ if env is None else env
@@ -239,6 +243,14 @@ def load_spec(path: str | None, settings: Settings, *,
         if problem:
             raise problem
     return _build(data, file, positions, settings, kinds)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text" if len(value) > 40 else f"text {value!r}"
+    return f"{type(value).__name__} {value!r}"
 
 
 def _first(found: dict[str, Path], positions: Positions) -> tuple[str, Path]:

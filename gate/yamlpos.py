@@ -46,10 +46,59 @@ def format_path(path: Iterable[PathPart]) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Bounds every user file is read within, checked before anything is built from it: a 300-byte
+    alias bomb ("billion laughs") expands to millions of nodes, and 500 nested brackets exhaust the
+    parser's recursion."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 100  # the deepest real CRD (Argo Rollouts ClusterAnalysisTemplate) is 38
+    max_nodes: int = 200_000  # nodes of the document as if every alias were written out
+
+
+LIMITS = Limits()
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently) and documents past
+    `limits` (nesting depth while composing, alias-expanded size before constructing)."""
 
     file: str = ""
+    limits: Limits = LIMITS
+    _depth: int = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > self.limits.max_depth:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"nested more than {self.limits.max_depth} levels deep", file=self.file,
+                                  line=mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def check_size(self, node: yaml.Node) -> None:
+        """Refuse a document whose alias-expanded size is past the limit (counted once per node)."""
+        sizes: dict[int, int] = {}
+
+        def size(n: yaml.Node) -> int:
+            known = sizes.get(id(n))
+            if known is not None:
+                return known
+            total = 1
+            if isinstance(n, yaml.MappingNode):
+                total += sum(size(k) + size(v) for k, v in n.value)
+            elif isinstance(n, yaml.SequenceNode):
+                total += sum(size(item) for item in n.value)
+            sizes[id(n)] = total = min(total, self.limits.max_nodes + 1)
+            return total
+
+        if size(node) > self.limits.max_nodes:
+            raise ConfigError(f"too large once its aliases are expanded (more than {self.limits.max_nodes} "
+                              "values); write the values out or simplify the anchors", file=self.file,
+                              line=node.start_mark.line + 1)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
@@ -83,37 +132,95 @@ def _walk(loader: _Loader, node: yaml.Node, path: Path, out: dict[Path, int]) ->
             _walk(loader, item, sub, out)
 
 
-def loads(text: str, file: str) -> tuple[Any, Positions]:
+def _loader(text: str, file: str, limits: Limits) -> _Loader:
+    if len(text) > limits.max_bytes:
+        raise ConfigError(f"larger than {limits.max_bytes // 1024} KiB; not read", file=file)
+    try:
+        loader = _Loader(text)  # the reader refuses NUL and other control characters here
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file, text) from None
+    loader.file, loader.limits = file, limits
+    return loader
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str, text: str) -> ConfigError:
+    """A ConfigError with the line (and column) of a YAML problem."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f", column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        return ConfigError(f"not valid YAML{where}: {problem}", file=file, line=mark.line + 1 if mark else None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        position = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        return ConfigError(f"not valid YAML: character #x{char:04x} is not allowed in a YAML file "
+                           "(a binary file, or a NUL byte?)", file=file, line=line)
+    return ConfigError(f"not valid YAML: {exc}", file=file)
+
+
+def _construct(loader: _Loader, node: yaml.Node) -> Any:
+    loader.check_size(node)
+    try:
+        return loader.construct_document(node)
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise ConfigError(f"a value cannot be read: {exc}", file=loader.file) from None
+
+
+def loads(text: str, file: str, limits: Limits = LIMITS) -> tuple[Any, Positions]:
     """Parse one YAML document; bad YAML is a ConfigError with the line and column of the problem."""
-    loader = _Loader(text)
-    loader.file = file
+    loader = _loader(text, file, limits)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, Positions({(): 1})
-        data = loader.construct_document(node)
+        data = _construct(loader, node)
         lines: dict[Path, int] = {(): node.start_mark.line + 1}
         _walk(loader, node, (), lines)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f", column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"not valid YAML{where}: {problem}", file=file,
-                          line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=file) from None
+        raise _yaml_error(exc, file, text) from None
     finally:
         loader.dispose()
     return data, Positions(lines)
 
 
-def load(path: str) -> tuple[Any, Positions]:
-    """Read and parse a file; an unreadable file is a ConfigError naming it."""
+def loads_all(text: str, file: str, limits: Limits = LIMITS) -> list[Any]:
+    """Every document of a multi-document YAML text (None documents dropped), within `limits`."""
+    loader = _loader(text, file, limits)
+    docs = []
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                docs.append(_construct(loader, node))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file, text) from None
+    finally:
+        loader.dispose()
+    return [d for d in docs if d is not None]
+
+
+def read(path: str, limits: Limits = LIMITS) -> str:
+    """A user file's text; missing, unreadable, too large, not UTF-8 or not a regular file is a
+    ConfigError naming it."""
+    try:
+        with open(path, "rb") as fh:  # bounded read: /dev/zero or a huge file cannot exhaust memory
+            data = fh.read(limits.max_bytes + 1)
     except FileNotFoundError:
         raise ConfigError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", file=path) from None
-    return loads(text, path)
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a file", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    if len(data) > limits.max_bytes:
+        raise ConfigError(f"larger than {limits.max_bytes // 1024} KiB; not read", file=path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("not UTF-8 text (a binary file?)", file=path, line=line) from None
+
+
+def load(path: str, limits: Limits = LIMITS) -> tuple[Any, Positions]:
+    """Read and parse a file; an unreadable file is a ConfigError naming it."""
+    return loads(read(path, limits), path, limits)

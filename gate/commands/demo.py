@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from gate.options import RunOptions, _timeout_cb
+from gate.options import RunOptions, _timeout_cb, report_path_cb
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,10 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
 @click.command()
 @click.option("--scenario", default="healthy", show_default=True, type=click.Choice(list(SCENARIOS)),
               help="What the simulated cluster shows.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="JUnit path (default: a temp dir, printed).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the JSON result.")
+@click.option("--junit", type=click.Path(dir_okay=False), callback=report_path_cb,
+              help="JUnit path (default: a temp dir, printed).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=report_path_cb,
+              help="Also write the JSON result.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--speed", type=float, default=None, help="Scenario time speed factor.")
 @click.option("--timeout", callback=_timeout_cb, help="Overall deadline, e.g. 30s.")

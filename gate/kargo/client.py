@@ -72,7 +72,7 @@ def error_message(body: Any) -> str:
     """Kargo REST errors are {"error": msg}; Connect errors {"code", "message"}."""
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or "")
-    return str(body or "")[:300]
+    return redact.cut(str(body or ""), 300)  # masked before the cut
 
 
 class KargoClient:

@@ -74,9 +74,16 @@ def _note_fn(session: Any) -> Callable[[str], None]:
     return lambda text: click.echo(redact(text), err=True)
 
 
-def open_context(opts: RunOptions, kopts: KargoOptions, *, need_plan: bool) -> Context:
+def open_context(opts: RunOptions, kopts: KargoOptions, *, need_plan: bool, promoting: bool = False) -> Context:
     from gate.session import Session
 
+    if promoting and kopts.via == "api" and not kopts.kargo.configured:
+        raise ConfigError(
+            "promote creates the Promotion through the Kargo API (never through Kubernetes): set "
+            "KARGO_API_ADDRESS and KARGO_API_TOKEN (or --kargo-address/--kargo-token), or use --via cli "
+            "with a logged-in kargo CLI",
+            key="--kargo-address",
+        )
     session = Session.open(opts, need_cluster=True, need_plan=need_plan)
     settings = session.settings
     get = getattr(settings, "get", lambda key, default=None: getattr(settings, key, default))
@@ -90,7 +97,7 @@ def open_context(opts: RunOptions, kopts: KargoOptions, *, need_plan: bool) -> C
         cfg = KargoConfig.resolve(
             cfg.address,
             cfg.token,
-            settings,
+            None,  # .gitops-config.yaml has no Kargo API keys (Settings.get raised KeyError on them)
             ca_file=cfg.ca_file,
             insecure_skip_tls_verify=cfg.insecure_skip_tls_verify,
         )
@@ -153,7 +160,7 @@ def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
     result = RunResult(command="promote", stage=kopts.stage, project=opts.project)
     stage_titles = ["Pre-promotion", "Promotion", "Kargo verification"]
     try:
-        ctx = open_context(opts, kopts, need_plan=not (kopts.no_wait or kopts.no_verify))
+        ctx = open_context(opts, kopts, need_plan=not (kopts.no_wait or kopts.no_verify), promoting=True)
         result.project = ctx.project
         result.context["Kargo API"] = str(getattr(ctx.reader, "version", ""))
         sel = _select(ctx, kopts)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gate.errors import ConfigError
 from gate.model import CheckResult, LevelResult, RunResult, Section, Status
 from gate.redact import redact
 
@@ -109,18 +111,82 @@ def all_rows(result: RunResult) -> Iterator[tuple[str, CheckResult]]:
             yield section.title, row
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temp file in the same directory and rename, creating parent directories."""
+def check_report_path(path: str | os.PathLike[str], flag: str = "") -> None:
+    """Before the run: a report goes to a regular file or a new one in a directory the gate can write.
+
+    A symlink, a device (/dev/full), a FIFO or a directory at the path, or a directory where no file can
+    be created (/proc, read-only), is a ConfigError (exit 2) naming the flag, before any cluster access."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    where = {"file": str(target), "key": flag or None}
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise ConfigError(f"report path cannot be used: {exc.strerror or exc}", **where) from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise ConfigError("report path is a symbolic link; reports are written only to regular files "
+                              "(remove the link or choose another path)", **where)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"report path is {_kind(info.st_mode)}, not a regular file", **where)
+    parent = _existing_ancestor(target.parent)
+    if not parent.is_dir():
+        raise ConfigError(f"report path cannot be created: {parent} is not a directory", **where)
+    _probe(parent, where)  # what write_atomic will need: create a file there (or the missing directories)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _existing_ancestor(directory: Path) -> Path:
+    current = directory.absolute()
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def _probe(directory: Path, where: dict) -> None:
+    """Create and remove a temp file where the report's temp file will go (what write_atomic needs)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".gate-probe.", dir=directory)
+    except OSError as exc:
+        raise ConfigError(f"report path cannot be written: no file can be created in {directory} "
+                          f"({exc.strerror or exc})", **where) from None
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write via a temp file in the same directory and rename, creating parent directories. The path
+    must be a regular file or nothing: a symlink or a device there is never replaced (ConfigError)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report: {exc.strerror or exc}", file=str(target)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise ConfigError("report path is no longer a regular file; not replaced", file=str(target))
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the report: {exc.strerror or exc}", file=str(target)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -57,6 +57,25 @@ def _write_env(kubeconfig: str, exports: dict[str, str]) -> Path:
     return path
 
 
+def _start(start: Any, scenario_ref: str, **kwargs: Any) -> Any:
+    """Start the simulator; a scenario it cannot use is a usage error (exit 2) naming the file."""
+    import os
+    import traceback
+
+    try:
+        return start(scenario_ref, **kwargs)
+    except OSError as exc:
+        raise click.UsageError(redact(f"cannot serve: {exc.strerror or exc}")) from None
+    except scen.ScenarioError as exc:
+        raise click.BadParameter(redact(str(exc)), param_hint="--scenario") from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # The scenario parsed, but its contents are not the shapes the simulator builds a world from.
+        if os.environ.get("GATE_DEBUG"):
+            traceback.print_exc()
+        raise click.BadParameter(redact(f"{scenario_ref}: not a usable scenario: {type(exc).__name__}: {exc}"),
+                                 param_hint="--scenario") from None
+
+
 @click.group()
 def sim() -> None:
     """The simulated cluster (Kubernetes API and Kargo API) used by tests and `gate demo`."""
@@ -75,10 +94,7 @@ def serve(scenario_ref: str, port: int, kubeconfig_out: str | None, request_log:
     """Serve a simulated cluster over HTTPS and block until SIGINT/SIGTERM."""
     from gate.sim.server import start
 
-    try:
-        handle = start(scenario_ref, port=port, speed=speed, request_log=request_log)
-    except (scen.ScenarioError, OSError, ValueError) as exc:
-        raise click.ClickException(redact(str(exc))) from None
+    handle = _start(start, scenario_ref, port=port, speed=speed, request_log=request_log)
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:

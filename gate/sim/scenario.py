@@ -47,10 +47,23 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
 
 
-def _load_yaml(path: Path) -> list[Any]:
+def _load_vendored(path: Path) -> list[Any]:
+    """The CRDs shipped with the simulator: trusted, large, parsed with the C loader."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open() as fh:
         return [d for d in yaml.load_all(fh, Loader=loader) if d is not None]
+
+
+def _load_yaml(path: Path) -> list[Any]:
+    """A scenario or objects file a user may have written: bounded (size, depth, alias expansion) and
+    any problem a ScenarioError naming the file and line."""
+    from gate.errors import ConfigError
+    from gate.yamlpos import loads_all, read
+
+    try:
+        return loads_all(read(str(path)), str(path))
+    except ConfigError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def crd_objects(sets: list[str]) -> list[dict]:
@@ -65,7 +78,7 @@ def crd_objects(sets: list[str]) -> list[dict]:
                 continue
             seen.add(rel)
             if rel not in _crd_cache:
-                _crd_cache[rel] = normalize(_load_yaml(CRD_DIR / rel)[0])
+                _crd_cache[rel] = normalize(_load_vendored(CRD_DIR / rel)[0])
             out.append(_crd_cache[rel])
     return out
 

@@ -1,0 +1,235 @@
+"""Fuzz target for the files a user hands the gate: spec, settings (.gitops-config.yaml), kubeconfig.
+
+Hypothesis writes random YAML structures (shaped like the real file and not), random bytes, deep
+nesting, aliases, NUL bytes, huge numbers and wrong types, and runs `gate verify` in-process. Whatever
+the file holds, the gate answers with a verdict or a usage error (exit 2), never "internal error" (exit 3
+from a bug) or a traceback. No cluster is needed: the checks that run are `command: true`, without the
+preflight, and the kubeconfig points at a closed port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gate import redact, yamlpos
+from gate.cli import cli
+from gate.entry import run
+from gate.errors import ConfigError
+from gate.settings import KEYS
+
+KINDS = ["pods", "workloads", "crds", "secret", "pvcs", "argocd_apps", "http", "tcp", "tls", "command",
+         "prometheus_query", "prometheus_targets", "loki_query", "alertmanager", "kargo_stage"]
+OK_SPEC = "stages:\n  s:\n    levels:\n      1:\n        - command: {run: ['true']}\n"
+OK_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: u, user: {token: fuzz-token-123456}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+# The suite runs a fixed 40 examples per file kind (about 5 s); GATE_FUZZ_EXAMPLES=2000 explores afresh.
+EXPLORE = int(os.environ.get("GATE_FUZZ_EXAMPLES") or 0)
+FAST = settings(max_examples=EXPLORE or 40, deadline=None, derandomize=not EXPLORE,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=10**20, max_value=10**40),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.sampled_from(["5m", "0s", "-1s", "1e400", "${KARGO_NS}", "${env:NOPE}", "${", "$${x}", "a=b,c!=d",
+                     "../x?y#z", "\x00", "1-2", "==0", ">= 1", "https://127.0.0.1:9/", "[", "*", "&a"]),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.one_of(st.text(max_size=8), st.integers(-3, 5)), inner, max_size=4),
+                      max_leaves=16)
+
+
+@st.composite
+def spec_shaped(draw: st.DrawFn) -> Any:
+    checks = draw(st.lists(st.builds(lambda kind, value: {kind: value}, st.sampled_from(KINDS), values),
+                           max_size=3))
+    level = draw(st.one_of(st.sampled_from(["1", "2", "4"]), st.integers(-1, 6), st.text(max_size=3)))
+    body: dict[str, Any] = {"levels": {level: draw(st.one_of(st.just(checks), values))}}
+    if draw(st.booleans()):
+        body["defaults"] = draw(values)
+    return {"defaults": draw(st.one_of(st.none(), values)), "stages": {"s": body}}
+
+
+@st.composite
+def settings_shaped(draw: st.DrawFn) -> Any:
+    keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=10))
+    return draw(st.dictionaries(keys, st.one_of(st.text(max_size=20), values), max_size=5))
+
+
+@st.composite
+def kubeconfig_shaped(draw: st.DrawFn) -> Any:
+    b64 = st.one_of(st.binary(max_size=30).map(lambda b: __import__("base64").b64encode(b).decode()), values)
+    user = draw(st.dictionaries(st.sampled_from(["token", "client-key-data", "client-certificate-data",
+                                                 "username", "password", "tokenFile", "exec", "auth-provider"]),
+                                b64, max_size=3))
+    cluster = draw(st.dictionaries(st.sampled_from(["server", "certificate-authority-data",
+                                                    "insecure-skip-tls-verify", "proxy-url", "tls-server-name"]),
+                                   st.one_of(st.just("https://127.0.0.1:9"), b64), max_size=3))
+    doc = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "c", "cluster": cluster}],
+           "users": [{"name": "u", "user": user}],
+           "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"}
+    for key in draw(st.lists(st.sampled_from(list(doc)), max_size=2)):
+        doc[key] = draw(values)  # a wrong type where a structure was expected
+    return doc
+
+
+# One valid parameter set per check kind; the fuzzer breaks one key at a time (and adds the common keys).
+VALID_PARAMS: dict[str, Any] = {
+    "pods": {"namespace": "x", "selector": "a=b", "min_ready": 1},
+    "workloads": {"namespace": "x"},
+    "crds": ["a.b.c"],
+    "secret": {"namespace": "x", "name": "y", "keys": ["a"]},
+    "pvcs": {"namespace": "x"},
+    "argocd_apps": {"names": ["a"]},
+    "http": {"url": "http://127.0.0.1:9/", "expect": {"status": 200, "json": {"a": 1}, "body_regex": "ok"}},
+    "tcp": {"host": "127.0.0.1", "port": 9},
+    "tls": {"host": "127.0.0.1", "port": 9, "min_days_left": 1},
+    "command": {"run": ["true"], "env": {"A": "b"}},
+    "prometheus_query": {"url": "http://127.0.0.1:9", "query": "up", "expect": ">= 1"},
+    "prometheus_targets": {"url": "http://127.0.0.1:9", "min_up": 1},
+    "loki_query": {"url": "http://127.0.0.1:9", "query": '{a="b"}', "since": "5m", "min_lines": 1},
+    "alertmanager": {"url": "http://127.0.0.1:9"},
+    "kargo_stage": {"stage": "s"},
+    "sso_redirect": {"url": "http://127.0.0.1:9/"},
+}
+
+
+@st.composite
+def broken_check(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(sorted(VALID_PARAMS)))
+    params = VALID_PARAMS[kind]
+    if isinstance(params, dict):
+        params = dict(params)
+        key = draw(st.sampled_from([*params, "name", "timeout", "interval", "max_interval", "expect", "x"]))
+        params[key] = draw(values)
+    else:
+        params = draw(st.one_of(values, st.lists(values, max_size=3)))
+    return {kind: params}
+
+
+def _dump(value: Any) -> str:
+    return yaml.safe_dump(value, allow_unicode=True, sort_keys=False)
+
+
+@st.composite
+def yaml_files(draw: st.DrawFn, shaped: st.SearchStrategy[Any]) -> bytes:
+    """A file's bytes: a (mostly) well-formed document, or one of the hostile shapes."""
+    how = draw(st.sampled_from(["shaped", "shaped", "shaped", "random", "bytes", "deep", "alias", "nul",
+                                "bigint", "cut"]))
+    if how == "shaped":
+        return _dump(draw(shaped)).encode()
+    if how == "random":
+        return _dump(draw(values)).encode()
+    if how == "bytes":
+        return draw(st.binary(max_size=200))
+    if how == "deep":
+        depth = draw(st.integers(50, 600))
+        opener, closer = draw(st.sampled_from([("[", "]"), ("{a: ", "}"), ("- ", "")]))
+        if opener == "- ":
+            return "".join("  " * i + "-\n" for i in range(depth)).encode()
+        return ("stages: " + opener * depth + "1" + closer * depth + "\n").encode()
+    if how == "alias":
+        width, levels = draw(st.integers(2, 12)), draw(st.integers(1, 9))
+        lines = ["a0: &a0 [" + ", ".join(['"x"'] * width) + "]"]
+        lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)]
+        return ("\n".join(lines) + "\n").encode()
+    text = _dump(draw(shaped))
+    if how == "nul":
+        at = draw(st.integers(0, len(text)))
+        return (text[:at] + "\x00" + text[at:]).encode()
+    if how == "bigint":
+        digits = "9" * draw(st.integers(10, 6000))
+        return f"stages: {{s: {{levels: {{1: [{{tcp: {{host: a, port: {digits}}}}}]}}}}}}\n".encode()
+    return text.encode()[: draw(st.integers(0, len(text)))]  # cut anywhere, even inside a character
+
+
+def _gate(*args: str) -> tuple[int, str]:
+    redact.clear()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(cli, list(args))
+    return code, out.getvalue() + err.getvalue()
+
+
+def _verify(tmp: Path, *, spec: bytes | None = None, config: bytes | None = None,
+            kubeconfig: bytes | None = None) -> tuple[int, str]:
+    files = {"gate.yaml": spec or OK_SPEC.encode(), "settings.yaml": config if config is not None else b"{}\n",
+             "kubeconfig": kubeconfig if kubeconfig is not None else OK_KUBECONFIG.encode()}
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    return _gate("verify", "--stage", "s", "--no-preflight", "--timeout", "2s", "--spec", str(tmp / "gate.yaml"),
+                 "--config", str(tmp / "settings.yaml"), "--kubeconfig", str(tmp / "kubeconfig"))
+
+
+def _no_bug(code: int, text: str, allowed: set[int]) -> None:
+    assert "internal error" not in text and "Traceback" not in text, text
+    assert code in allowed, f"exit {code}: {text}"
+
+
+@FAST
+@given(yaml_files(spec_shaped()))
+def test_fuzzed_spec_is_a_verdict_or_a_usage_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        code, text = _verify(Path(tmp), spec=data)
+    # 1/3: a spec that happens to be valid runs its checks (against a closed port).
+    _no_bug(code, text, {0, 1, 2, 3})
+    if code == 3:
+        assert "could not evaluate" in text.lower() or "ERROR" in text, text
+
+
+@FAST
+@given(yaml_files(settings_shaped()))
+def test_fuzzed_settings_are_used_or_a_usage_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        code, text = _verify(Path(tmp), config=data)
+    _no_bug(code, text, {0, 2})
+
+
+@FAST
+@given(yaml_files(kubeconfig_shaped()))
+def test_fuzzed_kubeconfig_is_used_or_a_usage_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        code, text = _verify(Path(tmp), kubeconfig=data)
+    _no_bug(code, text, {0, 2})
+
+
+@settings(max_examples=EXPLORE or 300, deadline=None, derandomize=not EXPLORE)
+@given(st.lists(broken_check(), min_size=1, max_size=3), st.one_of(st.none(), values))
+def test_fuzzed_check_parameters_plan_or_config_error(checks: list[dict[str, Any]], defaults: Any) -> None:
+    """Each check kind's own validation (normalize, the constructor, durations, regexes) with one
+    parameter broken: a plan or a ConfigError, nothing else. No run, so valid plans cost nothing."""
+    from gate.settings import Settings
+    from gate.spec import load_spec
+
+    doc = {"defaults": defaults, "stages": {"s": {"levels": {"1": checks}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gate.yaml"
+        path.write_text(_dump(doc))
+        try:
+            load_spec(str(path), Settings(), env={}).plan("s")
+        except ConfigError as exc:
+            assert exc.file == str(path)
+
+
+@settings(max_examples=EXPLORE or 300, deadline=None, derandomize=not EXPLORE)
+@given(st.one_of(yaml_files(values), st.binary(max_size=300).map(bytes)))
+def test_yaml_loader_answers_data_or_config_error(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    try:
+        yamlpos.loads(text, "f.yaml")
+        yamlpos.loads_all(text, "f.yaml")
+    except ConfigError as exc:
+        assert exc.file == "f.yaml"
