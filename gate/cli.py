@@ -23,6 +23,7 @@ COMMANDS = {
     "sim": "gate.sim.cli:sim",
     "lint": "gate.commands.lint:lint",
     "scaffold": "gate.commands.scaffold:scaffold",
+    "init": "gate.commands.init:init",
 }
 
 
