@@ -83,3 +83,14 @@ def parse_levels(value: str | None) -> set[int] | None:
             raise click.BadParameter(f"levels are 1 to 4, got {value!r}")
         levels.update(range(a, b + 1))
     return levels
+
+
+REPORT_OPTIONS = ("junit", "json_path", "output")
+
+
+def setup_options(fn: Callable) -> Callable:
+    """common_options without --junit/--json/--output: for commands that write no report (render)."""
+    probe = common_options(lambda **_: None)
+    params = [p for p in probe.__click_params__ if p.name not in REPORT_OPTIONS]  # type: ignore[attr-defined]
+    fn.__click_params__ = [*getattr(fn, "__click_params__", []), *params]  # type: ignore[attr-defined]
+    return fn
