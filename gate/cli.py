@@ -44,7 +44,9 @@ class LazyGroup(click.Group):
         if target is None or not _available(target):
             return None
         module, attr = target.split(":", 1)
-        return getattr(importlib.import_module(module), attr)
+        from gate.helpenv import attach
+
+        return attach(getattr(importlib.import_module(module), attr), cmd_name)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +55,7 @@ def cli() -> None:
     """Promotion Gate: verify a Kargo stage level by level, and promote through the Kargo API.
 
     Exit codes: 0 gate open, 1 gate closed, 2 usage or configuration error, 3 could not evaluate,
-    130/143 interrupted.
+    130/143 interrupted. Each command's --help ends with the environment variables it reads.
     """
 
 
