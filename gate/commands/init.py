@@ -21,7 +21,7 @@ def settings_flags(fn: Callable) -> Callable:
     """One flag per settings key (`--argocd-namespace`, `--project` for kargo_project), generated."""
     for key in reversed(KEYS):
         fn = click.option(f"--{_flag(key)}", key, metavar="VALUE",
-                          help=f"Settings key {key} (offline: what the cluster would tell).")(fn)
+                          help=f"Settings key {key}.")(fn)
     return fn
 
 
@@ -45,7 +45,8 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
     One spec stage per Kargo Stage of the project, with the Level 1 checks init can infer: its Argo CD
     apps (from the Stage's argocd-update steps), the workloads and pods of their destination namespaces,
     and the Stage itself. Levels 2-4 are written as commented examples. Existing files are kept (exit 2)
-    unless --force.
+    unless --force. Each settings key has a flag (--argocd-namespace, --project, …): it wins over
+    discovery, and with --offline the flags are all init knows.
     """
     from gate import init as starter
     from gate.discovery import discover
