@@ -232,7 +232,7 @@ def _namespace_lines(ns: Namespace, settings: Settings) -> list[str]:
         elif count is None:
             out.append(f"{line}      # {what} ready (init could not read them)")
         else:
-            out.append(f"{line}      # {count} {what} when init ran: all ready")
+            out.append(f"{line}      # {count} {what} when init ran; all must be ready")
     return out
 
 
