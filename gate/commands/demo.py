@@ -113,17 +113,19 @@ def run_demo(name: str, *, junit: str | None = None, json_path: str | None = Non
              speed: float | None = None, timeout: float | None = None, keep: bool = False) -> int:
     """Run one scenario in a temp working directory, removed afterwards (also on failure or a signal)
     unless `keep`. A SIGTERM/SIGINT at any moment still writes the reports, marked interrupted."""
-    workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
-    report = RunOptions(stage="monitoring", junit=junit or (str(workdir / "junit.xml") if keep else None),
-                        json_path=json_path, output=output, timeout=timeout)
+    report = RunOptions(stage="monitoring", junit=junit, json_path=json_path, output=output, timeout=timeout)
+    workdir: Path | None = None
     try:
+        workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
+        if keep and not junit:
+            report.junit = str(workdir / "junit.xml")
         return _run_in(workdir, name, report, speed)
     except Interrupted as exc:
         return _interrupted(name, report, exc)
     finally:
-        if keep:
+        if workdir and keep:
             click.echo(f"demo files kept in {workdir}", err=True)
-        else:
+        elif workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         if not report.junit:
             click.echo("JUnit report: not written (pass --junit FILE, or --keep)", err=True)
