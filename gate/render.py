@@ -228,10 +228,10 @@ def analysis_template_cmd(stage: str, image: str, namespace: str | None, service
     try:
         session = offline_session(opts) if offline else Session.open(opts, need_cluster=False)
     except ConfigError as exc:
-        if offline or "environment variable" not in exc.detail:
+        if offline or "not set" not in exc.detail:
             raise
-        raise ConfigError(f"{exc.detail}; render only references secrets: pass --offline to render without "
-                          f"them", file=exc.file, line=exc.line, key=exc.key) from None
+        raise ConfigError(f"{exc.detail} (or pass --offline: secrets are only referenced, and settings nobody "
+                          f"gave stay ${{VAR}} references)", file=exc.file, line=exc.line, key=exc.key) from None
     name, docs = verification_documents(session, stage=stage, image=image, namespace=namespace,
                                         service_account=service_account, template_name=template_name, ttl=ttl)
     click.echo(stage_snippet(name, stage) + dump_yaml(docs), nl=False)

@@ -71,10 +71,14 @@ def test_offline_uses_the_settings_it_has(tmp_path: Path) -> None:
     assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "AnalysisTemplate"} == {"platform"}
 
 
-def test_without_offline_a_missing_secret_is_still_an_error(tmp_path: Path) -> None:
+def test_without_offline_a_missing_value_is_still_an_error_that_names_offline(tmp_path: Path) -> None:
     proc = _render(tmp_path, "--namespace", "platform")
     assert proc.returncode == 2
     assert "GRAFANA_TOKEN" in proc.stderr and "--offline" in proc.stderr
+    proc = _render(tmp_path, "--namespace", "platform", GRAFANA_TOKEN=SECRET)
+    assert proc.returncode == 2
+    assert "monitoring_namespace is not set" in proc.stderr and "--offline" in proc.stderr
+    assert SECRET not in proc.stderr
 
 
 def test_render_offers_no_report_options(tmp_path: Path) -> None:
