@@ -2,7 +2,8 @@
 
 From each option's `envvar` setting, plus the variables a command reads outside its options (below):
 the settings keys' GATE_<KEY> variables (gate/settings.py), KUBECONFIG (gate/kube.py), job mode's
-downward-API variables (gate/jobmode.py), and GitHub Actions' files (gate/reports/github.py).
+downward-API variables (gate/jobmode.py), GitHub Actions' files (gate/reports/github.py), and the
+demo's TMPDIR (gate/commands/demo.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _JOB_MODE = [
 EXTRA: dict[str, list[tuple[str, str]]] = {
     "verify": _JOB_MODE,
     "rbac check": _JOB_MODE[:2],
+    "demo": [("TMPDIR", "where the demo's temporary directory goes (removed afterwards unless --keep)")],
 }
 
 

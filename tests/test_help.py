@@ -57,6 +57,7 @@ def test_help_lists_every_variable_the_options_read(path: str, cmd: click.Comman
     ("verify", ["GATE_ANALYSISRUN_UID", "GATE_NAMESPACE", "GATE_PODINFO_LABELS", "GATE_STAGE"]),
     ("rbac check", ["GATE_NAMESPACE", "GATE_ANALYSISRUN_UID"]),
     ("init", ["GATE_KUBECONFIG", "GATE_<KEY>"]),
+    ("demo", ["TMPDIR"]),
 ])
 def test_help_names_the_variables_read_outside_the_options(path: str, variables: list[str]) -> None:
     section = _help(path).split("Environment:", 1)[1]
