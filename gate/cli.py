@@ -40,6 +40,7 @@ COMMANDS = {
     "sim": "gate.sim.cli:sim",
     "lint": "gate.commands.lint:lint",
     "scaffold": "gate.commands.scaffold:scaffold",
+    "init": "gate.commands.init:init",
 }
 
 
@@ -60,7 +61,9 @@ class LazyGroup(click.Group):
         if target is None or not _available(target):
             return None
         module, attr = target.split(":", 1)
-        return getattr(importlib.import_module(module), attr)
+        from gate.helpenv import attach
+
+        return attach(getattr(importlib.import_module(module), attr), cmd_name)
 
 
 def _debug_cb(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
@@ -79,7 +82,7 @@ def cli() -> None:
     """Promotion Gate: verify a Kargo stage level by level, and promote through the Kargo API.
 
     Exit codes: 0 gate open, 1 gate closed, 2 usage or configuration error, 3 could not evaluate,
-    130/143 interrupted.
+    130/143 interrupted. Each command's --help ends with the environment variables it reads.
     """
     from gate import redact
 

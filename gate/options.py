@@ -99,3 +99,23 @@ def parse_levels(value: str | None) -> set[int] | None:
             raise click.BadParameter(f"levels are 1 to 4, got {value!r}")
         levels.update(range(a, b + 1))
     return levels
+
+
+
+REPORT_OPTIONS = ("junit", "json_path", "output")
+
+
+def common_options_except(*names: str) -> Callable[[Callable], Callable]:
+    """common_options without some (by parameter name, e.g. "junit"): offer no option a command ignores."""
+
+    def decorate(fn: Callable) -> Callable:
+        probe = common_options(lambda **_: None)
+        params = [p for p in probe.__click_params__ if p.name not in names]  # type: ignore[attr-defined]
+        fn.__click_params__ = [*getattr(fn, "__click_params__", []), *params]  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+# for commands that print manifests and write no report (render)
+setup_options = common_options_except(*REPORT_OPTIONS)

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 import click
 import yaml
 
-from gate.errors import PermissionDenied
+from gate.errors import ConfigError, PermissionDenied
 from gate.kube import KubeClient, Permission
-from gate.options import RunOptions, common_options
+from gate.options import RunOptions, common_options_except
 from gate.plan import Plan
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -79,26 +79,35 @@ def missing_rules_yaml(denied: Iterable[Permission], name: str = "promotion-gate
 
 
 # -- preflight -----------------------------------------------------------------------------------
-def required_permissions(plan: Plan, job: bool | None = None) -> list[Permission]:
+def required_permissions(plan: Plan, job: bool | None = None, namespace: str | None = None) -> list[Permission]:
     """The plan's permissions, plus job mode's own (listing AnalysisRuns) when running as a Job.
 
     `job=None` decides by the environment: an AnalysisRun uid from the downward API means job mode.
+    The Job's namespace is the pod's own (GATE_NAMESPACE, the service-account file), else `namespace`
+    (the Kargo project's, where `gate render analysis-template` puts the Job); asked for by hand
+    (`job=True`) with neither known, that is a usage error rather than a silent no-op.
     """
     from gate import jobmode
 
     perms = list(plan.permissions())
+    asked = job is True
     if job is None:
         job = jobmode.analysisrun_uid() is not None
     if job:
-        for perm in jobmode.job_permissions(jobmode.job_namespace()):
+        where = jobmode.job_namespace() or namespace
+        if not where and asked:
+            raise ConfigError("--job: the verification Job's namespace is unknown: set GATE_NAMESPACE, or the "
+                              "Kargo project (--project, kargo_namespace)", key="--job")
+        for perm in jobmode.job_permissions(where):
             if perm not in perms:
                 perms.append(perm)
     return perms
 
 
-def preflight(kube: KubeClient, plan: Plan, *, job: bool | None = None) -> list[tuple[Permission, bool]]:
+def preflight(kube: KubeClient, plan: Plan, *, job: bool | None = None,
+              namespace: str | None = None) -> list[tuple[Permission, bool]]:
     """A SelfSubjectAccessReview for each needed permission. API errors (401, 403, 5xx) propagate."""
-    return [(perm, kube.access_review(perm)) for perm in required_permissions(plan, job)]
+    return [(perm, kube.access_review(perm)) for perm in required_permissions(plan, job, namespace)]
 
 
 def denied_error(results: Sequence[tuple[Permission, bool]]) -> PermissionDenied | None:
@@ -131,19 +140,20 @@ def rbac() -> None:
 @rbac.command("check")
 @click.option("--stage", envvar="GATE_STAGE", required=True, help="Stage whose checks to check for.")
 @click.option("--job/--no-job", "job", default=None,
-              help="Include job mode's permission (list AnalysisRuns). Default: only inside an "
-                   "AnalysisRun's Job.")
-@common_options
+              help="Also check what the gate needs as a Kargo verification Job: listing AnalysisRuns in the "
+                   "Job's namespace (GATE_NAMESPACE, else the Kargo project's). Default: only when run "
+                   "inside such a Job.")
+@common_options_except("junit")
 def check(stage: str, job: bool | None, config: str | None, spec: str | None, kubeconfig: str | None,
-          context: str | None, project: str | None, junit: str | None, json_path: str | None,
+          context: str | None, project: str | None, json_path: str | None,
           output: str, timeout: float | None) -> None:
     """SelfSubjectAccessReview for every permission the stage's checks need; exit 3 if any is denied."""
     from gate.session import Session
 
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
-                      project=project, junit=junit, json_path=json_path, output=output, timeout=timeout)
+                      project=project, json_path=json_path, output=output, timeout=timeout)
     session = Session.open(opts)
-    results = preflight(session.kube, session.plan, job=job)
+    results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
     denied = [perm for perm, ok in results if not ok]
     if json_path or output == "json":
         doc = {"stage": stage, "permissions": [

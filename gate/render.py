@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -18,14 +20,16 @@ import click
 from gate import jobmode
 from gate.errors import ConfigError
 from gate.kube import Permission
-from gate.options import RunOptions, common_options
+from gate.options import RunOptions, setup_options
 from gate.plan import Plan
 from gate.rbac import LABELS, RBAC_API, dump_yaml, required_permissions, role_documents
+from gate.settings import VARIABLES, Settings, load_settings
 
 MOUNT = "/etc/promotion-gate"
 STARTUP_GRACE = 120  # seconds for image pull, start-up and writing the reports
 DEFAULT_TTL = 86400  # finished Jobs (and their logs) are kept a day
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+OFFLINE_SOURCE = "offline: left as a reference"
 
 
 def dns_name(*parts: str) -> str:
@@ -208,18 +212,57 @@ def render() -> None:
 @click.option("--name", "template_name", help="AnalysisTemplate name (default: promotion-gate-STAGE).")
 @click.option("--ttl", type=int, default=DEFAULT_TTL, show_default=True,
               help="ttlSecondsAfterFinished of the Job (its logs go with it).")
-@common_options
+@click.option("--offline", is_flag=True,
+              help="Read no cluster and no secret: settings the files do not give stay ${VAR} references, "
+                   "${env:NAME} secrets are referenced from a Secret, never read.")
+@setup_options
 def analysis_template_cmd(stage: str, image: str, namespace: str | None, service_account: str | None,
-                          template_name: str | None, ttl: int, config: str | None, spec: str | None,
-                          kubeconfig: str | None, context: str | None, project: str | None,
-                          junit: str | None, json_path: str | None, output: str,
+                          template_name: str | None, ttl: int, offline: bool, config: str | None,
+                          spec: str | None, kubeconfig: str | None, context: str | None, project: str | None,
                           timeout: float | None) -> None:
     """AnalysisTemplate + ServiceAccount + least-privilege RBAC for running STAGE as Kargo verification."""
     from gate.session import Session
 
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
                       project=project, timeout=timeout)
-    session = Session.open(opts, need_cluster=False)
+    try:
+        session = offline_session(opts) if offline else Session.open(opts, need_cluster=False)
+    except ConfigError as exc:
+        if offline or "not set" not in exc.detail:
+            raise
+        raise ConfigError(f"{exc.detail} (or pass --offline: secrets are only referenced, and settings nobody "
+                          f"gave stay ${{VAR}} references)", file=exc.file, line=exc.line, key=exc.key) from None
     name, docs = verification_documents(session, stage=stage, image=image, namespace=namespace,
                                         service_account=service_account, template_name=template_name, ttl=ttl)
     click.echo(stage_snippet(name, stage) + dump_yaml(docs), nl=False)
+
+
+class _EnvReferences(Mapping[str, str]):
+    """os.environ's stand-in offline: every `${env:NAME}` reads as itself, no variable is ever read."""
+
+    def __getitem__(self, name: str) -> str:
+        return "${env:" + name + "}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@dataclass
+class OfflineSession:
+    opts: RunOptions
+    settings: Settings
+    plan: Plan
+
+
+def offline_session(opts: RunOptions) -> OfflineSession:
+    """The spec's plan without a cluster or secrets: every setting nobody gave becomes its `${VAR}`."""
+    from gate.spec import load_spec
+
+    settings = load_settings(opts.config, {"kargo_project": opts.project})
+    placeholders = {key: "${" + var + "}" for key, var in VARIABLES.items() if settings.get(key) is None}
+    settings = settings.with_values(placeholders, OFFLINE_SOURCE)
+    spec = load_spec(opts.spec, settings, env=_EnvReferences())
+    return OfflineSession(opts, settings, spec.plan(opts.stage or ""))

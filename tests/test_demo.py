@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,12 +38,13 @@ def test_demo_passes_all_four_levels(tmp_path: Path) -> None:
 
 
 def test_demo_names_its_default_junit_path() -> None:
-    proc = gate("demo", "--scenario", "healthy")
+    proc = gate("demo", "--scenario", "healthy", "--keep")  # without --keep the demo's temp dir goes
     assert proc.returncode == 0
     line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("JUnit report: "))
     path = Path(line.removeprefix("JUnit report: "))
     assert path.exists()
     assert_valid_junit(path)
+    shutil.rmtree(path.parent)
 
 
 def test_crashloop_fails_level_1_and_names_the_pod(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ on 127.0.0.1, and stop when the demo ends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.resources
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 
 import click
 
+from gate.entry import Interrupted
 from gate.options import RunOptions, _timeout_cb, report_path_cb
 
 
@@ -78,10 +81,10 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
 
 
 @click.command()
-@click.option("--scenario", default="healthy", show_default=True, type=click.Choice(list(SCENARIOS)),
-              help="What the simulated cluster shows.")
+@click.option("--scenario", default=None, type=click.Choice(list(SCENARIOS)),
+              help="What the simulated cluster shows (default: healthy; promote-ok with --promote).")
 @click.option("--junit", type=click.Path(dir_okay=False), callback=report_path_cb,
-              help="JUnit path (default: a temp dir, printed).")
+              help="Write the JUnit report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=report_path_cb,
               help="Also write the JSON result.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -89,39 +92,71 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
 @click.option("--timeout", callback=_timeout_cb, help="Overall deadline, e.g. 30s.")
 @click.option("--promote", is_flag=True,
               help="Show the whole promote flow (scenario promote-ok unless --scenario names another).")
+@click.option("--keep", is_flag=True,
+              help="Keep the demo's files (kubeconfig, CA, spec, a JUnit report) in a temp dir, and name it.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
-def demo(scenario: str, junit: str | None, json_path: str | None, output: str, speed: float | None,
-         timeout: float | None, promote: bool, list_only: bool) -> None:
+def demo(scenario: str | None, junit: str | None, json_path: str | None, output: str, speed: float | None,
+         timeout: float | None, promote: bool, keep: bool, list_only: bool) -> None:
     """Run the real gate against the built-in simulated cluster; needs nothing else."""
     if list_only:
         for name, sc in SCENARIOS.items():
             click.echo(f"{name:22} {'(promote) ' if sc.promote else ''}{sc.about}")
         return
+    scenario = scenario or ("promote-ok" if promote else "healthy")
     if promote and not SCENARIOS[scenario].promote:
-        if scenario != "healthy":
-            raise click.BadParameter(f"{scenario!r} is a verify scenario; promote scenarios: "
-                                     + ", ".join(n for n, s in SCENARIOS.items() if s.promote),
-                                     param_hint="--scenario")
-        scenario = "promote-ok"
+        raise click.BadParameter(f"{scenario!r} is a verify scenario; with --promote choose one of: "
+                                 + ", ".join(n for n, s in SCENARIOS.items() if s.promote),
+                                 param_hint="--scenario")
     raise click.exceptions.Exit(run_demo(scenario, junit=junit, json_path=json_path, output=output,
-                                         speed=speed, timeout=timeout))
+                                         speed=speed, timeout=timeout, keep=keep))
 
 
 def run_demo(name: str, *, junit: str | None = None, json_path: str | None = None, output: str = "text",
-             speed: float | None = None, timeout: float | None = None) -> int:
+             speed: float | None = None, timeout: float | None = None, keep: bool = False) -> int:
+    """Run one scenario in a temp working directory, removed afterwards (also on failure or a signal)
+    unless `keep`. A SIGTERM/SIGINT at any moment still writes the reports, marked interrupted."""
+    report = RunOptions(stage="monitoring", junit=junit, json_path=json_path, output=output, timeout=timeout)
+    workdir: Path | None = None
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
+        if keep and not junit:
+            report.junit = str(workdir / "junit.xml")
+        return _run_in(workdir, name, report, speed)
+    except Interrupted as exc:
+        return _interrupted(name, report, exc)
+    finally:
+        if workdir and keep:
+            click.echo(f"demo files kept in {workdir}", err=True)
+        elif workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not report.junit:
+            click.echo("JUnit report: not written (pass --junit FILE, or --keep)", err=True)
+
+
+def _interrupted(name: str, report: RunOptions, exc: Interrupted) -> int:
+    """Interrupted before a report existed (starting the simulator, loading the spec): say so in one."""
+    from gate.commands.verify import finish
+    from gate.model import RunResult
+
+    result = getattr(exc, "result", None) or RunResult(
+        command="promote" if SCENARIOS[name].promote else "verify", stage=report.stage or "")
+    result.levels = result.levels or getattr(exc, "levels", [])
+    result.interrupted = True
+    finish(result, report)
+    return exc.code
+
+
+def _run_in(workdir: Path, name: str, report: RunOptions, speed: float | None) -> int:
     from gate.commands.verify import finish, run_verify
     from gate.sim.server import start
 
     chosen = SCENARIOS[name]
-    workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
-    junit = junit or str(workdir / "junit.xml")
     with start(chosen.sim, speed=speed, workdir=str(workdir)) as sim, _local_servers(name) as servers:
         variables = servers.env()
         os.environ["DEMO_SSO_TOKEN"] = variables.pop("DEMO_SSO_TOKEN")
         sim.set_service_target("monitoring", "grafana", 3000, servers.base_url)
-        opts = RunOptions(stage="monitoring", config=_resource("config.yaml"), spec=_spec(workdir, variables),
-                          kubeconfig=sim.kubeconfig, junit=junit, json_path=json_path, output=output,
-                          timeout=timeout)
+        opts = dataclasses.replace(report, config=_resource("config.yaml"), spec=_spec(workdir, variables),
+                                   kubeconfig=sim.kubeconfig)
         click.echo(f"gate demo: scenario {name!r} ({chosen.about}); simulated cluster at {sim.url}", err=True)
         if chosen.promote:
             from gate.kargo.demo import run_demo_promote

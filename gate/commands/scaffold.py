@@ -21,7 +21,7 @@ def scaffold() -> None:
               help="Argo CD Application the Stage promotes (repeat).")
 @click.option("--warehouse", help="Warehouse the Freight comes from (default: warehouse_name setting).")
 @click.option("--weight", type=click.Choice(["simple", "medium", "heavy", "very-heavy"]),
-              help="App weight for the retry row of the guide's S4 table (default: from each app's name).")
+              help="App weight, which sets the promotion's retry count (default: from each app's name).")
 @click.option("--image", required=True, help="The gate image for verification, e.g. "
               "ghcr.io/promotion-gate/promotion-gate:0.1.0.")
 @click.option("--project", envvar="GATE_PROJECT", help="Kargo project (default: kargo_project setting).")

@@ -110,7 +110,7 @@ def _split(kwargs: dict) -> tuple[dict, dict]:
 @kargo_options
 @common_options
 def precheck(**kwargs: object) -> None:
-    """P1: may the Freight be promoted to STAGE now? Each "do not promote if" rule is a row."""
+    """May the Freight be promoted to STAGE now? Each "do not promote if" rule is a row, with its reason."""
     common, rest = _split(kwargs)
     opts = _opts(rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
     raise click.exceptions.Exit(run_precheck_command(opts, _kopts(**rest)))  # type: ignore[arg-type]
@@ -161,7 +161,8 @@ def precheck(**kwargs: object) -> None:
 @common_options
 def promote(**kwargs: object) -> None:
     """Precheck, promote through the Kargo API, follow the Promotion, wait for Kargo's verification, run the
-    levels, confirm P4. Exit 0 only when all of it passed."""
+    levels, then confirm it took hold (Freight current, downstream auto-promotion started, no Warning
+    events). Exit 0 only when all of it passed."""
     common, rest = _split(kwargs)
     opts = _opts(rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
     raise click.exceptions.Exit(run_promote_command(opts, _kopts(**rest)))  # type: ignore[arg-type]
