@@ -138,6 +138,18 @@ def ready_cmd(v: View) -> str:
             "'{range .status.conditions[*]}{.type}={.status} {.reason}{\"\\n\"}{end}'")
 
 
+def owner_app(v: View) -> str:
+    """The Argo CD Application that renders this Stage (its tracking label or annotation), if it says."""
+    meta = v.stage.get("metadata") or {}
+    tracking = (meta.get("annotations") or {}).get("argocd.argoproj.io/tracking-id", "")
+    name = tracking.split(":", 1)[0] if tracking else (meta.get("labels") or {}).get("app.kubernetes.io/instance")
+    return name or "<the app that renders your Kargo Stages>"
+
+
+def resync_cmd(v: View) -> str:
+    return f"argocd app sync {owner_app(v)}   # Argo CD recreates the Stage from git"
+
+
 def refresh_cmds(v: View) -> list[str]:
     return [f"kargo refresh stage {v.name} --project {v.project} --wait",
             f"(or) kubectl annotate stage {v.name} -n {ns(v)} --overwrite kargo.akuity.io/refresh=$(date +%s)"]
@@ -419,7 +431,7 @@ CAUSES: list[Rule] = [
             f"{RS}:711)"],
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}   # its Promotions go with it (ownerReference)",
-                       "argocd app sync <the app that renders your Kargo Stages>   # Argo CD recreates the Stage",
+                       resync_cmd(v),
                        promote_cmd(v, promo_freight(last_promo(v)))],
         verify=ready_cmd, risk=MEDIUM,
         ref=f"{GUIDE} D4.2 + Gotcha 1; kargo {RS}:711, pkg/api/promotion.go:91, issues #6214 #6741",
@@ -434,7 +446,7 @@ CAUSES: list[Rule] = [
             f"Stage {v.name} spec.promotionTemplate.spec.steps[{(argocd_step(v) or (0, {}))[0]}].retry = "
             f"{(argocd_step(v) or (0, {}))[1].get('retry') or 'unset (errorThreshold 1: no retry)'}"],
         fix=lambda v: [f"in git, on Stage {v.name}'s argocd-update step add: retry: {{timeout: 10m, errorThreshold: 3}}",
-                       f"argocd app sync <the app that renders your Kargo Stages>   # or wait for auto-sync",
+                       resync_cmd(v).split("   #")[0] + "   # or wait for auto-sync",
                        promote_cmd(v, promo_freight(last_promo(v))) + "   # auto-promotion will not retry it"],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2, references/kargo-state-machine.md (retry); kargo "
@@ -502,7 +514,7 @@ CAUSES: list[Rule] = [
                             f"kargo {RS}:711 stops at names <= lastPromotion.name"],
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}",
-                       "argocd app sync <the app that renders your Kargo Stages>",
+                       resync_cmd(v),
                        promote_cmd(v, promo_freight(stale_history(v) or {}))],
         verify=ready_cmd, risk=MEDIUM, ref=f"{GUIDE} D4.2 NoFreight/Stale + Gotcha 1; kargo {RS}:700-720",
     ),
@@ -723,7 +735,7 @@ CAUSES: list[Rule] = [
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}",
                        f"kubectl delete promotions -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
-                       "argocd app sync <the app that renders your Kargo Stages>   # Argo CD recreates the Stage",
+                       resync_cmd(v),
                        promote_cmd(v, (v.freight[0]["metadata"]["name"] if v.freight else "<freight>"))],
         verify=ready_cmd, risk=HIGH, ref=f"{GUIDE} D4.4, D6 \"All else fails\"",
     ),
