@@ -11,6 +11,7 @@ entry that applies is added as a note. `ref` names the guide's branch and the up
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,8 +182,21 @@ def controller_evidence(v: View, component: str) -> list[str]:
 
 
 def log_has(v: View, pattern: str) -> list[str]:
+    """The controller's lines matching, made readable: a JSON line becomes "msg: error (key=value …)"."""
     rx = re.compile(pattern, re.I)
-    return [ln for ln in v.controller_log if rx.search(ln)]
+    return [readable(ln) for ln in v.controller_log if rx.search(ln)]
+
+
+def readable(line: str) -> str:
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(doc, dict):
+        return line
+    extra = {k: val for k, val in doc.items() if k not in ("level", "ts", "logger", "msg", "error", "namespace")}
+    text = f"{doc.get('level', '')}: {doc.get('msg', '')}" + (f": {doc['error']}" if doc.get("error") else "")
+    return text + (" (" + ", ".join(f"{k}={val}" for k, val in extra.items()) + ")" if extra else "")
 
 
 def verification_failed(v: View) -> bool:
@@ -213,6 +227,19 @@ def forbidden_rules(v: View) -> list[dict]:
         if rule not in out:
             out.append(rule)
     return out
+
+
+def grant_cmd(r: dict) -> str:
+    """kubectl commands that grant one refused rule to the ServiceAccount the log names."""
+    res = r["resource"] + (f".{r['group']}" if r["group"] else "")
+    sa = r["user"].removeprefix("system:serviceaccount:")
+    sa_ref = sa if ":" in sa else f"<namespace>:{sa}"
+    name = f"gate-verification-{r['resource'].replace('/', '-')}"
+    if r["ns"]:
+        return (f"kubectl create role {name} -n {r['ns']} --verb={r['verb']} --resource={res} && "
+                f"kubectl create rolebinding {name} -n {r['ns']} --role={name} --serviceaccount={sa_ref}")
+    return (f"kubectl create clusterrole {name} --verb={r['verb']} --resource={res} && "
+            f"kubectl create clusterrolebinding {name} --clusterrole={name} --serviceaccount={sa_ref}")
 
 
 def verification_evidence(v: View) -> list[str]:
@@ -285,7 +312,7 @@ def active_evidence(v: View) -> list[str]:
              f"({int(active_age(v) // 60)} min ago)",
              f"Promotion {name} status.currentStep = {idx}: step {meta.get('alias', '?')!r} "
              f"{meta.get('status', '')} {meta.get('message') or ''}".rstrip()]
-    return lines + [f"kargo-controller log: {ln}" for ln in v.controller_log[-3:]]
+    return lines + [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log[-3:]]
 
 
 def stale_history(v: View) -> dict | None:
@@ -360,8 +387,8 @@ def health_delay_apps(v: View) -> list[dict]:
         finished = (st.get("operationState") or {}).get("finishedAt")
         if not finished:
             continue
-        age = v.age(finished)
-        if (st.get("reconciledAt") or "") < finished or (age is not None and age < 10):
+        age, reconciled = v.age(finished), st.get("reconciledAt")
+        if (reconciled and reconciled < finished and not v.legacy) or (age is not None and age < 10):
             out.append(app)
     return out
 
@@ -370,8 +397,10 @@ def empty_commit_warehouses(v: View) -> list[tuple[dict, str]]:
     """Gotcha 5: the Warehouse saw a newer commit than any Freight carries: no Freight was made for it."""
     known = {c.get("id") for f in v.freight for c in f.get("commits") or []}
     out = []
+    direct = {(r.get("origin") or {}).get("name") for r in (v.stage.get("spec") or {}).get("requestedFreight") or []
+              if (r.get("sources") or {}).get("direct")}
     for wh in v.warehouses:
-        if wh["metadata"]["name"] not in v.warehouses_requested():
+        if wh["metadata"]["name"] not in direct:  # only the Stages the Warehouse feeds directly
             continue
         for git in ((wh.get("status") or {}).get("discoveredArtifacts") or {}).get("git") or []:
             commits = git.get("commits") or []
@@ -384,6 +413,15 @@ def selfheal_apps(v: View) -> list[dict]:
     return [a for a in v.apps
             if (((a.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}).get("selfHeal")
             and ((a.get("status") or {}).get("sync") or {}).get("status") == "OutOfSync"]
+
+
+HEAVY_CHARTS = re.compile(r"prometheus|loki|thanos|mimir|tempo|elastic|opensearch|kafka|istio|cilium", re.I)
+
+
+def heavy_apps(v: View) -> list[dict]:
+    """Apps the guide calls heavy: big monitoring/logging/mesh charts, or many resources per sync."""
+    return [a for a in v.apps if HEAVY_CHARTS.search(a["metadata"]["name"]) or len(
+        (((a.get("status") or {}).get("operationState") or {}).get("syncResult") or {}).get("resources") or []) >= 50]
 
 
 def repo_server_struggles(v: View) -> list[dict]:
@@ -545,7 +583,7 @@ CAUSES: list[Rule] = [
                             f"{bool(v.st.get('autoPromotionEnabled'))}",
                             f"newest Freight {short(freight_of_warehouses(v)[0]['metadata']['name'])} "
                             f"({v.alias(freight_of_warehouses(v)[0]['metadata']['name'])})"]
-        + [f"kargo-controller log: {ln}" for ln in v.controller_log[-3:]],
+        + [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log[-3:]],
         fix=lambda v: [promote_cmd(v, freight_of_warehouses(v)[0]["metadata"]["name"]),
                        "(or) enable auto-promotion for the Stage in the project's ProjectConfig "
                        "spec.promotionPolicies"],
@@ -577,10 +615,7 @@ CAUSES: list[Rule] = [
             + (f".{r['group']}" if r["group"] else "") + (f" in {r['ns']}" if r["ns"] else " (cluster-wide)")
             for r in forbidden_rules(v)),
         evidence=verification_evidence,
-        fix=lambda v: [f"grant {r['user']}: rule {{apiGroups: [\"{r['group']}\"], resources: [{r['resource']}], "
-                       f"verbs: [{r['verb']}]}} in a " + (f"Role in namespace {r['ns']}" if r["ns"] else "ClusterRole")
-                       + " bound to it (gate render analysis-template emits the full set)"
-                       for r in forbidden_rules(v)] + [rerun_verification(v)],
+        fix=lambda v: [grant_cmd(r) for r in forbidden_rules(v)] + [rerun_verification(v)],
         verify=lambda v: " && ".join(
             f"kubectl auth can-i {r['verb']} {r['resource']}" + (f".{r['group']}" if r["group"] else "")
             + (f" -n {r['ns']}" if r["ns"] else "") + f" --as={r['user']}" for r in forbidden_rules(v)),
@@ -632,7 +667,7 @@ CAUSES: list[Rule] = [
         evidence=lambda v: [f"Stage {v.name} condition {c}={v.cond(c).get('status')} {v.cond(c).get('reason')}: "
                             f"{v.cond(c).get('message', '')}" for c in ("Ready", "Reconciling") if v.cond(c)]
         + ([f"Stage {v.name} status.phase = {v.st.get('phase')}: {v.st.get('message', '')}"] if v.legacy else [])
-        + [f"kargo-controller log: {ln}" for ln in v.controller_log[-3:]],
+        + [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log[-3:]],
         fix=refresh_cmds, verify=ready_cmd,
         risk=LOW, ref=f"{GUIDE} D4.2 ReconcileError; kargo {RS}:2300-2320, api/v1alpha1/annotations.go:27",
     ),
@@ -706,9 +741,9 @@ CAUSES: list[Rule] = [
     ),
     Rule(
         id="log-reconcile-error", branch="D4.3 \"error reconciling Stage\"",
-        when=lambda v: bool(log_has(v, r"error reconciling|level=error|\"level\":\"error\"")),
+        when=lambda v: bool(log_has(v, r"error reconciling|level=error|\"level\":\s*\"error\"")),
         cause=lambda v: "the Kargo controller logs an error for this Stage: " + log_has(
-            v, r"error reconciling|level=error|\"level\":\"error\"")[-1][:300],
+            v, r"error reconciling|level=error|\"level\":\s*\"error\"")[-1][:300],
         evidence=lambda v: [f"kargo-controller log: {ln}" for ln in log_has(v, r"error")[-5:]],
         fix=lambda v: [f"kubectl logs -n {v.kargo_controller_ns} deploy/kargo-controller --tail=200 | grep {v.name}",
                        "fix what the full error names, then:"] + refresh_cmds(v),
@@ -819,10 +854,11 @@ GOTCHAS: list[Rule] = [
     ),
     Rule(
         id="gotcha-heavy-chart", branch="D5 Gotcha 7: heavy charts need longer step timeouts",
-        when=lambda v: argocd_step(v) is not None and bool(repo_server_struggles(v)) and (
+        when=lambda v: argocd_step(v) is not None and bool(repo_server_struggles(v)) and bool(heavy_apps(v)) and (
             step_timeout(argocd_step(v)[1]) < 600  # type: ignore[index]
             or int(((argocd_step(v)[1].get("retry") or {}).get("errorThreshold") or 1)) < 3),  # type: ignore[index]
-        cause=lambda v: "the Argo CD repo-server restarts (OOM while rendering large charts) and the Stage's "
+        cause=lambda v: "the Argo CD repo-server restarts (OOM while rendering large charts such as "
+                        + ", ".join(a["metadata"]["name"] for a in heavy_apps(v)) + ") and the Stage's "
                         "argocd-update step has no room for it (timeout < 10m or errorThreshold < 3)",
         evidence=lambda v: controller_evidence(v, "argocd-repo-server") + [
             f"Stage {v.name} argocd-update retry = {(argocd_step(v) or (0, {}))[1].get('retry') or 'unset'}"],
