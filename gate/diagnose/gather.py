@@ -74,7 +74,8 @@ class Readings:
 def controller_selectors(ns: Namespaces) -> dict[str, tuple[str, str]]:
     """component -> (namespace, label selector): the Kargo and Argo CD charts' own labels."""
     return {
-        "kargo-controller": (ns.kargo_controller, "app.kubernetes.io/name=kargo,app.kubernetes.io/component=controller"),
+        "kargo-controller": (ns.kargo_controller,
+                             "app.kubernetes.io/name=kargo,app.kubernetes.io/component=controller"),
         "argocd-repo-server": (ns.argocd_controller, "app.kubernetes.io/name=argocd-repo-server"),
         "argocd-application-controller": (ns.argocd_controller,
                                           "app.kubernetes.io/name=argocd-application-controller"),

@@ -365,6 +365,43 @@ def unhealthy_apps(v: View) -> list[dict]:
             or ((a.get("status") or {}).get("sync") or {}).get("status") != "Synced"]
 
 
+def names(objs: list[dict]) -> str:
+    return ", ".join(o["metadata"]["name"] for o in objs)
+
+
+def app_lines_for(v: View, apps: list[dict]) -> list[str]:
+    wanted = {a["metadata"]["name"] for a in apps}
+    return [ln for ln in app_lines(v) if any(f"/{n}:" in ln for n in wanted)]
+
+
+def retry_fix(v: View) -> str:
+    return f"in git, on Stage {v.name}'s argocd-update step set: retry: {{timeout: 10m, errorThreshold: 3}}"
+
+
+def job_name(v: View) -> str:
+    run = latest_run(v)
+    refs = job_refs(run, ns(v)) if run else []
+    return refs[-1][1] if refs else "<job>"
+
+
+def run_name(v: View) -> str:
+    return ((latest_run(v) or {}).get("metadata") or {}).get("name") or "<analysisrun>"
+
+
+def reconcile_message(v: View) -> str:
+    return (v.cond("Ready").get("message") or v.cond("Reconciling").get("message") or v.st.get("message")
+            or "error reconciling Stage")
+
+
+def step_alias(promo: dict) -> str:
+    return failing_step(promo)[1].get("alias", "?")
+
+
+def errored_names(v: View) -> str:
+    bad = [p["metadata"]["name"] for p in v.promotions if (p.get("status") or {}).get("phase") in ("Errored", "Failed")]
+    return " ".join(bad) or "<errored promotion>"
+
+
 # -- D5 gotcha readings ----------------------------------------------------------------------------
 def stale_operation_apps(v: View) -> list[dict]:
     """Gotcha 2: an error in operationState, but the app has been reconciled since and is fine now."""
@@ -372,8 +409,10 @@ def stale_operation_apps(v: View) -> list[dict]:
     for app in v.apps:
         st = app.get("status") or {}
         op = st.get("operationState") or {}
-        fine = (st.get("health") or {}).get("status") == "Healthy" and (st.get("sync") or {}).get("status") == "Synced"
-        if op.get("phase") in ("Failed", "Error") and fine and (st.get("reconciledAt") or "") > (op.get("finishedAt") or ""):
+        fine = (st.get("health") or {}).get("status") == "Healthy" and (st.get("sync") or {}).get(
+            "status") == "Synced"
+        newer = (st.get("reconciledAt") or "") > (op.get("finishedAt") or "")
+        if op.get("phase") in ("Failed", "Error") and fine and newer:
             out.append(app)
     return out
 
@@ -483,7 +522,7 @@ CAUSES: list[Rule] = [
         evidence=lambda v: promo_evidence(v, last_promo(v)) + controller_evidence(v, "argocd-repo-server") + [
             f"Stage {v.name} spec.promotionTemplate.spec.steps[{(argocd_step(v) or (0, {}))[0]}].retry = "
             f"{(argocd_step(v) or (0, {}))[1].get('retry') or 'unset (errorThreshold 1: no retry)'}"],
-        fix=lambda v: [f"in git, on Stage {v.name}'s argocd-update step add: retry: {{timeout: 10m, errorThreshold: 3}}",
+        fix=lambda v: [retry_fix(v),
                        resync_cmd(v).split("   #")[0] + "   # or wait for auto-sync",
                        promote_cmd(v, promo_freight(last_promo(v))) + "   # auto-promotion will not retry it"],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
@@ -518,7 +557,7 @@ CAUSES: list[Rule] = [
             f"Stage {v.name} argocd-update retry.timeout = "
             f"{((argocd_step(v) or (0, {}))[1].get('retry') or {}).get('timeout') or 'unset (default 5m)'}"]
             + controller_evidence(v, "argocd-repo-server"),
-        fix=lambda v: [f"in git, on Stage {v.name}'s argocd-update step set: retry: {{timeout: 10m, errorThreshold: 3}}",
+        fix=lambda v: [retry_fix(v),
                        promote_cmd(v, promo_freight(last_promo(v)))],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} Gotcha 7; kargo pkg/promotion/local_orchestrator.go:323, "
@@ -529,7 +568,7 @@ CAUSES: list[Rule] = [
         when=lambda v: effective_reason(v) in (*ERRORED, "LastPromotionAborted"),
         cause=lambda v: f"Promotion {v.last_promotion.get('name')} ended {v.last_promotion_phase} at step "
                         f"{failing_step(last_promo(v))[1].get('alias', '?')!r}: "
-                        f"{(failing_step(last_promo(v))[1].get('message') or step_message(last_promo(v)) or 'no message')}",
+                        f"{failing_step(last_promo(v))[1].get('message') or step_message(last_promo(v)) or '-'}",
         evidence=lambda v: promo_evidence(v, last_promo(v)) + app_lines(v),
         fix=lambda v: [f"kargo get promotion {v.last_promotion.get('name')} --project {v.project} -o yaml",
                        "fix the cause the step message names (credentials, repository, manifests)",
@@ -562,7 +601,7 @@ CAUSES: list[Rule] = [
         and not freight_of_warehouses(v) and "freight" not in v.unread,
         cause=lambda v: f"no Freight exists for Warehouse {', '.join(v.warehouses_requested())}: the Warehouse "
                         "subscription finds nothing (repo URL, credentials, tag/semver constraint, paths)",
-        evidence=lambda v: [f"Stage {v.name} status.freightHistory is empty; condition Healthy/Verified reason NoFreight",
+        evidence=lambda v: [f"Stage {v.name} status.freightHistory is empty; Healthy/Verified reason NoFreight",
                             f"Freight with origin Warehouse/{', '.join(v.warehouses_requested())}: 0"] + [
             f"Warehouse {w['metadata']['name']} condition {c.get('type')}={c.get('status')} {c.get('reason')}: "
             f"{c.get('message', '')}" for w in v.warehouses if w["metadata"]["name"] in v.warehouses_requested()
@@ -629,7 +668,7 @@ CAUSES: list[Rule] = [
         cause=lambda v: "verification failed on an HTTP check: the service, ingress or SSO in front of it "
                         "did not answer as expected",
         evidence=verification_evidence,
-        fix=lambda v: [f"kubectl logs job/{job_refs(latest_run(v), ns(v))[-1][1] if job_refs(latest_run(v), ns(v)) else '<job>'} -n {ns(v)}",
+        fix=lambda v: [f"kubectl logs job/{job_name(v)} -n {ns(v)}",
                        "kubectl get ingress,svc,endpoints -n <app namespace>   # is the backend reachable?",
                        "fix the service / ingress / SSO, then: " + rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
@@ -655,15 +694,15 @@ CAUSES: list[Rule] = [
         cause=lambda v: f"verification {v.latest_verification.get('phase') or 'failed'}: "
                         f"{v.latest_verification.get('message') or 'the AnalysisRun gives no reason'}",
         evidence=verification_evidence,
-        fix=lambda v: [f"kubectl get analysisrun {(latest_run(v) or {'metadata': {'name': '<run>'}})['metadata']['name']}"
-                       f" -n {ns(v)} -o yaml", "fix what the metric reports, then: " + rerun_verification(v)],
+        fix=lambda v: [f"kubectl get analysisrun {run_name(v)} -n {ns(v)} -o yaml",
+                       "fix what the metric reports, then: " + rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed; kargo {RS}:1140-1152",
     ),
     Rule(
         id="reconcile-error", branch="D4.2 ReconcileError",
         when=lambda v: effective_reason(v) == "ReconcileError",
-        cause=lambda v: f"the Stage's reconcile fails: {v.cond('Ready').get('message') or v.cond('Reconciling').get('message') or v.st.get('message') or 'error reconciling Stage'}",
+        cause=lambda v: f"the Stage's reconcile fails: {reconcile_message(v)}",
         evidence=lambda v: [f"Stage {v.name} condition {c}={v.cond(c).get('status')} {v.cond(c).get('reason')}: "
                             f"{v.cond(c).get('message', '')}" for c in ("Ready", "Reconciling") if v.cond(c)]
         + ([f"Stage {v.name} status.phase = {v.st.get('phase')}: {v.st.get('message', '')}"] if v.legacy else [])
@@ -675,8 +714,7 @@ CAUSES: list[Rule] = [
         id="promotion-stuck", branch="D4.2 ActivePromotion, running > 15 min",
         when=lambda v: effective_reason(v) == "ActivePromotion" and active_age(v) > STUCK_AFTER,
         cause=lambda v: f"Promotion {active_promotion(v).get('metadata', {}).get('name')} has been running "
-                        f"{int(active_age(v) // 60)} min (step {failing_step(active_promotion(v))[1].get('alias', '?')!r}): "
-                        "likely stuck",
+                        f"{int(active_age(v) // 60)} min (step {step_alias(active_promotion(v))!r}): likely stuck",
         evidence=active_evidence,
         fix=lambda v: [f"kubectl logs -n {v.kargo_controller_ns} deploy/kargo-controller --tail=200 | grep {v.name}",
                        f"kargo promote --project {v.project} --abort --name "
@@ -708,7 +746,7 @@ CAUSES: list[Rule] = [
            f"{(p.get('status') or {}).get('phase')}" for p in v.promotions[:3]],
         fix=lambda v: [promote_cmd(v, promo_freight(v.promotions[0]) if v.promotions else "<freight>")
                        + "   # an explicit promotion is not subject to the anti-loop",
-                       f"(or) kubectl delete promotion {' '.join(p['metadata']['name'] for p in v.promotions if (p.get('status') or {}).get('phase') in ('Errored', 'Failed')) or '<errored promotion>'} -n {ns(v)}"],
+                       f"(or) kubectl delete promotion {errored_names(v)} -n {ns(v)}"],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.3; kargo {RS}:1972, :1994 (no kargo.akuity.io/freight label exists in v1.11)",
     ),
@@ -730,7 +768,7 @@ CAUSES: list[Rule] = [
         when=lambda v: bool(log_has(v, r"has not passed health checks")) or (
             effective_reason(v) in ("Unhealthy", "Progressing", "Unknown") and v.last_promotion_phase == "Succeeded"),
         cause=lambda v: "the health gate blocks verification: the Stage's Argo CD apps are not Healthy "
-                        "(" + (", ".join(a["metadata"]["name"] for a in unhealthy_apps(v)) or "see health.issues") + ")",
+                        "(" + (names(unhealthy_apps(v)) or "see health.issues") + ")",
         evidence=lambda v: [f"Stage {v.name} status.health.status = {(v.st.get('health') or {}).get('status')}"]
         + [f"Stage {v.name} status.health.issues: {i}" for i in (v.st.get("health") or {}).get("issues") or []]
         + app_lines(v) + [f"kargo-controller log: {ln}" for ln in log_has(v, r"health checks")],
@@ -798,7 +836,7 @@ GOTCHAS: list[Rule] = [
         when=lambda v: bool(stale_operation_apps(v)),
         cause=lambda v: "old Argo CD error, not the current state: " + ", ".join(
             a["metadata"]["name"] for a in stale_operation_apps(v)) + " reconciled since and is Synced/Healthy",
-        evidence=lambda v: [ln for ln in app_lines(v) if any(a["metadata"]["name"] in ln for a in stale_operation_apps(v))],
+        evidence=lambda v: app_lines_for(v, stale_operation_apps(v)),
         fix=lambda v: ["ignore that operationState message; it predates the last reconcile"],
         verify=lambda v: f"kubectl get app {stale_operation_apps(v)[0]['metadata']['name']} -n {v.argocd_ns} "
                          "-o jsonpath='{.status.operationState.finishedAt} {.status.reconciledAt}'",
@@ -810,7 +848,7 @@ GOTCHAS: list[Rule] = [
         cause=lambda v: "Kargo does not trust the health of " + ", ".join(
             a["metadata"]["name"] for a in health_delay_apps(v)) + " yet: its sync finished after its last "
             "reconcile (v1.10+: reconciledAt < operationState.finishedAt; <= v1.9: the 10-second rule)",
-        evidence=lambda v: [ln for ln in app_lines(v) if any(a["metadata"]["name"] in ln for a in health_delay_apps(v))],
+        evidence=lambda v: app_lines_for(v, health_delay_apps(v)),
         fix=lambda v: ["wait for Argo CD's next reconcile (Kargo asks for a hard refresh itself)",
                        f"(or) argocd app get {health_delay_apps(v)[0]['metadata']['name']} --hard-refresh"],
         verify=ready_cmd, risk=LOW,
@@ -823,7 +861,7 @@ GOTCHAS: list[Rule] = [
             ((latest_run(v) or {}).get("status") or {}).get("message") or "").lower(),
         cause=lambda v: "the AnalysisRun does not say why it failed; the Job's log does (forbidden)",
         evidence=lambda v: [ln for ln in verification_evidence(v) if "AnalysisRun" in ln or "forbidden" in ln],
-        fix=lambda v: [f"kubectl logs job/{job_refs(latest_run(v), ns(v))[-1][1] if latest_run(v) and job_refs(latest_run(v), ns(v)) else '<job>'} -n {ns(v)}"],
+        fix=lambda v: [f"kubectl logs job/{job_name(v)} -n {ns(v)}"],
         verify=lambda v: f"kubectl auth can-i --list --as=system:serviceaccount:{ns(v)}:{template_sa(v)[0]}",
         risk=LOW, ref=f"{GUIDE} Gotcha 4", scenario="verification-rbac-forbidden",
     ),
@@ -846,7 +884,7 @@ GOTCHAS: list[Rule] = [
         when=lambda v: bool(selfheal_apps(v)),
         cause=lambda v: ", ".join(a["metadata"]["name"] for a in selfheal_apps(v)) + " is OutOfSync with selfHeal "
                         "on: Argo CD recreates deleted resources on its next reconcile (default every 3 min)",
-        evidence=lambda v: [ln for ln in app_lines(v) if any(a["metadata"]["name"] in ln for a in selfheal_apps(v))],
+        evidence=lambda v: app_lines_for(v, selfheal_apps(v)),
         fix=lambda v: ["wait up to 3 minutes (timeout.reconciliation)",
                        f"(or) argocd app sync {selfheal_apps(v)[0]['metadata']['name']}"],
         verify=lambda v: f"argocd app wait {selfheal_apps(v)[0]['metadata']['name']} --sync --timeout 300",
@@ -856,13 +894,13 @@ GOTCHAS: list[Rule] = [
         id="gotcha-heavy-chart", branch="D5 Gotcha 7: heavy charts need longer step timeouts",
         when=lambda v: argocd_step(v) is not None and bool(repo_server_struggles(v)) and bool(heavy_apps(v)) and (
             step_timeout(argocd_step(v)[1]) < 600  # type: ignore[index]
-            or int(((argocd_step(v)[1].get("retry") or {}).get("errorThreshold") or 1)) < 3),  # type: ignore[index]
+            or int((argocd_step(v)[1].get("retry") or {}).get("errorThreshold") or 1) < 3),  # type: ignore[index]
         cause=lambda v: "the Argo CD repo-server restarts (OOM while rendering large charts such as "
                         + ", ".join(a["metadata"]["name"] for a in heavy_apps(v)) + ") and the Stage's "
                         "argocd-update step has no room for it (timeout < 10m or errorThreshold < 3)",
         evidence=lambda v: controller_evidence(v, "argocd-repo-server") + [
             f"Stage {v.name} argocd-update retry = {(argocd_step(v) or (0, {}))[1].get('retry') or 'unset'}"],
-        fix=lambda v: [f"in git, on Stage {v.name}'s argocd-update step set: retry: {{timeout: 10m, errorThreshold: 3}}",
+        fix=lambda v: [retry_fix(v),
                        "raise the repo-server's memory limit (argo-cd chart repoServer.resources.limits.memory)"],
         verify=lambda v: f"kubectl get pods -n {v.argocd_ns} -l app.kubernetes.io/name=argocd-repo-server",
         risk=LOW, ref=f"{GUIDE} Gotcha 7, references/kargo-state-machine.md",
@@ -874,7 +912,8 @@ GOTCHAS: list[Rule] = [
                         + ", ".join(a["metadata"]["name"] for a in foundation_apps(v)) + "): Kargo cannot promote "
                         "itself; use Argo CD auto-sync for them",
         evidence=lambda v: [f"Application {a['metadata']['name']} destination.namespace "
-                            f"{((a.get('spec') or {}).get('destination') or {}).get('namespace')}" for a in foundation_apps(v)],
+                            f"{((a.get('spec') or {}).get('destination') or {}).get('namespace')}"
+                            for a in foundation_apps(v)],
         fix=lambda v: ["move these apps out of the Stage's argocd-update step and give them "
                        "syncPolicy.automated in git"],
         verify=lambda v: f"argocd app get {foundation_apps(v)[0]['metadata']['name']}",
