@@ -117,7 +117,7 @@ def effective_reason(view: View) -> str:
         return "ActivePromotion"
     if view.last_promotion_phase and view.last_promotion_phase != "Succeeded":
         return f"LastPromotion{view.last_promotion_phase}"
-    if not view.st.get("freightHistory") or not view.last_promotion:
+    if not view.st.get("freightHistory"):
         return "NoFreight"
     verified = view.cond("Verified")
     if verified.get("status") == "False":
