@@ -96,7 +96,8 @@ def test_rule(rule, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err, requests = diagnose(f"diagnose-{rule.world}", "--output", "json", capsys=capsys)
     doc = json.loads(out)
     found = [d for s in doc["stages"] for d in s["diagnoses"] if d["rule"] == rule.id]
-    assert found, f"{rule.id} not diagnosed: {[(s['stage'], [d['rule'] for d in s['diagnoses']]) for s in doc['stages']]}"
+    seen = [(s["stage"], [d["rule"] for d in s["diagnoses"]]) for s in doc["stages"]]
+    assert found, f"{rule.id} not diagnosed: {seen}"
     d = found[0]
     assert d["kind"] == ("root-cause" if rule in CAUSES else "gotcha")
     assert d["risk"] == risk == rule.risk
