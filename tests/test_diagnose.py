@@ -255,3 +255,12 @@ def test_demo_diagnose_healthy_exits_0() -> None:
     assert proc.stdout.startswith("Fine (Ready, nothing detected): ")
     proc = _gate("demo", "--scenario", "nuclear")
     assert proc.returncode == 2 and "add --diagnose" in proc.stderr
+
+
+def test_semantics_and_readme_document_every_rule() -> None:
+    doc = (ROOT / "docs/semantics.md").read_text().split("## Diagnose rules", 1)[1]
+    for rule in RULES:
+        assert f"| `{rule.id}` |" in doc, rule.id
+    readme = (ROOT / "README.md").read_text()
+    assert "| `gate diagnose [--stage S]` |" in readme and "| `gate status [--watch]` |" in readme
+    assert "## Diagnose" in readme

@@ -317,7 +317,7 @@ def active_evidence(v: View) -> list[str]:
 
 def stale_history(v: View) -> dict | None:
     """A terminal Promotion newer than lastPromotion (by creation time) whose name sorts at or before it:
-    syncPromotions stops at names <= lastPromotion.name (regular_stages.go:711), so it is never recorded."""
+    syncPromotions stops at names <= lastPromotion.name (regular_stages.go:715), so it is never recorded."""
     last = v.last_promotion.get("name")
     lp = v.promotion(last)
     if not last or not lp:
@@ -505,13 +505,13 @@ CAUSES: list[Rule] = [
         evidence=lambda v: promo_evidence(v, last_promo(v)) + [
             f"name {v.last_promotion.get('name')!r} does not match {v.name}.<ULID>.<freight[:7]> "
             "(pkg/api/promotion.go:91); syncPromotions stops at names <= lastPromotion.name ("
-            f"{RS}:711)"],
+            f"{RS}:715)"],
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}   # its Promotions go with it (ownerReference)",
                        resync_cmd(v),
                        promote_cmd(v, promo_freight(last_promo(v)))],
         verify=ready_cmd, risk=MEDIUM,
-        ref=f"{GUIDE} D4.2 + Gotcha 1; kargo {RS}:711, pkg/api/promotion.go:91, issues #6214 #6741",
+        ref=f"{GUIDE} D4.2 + Gotcha 1; kargo {RS}:715, pkg/api/promotion.go:91, issues #6214 #6741",
     ),
     Rule(
         id="promotion-errored-refused", branch="D4.2 LastPromotionErrored, \"connection refused :8081\"",
@@ -588,12 +588,12 @@ CAUSES: list[Rule] = [
                             f"Promotion {stale_history(v)['metadata']['name']} created "
                             f"{stale_history(v)['metadata'].get('creationTimestamp')}, phase "
                             f"{(stale_history(v).get('status') or {}).get('phase')}, not in status.freightHistory",
-                            f"kargo {RS}:711 stops at names <= lastPromotion.name"],
+                            f"kargo {RS}:715 stops at names <= lastPromotion.name"],
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}",
                        resync_cmd(v),
                        promote_cmd(v, promo_freight(stale_history(v) or {}))],
-        verify=ready_cmd, risk=MEDIUM, ref=f"{GUIDE} D4.2 NoFreight/Stale + Gotcha 1; kargo {RS}:700-720",
+        verify=ready_cmd, risk=MEDIUM, ref=f"{GUIDE} D4.2 NoFreight/Stale + Gotcha 1; kargo {RS}:700-720 (L715)",
     ),
     Rule(
         id="no-freight-warehouse-empty", branch="D4.2 NoFreight, empty history, Warehouse made no Freight",
@@ -828,7 +828,7 @@ GOTCHAS: list[Rule] = [
         fix=lambda v: ["promote only with the Kargo CLI/UI/API: " + promote_cmd(v, "<freight>"),
                        "never kubectl create/apply a Promotion"],
         verify=lambda v: f"kubectl get promotions -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
-        risk=LOW, ref=f"{GUIDE} Gotcha 1; kargo pkg/api/promotion.go:91, {RS}:711",
+        risk=LOW, ref=f"{GUIDE} Gotcha 1; kargo pkg/api/promotion.go:91, {RS}:715",
         scenario="promotion-errored-manual",
     ),
     Rule(
