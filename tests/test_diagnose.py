@@ -129,6 +129,7 @@ def test_diagnosis_block_for_an_errored_promotion(capsys: pytest.CaptureFixture[
         assert any(ln.startswith(heading) for ln in lines), heading
     assert "status.stepExecutionMetadata[0]: step 'argocd-update' Errored" in out
     assert "  4. Verify: kargo get promotions --project platform --stage monitoring" in out
+    assert "Event PromotionErrored on Promotion monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2" in out
     assert not [r for r in requests if r["method"] in WRITES]
 
 

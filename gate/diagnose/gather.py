@@ -220,9 +220,9 @@ def gather_views(kube: KubeClient, ns: Namespaces, stage: str | None = None) -> 
     if stage is not None and not stages:
         known = ", ".join(s["metadata"]["name"] for s in r.stages) or "none"
         raise ConfigError(f"no Stage {stage!r} in namespace {ns.project} (Stages: {known})", key="--stage")
-    with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(stages)))) as pool:
-        views = list(pool.map(lambda s: g.view(r, s), stages))
-    return r, views
+    # One Stage after another: each view's own reads (its verification's Jobs, pods, logs) run on a pool of
+    # WORKERS, so the process never holds more than WORKERS requests in flight.
+    return r, [g.view(r, s) for s in stages]
 
 
 # -- pure helpers (also usable on objects a caller already holds) -----------------------------------

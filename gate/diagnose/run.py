@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gate.diagnose.gather import Namespaces, gather_views
-from gate.diagnose.report import as_json, exit_code, render_text, stage_report, write_junit
+from gate.diagnose.report import StageReport, as_json, exit_code, render_text, stage_report, write_junit
 from gate.diagnose.tree import diagnose
 from gate.errors import EXIT_UNEVALUATED, ConfigError, GateError, PermissionDenied
 from gate.kube import KubeClient
@@ -22,7 +22,8 @@ def connect_project(opts: RunOptions) -> tuple[KubeClient, Namespaces]:
     from gate.settings import load_settings
 
     settings = load_settings(opts.config, {"kargo_project": opts.project})
-    kube = connect(opts.kubeconfig, opts.context)
+    # --timeout bounds each read (the gather is one round of parallel reads, not a poll)
+    kube = connect(opts.kubeconfig, opts.context, request_timeout=min(15.0, opts.timeout or 15.0))
     if settings.missing(NEEDED_KEYS):
         settings = discover(settings, kube, NEEDED_KEYS)
     namespace = settings.get("kargo_namespace") or settings.get("kargo_project")
@@ -45,6 +46,14 @@ def could_not_read(exc: GateError) -> int:
 
         click.echo("Grant the gate's identity:\n" + missing_rules_yaml([perm]), err=True)  # type: ignore[list-item]
     return EXIT_UNEVALUATED
+
+
+def diagnose_stage(kube: KubeClient, ns: Namespaces, stage: str) -> StageReport:
+    """The hook for a failing verify/precheck/promote: the same gather and rules for one Stage, on the
+    caller's client. `report.block(result)` is the DIAGNOSIS text for its report / JUnit system-out.
+    Raises GateError when the Stage itself cannot be read."""
+    _, views = gather_views(kube, ns, stage)
+    return stage_report(views[0], diagnose(views[0]))
 
 
 def run_diagnose(opts: RunOptions) -> int:

@@ -924,9 +924,27 @@ GOTCHAS: list[Rule] = [
 RULES: list[Rule] = CAUSES + GOTCHAS
 
 
+EVENTS_SHOWN = 3
+
+
+def related_events(v: View) -> list[str]:
+    """Recent Warning events about the Stage, its last/current Promotion or its latest AnalysisRun."""
+    objs = {v.name, v.last_promotion.get("name"), (v.st.get("currentPromotion") or {}).get("name"), run_name(v),
+            *v.current_freight}
+    out = []
+    for ev in v.events:
+        obj = ev.get("involvedObject") or {}
+        if obj.get("name") in objs:
+            when = ev.get("lastTimestamp") or ev.get("eventTime") or ""
+            out.append(f"Event {ev.get('reason')} on {obj.get('kind')} {obj.get('name')} ({when}): "
+                       f"{ev.get('message', '')}")
+    return out[:EVENTS_SHOWN]
+
+
 def _diagnosis(rule: Rule, v: View, kind: str) -> Diagnosis:
+    evidence = rule.evidence(v) + (related_events(v) if kind == "root-cause" else [])
     return Diagnosis(stage=v.name, rule=rule.id, kind=kind, phase=phase_text(v), health=health_text(v),
-                     root_cause=rule.cause(v), evidence=rule.evidence(v), fix=rule.fix(v), verify=rule.verify(v),
+                     root_cause=rule.cause(v), evidence=evidence, fix=rule.fix(v), verify=rule.verify(v),
                      risk=rule.risk, ref=rule.ref, problem=rule.problem, unread=dict(v.unread))
 
 
