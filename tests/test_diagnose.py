@@ -265,3 +265,19 @@ def test_semantics_and_readme_document_every_rule() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "| `gate diagnose [--stage S]` |" in readme and "| `gate status [--watch]` |" in readme
     assert "## Diagnose" in readme
+
+
+def test_gather_reads_in_parallel(capsys: pytest.CaptureFixture[str]) -> None:
+    """With 300 ms on every API call, the dozen reads take about three rounds, not a dozen in a row."""
+    import time
+
+    world = {"name": "slow", "extends": "diagnose-healthy", "faults": [{"path": "^/api", "latency": 0.3}]}
+    with start(world) as sim:
+        began = time.monotonic()
+        code = run(cli, ["diagnose", "--config", CONFIG, "--kubeconfig", sim.kubeconfig])
+        elapsed = time.monotonic() - began
+        reads = [r for r in sim.requests if r["method"] == "GET"]
+    capsys.readouterr()
+    assert code == 0
+    assert len(reads) >= 10
+    assert elapsed < 0.3 * len(reads) / 2, f"{len(reads)} reads took {elapsed:.2f}s"
