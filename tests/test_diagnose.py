@@ -123,7 +123,8 @@ def test_diagnosis_block_for_an_errored_promotion(capsys: pytest.CaptureFixture[
     lines = out.splitlines()
     assert lines[:5] == ["DIAGNOSIS", "=========", "Stage: monitoring",
                          'Phase: Ready=False (LastPromotionErrored): step "argocd-update" errored: error syncing '
-                         'Argo CD Application "argocd/loki": ComparisonError',
+                         'Argo CD Application "argocd/loki": ComparisonError  [Ready condition; Kargo v1.5+ '
+                         'has no status.phase]',
                          "Health: Unknown, Healthy=Unknown/LastPromotionErrored"]
     for heading in ("Root Cause: ", "Evidence:", "Recommended Fix:", "Risk Level: LOW"):
         assert any(ln.startswith(heading) for ln in lines), heading

@@ -98,7 +98,7 @@ def render_text(reports: list[StageReport]) -> str:
         return block(reports[0]) + "\n"
     parts = [block(r) for r in shown]
     if fine:
-        parts.append("Fine (Ready, nothing detected): " + ", ".join(f"{r.stage} [{r.phase}]" for r in fine))
+        parts.append("Fine (Ready, nothing detected): " + ", ".join(r.stage for r in fine))
     return redact("\n\n".join(parts)) + "\n"
 
 

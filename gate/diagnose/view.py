@@ -141,7 +141,8 @@ def phase_text(view: View) -> str:
     if not ready:
         return "no Ready condition yet (Kargo v1.5+ has no status.phase)"
     text = f"Ready={ready.get('status')} ({ready.get('reason') or 'no reason'})"
-    return text + (f": {ready['message']}" if ready.get("message") else "")
+    text += f": {ready['message']}" if ready.get("message") else ""
+    return text + "  [Ready condition; Kargo v1.5+ has no status.phase]"
 
 
 def health_text(view: View) -> str:
