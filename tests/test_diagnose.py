@@ -32,7 +32,7 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "promotion-errored-refused": ("LOW", "connection refused :8081",
                                   "retry: {timeout: 10m, errorThreshold: 3}"),
     "promotion-errored-sync-failed": ("MEDIUM", "operationState says which resource",
-                                      "argocd app get kube-prometheus-stack --show-operation"),
+                                      "argocd app get loki --show-operation"),
     "promotion-errored-step-timeout": ("LOW", "ran out of time", "retry: {timeout: 10m, errorThreshold: 3}"),
     "promotion-errored-other": ("LOW", "repository not accessible",
                                 "kargo promote --project platform --stage monitoring --freight-alias calm-crane"),

@@ -356,6 +356,13 @@ def failed_resources(app: dict) -> list[str]:
                 "Failed", "Error")]
 
 
+def failing_app(v: View) -> str:
+    """The app whose last operation failed (operationState.phase Failed/Error), else the first one named."""
+    bad = [a for a in v.apps
+           if ((a.get("status") or {}).get("operationState") or {}).get("phase") in ("Failed", "Error")]
+    return bad[0]["metadata"]["name"] if bad else app_names(v)[0]
+
+
 def app_names(v: View) -> list[str]:
     return [a for _, a in v.app_refs] or ["<app>"]
 
@@ -538,12 +545,12 @@ CAUSES: list[Rule] = [
                         "Application's operationState says which resource",
         evidence=lambda v: promo_evidence(v, last_promo(v)) + app_lines(v) + [
             f"failed resource {r}" for a in v.apps for r in failed_resources(a)],
-        fix=lambda v: [f"argocd app get {app_names(v)[0]} --show-operation",
-                       f"kubectl get app {app_names(v)[0]} -n {v.argocd_ns} -o jsonpath="
+        fix=lambda v: [f"argocd app get {failing_app(v)} --show-operation",
+                       f"kubectl get app {failing_app(v)} -n {v.argocd_ns} -o jsonpath="
                        "'{.status.operationState.syncResult.resources}'",
                        "fix the failing resource in git, then: "
                        + promote_cmd(v, promo_freight(last_promo(v)))],
-        verify=lambda v: f"argocd app wait {app_names(v)[0]} --sync --health --timeout 300",
+        verify=lambda v: f"argocd app wait {failing_app(v)} --sync --health --timeout 300",
         risk=MEDIUM, ref=f"{GUIDE} D4.2, references/argocd-troubleshooting.md; kargo "
                          "pkg/promotion/runner/builtin/argocd_updater.go:343",
     ),
