@@ -282,3 +282,9 @@ def test_gather_reads_in_parallel(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert len(reads) >= 10
     assert elapsed < 0.3 * len(reads) / 2, f"{len(reads)} reads took {elapsed:.2f}s"
+
+
+def test_gaps_are_named_even_when_nothing_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _, _ = diagnose("crashloop", capsys=capsys)  # a world without Kargo controller pods
+    assert code == 0
+    assert "Could not read:\n  - log/kargo-controller: no Kargo controller pod found in namespace kargo" in out

@@ -99,6 +99,9 @@ def render_text(reports: list[StageReport]) -> str:
     parts = [block(r) for r in shown]
     if fine:
         parts.append("Fine (Ready, nothing detected): " + ", ".join(r.stage for r in fine))
+        unread = {src: why for r in fine for src, why in r.unread.items()}
+        if unread:  # never a silent gap, even when nothing was found
+            parts.append("\n".join(["Could not read:"] + [f"  - {k}: {v}" for k, v in sorted(unread.items())]))
     return redact("\n\n".join(parts)) + "\n"
 
 
