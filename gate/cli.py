@@ -37,6 +37,8 @@ COMMANDS = {
     "render": "gate.render:render",
     "rbac": "gate.rbac:rbac",
     "demo": "gate.commands.demo:demo",
+    "diagnose": "gate.commands.diagnose:diagnose",
+    "status": "gate.commands.status:status",
     "sim": "gate.sim.cli:sim",
     "lint": "gate.commands.lint:lint",
     "scaffold": "gate.commands.scaffold:scaffold",

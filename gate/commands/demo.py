@@ -53,6 +53,13 @@ SCENARIOS = {
 }
 
 
+def _diagnose_worlds() -> list[str]:
+    """`gate demo --diagnose` scenarios: gate/sim/scenarios/diagnose-<name>.yaml, one per decision-tree rule."""
+    from gate.sim.scenario import builtin_names
+
+    return [n.removeprefix("diagnose-") for n in builtin_names() if n.startswith("diagnose-")]
+
+
 def _resource(name: str) -> str:
     return str(importlib.resources.files("gate.demo").joinpath(name))
 
@@ -81,7 +88,8 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
 
 
 @click.command()
-@click.option("--scenario", default=None, type=click.Choice(list(SCENARIOS)),
+@click.option("--scenario", default=None,
+              type=click.Choice(list(dict.fromkeys([*SCENARIOS, *_diagnose_worlds()]))),
               help="What the simulated cluster shows (default: healthy; promote-ok with --promote).")
 @click.option("--junit", type=click.Path(dir_okay=False), callback=report_path_cb,
               help="Write the JUnit report here.")
@@ -94,10 +102,23 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
               help="Show the whole promote flow (scenario promote-ok unless --scenario names another).")
 @click.option("--keep", is_flag=True,
               help="Keep the demo's files (kubeconfig, CA, spec, a JUnit report) in a temp dir, and name it.")
+@click.option("--diagnose", is_flag=True,
+              help="Run `gate diagnose` on a simulated stuck pipeline (every decision-tree leaf has a scenario).")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 def demo(scenario: str | None, junit: str | None, json_path: str | None, output: str, speed: float | None,
-         timeout: float | None, promote: bool, keep: bool, list_only: bool) -> None:
+         timeout: float | None, promote: bool, keep: bool, diagnose: bool, list_only: bool) -> None:
     """Run the real gate against the built-in simulated cluster; needs nothing else."""
+    if diagnose:
+        if list_only:
+            from gate.sim.scenario import resolve
+
+            for name in _diagnose_worlds():
+                click.echo(f"{name:34} {resolve('diagnose-' + name).get('description', '')}")
+            return
+        raise click.exceptions.Exit(run_demo_diagnose(scenario or "healthy", junit=junit, json_path=json_path,
+                                                      output=output))
+    if scenario is not None and scenario not in SCENARIOS:
+        raise click.BadParameter(f"{scenario!r} is a diagnose scenario: add --diagnose", param_hint="--scenario")
     if list_only:
         for name, sc in SCENARIOS.items():
             click.echo(f"{name:22} {'(promote) ' if sc.promote else ''}{sc.about}")
@@ -165,3 +186,21 @@ def _run_in(workdir: Path, name: str, report: RunOptions, speed: float | None) -
         else:
             code = run_verify(opts)
     return code
+
+
+def run_demo_diagnose(name: str, *, junit: str | None = None, json_path: str | None = None,
+                      output: str = "text") -> int:
+    """`gate diagnose` on a static simulated world: diagnose-<name> if there is one, else the scenario itself."""
+    from gate.diagnose.run import run_diagnose
+    from gate.sim.scenario import builtin_names
+    from gate.sim.server import start
+
+    world = f"diagnose-{name}" if f"diagnose-{name}" in builtin_names() else name
+    workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
+    junit = junit or str(workdir / "junit.xml")
+    with start(world, workdir=str(workdir)) as sim:
+        click.echo(f"gate demo --diagnose: scenario {name!r} ({sim.scenario.get('description', '').strip()}); "
+                   f"simulated cluster at {sim.url}", err=True)
+        opts = RunOptions(config=_resource("config.yaml"), kubeconfig=sim.kubeconfig, junit=junit,
+                          json_path=json_path, output=output)
+        return run_diagnose(opts)
