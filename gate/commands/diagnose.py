@@ -12,8 +12,9 @@ from gate.options import RunOptions, common_options
 @common_options
 def diagnose(stage: str | None, json_path: str | None, spec: str | None, timeout: float | None,
              **common: object) -> None:
-    """Why is a Stage stuck, and what exactly to run to fix it: gather (D1), walk the decision tree (D4/D5),
-    print the DIAGNOSIS block (D7). Reads only.
+    """Why is a Stage stuck, and what exactly to run to fix it: read everything about it in parallel, walk
+    the operations guide's decision tree, print the DIAGNOSIS block (root cause, evidence, fix, risk).
+    Reads only.
 
     Exit codes: 0 nothing wrong, 1 a root cause found, 2 usage, 3 could not read what the diagnosis needs.
     """
