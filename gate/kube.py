@@ -20,7 +20,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from gate import answers, redact
 from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
-from gate.resources import Resource
+from gate.resources import Resource, segment
 from gate.retrying import RETRYABLE_STATUS, wait_retry_after
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -243,7 +243,8 @@ class KubeClient:
         """A request to a Service through the API server's services/proxy subresource. The answer is the
         service's, as it came: its status (5xx included) and its body as text. A 401/403 is the API
         server refusing the gate (raised as such)."""
-        proxy = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+        ns, svc = segment(namespace, "namespace", label=True), segment(service, "Service name", label=True)
+        proxy = f"/api/v1/namespaces/{ns}/services/{svc}:{quote(str(port), safe='')}/proxy/{path.lstrip('/')}"
         perm = Permission("get", "services/proxy", "", namespace, str(service))
         resp = self.request(method, proxy, headers=headers, body=body, retry=False, timeout=timeout,
                             proxied=True)
@@ -256,7 +257,7 @@ class KubeClient:
 
     def pod_logs(self, namespace: str, pod: str, container: str | None = None,
                  since_seconds: int | None = None, tail_lines: int | None = None) -> str:
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        path = f"/api/v1/namespaces/{segment(namespace, 'namespace', label=True)}/pods/{segment(pod, 'Pod name')}/log"
         perm = Permission("get", "pods/log", "", namespace, pod)
         resp = self.checked("GET", path, permission=perm, query={
             "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})
