@@ -206,9 +206,7 @@ def prometheus_data(body: Any, what: str, types: frozenset[str] | None = PROM_RE
 def prometheus_series(data: dict, what: str) -> list[tuple[dict, float]]:
     """(labels, value) per series of an instant query's data; a matrix counts its last sample."""
     kind, result = data["resultType"], data.get("result")
-    if kind in ("scalar", "string"):
-        if kind == "string":
-            raise unreadable(what, "a string result has no number to compare", data)
+    if kind in ("scalar", "string"):  # [t, "v"]; a string result must hold a number to be compared
         return [({}, _sample(result, what))]
     if not isinstance(result, list):
         raise unreadable(what, f"`result` is {_kind_of(result)}, not a list", data)

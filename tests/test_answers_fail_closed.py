@@ -18,7 +18,6 @@ from checks.alertmanager import Alertmanager
 from checks.base import Clients
 from checks.http import Http
 from checks.loki_query import LokiQuery
-from checks.prometheus_query import PrometheusQuery
 from checks.prometheus_targets import PrometheusTargets
 from gate.cli import cli
 from gate.entry import run
@@ -175,18 +174,34 @@ stages:
 @pytest.fixture
 def prom_sim(stub_server):
     stub_server.route("/api/v1/query", body={"status": "success", "data": {"resultType": "vector", "result": []}})
+    stub_server.route("/api/v1/targets", body={"status": "success",
+                                               "data": {"activeTargets": [], "droppedTargets": []}})
     with start("healthy") as sim:
         sim.set_service_target("monitoring", "prometheus-operated", 9090, stub_server.url)
         yield sim
 
 
-@pytest.mark.parametrize("shape", ["prom-no-data", "prom-data-null", "prom-unknown-type", "prom-bad-value",
-                                   "empty-object", "truncated"])
-def test_unreadable_prometheus_answers_never_pass(shape: str, prom_sim, tmp_path: Path, capsys) -> None:
-    prom_sim.add_fault({"path": PROM_PROXY + "/api/v1/query$", "shape": shape})
+NAN_VECTOR = {"status": "success", "data": {"resultType": "vector", "result": [
+    {"metric": {}, "value": [1700000000.5, "NaN"]}]}}
+
+
+@pytest.mark.parametrize(("fault", "statuses", "exit_code"), [
+    ({}, ["PASS", "FAIL"], 1),  # the control: an empty vector is 0 series, and no value to compare
+    ({"shape": "prom-no-data"}, ["ERROR", "ERROR"], 3),
+    ({"shape": "prom-data-null"}, ["ERROR", "ERROR"], 3),
+    ({"shape": "prom-unknown-type"}, ["ERROR", "ERROR"], 3),
+    ({"shape": "prom-bad-value"}, ["ERROR", "ERROR"], 3),
+    ({"shape": "empty-object"}, ["ERROR", "ERROR"], 3),
+    ({"shape": "truncated"}, ["ERROR", "ERROR"], 3),
+    ({"body": NAN_VECTOR}, ["FAIL", "FAIL"], 1),  # NaN is read, and is no number: `!= 0` does not hold
+])
+def test_unreadable_prometheus_answers_never_pass(fault: dict, statuses: list[str], exit_code: int, prom_sim,
+                                                  tmp_path: Path, capsys) -> None:
+    if fault:
+        prom_sim.add_fault({"path": PROM_PROXY + "/api/v1/query$", **fault})
     code, result, out = _verify(prom_sim, tmp_path, PROM_SPEC, capsys)
-    assert code == 3, out
-    assert [c["status"] for c in result["levels"][0]["checks"]] == ["ERROR", "ERROR"]
+    assert code == exit_code, out
+    assert [c["status"] for c in result["levels"][0]["checks"]] == statuses
 
 
 def _proxied_clients(sim) -> Clients:
