@@ -75,8 +75,9 @@ def _items(body: dict, key: str, what: str, expected: str, *, optional: bool = F
     if not isinstance(items, list):
         raise unreadable(what, f"`{key}` is {_kind_of(items)}, not a list, in {expected}", body)
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("metadata", {}), dict):
-            raise unreadable(what, f"an entry of `{key}` is not an object with metadata", body)
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            raise unreadable(what, f"an entry of `{key}` is not an object with metadata.name", body)
     return items
 
 

@@ -143,6 +143,25 @@ def test_promote_creates_no_promotion_after_an_unreadable_list(shape: str, tmp_p
         assert len(kit.promotions()) == 1
 
 
+def test_connect_empty_list_is_omitted_but_null_is_unreadable(tmp_path: Path) -> None:
+    """Kargo before v1.9 speaks Connect JSON (protojson): an empty repeated field is omitted, so `{}` is
+    an empty ListPromotionsResponse; `null`, an empty body or `"promotions": null` is not."""
+    from gate.kargo.client import CONNECT_PREFIX, KargoClient, KargoConfig
+
+    with kargo_sim("legacy-stage", tmp_path) as kit:
+        client = KargoClient(KargoConfig(kit.sim.url, kit.token, ca_file=kit.sim.ca_file, retry_budget=1.0))
+        client.discover()
+        assert client.connect
+        path = "^" + CONNECT_PREFIX + "ListPromotions$"
+        kit.sim.add_fault({"path": path, "body": {}, "count": 1})
+        assert client.list_promotions("platform", "monitoring") == []
+        for fault in ({"body": None}, {"raw_body": ""}, {"body": {"promotions": None}}, {"shape": "truncated"}):
+            kit.sim.faults.clear()
+            kit.sim.add_fault({"path": path, **fault})
+            with pytest.raises(TransientError, match="unreadable"):
+                client.list_promotions("platform", "monitoring")
+
+
 def test_kube_reader_promotions_list_unreadable(tmp_path: Path) -> None:
     from gate.kargo.kubereader import KubeKargoReader
 
