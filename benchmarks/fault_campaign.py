@@ -260,7 +260,9 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         path.unlink(missing_ok=True)
     with start(scenario, speed=10.0, workdir=str(tmp / "sim")) as sim:
         env = {**os.environ, **secrets, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
-               "GITHUB_OUTPUT": str(tmp / "outputs")}
+               "GITHUB_OUTPUT": str(tmp / "outputs"),
+               # this tree's gate, not an installed copy (the run's cwd is its scratch directory)
+               "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         env.pop("KARGO_API_ADDRESS", None)
         env.pop("KARGO_API_TOKEN", None)
         if world.kargo:
