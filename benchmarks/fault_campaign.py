@@ -8,7 +8,7 @@ the service proxy), runs `gate verify|precheck|promote` as a subprocess with can
 environment, and judges what came out:
 
 - false pass: exit 0 where the true verdict is not 0 (a fault may only ever cost a verdict: exit 3);
-- duplicate promotion: more Promotions created than the world allows (one for promote-ok, else none);
+- duplicate promotion: a Promotion created while another for the same Freight is not terminal;
 - traceback: a Python traceback in stdout or stderr;
 - over deadline: the process ran longer than --timeout plus GRACE seconds;
 - leak: a canary secret (KARGO_API_TOKEN, the kube token, GITHUB_TOKEN, CI tokens, a `${env:}` value)
@@ -118,7 +118,6 @@ class World:
     spec: str = L1_SPEC
     kargo: bool = False
     prometheus: dict | None = None  # the stub Prometheus answer
-    may_create: int = 0  # Promotions the run may create (on the target Stage)
     extra: dict = field(default_factory=dict)  # merged into the scenario
 
 
@@ -133,9 +132,10 @@ WORLDS = [
           extra={"kargo": {"promotion": {"pending": 1, "running": 6000, "outcome": "Succeeded"}}}),
     World("precheck-ok", "promote-ok", ["precheck", "--freight", F2], 0, KARGO, kargo=True),
     World("promote-ok", "promote-ok", ["promote", "--freight-alias", "calm-crane"], 0, KARGO + [PROMOTE_POST],
-          timeout=12.0, kargo=True, may_create=1),
+          timeout=12.0, kargo=True),
     World("promote-running", "promotion-running", ["promote", "--freight", F2], 0, KARGO, timeout=12.0,
-          kargo=True),
+          kargo=True, extra={"kargo": {"promotion": {"pending": 1, "running": 40, "outcome": "Succeeded"},
+                                       "verification": {"pending": 1, "running": 2, "outcome": "Successful"}}}),
     World("promote-unverified", "upstream-unverified", ["promote", "--freight", F2], 1, KARGO, timeout=12.0,
           kargo=True),
 ]
@@ -230,10 +230,34 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, limit: float) -> tuple
         return -9, out, err
 
 
-def _promotions(sim: Any) -> int:
-    """Promotions of the target Stage (downstream auto-promotions of other Stages do not count)."""
-    return sum(1 for p in sim.store.list("kargo.akuity.io", "promotions", "platform")
-               if (p.get("spec") or {}).get("stage") == "monitoring")
+TERMINAL = ("Succeeded", "Failed", "Errored", "Aborted")
+
+
+class DuplicateWatch:
+    """Watches the target Stage's Promotions every simulator tick; a Promotion that appears while
+    another one for the same Freight is not terminal is a duplicate (DESIGN.md: never a second
+    Promotion for a Freight that already has one running)."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self.known: set[str] = set()
+        self.active: dict[str, str] = {}  # name -> Freight, not terminal at the last tick
+        self.created = self.duplicates = 0
+        self._look(count=False)
+        sim.add_ticker(lambda _now: self._look())
+
+    def _look(self, count: bool = True) -> None:
+        promos = [p for p in self.sim.store.list("kargo.akuity.io", "promotions", "platform")
+                  if (p.get("spec") or {}).get("stage") == "monitoring"]
+        for promo in promos:
+            name, freight = promo["metadata"]["name"], (promo.get("spec") or {}).get("freight")
+            if name not in self.known and count:
+                self.created += 1
+                if freight in self.active.values():
+                    self.duplicates += 1
+            self.known.add(name)
+        self.active = {p["metadata"]["name"]: (p.get("spec") or {}).get("freight") for p in promos
+                       if ((p.get("status") or {}).get("phase") or "Pending") not in TERMINAL}
 
 
 def canaries(rng: random.Random) -> dict[str, str]:
@@ -272,7 +296,7 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         secrets["kube token"] = kube_token
         if prom:
             sim.set_service_target("monitoring", "prometheus-operated", 9090, prom.url)
-        before = _promotions(sim)
+        watch = DuplicateWatch(sim) if world.kargo else None
         for fault in faults:
             sim.add_fault(fault)
         argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
@@ -285,17 +309,18 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         started = time.monotonic()
         code, out, err = _run(argv, env, tmp, world.timeout + KILL_AFTER)
         wall = time.monotonic() - started
-        after = _promotions(sim)
+        if watch is not None:
+            watch._look()
     if prom:
         prom.stop()
-    outcome = Outcome(world.name, faults, code, round(wall, 2), after - before)
+    outcome = Outcome(world.name, faults, code, round(wall, 2), watch.created if watch else 0)
     texts = {"stdout": out, "stderr": err}
     for path in (junit, js, summary):
         if path.exists():
             texts[path.name] = path.read_text(errors="replace")
     if code == 0 and world.truth != 0:
         outcome.problems.append("false pass")
-    if outcome.created > world.may_create:
+    if watch is not None and watch.duplicates:
         outcome.problems.append("duplicate promotion")
     if "Traceback (most recent call last)" in out + err:
         outcome.problems.append("traceback")
