@@ -143,6 +143,15 @@ def test_promote_creates_no_promotion_after_an_unreadable_list(shape: str, tmp_p
         assert len(kit.promotions()) == 1
 
 
+def test_declared_scenario_fault_blocks_promote(tmp_path: Path, capsys) -> None:
+    """The built-in scenario declares the fault in YAML (gate/sim/scenarios/unreadable-promotions.yaml)."""
+    with kargo_sim("unreadable-promotions", tmp_path) as kit:
+        code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+        assert code == 3, out
+        assert "Promotion: SKIPPED" in out or "Promotion: ERROR" in out or "Pre-promotion: ERROR" in out
+        assert kit.posts(PROMOTE_PATH) == [] and len(kit.promotions()) == 1
+
+
 def test_connect_empty_list_is_omitted_but_null_is_unreadable(tmp_path: Path) -> None:
     """Kargo before v1.9 speaks Connect JSON (protojson): an empty repeated field is omitted, so `{}` is
     an empty ListPromotionsResponse; `null`, an empty body or `"promotions": null` is not."""
