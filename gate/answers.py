@@ -39,13 +39,26 @@ class UnreadableAnswer(TransientError):
 
 
 def _excerpt(body: Any) -> str:
+    """What came, by shape only: an answer that fails its check may still hold a Secret's data, so no
+    value of an object is ever quoted (only its keys); short non-JSON text (an HTML error page) is."""
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
-    text = body if isinstance(body, str) else json.dumps(body, default=str)
-    text = redact.redact(" ".join(text.split()))
-    if not text:
-        return "an empty body"
-    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
+    if body is None:
+        return "null"
+    if isinstance(body, str):
+        text = " ".join(body.split())
+        if not text:
+            return "an empty body"
+        if text[0] in "{[\"" or len(text) > EXCERPT:
+            return f"{len(body)} characters that do not parse as JSON"
+        return repr(redact.redact(text))
+    if isinstance(body, dict):
+        keys = list(body)
+        shown = ", ".join(map(str, keys[:8])) + (", …" if len(keys) > 8 else "")
+        return f"an object with keys {shown}" if keys else "{}"
+    if isinstance(body, list):
+        return f"a list of {len(body)}"
+    return type(body).__name__
 
 
 def unreadable(what: str, why: str, body: Any) -> UnreadableAnswer:

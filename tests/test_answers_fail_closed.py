@@ -74,6 +74,20 @@ def test_unreadable_kubernetes_answers_are_errors_not_empty(shape: str | None, t
     assert "unreadable" in out
 
 
+def test_an_unreadable_secret_answer_never_shows_its_values(tmp_path: Path, capsys) -> None:
+    canary = "c2VjcmV0LWNhbmFyeS03ZjNh"  # base64 of a made-up value
+    with start("healthy") as sim:
+        sim.add_fault({"path": SECRET_GET, "body": {"apiVersion": "v1", "metadata": {"name": "grafana-admin"},
+                                                    "data": {"admin-password": canary}}})
+        sim.add_fault({"path": PVC_LIST, "shape": "truncated"})  # a cut body: its text is not quoted either
+        code, result, out = _verify(sim, tmp_path, L1_SPEC, capsys)
+    assert code == 3, out
+    assert _statuses(result)["secret"] == "ERROR"
+    assert "keys apiVersion, metadata, data" in out
+    assert canary not in out and canary not in json.dumps(result)
+    assert "prometheus-kube-prometheus-stack" not in json.dumps(result["levels"][0]["checks"][1])
+
+
 @pytest.mark.parametrize("shape", UNREADABLE_LISTS)
 def test_kube_client_list_retries_then_raises(shape: str) -> None:
     with start("healthy") as sim:
