@@ -157,6 +157,20 @@ def kargo_object(body: Any, kind: str, what: str, *, key: str | None = None) -> 
     return body
 
 
+def kargo_version(body: Any, what: str) -> str:
+    """REST `VersionInfo` (swagger): an object whose `version` is a non-empty string."""
+    body = _mapping(body, what, "a VersionInfo")
+    version = body.get("version")
+    if not isinstance(version, str) or not version:
+        raise unreadable(what, f"`version` is {_kind_of(version)}, not a version string", body)
+    return version
+
+
+def kargo_object_or_empty(body: Any, what: str) -> dict:
+    """A Connect response message: an object, `{}` when every field is empty (protojson)."""
+    return _mapping(body, what, "a Connect response object")
+
+
 def kargo_freight_groups(body: Any, what: str, *, connect: bool = False) -> list[dict]:
     """QueryFreight: every Freight of every group. REST `groups` is always an object (possibly empty);
     Connect may omit it and a group's `freight` when empty."""

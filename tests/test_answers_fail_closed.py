@@ -166,6 +166,16 @@ def test_declared_scenario_fault_blocks_promote(tmp_path: Path, capsys) -> None:
         assert kit.posts(PROMOTE_PATH) == [] and len(kit.promotions()) == 1
 
 
+@pytest.mark.parametrize("shape", ["empty-object", "null", "html"])
+def test_unreadable_server_version_is_an_error_not_an_old_server(shape: str, tmp_path: Path, capsys) -> None:
+    with kargo_sim("promote-ok", tmp_path) as kit:
+        kit.sim.add_fault({"path": "^/v1beta1/system/server-version$", "shape": shape})
+        code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+        assert code == 3, out
+        assert "unreadable" in out
+        assert not [r for r in kit.sim.requests if "KargoService" in r["path"]], "fell back to Connect"
+
+
 def test_connect_empty_list_is_omitted_but_null_is_unreadable(tmp_path: Path) -> None:
     """Kargo before v1.9 speaks Connect JSON (protojson): an empty repeated field is omitted, so `{}` is
     an empty ListPromotionsResponse; `null`, an empty body or `"promotions": null` is not."""

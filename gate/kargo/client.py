@@ -176,17 +176,29 @@ class KargoClient:
 
     # -- discovery -------------------------------------------------------------------------------
     def discover(self) -> str:
-        """Ask the server's version first; servers older than v1.9 get the Connect JSON API."""
-        status, body = self.request("GET", "/v1beta1/system/server-version")
-        if status == 401:
-            raise map_error(401, error_message(body), what="server-version")
-        version = (body or {}).get("version") if status == 200 and isinstance(body, dict) else None
+        """Ask the server's version first; servers older than v1.9 get the Connect JSON API. A 200 that
+        is not a readable VersionInfo is retried, then an error: it never sends the gate to Connect."""
+        what = "Kargo server-version"
+
+        def rest_version() -> str | None:
+            status, body = self.request("GET", "/v1beta1/system/server-version")
+            if status == 401:
+                raise map_error(401, error_message(body), what="server-version")
+            return answers.kargo_version(body, what) if status == 200 else None
+
+        version = Retrying(
+            stop=stop_after_attempt(3) | stop_after_delay(self.config.retry_budget),
+            wait=wait_retry_after(initial=0.2, maximum=2.0),
+            retry=retry_if_exception_type(answers.UnreadableAnswer),
+            reraise=True,
+        )(rest_version)
         if version is None:
             status, body = self.request("POST", CONNECT_PREFIX + "GetVersionInfo", body={})
             if status >= 400:
                 raise map_error(status, error_message(body), what="Kargo version")
-            info = (body or {}).get("versionInfo") or body or {}
-            version = info.get("version") or "v0.0.0"
+            body = answers.kargo_object_or_empty(body, "Kargo version (Connect)")
+            info = body.get("versionInfo") or body
+            version = (info.get("version") if isinstance(info, dict) else None) or "v0.0.0"
         self.version = version
         parsed = parse_version(version)
         self.connect = parsed is not None and parsed < REST_SINCE
