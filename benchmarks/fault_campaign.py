@@ -94,6 +94,7 @@ KUBE = [
     r"^/apis/apiextensions.k8s.io/v1/customresourcedefinitions/",
 ]
 KARGO = [
+    r"^/v1beta1/system/server-version$",
     r"^/v1beta1/projects/platform/promotions$",
     r"^/v1beta1/projects/platform/stages/monitoring$",
     r"^/v1beta1/projects/platform/stages/[a-z-]+$",
