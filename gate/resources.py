@@ -33,6 +33,18 @@ def check_name(value: object, what: str, *, label: bool = False, key: str | None
     return text
 
 
+def check_params(params: dict, labels: tuple[str, ...] = ("namespace",), subdomains: tuple[str, ...] = ()) -> None:
+    """For a check's constructor: the params that become path segments are valid names. Raises
+    ValueError, which the spec loader reports with the file, line and key path (exit 2)."""
+    for keys, label in ((labels, True), (subdomains, False)):
+        for key in keys:
+            if params.get(key) is not None:
+                try:
+                    check_name(params[key], key, label=label)
+                except ConfigError as exc:
+                    raise ValueError(str(exc)) from None
+
+
 def segment(value: object, what: str, *, label: bool = False, key: str | None = None) -> str:
     """A checked name, percent-escaped for use as one URL path segment."""
     return quote(check_name(value, what, label=label, key=key), safe="")

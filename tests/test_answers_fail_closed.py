@@ -335,6 +335,20 @@ def test_bad_path_segments_exit_2_before_any_request(flags: list[str], tmp_path:
         assert not any(p.startswith("/apis/kargo.akuity.io/v1alpha1/x") or "/x" in p for p in paths), paths
 
 
+def test_a_spec_namespace_that_is_no_dns_label_is_a_config_error(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text("stages:\n  monitoring:\n    levels:\n      1:\n"
+                    "        - secret: {namespace: monitoring, name: grafana-admin}\n"
+                    "        - secret: {namespace: \"../kube-system\", name: grafana-admin}\n")
+    with start("healthy") as sim:
+        code = run(cli, ["verify", "--stage", "monitoring", "--spec", str(spec), "--config", CONFIG,
+                         "--kubeconfig", sim.kubeconfig])
+        out = capsys.readouterr()
+        assert code == 2, out
+        assert "gate.yaml:6" in out.err and "'../kube-system' is not a valid namespace" in out.err
+        assert not [r for r in sim.requests if "kube-system" in r["path"]]
+
+
 def test_resource_paths_validate_and_escape() -> None:
     assert PROMOTIONS.path("platform", "monitoring.01k3.7539ab2") == \
         "/apis/kargo.akuity.io/v1alpha1/namespaces/platform/promotions/monitoring.01k3.7539ab2"
