@@ -18,6 +18,7 @@ from checks.alertmanager import Alertmanager
 from checks.base import Clients
 from checks.http import Http
 from checks.loki_query import LokiQuery
+from checks.prometheus_query import PrometheusQuery
 from checks.prometheus_targets import PrometheusTargets
 from gate.cli import cli
 from gate.entry import run
@@ -254,6 +255,17 @@ def test_unreadable_prometheus_answers_never_pass(fault: dict, statuses: list[st
     code, result, out = _verify(prom_sim, tmp_path, PROM_SPEC, capsys)
     assert code == exit_code, out
     assert [c["status"] for c in result["levels"][0]["checks"]] == statuses
+
+
+def test_real_prometheus_answers_of_every_result_type_are_readable(prometheus_server) -> None:
+    """The shape checks accept what Debian's Prometheus really answers: vector, scalar, string, matrix."""
+    clients = Clients(http=HttpClient(in_cluster=False))
+    for query, expect in (("count(up)", "== 2"), ("scalar(count(up))", "== 2"), ('"2"', "== 2"),
+                          ("vector(0) / 0", "== NaN")):
+        obs = PrometheusQuery({"url": prometheus_server.url, "query": query, "expect": expect}).observe(clients)
+        assert obs.ok, (query, obs)
+    matrix = PrometheusQuery({"url": prometheus_server.url, "query": "up[1h]", "expect_count": "== 2"})
+    assert matrix.observe(clients).ok
 
 
 def _proxied_clients(sim) -> Clients:
