@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import redact
+from gate import answers, redact
 from gate.errors import EvaluationError
 from gate.httpclient import TARGET_ONE_OF, HttpResponse, Target, client_for, target_schema
 from gate.kube import Permission
@@ -17,10 +17,10 @@ READY = ("ready", "disabled")  # "disabled": a single instance without clusterin
 
 
 def _json(resp: HttpResponse, what: str) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        raise EvaluationError(f"{what}: HTTP {resp.status}, not JSON: {resp.excerpt(200)}") from None
+    """The JSON of a 2xx answer (unreadable: gate.answers.UnreadableAnswer); an error status otherwise."""
+    if resp.status >= 300:
+        raise EvaluationError(f"{what}: HTTP {resp.status}: {resp.excerpt(200)}")
+    return answers.parse_json(resp.text, what)
 
 
 class Alertmanager(Check):
@@ -74,13 +74,15 @@ class Alertmanager(Check):
     def observe(self, clients: Clients) -> Observation:
         client = client_for(clients)
         where = self.target.where(client, "/api/v2/status")
-        status = _json(self.target.call(client, "GET", "/api/v2/status"), f"GET {where}")
-        cluster = (status.get("cluster") or {}) if isinstance(status, dict) else {}
-        state = cluster.get("status", "unknown")
-        version = ((status.get("versionInfo") or {}).get("version", "?")) if isinstance(status, dict) else "?"
+        status = answers.alertmanager_status(
+            _json(self.target.call(client, "GET", "/api/v2/status"), f"GET {where}"), f"GET {where}")
+        cluster = status["cluster"]
+        state = cluster["status"]
+        version = (status.get("versionInfo") or {}).get("version", "?") \
+            if isinstance(status.get("versionInfo"), dict) else "?"
         peers = len(cluster.get("peers") or [])
         evidence = [f"GET {where}: cluster {state}, {peers} peer(s), version {version}",
-                    f"uptime since {status.get('uptime', '?') if isinstance(status, dict) else '?'}"]
+                    f"uptime since {status.get('uptime', '?')}"]
         expected = self.expected_text()
         if state not in READY:
             return Observation(False, f"cluster status {state}", expected, evidence)
@@ -94,10 +96,11 @@ class Alertmanager(Check):
         if post.status >= 300:
             return Observation(False, f"posting the test alert answered HTTP {post.status}: "
                                f"{post.excerpt(200)}", expected, evidence)
-        listed = _json(self.target.call(client, "GET", "/api/v2/alerts",
-                                        query={"filter": f'gate_run="{self.run_id}"'}),
-                       f"GET {self.target.where(client, '/api/v2/alerts')}")
-        found = [a for a in listed or [] if (a.get("labels") or {}).get("gate_run") == self.run_id]
+        alerts_at = f"GET {self.target.where(client, '/api/v2/alerts')}"
+        listed = answers.alertmanager_alerts(
+            _json(self.target.call(client, "GET", "/api/v2/alerts", query={"filter": f'gate_run="{self.run_id}"'}),
+                  alerts_at), alerts_at)
+        found = [a for a in listed if (a.get("labels") or {}).get("gate_run") == self.run_id]
         evidence.append(f"GET /api/v2/alerts?filter=gate_run: {len(found)} alert(s)")
         evidence = [redact.redact(line) for line in evidence]
         if not found:

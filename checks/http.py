@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
@@ -36,7 +37,8 @@ EXPECT_SCHEMA: dict[str, Any] = {
                     "description": "Header name → regex its value must match."},
         "body_contains": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "body_regex": {"type": "string"},
-        "json": {"type": "object", "description": "JSON path (a.b[0].c) → the value it must equal."},
+        "json": {"type": "object", "description": "JSON path (a.b[0].c) → the value it must equal, type "
+                 "included: false is not \"false\", null is not \"None\", 1 is not \"1\"; 1 equals 1.0."},
         "json_exists": {"type": "array", "items": {"type": "string"}},
         "location": {"type": "string", "description": "Regex the redirect's Location must match."},
     },
@@ -59,11 +61,23 @@ def json_path(data: Any, path: str) -> tuple[bool, Any]:
 
 
 def same_value(actual: Any, expected: Any) -> bool:
-    if actual == expected and type(actual) is type(expected):
-        return True
-    if isinstance(actual, (dict, list)) or isinstance(expected, (dict, list)):
+    """JSON equality by JSON's types: a string equals only a string, null only null, a boolean only a
+    boolean (`false` != "False", `true` != 1), and numbers by value (JSON has one number type, so
+    1 == 1.0; NaN equals nothing). Objects and arrays compare member by member. A YAML date in the spec
+    (`2024-01-01` unquoted) is compared as the ISO string it was written as."""
+    if isinstance(expected, (datetime, date)):
+        expected = expected.isoformat()
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    if isinstance(actual, (int, float)) and isinstance(expected, (int, float)):
         return actual == expected
-    return json.dumps(actual) == json.dumps(expected) or str(actual) == str(expected)
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(same_value(actual[k], expected[k]) for k in actual)
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(same_value, actual, expected))
+    if isinstance(actual, str) and isinstance(expected, str):
+        return actual == expected
+    return actual is None and expected is None
 
 
 def show(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.prometheus_targets import api_data
-from gate import redact
+from gate import answers, redact
 from gate.durations import parse as parse_duration
 from gate.errors import ConfigError, EvaluationError
 from gate.httpclient import DURATION_SCHEMA, TARGET_ONE_OF, Target, client_for, excerpt, target_schema
@@ -71,18 +71,19 @@ class LokiQuery(Check):
         headers = {"X-Scope-OrgID": str(self.params["tenant"])} if self.params.get("tenant") else None
         path = "/loki/api/v1/query_range"
         resp = self.target.call(client, "GET", path, query=query, headers=headers)
-        data = api_data(resp, f"LogQL {self.params['query']!r} at {self.target.where(client, path)}") or {}
-        if data.get("resultType") != "streams":
+        what = f"LogQL {self.params['query']!r} at {self.target.where(client, path)}"
+        data = api_data(resp, what, answers.LOKI_RESULT_TYPES)
+        if data["resultType"] != "streams":
             raise EvaluationError(f"LogQL {self.params['query']!r} is a metric query (result "
-                                  f"{data.get('resultType')}); loki_query needs a log query")
+                                  f"{data['resultType']}); loki_query needs a log query")
         lines: list[tuple[str, str]] = []
-        streams = data.get("result") or []
-        for stream in streams:
-            for _ts, line in stream.get("values") or []:
+        streams = answers.loki_streams(data, what)
+        for _labels, values in streams:
+            for _ts, line in values:
                 if self.pattern is None or self.pattern.search(line):
                     lines.append((_ts, line))
         lines.sort(reverse=True)
-        total = sum(len(s.get("values") or []) for s in streams)
+        total = sum(len(values) for _, values in streams)
         evidence = [f"query: {self.params['query']}", f"{total} line(s) in {len(streams)} stream(s)"
                     + (f", {len(lines)} matching {self.params['pattern']}" if self.pattern else "")]
         evidence += [f"latest: {excerpt(line, 200)}" for _, line in lines[:SHOWN_LINES]]

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.prometheus_targets import api_data
-from gate import redact
+from gate import answers, redact
 from gate.errors import ConfigError
 from gate.httpclient import TARGET_ONE_OF, Target, client_for, target_schema
 from gate.kube import Permission
@@ -34,6 +34,10 @@ class Comparison:
         self.text = f"{self.op} {match.group(2)}"
 
     def holds(self, value: float) -> bool:
+        """NaN (0/0, a stale series) compares true only to `== NaN`: it is no number, so `!= 0` or
+        `< 1` do not hold for it (a gate fails closed), though PromQL's own `NaN != 0` is true."""
+        if math.isnan(value) or math.isnan(self.number):
+            return self.op == "==" and math.isnan(value) and math.isnan(self.number)
         return _OPS[self.op](value, self.number)
 
 
@@ -41,13 +45,6 @@ def _metric(labels: dict[str, str]) -> str:
     name = labels.get("__name__", "")
     rest = ",".join(f'{k}="{v}"' for k, v in labels.items() if k != "__name__")
     return f"{name}{{{rest}}}" if rest or not name else name
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 class PrometheusQuery(Check):
@@ -98,18 +95,10 @@ class PrometheusQuery(Check):
         client = client_for(clients)
         query = str(self.params["query"])
         resp = self.target.call(client, "GET", "/api/v1/query", query={"query": query})
-        data = api_data(resp, f"query {query!r} at {self.target.where(client, '/api/v1/query')}") or {}
-        kind, result = data.get("resultType"), data.get("result")
-        if kind in ("scalar", "string"):
-            series = [({}, _number(result[1]))] if result else []
-        elif kind == "vector":
-            series = [(r.get("metric") or {}, _number((r.get("value") or [0, "NaN"])[1]))
-                      for r in result or []]
-        elif kind == "matrix":
-            series = [(r.get("metric") or {}, _number(((r.get("values") or [[0, "NaN"]])[-1])[1]))
-                      for r in result or []]
-        else:
-            series = []
+        what = f"query {query!r} at {self.target.where(client, '/api/v1/query')}"
+        data = api_data(resp, what)
+        kind = data["resultType"]
+        series = answers.prometheus_series(data, what)
         evidence = [f"query: {query}", f"result: {kind}, {len(series)} series"]
         evidence += [f"{_metric(labels)} = {value:g}" for labels, value in series[:MAX_LISTED]]
         evidence = [redact.redact(line) for line in evidence]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import redact
+from gate import answers, redact
 from gate.errors import EvaluationError
 from gate.httpclient import TARGET_ONE_OF, Target, client_for, target_schema
 from gate.kube import Permission
@@ -14,18 +14,24 @@ from gate.model import Observation
 MAX_LISTED = 10
 
 
-def api_data(resp: Any, what: str) -> Any:
-    """`data` of a Prometheus-style API answer; its error type and message otherwise."""
+def api_data(resp: Any, what: str, types: frozenset[str] | None = answers.PROM_RESULT_TYPES) -> dict:
+    """`data` of a Prometheus-style API answer (Prometheus, Loki), judged readable by gate.answers.
+
+    The server's own refusal (`"status": "error"`, or an error status) is an evaluation error that
+    will not change by asking again (bad_data, a 4xx); a 2xx that cannot be read (no data, data null,
+    an unknown resultType, cut short) is UnreadableAnswer: transient, ERROR at the deadline."""
     try:
         body = resp.json()
     except ValueError:
+        if resp.status < 300:
+            raise answers.unreadable(what, "not JSON (cut short or malformed)", resp.excerpt(200)) from None
         raise EvaluationError(f"{what}: HTTP {resp.status}, not a Prometheus API answer: "
                               f"{resp.excerpt(200)}") from None
-    if not isinstance(body, dict) or body.get("status") != "success":
+    if (isinstance(body, dict) and body.get("status") == "error") or resp.status >= 300:
         kind = body.get("errorType", "error") if isinstance(body, dict) else "error"
         message = body.get("error", "") if isinstance(body, dict) else ""
         raise EvaluationError(redact.redact(f"{what}: HTTP {resp.status} {kind}: {message}".strip()))
-    return body.get("data")
+    return answers.prometheus_data(body, what, types)
 
 
 def parse_selector(selector: str | dict[str, str] | None) -> dict[str, str]:
@@ -96,8 +102,9 @@ class PrometheusTargets(Check):
     def observe(self, clients: Clients) -> Observation:
         client = client_for(clients)
         resp = self.target.call(client, "GET", "/api/v1/targets", query={"state": "active"})
-        data = api_data(resp, f"GET {self.target.where(client, '/api/v1/targets')}") or {}
-        targets = [t for t in data.get("activeTargets") or [] if self.matches(t)]
+        what = f"GET {self.target.where(client, '/api/v1/targets')}"
+        active = answers.prometheus_targets(api_data(resp, what, types=None), what)
+        targets = [t for t in active if self.matches(t)]
         up = [t for t in targets if t.get("health") == "up"]
         down = [t for t in targets if t.get("health") == "down"]
         unknown = [t for t in targets if t.get("health") not in ("up", "down")]
@@ -113,7 +120,7 @@ class PrometheusTargets(Check):
         expected = self.expected_text()
         min_up = int(self.params.get("min_up", 1))
         if not targets:
-            total = len(data.get("activeTargets") or [])
+            total = len(active)
             return Observation(False, f"no active targets match ({total} active in all)", expected, evidence,
                                hint="Check the ServiceMonitor/PodMonitor selectors and Prometheus' "
                                     "serviceMonitorSelector.")

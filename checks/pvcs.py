@@ -8,7 +8,7 @@ from checks.base import Check, Clients
 from checks.pods import capped, meta_name, slug
 from gate.kube import Permission
 from gate.model import Observation
-from gate.resources import PVCS
+from gate.resources import PVCS, check_params
 
 
 def pvc_detail(pvc: dict) -> str:
@@ -40,6 +40,10 @@ class PvcsCheck(Check):
             "allow_empty": {"type": "boolean", "description": "pass when no claim matches (default false)"},
         },
     }
+
+    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
+        check_params(params, subdomains=())  # they become URL path segments
+        super().__init__(params, name)
 
     @property
     def namespace(self) -> str:

@@ -15,7 +15,7 @@ from checks.base import Check, Clients
 from gate import redact
 from gate.kube import Permission
 from gate.model import Observation
-from gate.resources import SECRETS
+from gate.resources import SECRETS, check_params
 
 
 def _register(data: dict[str, Any], encoded: bool) -> dict[str, bool]:
@@ -53,6 +53,10 @@ class SecretCheck(Check):
                      "description": "keys that must be present and non-empty (default: existence only)"},
         },
     }
+
+    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
+        check_params(params, subdomains=("name",))  # they become URL path segments
+        super().__init__(params, name)
 
     @property
     def namespace(self) -> str:

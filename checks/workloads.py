@@ -16,7 +16,7 @@ from checks.base import Check, Clients
 from checks.pods import capped, condition, slug
 from gate.kube import Permission
 from gate.model import Observation
-from gate.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource
+from gate.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource, check_params
 
 HEALTHY, PROGRESSING, DEGRADED, SUSPENDED = "Healthy", "Progressing", "Degraded", "Suspended"
 Health = tuple[str, str]
@@ -120,6 +120,10 @@ class WorkloadsCheck(Check):
             "allow_empty": {"type": "boolean", "description": "pass when nothing matches (default false)"},
         },
     }
+
+    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
+        check_params(params, subdomains=())  # they become URL path segments
+        super().__init__(params, name)
 
     @property
     def namespace(self) -> str:

@@ -21,9 +21,9 @@ from urllib.parse import quote, urlencode
 import urllib3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import deadlines, redact
+from gate import answers, deadlines, redact
 from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
-from gate.resources import Resource
+from gate.resources import Resource, segment
 from gate.retrying import RETRYABLE_STATUS, wait_retry_after
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -253,34 +253,55 @@ class KubeClient:
     # -- reads -----------------------------------------------------------------------------------
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict]:
-        """All items, following `continue` tokens. A 404 means the API does not serve this kind."""
+        """All items, following `continue` tokens. A 404 means the API does not serve this kind.
+        Every page must read as a `<Kind>List` (gate.answers), else UnreadableAnswer after retries."""
         perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
+        path = res.path(namespace)
         items: list[dict] = []
         token: str | None = None
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                      "limit": PAGE_SIZE, "continue": token}
-            resp = self.checked("GET", res.path(namespace), query=query, permission=perm)
+            resp, page = self._read(path, perm, lambda body: answers.kube_list(body, res.kind, f"GET {path}"),
+                                    query)
             if resp.status == 404:
                 raise KindNotServed(res)
-            _raise_for(resp, "GET", res.path(namespace))
-            items.extend(resp.body.get("items") or [])
-            token = (resp.body.get("metadata") or {}).get("continue")
+            page_items, token = page
+            items.extend(page_items)
             if not token:
                 return items
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
-        """The object, or None when it does not exist. Raises KindNotServed for an unknown kind."""
+        """The object, or None when it does not exist. Raises KindNotServed for an unknown kind, and
+        UnreadableAnswer (after retries) for a 200 that is not an object of this kind."""
         perm = Permission("get", res.plural, res.group, namespace if res.namespaced else None, name)
         path = res.path(namespace, name)
-        resp = self.checked("GET", path, permission=perm)
+        resp, obj = self._read(path, perm, lambda body: answers.kube_object(body, res.kind, f"GET {path}"))
         if resp.status == 404:
             details = (resp.body or {}).get("details") if isinstance(resp.body, dict) else None
             if details and details.get("name"):
                 return None
             raise KindNotServed(res)
-        _raise_for(resp, "GET", path)
-        return resp.body
+        return obj
+
+    def _read(self, path: str, perm: Permission, judge: Callable[[Any], Any],
+              query: dict[str, Any] | None = None) -> tuple[Response, Any]:
+        """GET path; a 2xx answer goes through `judge` (a gate.answers shape check) before anyone reads
+        it. An unreadable answer is retried like a 503 (the next one may be whole), then raised."""
+        def once() -> tuple[Response, Any]:
+            resp = self.checked("GET", path, query=query, permission=perm)
+            if resp.status == 404:
+                return resp, None
+            _raise_for(resp, "GET", path)
+            return resp, judge(resp.body)
+
+        attempts = Retrying(
+            stop=stop_after_attempt(3) | stop_after_delay(self.retry_budget) | deadlines.stop_at_deadline,
+            wait=wait_retry_after(initial=0.2, maximum=2.0),
+            retry=retry_if_exception_type(answers.UnreadableAnswer),
+            reraise=True,
+        )
+        return attempts(once)
 
     def access_review(self, perm: Permission) -> bool:
         """SelfSubjectAccessReview: the one write the gate makes (DESIGN.md, rules that never bend)."""
@@ -305,7 +326,8 @@ class KubeClient:
         """A request to a Service through the API server's services/proxy subresource. The answer is the
         service's, as it came: its status (5xx included) and its body as text. A 401/403 is the API
         server refusing the gate (raised as such)."""
-        proxy = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+        ns, svc = segment(namespace, "namespace", label=True), segment(service, "Service name", label=True)
+        proxy = f"/api/v1/namespaces/{ns}/services/{svc}:{quote(str(port), safe='')}/proxy/{path.lstrip('/')}"
         perm = Permission("get", "services/proxy", "", namespace, str(service))
         resp = self.request(method, proxy, headers=headers, body=body, retry=False, timeout=timeout,
                             proxied=True)
@@ -318,7 +340,7 @@ class KubeClient:
 
     def pod_logs(self, namespace: str, pod: str, container: str | None = None,
                  since_seconds: int | None = None, tail_lines: int | None = None) -> str:
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        path = f"/api/v1/namespaces/{segment(namespace, 'namespace', label=True)}/pods/{segment(pod, 'Pod name')}/log"
         perm = Permission("get", "pods/log", "", namespace, pod)
         resp = self.checked("GET", path, permission=perm, query={
             "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})

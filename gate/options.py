@@ -59,6 +59,24 @@ def report_path_cb(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
+def name_option(what: str, *, label: bool = False) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback: the value must be a DNS-1123 label/subdomain, as it becomes a URL path segment
+    (gate.resources.check_name); otherwise a usage error (exit 2)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from gate.errors import ConfigError
+        from gate.resources import check_name
+
+        if value is None:
+            return None
+        try:
+            return check_name(value, what, label=label)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
 def common_options(fn: Callable) -> Callable:
     """--config --spec --kubeconfig --context --project --junit --json --output --timeout."""
     decorators = [
@@ -69,7 +87,8 @@ def common_options(fn: Callable) -> Callable:
         click.option("--kubeconfig", envvar="GATE_KUBECONFIG", type=click.Path(dir_okay=False),
                      help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
         click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context."),
-        click.option("--project", envvar="GATE_PROJECT", help="Kargo project."),
+        click.option("--project", envvar="GATE_PROJECT", callback=name_option("Kargo project", label=True),
+                     help="Kargo project."),
         click.option("--junit", envvar="GATE_JUNIT", type=click.Path(dir_okay=False), callback=report_path_cb,
                      help="Write a JUnit XML report here."),
         click.option("--json", "json_path", envvar="GATE_JSON", type=click.Path(dir_okay=False),

@@ -1,8 +1,53 @@
-"""The Kubernetes resource kinds the gate reads, by the paths the API server serves them on."""
+"""The Kubernetes resource kinds the gate reads, by the paths the API server serves them on.
+
+Every name that becomes a path segment (namespace, Kargo project, Stage, Freight, object names) is
+checked first: a namespace is a DNS-1123 label, an object name a DNS-1123 subdomain (apimachinery
+pkg/util/validation/validation.go, IsDNS1123Label / IsDNS1123Subdomain; Kargo Projects are namespaces).
+A value that is not is a ConfigError (exit 2) naming it; one that is is still percent-escaped, so no
+value can climb out of its segment (`../x?y#z` never reaches `/apis/kargo.akuity.io/v1alpha1/x`).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import quote
+
+from gate.errors import ConfigError
+
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+DNS_LABEL = re.compile(rf"^{_LABEL}$")
+DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+
+
+def check_name(value: object, what: str, *, label: bool = False, key: str | None = None) -> str:
+    """`value` if it is a DNS-1123 label (`label`) or subdomain, else ConfigError naming `what`."""
+    text = value if isinstance(value, str) else ""
+    pattern, limit, kind = (DNS_LABEL, 63, "DNS-1123 label") if label else \
+        (DNS_SUBDOMAIN, 253, "DNS-1123 subdomain")
+    if not pattern.match(text) or len(text) > limit:
+        raise ConfigError(
+            f"{value!r} is not a valid {what}: expected a {kind} (lowercase letters, digits, '-'"
+            + ("" if label else " and '.'") + f", starting and ending with a letter or digit, at most "
+            f"{limit} characters)", key=key)
+    return text
+
+
+def check_params(params: dict, labels: tuple[str, ...] = ("namespace",), subdomains: tuple[str, ...] = ()) -> None:
+    """For a check's constructor: the params that become path segments are valid names. Raises
+    ValueError, which the spec loader reports with the file, line and key path (exit 2)."""
+    for keys, label in ((labels, True), (subdomains, False)):
+        for key in keys:
+            if params.get(key) is not None:
+                try:
+                    check_name(params[key], key, label=label)
+                except ConfigError as exc:
+                    raise ValueError(str(exc)) from None
+
+
+def segment(value: object, what: str, *, label: bool = False, key: str | None = None) -> str:
+    """A checked name, percent-escaped for use as one URL path segment."""
+    return quote(check_name(value, what, label=label, key=key), safe="")
 
 
 @dataclass(frozen=True)
@@ -25,10 +70,10 @@ class Resource:
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
+            base += f"/namespaces/{segment(namespace, 'namespace', label=True)}"
         base += f"/{self.plural}"
         if name:
-            base += f"/{name}"
+            base += f"/{segment(name, f'{self.kind} name')}"
         return base
 
 

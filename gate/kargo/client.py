@@ -9,20 +9,20 @@ Stage/Freight does not exist); 5xx, 429 and connection errors are retried, then 
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import deadlines, redact
+from gate import answers, deadlines, redact
 from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
 from gate.kargo.timefmt import normalize
 from gate.kube import Permission
+from gate.resources import check_name, segment
 from gate.retrying import RETRYABLE_STATUS, wait_retry_after
 
 GROUP = "kargo.akuity.io"
@@ -160,29 +160,55 @@ class KargoClient:
         body: Any = None,
         retry: bool = True,
         missing_ok: bool = False,
+        judge: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """One call, errors mapped to gate errors (see the module docstring)."""
-        status, parsed = self.request(method, path, query=query, body=body, retry=retry)
-        if status < 400:
-            return parsed
-        msg = error_message(parsed)
-        if status == 404 and missing_ok:
-            return None
-        raise map_error(status, msg, what=what or f"{method} {path}", key=key, permission=permission)
+        """One call, errors mapped to gate errors (see the module docstring). A success answer goes
+        through `judge` (a gate.answers shape check) before anyone reads it; an unreadable one is asked
+        again when `retry` (never for a write), then raised (UnreadableAnswer, a TransientError)."""
+
+        def once() -> Any:
+            status, parsed = self.request(method, path, query=query, body=body, retry=retry)
+            if status < 400:
+                return judge(parsed) if judge else parsed
+            msg = error_message(parsed)
+            if status == 404 and missing_ok:
+                return None
+            raise map_error(status, msg, what=what or f"{method} {path}", key=key, permission=permission)
+
+        attempts = Retrying(
+            stop=stop_after_attempt(3 if retry else 1) | stop_after_delay(self.config.retry_budget)
+            | deadlines.stop_at_deadline,
+            wait=wait_retry_after(initial=0.2, maximum=2.0),
+            retry=retry_if_exception_type(answers.UnreadableAnswer),
+            reraise=True,
+        )
+        return attempts(once)
 
     # -- discovery -------------------------------------------------------------------------------
     def discover(self) -> str:
-        """Ask the server's version first; servers older than v1.9 get the Connect JSON API."""
-        status, body = self.request("GET", "/v1beta1/system/server-version")
-        if status == 401:
-            raise map_error(401, error_message(body), what="server-version")
-        version = (body or {}).get("version") if status == 200 and isinstance(body, dict) else None
+        """Ask the server's version first; servers older than v1.9 get the Connect JSON API. A 200 that
+        is not a readable VersionInfo is retried, then an error: it never sends the gate to Connect."""
+        what = "Kargo server-version"
+
+        def rest_version() -> str | None:
+            status, body = self.request("GET", "/v1beta1/system/server-version")
+            if status == 401:
+                raise map_error(401, error_message(body), what="server-version")
+            return answers.kargo_version(body, what) if status == 200 else None
+
+        version = Retrying(
+            stop=stop_after_attempt(3) | stop_after_delay(self.config.retry_budget),
+            wait=wait_retry_after(initial=0.2, maximum=2.0),
+            retry=retry_if_exception_type(answers.UnreadableAnswer),
+            reraise=True,
+        )(rest_version)
         if version is None:
             status, body = self.request("POST", CONNECT_PREFIX + "GetVersionInfo", body={})
             if status >= 400:
                 raise map_error(status, error_message(body), what="Kargo version")
-            info = (body or {}).get("versionInfo") or body or {}
-            version = info.get("version") or "v0.0.0"
+            body = answers.kargo_object_or_empty(body, "Kargo version (Connect)")
+            info = body.get("versionInfo") or body
+            version = (info.get("version") if isinstance(info, dict) else None) or "v0.0.0"
         self.version = version
         parsed = parse_version(version)
         self.connect = parsed is not None and parsed < REST_SINCE
@@ -193,23 +219,23 @@ class KargoClient:
         return normalize(self.call("POST", CONNECT_PREFIX + method, body=body, **kw))
 
     # -- reads -----------------------------------------------------------------------------------
+    # Every answer passes a gate.answers shape check (REST: the swagger's PromotionList, Stage,
+    # queryFreightsResponse...; Connect: the response message, empty repeated fields omitted).
     def get_stage(self, project: str, name: str) -> dict:
         what = f'Stage "{name}" in project "{project}"'
         if self.connect:
-            return self._rpc("GetStage", {"project": project, "name": name}, what=what, key="--stage")[
-                "stage"
-            ]
-        return self.call("GET", f"/v1beta1/projects/{project}/stages/{name}", what=what, key="--stage")
+            return self._rpc("GetStage", {"project": project, "name": name}, what=what, key="--stage",
+                             judge=lambda b: answers.kargo_object(b, "Stage", what, key="stage"))
+        return self.call("GET", _path("projects", (project, "project"), "stages", (name, "stage")), what=what,
+                         key="--stage", judge=lambda b: answers.kargo_object(b, "Stage", what))
 
     def list_stages(self, project: str) -> list[dict]:
+        what = f'Stages of project "{project}"'
         if self.connect:
-            return (
-                self._rpc("ListStages", {"project": project}, what=f'project "{project}"').get("stages") or []
-            )
-        body = self.call(
-            "GET", f"/v1beta1/projects/{project}/stages", what=f'project "{project}"', key="--project"
-        )
-        return (body or {}).get("items") or []
+            return self._rpc("ListStages", {"project": project}, what=what,
+                             judge=lambda b: answers.kargo_list(b, what, key="stages", connect=True))
+        return self.call("GET", _path("projects", (project, "project"), "stages"), what=what, key="--project",
+                         judge=lambda b: answers.kargo_list(b, what))
 
     def get_freight(self, project: str, name_or_alias: str) -> dict:
         what = f'Freight "{name_or_alias}" in project "{project}"'
@@ -221,59 +247,60 @@ class KargoClient:
                     what=what,
                     key="--freight",
                     missing_ok=True,
+                    judge=lambda b: answers.kargo_object(b, "Freight", what, key="freight"),
                 )
                 if got:
-                    return got["freight"]
+                    return got
             raise map_error(404, "not found", what=what, key="--freight")
-        return self.call(
-            "GET", f"/v1beta1/projects/{project}/freight/{name_or_alias}", what=what, key="--freight"
-        )
+        path = _path("projects", (project, "project"), "freight", (name_or_alias, "Freight name or alias"))
+        return self.call("GET", path, what=what, key="--freight",
+                         judge=lambda b: answers.kargo_object(b, "Freight", what))
 
     def available_freight(self, project: str, stage: str) -> list[dict]:
         """QueryFreight ?stage=: the Freight Kargo considers available to promote into the Stage."""
+        what = f'Freight available to Stage "{stage}"'
         if self.connect:
-            body = self._rpc("QueryFreight", {"project": project, "stage": stage}, what=f'Stage "{stage}"')
-            groups = (body or {}).get("groups") or {}
-            return [f for g in groups.values() for f in (g.get("freight") or [])]
-        body = self.call(
+            return self._rpc("QueryFreight", {"project": project, "stage": stage}, what=what,
+                             judge=lambda b: answers.kargo_freight_groups(b, what, connect=True))
+        _checked(stage, "stage")  # it travels as a query parameter
+        return self.call(
             "GET",
-            f"/v1beta1/projects/{project}/freight",
+            _path("projects", (project, "project"), "freight"),
             query={"stage": stage},
-            what=f'Stage "{stage}"',
+            what=what,
             key="--stage",
+            judge=lambda b: answers.kargo_freight_groups(b, what),
         )
-        groups = (body or {}).get("groups") or {}
-        return [f for g in groups.values() for f in (g.get("items") or [])]
 
     def list_freight(self, project: str) -> list[dict]:
+        what = f'Freight of project "{project}"'
         if self.connect:
-            body = self._rpc("QueryFreight", {"project": project}, what=f'project "{project}"')
-            return [f for g in ((body or {}).get("groups") or {}).values() for f in (g.get("freight") or [])]
-        body = self.call("GET", f"/v1beta1/projects/{project}/freight", what=f'project "{project}"')
-        return [f for g in ((body or {}).get("groups") or {}).values() for f in (g.get("items") or [])]
+            return self._rpc("QueryFreight", {"project": project}, what=what,
+                             judge=lambda b: answers.kargo_freight_groups(b, what, connect=True))
+        return self.call("GET", _path("projects", (project, "project"), "freight"), what=what,
+                         judge=lambda b: answers.kargo_freight_groups(b, what))
 
     def list_promotions(self, project: str, stage: str | None = None) -> list[dict]:
-        query = {"stage": stage} if stage else None
+        what = f'Promotions of project "{project}"'
+        query = {"stage": _checked(stage, "stage")} if stage else None
         if self.connect:
-            body = self._rpc(
-                "ListPromotions", {"project": project, **(query or {})}, what=f'project "{project}"'
-            )
-            return (body or {}).get("promotions") or []
-        body = self.call(
-            "GET", f"/v1beta1/projects/{project}/promotions", query=query, what=f'project "{project}"'
-        )
-        return (body or {}).get("items") or []
+            return self._rpc("ListPromotions", {"project": project, **(query or {})}, what=what,
+                             judge=lambda b: answers.kargo_list(b, what, key="promotions", connect=True))
+        return self.call("GET", _path("projects", (project, "project"), "promotions"), query=query, what=what,
+                         judge=lambda b: answers.kargo_list(b, what))
 
     def get_promotion(self, project: str, name: str) -> dict:
         what = f'Promotion "{name}"'
         if self.connect:
-            return self._rpc("GetPromotion", {"project": project, "name": name}, what=what)["promotion"]
-        return self.call("GET", f"/v1beta1/projects/{project}/promotions/{name}", what=what)
+            return self._rpc("GetPromotion", {"project": project, "name": name}, what=what,
+                             judge=lambda b: answers.kargo_object(b, "Promotion", what, key="promotion"))
+        return self.call("GET", _path("projects", (project, "project"), "promotions", (name, "Promotion name")),
+                         what=what, judge=lambda b: answers.kargo_object(b, "Promotion", what))
 
     def watch_promotion(self, project: str, name: str, timeout: float) -> Iterator[dict]:
         """SSE `?watch=true`: each event's object ({} for a keepalive), until the stream ends or `timeout`
         of silence."""
-        url = f"{self.base}/v1beta1/projects/{project}/promotions/{name}"
+        url = self.base + _path("projects", (project, "project"), "promotions", (name, "Promotion name"))
         try:
             with self.http.get(
                 url,
@@ -298,12 +325,15 @@ class KargoClient:
                     elif line.startswith("event:"):
                         event = line[6:].strip()
                     elif line.startswith("data:"):
-                        data = json.loads(line[5:].strip() or "{}")
+                        data = answers.parse_json(line[5:].strip() or "{}", f'watch of Promotion "{name}"')
+                        if not isinstance(data, dict):
+                            raise answers.unreadable(f'watch of Promotion "{name}"', "an event that is not an "
+                                                     "object", data)
                         if event == "error":
                             raise TransientError(f"Kargo watch error: {data.get('message')}")
                         obj = data.get("object")
                         if obj:
-                            yield obj
+                            yield answers.kargo_object(obj, "Promotion", f'watch of Promotion "{name}"')
                     elif not line:
                         event = ""
         except requests.exceptions.RequestException as exc:
@@ -312,30 +342,23 @@ class KargoClient:
             raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
 
     def get_analysis_run(self, project: str, name: str) -> dict | None:
+        what = f'AnalysisRun "{name}"'
         if self.connect:
             # GetAnalysisRunRequest has `namespace`, not `project` (api/service/v1alpha1/service.proto
             # L1295-1302 at v1.8.0); the v1.8 handler rejects an empty one
             # (pkg/server/get_analysisrun_v1alpha1.go L28-31). AnalysisRuns live in the Project namespace.
-            got = self._rpc(
-                "GetAnalysisRun",
-                {"namespace": project, "name": name},
-                what=f'AnalysisRun "{name}"',
-                missing_ok=True,
-            )
-            return (got or {}).get("analysisRun")
-        return self.call(
-            "GET",
-            f"/v1beta1/projects/{project}/analysis-runs/{name}",
-            what=f'AnalysisRun "{name}"',
-            missing_ok=True,
-        )
+            return self._rpc("GetAnalysisRun", {"namespace": project, "name": name}, what=what, missing_ok=True,
+                             judge=lambda b: answers.kargo_object(b, "AnalysisRun", what, key="analysisRun"))
+        return self.call("GET", _path("projects", (project, "project"), "analysis-runs", (name, "AnalysisRun name")),
+                         what=what, missing_ok=True, judge=lambda b: answers.kargo_object(b, "AnalysisRun", what))
 
     def list_events(self, project: str) -> list[dict]:
+        what = f'events of project "{project}"'
         if self.connect:
-            body = self._rpc("ListProjectEvents", {"project": project}, what=f'project "{project}"')
-            return (body or {}).get("events") or []
-        body = self.call("GET", f"/v1beta1/projects/{project}/events", what=f'project "{project}"')
-        return (body or {}).get("items") or []
+            return self._rpc("ListProjectEvents", {"project": project}, what=what,
+                             judge=lambda b: answers.kargo_list(b, what, key="events", connect=True))
+        return self.call("GET", _path("projects", (project, "project"), "events"), what=what,
+                         judge=lambda b: answers.kargo_list(b, what))
 
     # -- writes (promotions only ever through here or the kargo CLI) -----------------------------
     def promote(
@@ -367,14 +390,18 @@ class KargoClient:
                 what=what,
                 permission=perm,
                 retry=False,
-            )["promotion"]
+                judge=lambda b: answers.kargo_object(b, "Promotion", what, key="promotion"),
+            )
+        # An unreadable answer is raised (TransientError), never retried here: the caller re-lists
+        # the Promotions and adopts one this request created (promote.create_promotion).
         return self.call(
             "POST",
-            f"/v1beta1/projects/{project}/stages/{stage}/promotions",
+            _path("projects", (project, "project"), "stages", (stage, "stage"), "promotions"),
             body=chosen,
             what=what,
             permission=perm,
             retry=False,
+            judge=lambda b: answers.kargo_object(b, "Promotion", what),
         )
 
     def abort_promotion(self, project: str, name: str) -> None:
@@ -389,7 +416,7 @@ class KargoClient:
             return
         self.call(
             "POST",
-            f"/v1beta1/projects/{project}/promotions/{name}/abort",
+            _path("projects", (project, "project"), "promotions", (name, "Promotion name"), "abort"),
             what=f'Promotion "{name}"',
             permission=perm,
         )
@@ -397,6 +424,27 @@ class KargoClient:
 
 def _watch_deadline(name: str) -> deadlines.DeadlineExceeded:
     return deadlines.DeadlineExceeded(f"the deadline passed while following Promotion {name} (it goes on in Kargo)")
+
+
+def _checked(value: str, what: str) -> str:
+    return check_name(value, what, label=what == "project", key=f"--{what}" if what in _FLAGS else None)
+
+
+_FLAGS = ("project", "stage")
+
+
+def _path(*parts: str | tuple[str, str]) -> str:
+    """`/v1beta1/...` from fixed parts and (value, what) names, each checked and escaped
+    (gate.resources.segment): a project is a namespace (DNS label), other names DNS subdomains."""
+    out = ["/v1beta1"]
+    for part in parts:
+        if isinstance(part, tuple):
+            value, what = part
+            out.append(segment(value, what, label=what == "project",
+                               key=f"--{what}" if what in _FLAGS else None))
+        else:
+            out.append(part)
+    return "/".join(out)
 
 
 def _safe_json(resp: requests.Response) -> Any:

@@ -8,7 +8,7 @@ import click
 
 from gate.kargo.client import KargoConfig
 from gate.kargo.promote import KargoOptions, run_precheck_command, run_promote_command
-from gate.options import RunOptions, common_options, parse_duration
+from gate.options import RunOptions, common_options, name_option, parse_duration
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -20,7 +20,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def kargo_options(fn: Callable) -> Callable:
     decorators = [
-        click.option("--stage", envvar="GATE_STAGE", required=True, help="Target Stage."),
+        click.option("--stage", envvar="GATE_STAGE", required=True, callback=name_option("Stage name"),
+                     help="Target Stage."),
         click.option(
             "--freight",
             envvar="GATE_FREIGHT",

@@ -1,7 +1,9 @@
 """Read Kargo objects through the Kubernetes API when no Kargo API is configured (read-only).
 
 Same method names and shapes as KargoClient's reads; it cannot promote. The Kargo project is the
-namespace of the same name.
+namespace of the same name. Every answer is judged readable by KubeClient (gate/answers.py: a
+PromotionList with `items` a list, a Stage of kind Stage...): `{}` or `{"items": null}` for the
+Promotions is an error after retries, never "no Promotion in progress".
 """
 
 from __future__ import annotations

@@ -26,13 +26,15 @@ import requests
 
 from gate.sim import scenario as scen
 from gate.sim.api import KubeAPI, query_string
-from gate.sim.faults import Faults
-from gate.sim.http import SimRequest, SimResponse, status_response
+from gate.sim.faults import Fault, Faults
+from gate.sim.http import SimRequest, SimResponse, status_body, status_response
 from gate.sim.rbac import Authorizer
 from gate.sim.store import Store, StoreError
 
 Handler = Callable[[SimRequest], SimResponse]
 TICK = 0.05
+MAX_ANSWERS = 4096  # first answers kept for `stale` faults
+TRICKLE_PIECE = 64  # bytes per piece of a trickled body
 _HOP = {
     "connection",
     "keep-alive",
@@ -120,6 +122,7 @@ class SimHandle:
         tokens.setdefault(self.admin_token, {"user": "kubernetes-admin", "groups": ["system:masters"]})
         self.auth = Authorizer(tokens, data.get("rbac") or {}, self.store)
         self.faults = Faults(data.get("faults"))
+        self._answers: dict[tuple[str, str, str], SimResponse] = {}
         self.requests: list[dict] = []
         self.request_log = request_log
         # writes whose JSON body is worth recording (never Kubernetes paths: Secrets travel there)
@@ -273,6 +276,8 @@ class SimHandle:
         self._respond(h, req)
 
     def _respond(self, h: _RequestHandler, req: SimRequest) -> int:
+        body_faults: list[Fault] = []
+        delivery: Fault | None = None  # trickle / short_read: how the answer is sent
         for fault in self.faults.match(req.method, req.path, self._clock.now()):
             if fault.latency:
                 time.sleep(fault.latency)
@@ -282,18 +287,57 @@ class SimHandle:
                 with contextlib.suppress(OSError):
                     h.connection.shutdown(socket.SHUT_RDWR)
                 return 0
-            if fault.status:
+            if fault.trickle or fault.short_read:
+                delivery = fault
+            if fault.replaces_body:
+                body_faults.append(fault)
+            elif fault.status:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 reason = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(
                     fault.status, "InternalError"
                 )
                 msg = fault.message or f"injected fault: HTTP {fault.status}"
-                return self._write(h, req, status_response(fault.status, reason, msg, {}, headers))
+                resp = status_response(fault.status, reason, msg, {}, headers)
+                return self._write(h, req, resp, delivery)
         try:
             resp = self._route(req)
         except Exception as exc:  # an internal error is a 500 Status, as the apiserver answers
             resp = status_response(500, "InternalError", f"simulator error: {type(exc).__name__}: {exc}")
-        return self._write(h, req, resp)
+        resp = self._remember(req, resp)
+        for fault in body_faults:
+            resp = self._replace_body(req, resp, fault)
+        return self._write(h, req, resp, delivery)
+
+    def _answer_key(self, req: SimRequest) -> tuple[str, str, str]:
+        return req.method, req.path, query_string(req.query)
+
+    def _remember(self, req: SimRequest, resp: SimResponse) -> SimResponse:
+        """Encode the answer once; keep the first 200 answer to each GET, for `stale` faults."""
+        data, headers = resp.encoded()
+        if data is None:
+            return resp  # a stream
+        resp = SimResponse(resp.status, data, headers)
+        if req.method == "GET" and resp.status == 200 and len(self._answers) < MAX_ANSWERS:
+            self._answers.setdefault(self._answer_key(req), resp)
+        return resp
+
+    def _replace_body(self, req: SimRequest, resp: SimResponse, fault: Fault) -> SimResponse:
+        status = fault.status or resp.status
+        headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = "application/json"
+        if fault.stale:
+            old = self._answers.get(self._answer_key(req))
+            return SimResponse(status, old.body, dict(old.headers)) if old else resp
+        if fault.status_failure:
+            msg = fault.message or "injected fault: a Status Failure body in a 200 answer"
+            return SimResponse(status, json.dumps(status_body(500, "InternalError", msg)).encode(), headers)
+        if fault.raw_body is not None:
+            return SimResponse(status, fault.raw_body.encode(), headers)
+        if fault.truncate is not None:
+            data = resp.body if isinstance(resp.body, bytes) else b""
+            keep = min(max(int(len(data) * fault.truncate), 1), max(len(data) - 1, 0))
+            return SimResponse(status, data[:keep], headers)
+        return SimResponse(status, json.dumps(fault.body).encode(), headers)
 
     def _route(self, req: SimRequest) -> SimResponse:
         for prefix, handler in self._routes:
@@ -301,7 +345,8 @@ class SimHandle:
                 return handler(req)
         return self.api.handle(req)
 
-    def _write(self, h: _RequestHandler, req: SimRequest, resp: SimResponse) -> int:
+    def _write(self, h: _RequestHandler, req: SimRequest, resp: SimResponse,
+               delivery: Fault | None = None) -> int:
         data, headers = resp.encoded()
         # Recorded before the answer leaves: a client that got its answer always finds it in the log.
         self._record(req, resp.status)
@@ -318,10 +363,27 @@ class SimHandle:
                 h.send_header("Content-Length", str(len(data)))
                 h.end_headers()
                 if req.method != "HEAD":
-                    h.wfile.write(data)
+                    self._send(h, data, delivery)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             h.close_connection = True
         return resp.status
+
+    def _send(self, h: _RequestHandler, data: bytes, delivery: Fault | None) -> None:
+        if delivery is None:
+            h.wfile.write(data)
+            return
+        if delivery.short_read:  # the whole length announced, half of it sent, then the connection cut
+            h.wfile.write(data[: len(data) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            with contextlib.suppress(OSError):
+                h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        for i in range(0, len(data), TRICKLE_PIECE):
+            if i and self._stop.wait(delivery.trickle):
+                return
+            h.wfile.write(data[i : i + TRICKLE_PIECE])
+            h.wfile.flush()
 
     def _stream(self, h: _RequestHandler, chunks: Any) -> None:
         try:

@@ -1,0 +1,375 @@
+"""Fault campaign: the gate against a hostile environment whose true verdict is known.
+
+Each run picks a world (a simulator scenario, a command, and the verdict the gate must reach on it when
+nothing goes wrong), draws faults at random from the simulator's fault model (gate/sim/faults.py:
+5xx/429, dropped connections, latency within and past the deadline, trickled and cut bodies, empty 200s,
+wrong shapes, stale lists) on the paths that world reads (Kubernetes API, Kargo API, a Prometheus behind
+the service proxy), runs `gate verify|precheck|promote` as a subprocess with canary secrets in its
+environment, and judges what came out:
+
+- false pass: exit 0 where the true verdict is not 0 (a fault may only ever cost a verdict: exit 3);
+- duplicate promotion: a Promotion created while another for the same Freight is not terminal;
+- traceback: a Python traceback in stdout or stderr;
+- over deadline: the process ran longer than --timeout plus GRACE seconds;
+- leak: a canary secret (KARGO_API_TOKEN, the kube token, GITHUB_TOKEN, CI tokens, a `${env:}` value)
+  in stdout, stderr, JUnit, JSON or the GitHub step summary.
+
+Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--verbose]
+The last line printed is `runs N, false passes F, duplicate promotions D, tracebacks T, over deadline O,
+leaks L`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gate.sim.faults import SHAPES  # noqa: E402
+from gate.sim.kargo_api import mount  # noqa: E402
+from gate.sim.server import start  # noqa: E402
+
+CONFIG = str(ROOT / "gate" / "demo" / "config.yaml")
+F2 = "7539ab25fa8b285f5321128519e52887bdf8c7a1"
+GRACE = 3.0  # seconds over --timeout allowed for interpreter start and writing reports
+KILL_AFTER = 12.0  # a run still going this long past its deadline is killed (and counted over deadline)
+
+L1_SPEC = """
+defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - pods: {namespace: monitoring, selector: "app.kubernetes.io/part-of=kube-prometheus-stack"}
+        - workloads: {namespace: monitoring}
+        - pvcs: {namespace: monitoring, allow_empty: true}
+        - secret: {namespace: monitoring, name: grafana-admin, keys: [admin-user, admin-password]}
+        - crds: [prometheuses.monitoring.coreos.com]
+"""
+PROM_SPEC = """
+defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - prometheus_query: {service: "monitoring/prometheus-operated:9090", query: 'ALERTS{alertstate="firing"}',
+                             expect_count: "== 0", headers: {Authorization: "Bearer ${env:GATE_CANARY}"}}
+"""
+COMMAND_SPEC = """
+defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - command: {run: [sh, -c, "env; exit 1"], env: {SMOKE_TOKEN: "${env:GATE_CANARY}"}}
+"""
+SLEEP_SPEC = """
+defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - command: {run: [sleep, "60"]}
+"""
+KUBE = [
+    r"^/api/v1/namespaces/monitoring/pods$",
+    r"^/apis/apps/v1/namespaces/monitoring/(deployments|statefulsets|daemonsets)$",
+    r"^/api/v1/namespaces/monitoring/persistentvolumeclaims$",
+    r"^/api/v1/namespaces/monitoring/secrets/grafana-admin$",
+    r"^/apis/apiextensions.k8s.io/v1/customresourcedefinitions/",
+]
+KARGO = [
+    r"^/v1beta1/system/server-version$",
+    r"^/v1beta1/projects/platform/promotions$",
+    r"^/v1beta1/projects/platform/stages/monitoring$",
+    r"^/v1beta1/projects/platform/stages/[a-z-]+$",
+    r"^/v1beta1/projects/platform/freight",
+    r"^/v1beta1/projects/platform/promotions/",
+]
+PROM = [r"^/api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy/api/v1/query$"]
+PROMOTE_POST = r"^/v1beta1/projects/platform/stages/monitoring/promotions$"
+EMPTY_VECTOR = {"status": "success", "data": {"resultType": "vector", "result": []}}
+FIRING = {"status": "success", "data": {"resultType": "vector", "result": [
+    {"metric": {"__name__": "ALERTS", "alertname": "Down"}, "value": [1700000000.0, "1"]}]}}
+
+
+@dataclass
+class World:
+    name: str
+    scenario: str
+    args: list[str]
+    truth: int  # the exit code with no fault
+    paths: list[str]
+    timeout: float = 6.0
+    spec: str = L1_SPEC
+    kargo: bool = False
+    prometheus: dict | None = None  # the stub Prometheus answer
+    extra: dict = field(default_factory=dict)  # merged into the scenario
+
+
+WORLDS = [
+    World("verify-healthy", "healthy", ["verify"], 0, KUBE),
+    World("verify-crashloop", "crashloop", ["verify"], 1, KUBE),
+    World("verify-prom-quiet", "healthy", ["verify"], 0, PROM, spec=PROM_SPEC, prometheus=EMPTY_VECTOR),
+    World("verify-prom-firing", "healthy", ["verify"], 1, PROM, spec=PROM_SPEC, prometheus=FIRING),
+    World("verify-command-env", "healthy", ["verify"], 1, KUBE, spec=COMMAND_SPEC),
+    World("verify-command-sleep", "healthy", ["verify"], 1, KUBE, spec=SLEEP_SPEC),
+    World("precheck-running", "promotion-running", ["precheck", "--freight", F2], 1, KARGO, kargo=True,
+          extra={"kargo": {"promotion": {"pending": 1, "running": 6000, "outcome": "Succeeded"}}}),
+    World("precheck-ok", "promote-ok", ["precheck", "--freight", F2], 0, KARGO, kargo=True),
+    World("promote-ok", "promote-ok", ["promote", "--freight-alias", "calm-crane"], 0, KARGO + [PROMOTE_POST],
+          timeout=12.0, kargo=True),
+    World("promote-running", "promotion-running", ["promote", "--freight", F2], 0, KARGO, timeout=12.0,
+          kargo=True, extra={"kargo": {"promotion": {"pending": 1, "running": 40, "outcome": "Succeeded"},
+                                       "verification": {"pending": 1, "running": 2, "outcome": "Successful"}}}),
+    World("promote-unverified", "upstream-unverified", ["promote", "--freight", F2], 1, KARGO, timeout=12.0,
+          kargo=True),
+]
+
+BODY_SHAPES = ["empty-object", "null", "empty", "items-null", "status-failure", "truncated", "malformed",
+               "html", "stale"]
+PROM_SHAPES = ["prom-no-data", "prom-data-null", "prom-unknown-type", "prom-bad-value", "empty-object",
+               "truncated", "malformed", "html"]
+assert set(BODY_SHAPES + PROM_SHAPES) <= set(SHAPES)
+
+
+def draw_faults(rng: random.Random, world: World) -> list[dict[str, Any]]:
+    faults = []
+    for _ in range(rng.choice([0, 1, 1, 2, 2, 3])):
+        path = rng.choice(world.paths)
+        fault: dict[str, Any] = {"path": path, "method": "POST" if path == PROMOTE_POST else "GET"}
+        count = rng.choice([1, 2, 3, None])
+        kind = rng.choice(["status", "drop", "latency", "past-deadline", "shape", "shape", "shape",
+                           "short_read", "trickle"])
+        if path == PROMOTE_POST:
+            kind = rng.choice(["status", "drop", "latency"])
+        if kind == "status":
+            status = rng.choice([500, 502, 503, 429])
+            fault.update(status=status, count=count, **({"retry_after": "0"} if status == 429 else {}))
+        elif kind == "drop":
+            fault.update(drop=True, count=count)
+        elif kind == "latency":
+            fault.update(latency=round(rng.uniform(0.1, 1.0), 2), count=count)
+        elif kind == "past-deadline":
+            fault.update(latency=world.timeout + 2, count=1)
+        elif kind == "shape":
+            shapes = PROM_SHAPES if path in PROM else BODY_SHAPES
+            fault.update(shape=rng.choice(shapes), count=count)
+        elif kind == "short_read":
+            fault.update(short_read=True, count=count)
+        else:
+            fault.update(trickle="0.3s", count=count)
+        faults.append(fault)
+    return faults
+
+
+class _Prometheus:
+    """A stub Prometheus on 127.0.0.1 answering /api/v1/query with a fixed body."""
+
+    def __init__(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Outcome:
+    world: str
+    faults: list[dict]
+    code: int
+    wall: float
+    created: int
+    problems: list[str] = field(default_factory=list)
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path, limit: float) -> tuple[int, str, str]:
+    """Run the gate in its own process group; past `limit`, kill that group (the gate and whatever it
+    started) and report exit -9."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=limit)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return -9, out, err
+
+
+TERMINAL = ("Succeeded", "Failed", "Errored", "Aborted")
+
+
+class DuplicateWatch:
+    """Watches the target Stage's Promotions every simulator tick; a Promotion that appears while
+    another one for the same Freight is not terminal is a duplicate (DESIGN.md: never a second
+    Promotion for a Freight that already has one running)."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self.known: set[str] = set()
+        self.active: dict[str, str] = {}  # name -> Freight, not terminal at the last tick
+        self.created = self.duplicates = 0
+        self._look(count=False)
+        sim.add_ticker(lambda _now: self._look())
+
+    def _look(self, count: bool = True) -> None:
+        promos = [p for p in self.sim.store.list("kargo.akuity.io", "promotions", "platform")
+                  if (p.get("spec") or {}).get("stage") == "monitoring"]
+        for promo in promos:
+            name, freight = promo["metadata"]["name"], (promo.get("spec") or {}).get("freight")
+            if name not in self.known and count:
+                self.created += 1
+                if freight in self.active.values():
+                    self.duplicates += 1
+            self.known.add(name)
+        self.active = {p["metadata"]["name"]: (p.get("spec") or {}).get("freight") for p in promos
+                       if ((p.get("status") or {}).get("phase") or "Pending") not in TERMINAL}
+
+
+def canaries(rng: random.Random) -> dict[str, str]:
+    def tok(prefix: str) -> str:
+        return f"{prefix}-{rng.getrandbits(64):016x}"
+
+    return {"GITHUB_TOKEN": tok("ghp_canary"), "ACTIONS_RUNTIME_TOKEN": tok("actions-canary"),
+            "CI_JOB_TOKEN": tok("glcbt-canary"), "CI_REGISTRY_PASSWORD": tok("registry-canary"),
+            "GATE_CANARY": tok("envref-canary")}
+
+
+def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) -> Outcome:
+    secrets = canaries(rng)
+    kube_token = f"kube-canary-{rng.getrandbits(64):016x}"
+    scenario = {"name": world.name, "extends": world.scenario, "gate_token": kube_token,
+                "tokens": {kube_token: {"user": "system:serviceaccount:platform:gate", "groups": [
+                    "system:serviceaccounts", "system:serviceaccounts:platform", "system:authenticated"]}},
+                **world.extra}
+    prom = _Prometheus(world.prometheus) if world.prometheus else None
+    spec = tmp / "gate.yaml"
+    spec.write_text(world.spec)
+    junit, js, summary = tmp / "junit.xml", tmp / "result.json", tmp / "summary.md"
+    for path in (junit, js, summary):
+        path.unlink(missing_ok=True)
+    with start(scenario, speed=10.0, workdir=str(tmp / "sim")) as sim:
+        env = {**os.environ, **secrets, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
+               "GITHUB_OUTPUT": str(tmp / "outputs"),
+               # this tree's gate, not an installed copy (the run's cwd is its scratch directory)
+               "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        env.pop("KARGO_API_ADDRESS", None)
+        env.pop("KARGO_API_TOKEN", None)
+        if world.kargo:
+            info = mount(sim)
+            env.update(KARGO_API_ADDRESS=sim.url, KARGO_API_TOKEN=info.token)
+            secrets["KARGO_API_TOKEN"] = info.token
+        secrets["kube token"] = kube_token
+        if prom:
+            sim.set_service_target("monitoring", "prometheus-operated", 9090, prom.url)
+        watch = DuplicateWatch(sim) if world.kargo else None
+        for fault in faults:
+            sim.add_fault(fault)
+        argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
+                "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--junit", str(junit), "--json", str(js),
+                "--timeout", f"{world.timeout:g}s"]
+        if world.kargo:
+            argv += ["--kargo-ca", sim.ca_file, "--poll-interval", "0.1"]
+        if world.args[0] == "promote":
+            argv += ["--downstream-timeout", "2s"]
+        started = time.monotonic()
+        code, out, err = _run(argv, env, tmp, world.timeout + KILL_AFTER)
+        wall = time.monotonic() - started
+        if watch is not None:
+            watch._look()
+    if prom:
+        prom.stop()
+    outcome = Outcome(world.name, faults, code, round(wall, 2), watch.created if watch else 0)
+    texts = {"stdout": out, "stderr": err}
+    for path in (junit, js, summary):
+        if path.exists():
+            texts[path.name] = path.read_text(errors="replace")
+    if code == 0 and world.truth != 0:
+        outcome.problems.append("false pass")
+    if watch is not None and watch.duplicates:
+        outcome.problems.append("duplicate promotion")
+    if "Traceback (most recent call last)" in out + err:
+        outcome.problems.append("traceback")
+    if wall > world.timeout + GRACE or code == -9:
+        outcome.problems.append("over deadline")
+    leaked = sorted({f"{name} in {where}" for name, value in secrets.items() for where, text in texts.items()
+                     if value and value in text})
+    if leaked:
+        outcome.problems.append("leak: " + ", ".join(leaked))
+    return outcome
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--verbose", action="store_true", help="print every run, not only the bad ones")
+    parser.add_argument("--world", action="append", help="only these worlds (repeatable)")
+    parser.add_argument("--no-faults", action="store_true", help="check the worlds' true verdicts")
+    args = parser.parse_args()
+    worlds = [w for w in WORLDS if not args.world or w.name in args.world]
+    rng = random.Random(args.seed)
+    counts: Counter[str] = Counter()
+    codes: Counter[tuple[int, int]] = Counter()
+    slowest = 0.0
+    with tempfile.TemporaryDirectory(prefix="gate-campaign-") as tmpdir:
+        for i in range(args.runs):
+            world = rng.choice(worlds)
+            faults = [] if args.no_faults else draw_faults(rng, world)
+            tmp = Path(tmpdir) / f"run{i}"
+            tmp.mkdir()
+            outcome = run_once(world, faults, rng, tmp)
+            codes[(world.truth, outcome.code)] += 1
+            slowest = max(slowest, outcome.wall - world.timeout)
+            for problem in outcome.problems:
+                counts[problem.split(":")[0]] += 1
+            if outcome.problems or args.verbose:
+                shown = [{k: v for k, v in f.items() if v is not None} for f in faults]
+                print(f"run {i} {world.name}: exit {outcome.code} (truth {world.truth}) in {outcome.wall}s, "
+                      f"created {outcome.created}; faults {json.dumps(shown)}"
+                      + (f"\n  -> {'; '.join(outcome.problems)}" if outcome.problems else ""), flush=True)
+    table = ", ".join(f"truth {t} -> exit {c}: {n}" for (t, c), n in sorted(codes.items()))
+    print(f"verdicts: {table}; worst overrun past --timeout {slowest:.1f}s")
+    print(f"runs {args.runs}, false passes {counts['false pass']}, duplicate promotions "
+          f"{counts['duplicate promotion']}, tracebacks {counts['traceback']}, over deadline "
+          f"{counts['over deadline']}, leaks {counts['leak']}")
+    return 0 if sum(counts.values()) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
