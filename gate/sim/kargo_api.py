@@ -20,6 +20,7 @@ Scenario block (all optional):
       token: <jwt>                      # the token that may do everything (default: generated per run)
       tokens: {<jwt>: {user: ci, deny: [promote, create-promotions, patch-promotions]}}
       legacy: false                     # also write status.phase (Kargo ≤ v1.4 Stages)
+    controllers: {kargo: false}         # or `controllers: false`: no simulated controller runs
       promotion: {...}; verification: {...}   # see kargo_controller
 """
 
@@ -451,7 +452,10 @@ def mount(handle: Any) -> KargoSimInfo:
     handle.add_route("/v1beta1/", api.handle_rest)
     handle.add_route(CONNECT, api.handle_connect)
     handle.body_log_prefixes += ["/v1beta1/", CONNECT]  # PromoteToStage bodies: freight / alias / origin
-    handle.add_ticker(api.controller.tick)
+    from gate.sim import scenario as scen
+
+    if scen.controllers_enabled(getattr(handle, "scenario", {}) or {})["kargo"]:
+        handle.add_ticker(api.controller.tick)  # `controllers: {kargo: false}`: nothing moves on its own
     handle.kargo = api
     # Not registered with gate.redact here: `gate sim serve` must print it. The gate's Kargo client
     # registers every token it is given, so the gate's own outputs never carry it.

@@ -211,6 +211,29 @@ def _resolve_dict(data: dict, base: Path, depth: int) -> dict:
 
 
 _LOAD_ONLY = {"extends", "files", "patches", "remove"}
+CONTROLLERS = ("kargo", "argocd")
+
+
+def controllers_enabled(scenario: dict) -> dict[str, bool]:
+    """The scenario's `controllers:` switch: `false` (a bare API server: the world is served exactly as
+    written), `true` (the default), or per controller, e.g. `{kargo: false, argocd: true}`.
+
+    `argocd` is accepted for symmetry: the simulator runs no Argo CD controller (Applications change
+    only through the timeline), so it switches nothing today."""
+    raw = scenario.get("controllers", True)
+    if isinstance(raw, bool):
+        return dict.fromkeys(CONTROLLERS, raw)
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"controllers: expected true, false or a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - set(CONTROLLERS))
+    if unknown:
+        raise ScenarioError(f"controllers: unknown controller {unknown[0]!r} (known: {', '.join(CONTROLLERS)})")
+    out = dict.fromkeys(CONTROLLERS, True)
+    for name, value in raw.items():
+        if not isinstance(value, bool):
+            raise ScenarioError(f"controllers.{name}: expected true or false, got {value!r}")
+        out[name] = value
+    return out
 
 
 def _same(key: tuple[str, str, str, str], ref: dict) -> bool:

@@ -93,6 +93,7 @@ class SimHandle:
         workdir: str | None = None,
     ) -> None:
         self.scenario = data
+        self.controllers = scen.controllers_enabled(data)  # a bad `controllers:` fails before serving
         self.name: str = data.get("name", "scenario")
         self.settings: dict = dict(data.get("settings") or {})
         self._own_workdir = workdir is None

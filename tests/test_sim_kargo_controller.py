@@ -1,0 +1,298 @@
+"""The simulated Kargo controller behaves as Kargo v1.11.2 does, read back through the real kubernetes
+client (an independent reading: no gate code). Each behaviour has a scenario file and its twin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import requests
+from kubernetes import client, config
+
+from gate.sim import kargo_rules as rules
+from gate.sim.kargo_api import mount
+from gate.sim.server import SimHandle, start
+
+K, V, NS = "kargo.akuity.io", "v1alpha1", "platform"
+F1, F2 = "0b60e85e2b8477acd27f894785b4a956cace538f", "7539ab25fa8b285f5321128519e52887bdf8c7a1"
+SPEED = 8.0
+
+
+class World:
+    """A running scenario with the Kargo API mounted, read with the kubernetes client."""
+
+    def __init__(self, sim: SimHandle, token: str) -> None:
+        self.sim, self.token = sim, token
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=sim.admin_kubeconfig, client_configuration=cfg, persist_config=False)
+        cfg.retries = False
+        self.api = client.ApiClient(cfg)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
+
+    def get(self, plural: str, name: str, group: str = K) -> dict:
+        return self.custom.get_namespaced_custom_object(group, V, NS, plural, name)
+
+    def items(self, plural: str, group: str = K) -> list[dict]:
+        return self.custom.list_namespaced_custom_object(group, V, NS, plural)["items"]
+
+    def stage(self, name: str = "monitoring") -> dict:
+        return self.get("stages", name)
+
+    def conditions(self, name: str = "monitoring") -> dict[str, dict]:
+        return {c["type"]: c for c in self.stage(name)["status"].get("conditions") or []}
+
+    def history(self, name: str = "monitoring") -> list[dict]:
+        return self.stage(name)["status"]["freightHistory"][0].get("verificationHistory") or []
+
+    def promotions(self) -> dict[str, dict]:
+        return {p["spec"]["freight"]: p for p in self.items("promotions")}
+
+    def events(self) -> list[Any]:
+        return self.core.list_namespaced_event(NS).items
+
+    def wait(self, what: str, predicate: Callable[[], Any], timeout: float = 8.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = predicate()
+            if got:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def world(scenario: str | dict, speed: float = SPEED) -> Iterator[World]:
+    with start(scenario, speed=speed) as sim:
+        info = mount(sim)
+        yield World(sim, info.token)
+
+
+# -- Verified is sticky (regular_stages.go:1106-1121), Ready copies it (~2394) -------------------------
+def test_failed_reverification_keeps_verified_and_ready_true() -> None:
+    with world("reverify-fails-after-success") as w:
+        w.wait("the re-verification to fail", lambda: w.history()[0]["phase"] == "Failed")
+        history = w.history()
+        assert [h["phase"] for h in history] == ["Failed", "Successful"]
+        assert history[0]["actor"] == "email:alice@acme.example" and history[0]["analysisRun"]["name"]
+        conds = w.conditions()
+        assert (conds["Verified"]["status"], conds["Verified"]["reason"]) == ("True", "Verified")
+        assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("True", "Verified")
+        run = w.get("analysisruns", history[0]["analysisRun"]["name"], group="argoproj.io")
+        assert run["status"]["phase"] == "Failed"
+        assert "monitoring" in w.get("freights", F1)["status"]["verifiedIn"]  # sticky too
+
+
+def test_first_verification_failing_leaves_verified_and_ready_false() -> None:
+    with world("verify-fails-first") as w:
+        w.wait("the verification to fail", lambda: w.history() and w.history()[0]["phase"] == "Failed")
+        assert [h["phase"] for h in w.history()] == ["Failed"]
+        conds = w.conditions()
+        assert (conds["Verified"]["status"], conds["Verified"]["reason"]) == ("False", "VerificationFailed")
+        assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("False", "VerificationFailed")
+        assert "monitoring" not in (w.get("freights", F2)["status"].get("verifiedIn") or {})
+
+
+# -- no verification configured: one Successful entry, no AnalysisRun (~1206-1222) ---------------------
+def test_no_verification_records_one_successful_entry_without_analysisrun() -> None:
+    with world("no-verification") as w:
+        w.wait("the Freight to be verified", lambda: w.history() and w.history()[0]["phase"] == "Successful")
+        time.sleep(0.3)  # a few more controller ticks: still exactly one entry
+        history = w.history()
+        assert len(history) == 1 and "analysisRun" not in history[0]
+        assert history[0]["startTime"] and history[0]["finishTime"]
+        assert w.items("analysisruns", group="argoproj.io") == [] or all(
+            r["metadata"]["labels"].get(f"{K}/stage") != "monitoring" or F2[:7] not in r["metadata"]["name"]
+            for r in w.items("analysisruns", group="argoproj.io")
+        )
+        assert "monitoring" in w.get("freights", F2)["status"]["verifiedIn"]
+        assert w.conditions()["Ready"]["status"] == "True"
+
+
+def test_configured_verification_runs_an_analysisrun() -> None:
+    with world("verify-fails-first") as w:
+        w.wait("an AnalysisRun entry for calm-crane", lambda: w.stage()["status"]["freightSummary"] == F2
+               and w.history() and w.history()[0].get("analysisRun"))
+        name = w.history()[0]["analysisRun"]["name"]
+        run = w.get("analysisruns", name, group="argoproj.io")
+        assert run["metadata"]["annotations"][f"{K}/promotion"] == "monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2"
+
+
+# -- the queue waits for a running verification (regular_stages.go:803-827) ----------------------------
+def test_queued_promotion_is_held_while_the_verification_runs() -> None:
+    with world("queue-held-during-verification") as w:
+        w.wait("calm-crane's verification to run", lambda: w.history() and w.history()[0]["phase"] == "Running"
+               and w.promotions()[F2]["status"]["phase"] == "Succeeded")
+        seen = set()
+        while w.history()[0]["phase"] == "Running" and w.history()[0] is not None:
+            seen.add((w.promotions()[F1].get("status") or {}).get("phase"))
+            assert not w.stage()["status"].get("currentPromotion")
+            if w.sim.now() > 20:
+                break
+            time.sleep(0.05)
+        assert seen == {"Pending"}
+        w.wait("brave-badger to run after the verification",
+               lambda: w.promotions()[F1]["status"]["phase"] == "Succeeded", timeout=10)
+
+
+def test_queue_moves_on_after_a_failed_verification() -> None:
+    with world("queue-after-failed-verification") as w:
+        w.wait("brave-badger to be promoted", lambda: (w.promotions()[F1].get("status") or {}).get("phase")
+               == "Succeeded")
+        promos = w.promotions()
+        assert promos[F2]["status"]["phase"] == "Succeeded"
+        failed = [e for e in w.events() if e.reason == "FreightVerificationFailed"]
+        assert failed and failed[0].involved_object.name == F2
+        assert rules.parse_time(promos[F1]["status"]["startedAt"]) >= rules.parse_time(
+            failed[0].metadata.annotations["event.kargo.akuity.io/verification-finish-time"]
+        )
+
+
+# -- availability is checked again when the Promotion starts (promotions.go:567) -----------------------
+def test_promotion_of_unavailable_freight_ends_errored() -> None:
+    with world("promotion-unavailable") as w:
+        promo = w.wait("the Promotion to end", lambda: next(
+            (p for p in w.items("promotions") if (p.get("status") or {}).get("phase") in rules.TERMINAL_PROMOTION),
+            None,
+        ))
+        assert promo["status"]["phase"] == "Errored"
+        assert "is not available to Stage \"monitoring\"" in promo["status"]["message"]
+        st = w.stage()["status"]
+        assert st["freightSummary"] == F1 and st["lastPromotion"]["status"]["phase"] == "Errored"
+        assert w.conditions()["Ready"]["reason"] == "LastPromotionErrored"
+
+
+def test_promotion_of_available_freight_succeeds() -> None:
+    with world("verify-fails-first") as w:
+        w.wait("the Promotion to succeed", lambda: (w.promotions()[F2].get("status") or {}).get("phase")
+               == "Succeeded")
+        assert w.stage()["status"]["freightSummary"] == F2
+
+
+# -- events: Kargo sends Normal only (pkg/event/kubernetes/sender.go:99) --------------------------------
+def test_kargo_events_are_normal_with_kargo_reasons_and_annotations() -> None:
+    with world("verify-fails-first") as w:
+        w.wait("the verification event", lambda: any(e.reason == "FreightVerificationFailed" for e in w.events()))
+        events = w.events()
+        assert {e.type for e in events} == {"Normal"}
+        by_reason = {e.reason: e for e in events}
+        promo = by_reason["PromotionSucceeded"]
+        assert promo.involved_object.kind == "Promotion" and promo.message == "Promotion Succeeded"
+        notes = promo.metadata.annotations
+        assert notes["event.kargo.akuity.io/actor"] == "email:alice@acme.example"  # the create-actor
+        assert notes["event.kargo.akuity.io/freight-name"] == F2
+        assert notes["event.kargo.akuity.io/verification-pending"] == "true"
+        verif = by_reason["FreightVerificationFailed"]
+        assert (verif.involved_object.kind, verif.involved_object.name) == ("Freight", F2)
+        assert verif.metadata.annotations["event.kargo.akuity.io/stage-name"] == "monitoring"
+        assert verif.metadata.annotations["event.kargo.akuity.io/analysis-run-name"]
+        assert verif.source.component == "stage-controller"
+
+
+def test_api_promotion_records_promotion_created() -> None:
+    with world("promote-ok") as w:
+        r = requests.post(
+            f"{w.sim.url}/v1beta1/projects/{NS}/stages/monitoring/promotions",
+            json={"freight": F2},
+            headers={"Authorization": f"Bearer {w.token}"},
+            verify=w.sim.ca_file,
+            timeout=5,
+        )
+        assert r.status_code == 201, r.text
+        created = [e for e in w.events() if e.reason == "PromotionCreated"]
+        assert len(created) == 1 and created[0].type == "Normal"
+        assert created[0].message == 'Promotion created for Stage "monitoring" by "subject:ci"'
+
+
+# -- auto-promotion: candidate and the anti-loop rule (regular_stages.go:1893-2033, ~2127) -------------
+def _terminal(name: str, created: str, phase: str, freight: str = F1, stage: str = "services") -> dict:
+    return {
+        "apiVersion": f"{K}/{V}",
+        "kind": "Promotion",
+        "metadata": {"name": name, "namespace": NS, "creationTimestamp": created,
+                     "labels": {f"{K}/stage": stage}},
+        "spec": {"stage": stage, "freight": freight, "steps": [{"uses": "argocd-update"}]},
+        "status": {"phase": phase, "finishedAt": created},
+    }
+
+
+def _anti_loop_world(newest_phase: str, older_phase: str) -> dict:
+    """services auto-promotes; brave-badger is not current there; two terminal Promotions for it: the
+    one created last has the *smaller* name, so name order and creation order disagree."""
+    return {
+        "extends": "healthy",
+        "kargo": {"promotion": {"pending": 0.2, "running": 0.5}},
+        "objects": [
+            # both names sort before the Stage's lastPromotion (services.01j9y…), so neither is "unprocessed"
+            _terminal("services.01a0000000000000000000000.0b60e85", "${now-1m}", newest_phase),
+            _terminal("services.01b0000000000000000000000.0b60e85", "${now-1h}", older_phase),
+        ],
+        "patches": [
+            {
+                "apiVersion": f"{K}/{V}",
+                "kind": "Stage",
+                "metadata": {"name": "services", "namespace": NS},
+                "status": {
+                    "autoPromotionEnabled": True,
+                    "freightHistory": [{"id": "x", "items": {}, "verificationHistory": [
+                        {"id": "v", "phase": "Successful", "startTime": "${now-2h}", "finishTime": "${now-2h}"}]}],
+                    "freightSummary": "0/1 Fulfilled",
+                },
+            }
+        ],
+    }
+
+
+def test_newest_terminal_promotion_is_by_creation_time_then_name() -> None:
+    older = _terminal("services.01zzzzzzzzzzzzzzzzzzzzzzzz.0b60e85", "2026-01-01T00:00:00Z", "Failed")
+    newer = _terminal("services.01aaaaaaaaaaaaaaaaaaaaaaaa.0b60e85", "2026-01-01T01:00:00Z", "Succeeded")
+    same = _terminal("services.01bbbbbbbbbbbbbbbbbbbbbbbb.0b60e85", "2026-01-01T01:00:00Z", "Errored")
+    assert rules.newest_terminal([older, newer])["metadata"]["name"] == newer["metadata"]["name"]
+    assert rules.newest_terminal([older, newer, same])["status"]["phase"] == "Errored"  # name breaks the tie
+
+
+LOADED = ("services.01a0", "services.01b0")
+
+
+def test_auto_promotion_when_the_newest_terminal_promotion_succeeded() -> None:
+    with world(_anti_loop_world("Succeeded", "Failed")) as w:
+        w.wait("an auto-promotion of brave-badger to services", lambda: any(
+            p["spec"]["stage"] == "services" and not p["metadata"]["name"].startswith(LOADED)
+            for p in w.items("promotions")))
+        created = [e for e in w.events() if e.reason == "PromotionCreated"]
+        assert created and created[0].message == (
+            'Automatically promoted Freight from origin "Warehouse/platform-apps" for Stage "services"'
+        )
+
+
+def test_no_auto_promotion_when_the_newest_terminal_promotion_failed() -> None:
+    with world(_anti_loop_world("Failed", "Succeeded")) as w:
+        time.sleep(1.0)  # 8 scenario seconds of controller ticks
+        assert len([p for p in w.items("promotions") if p["spec"]["stage"] == "services"]) == 2
+
+
+# -- availability rule itself (api/v1alpha1/stage_types.go:176) -----------------------------------------
+@pytest.mark.parametrize(
+    ("sources", "status", "available"),
+    [
+        ({"direct": True}, {}, True),
+        ({"stages": ["a"]}, {"verifiedIn": {"a": {}}}, True),
+        ({"stages": ["a"]}, {}, False),
+        ({"stages": ["a"]}, {"approvedFor": {"s": {}}}, True),
+        ({"stages": ["a", "b"], "availabilityStrategy": "All"}, {"verifiedIn": {"a": {}}}, False),
+        ({"stages": ["a", "b"]}, {"verifiedIn": {"b": {}}}, True),
+        ({"stages": ["a"], "requiredSoakTime": "1h"}, {"verifiedIn": {"a": {"longestSoak": "59m"}}}, False),
+        ({"stages": ["a"], "requiredSoakTime": "1h"}, {"verifiedIn": {"a": {"longestSoak": "1h0m0s"}}}, True),
+        ({"stages": ["a"], "requiredSoakTime": "1h"},
+         {"verifiedIn": {"a": {}}, "currentlyIn": {"a": {"since": "2000-01-01T00:00:00Z"}}}, True),
+    ],
+)
+def test_availability(sources: dict, status: dict, available: bool) -> None:
+    stage = {"metadata": {"name": "s", "namespace": NS},
+             "spec": {"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"}, "sources": sources}]}}
+    freight = {"metadata": {"name": "f", "namespace": NS}, "origin": {"kind": "Warehouse", "name": "w"},
+               "status": status}
+    assert rules.is_available(stage, freight) is available
