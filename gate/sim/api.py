@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from gate.sim import openapi, protobuf
 from gate.sim.http import SimRequest, SimResponse, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import Attributes, Authorizer, Identity, forbidden_message
@@ -87,6 +88,9 @@ class KubeAPI:
             )
         if path == "/apis":
             return SimResponse(200, self._group_list())
+        if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            doc = openapi.serve(path, self.store.types())
+            return SimResponse(200, doc) if doc is not None else not_found_path()
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 2:
             if parts[1] != "v1":
@@ -282,6 +286,15 @@ class KubeAPI:
         )
 
     def _body(self, req: SimRequest) -> dict:
+        ctype = req.headers.get("content-type", "").split(";")[0].strip()
+        if ctype == protobuf.CONTENT_TYPE:
+            raise StoreError(
+                415,
+                "UnsupportedMediaType",
+                f'the body of the request was in an unknown format - accepted media types include: '
+                f'application/json, application/yaml (the simulator reads protobuf only for '
+                f'SelfSubjectAccessReview; got "{ctype}")',
+            )
         try:
             body = req.json()
         except ValueError as exc:
@@ -386,7 +399,12 @@ class KubeAPI:
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
         try:
-            body = self._body(req)
+            if req.headers.get("content-type", "").split(";")[0].strip() == protobuf.CONTENT_TYPE:
+                body = protobuf.self_subject_access_review(req.body)  # what `kubectl auth can-i` sends
+            else:
+                body = self._body(req)
+        except protobuf.ProtobufError as exc:
+            return status_response(400, "BadRequest", f"unable to decode the protobuf request body: {exc}")
         except StoreError as err:
             return _json_status(err)
         spec = body.get("spec") or {}
