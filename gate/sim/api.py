@@ -14,6 +14,7 @@ from gate.sim import openapi, protobuf
 from gate.sim.http import SimRequest, SimResponse, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import Attributes, Authorizer, Identity, forbidden_message
+from gate.sim.schema import unknown_fields
 from gate.sim.selectors import SelectorError, field_matcher, label_matcher
 from gate.sim.store import Store, StoreError
 from gate.sim.tables import table, wants_table
@@ -345,9 +346,22 @@ class KubeAPI:
             )
         if t.rt.has_status and t.rt.kind not in ("Namespace", "CustomResourceDefinition"):
             body.pop("status", None)
+        self._strict(req, t, body)
         if req.arg("dryRun"):
             return SimResponse(201, body)
         return SimResponse(201, self.store.create(body))
+
+    @staticmethod
+    def _strict(req: SimRequest, t: Target, body: dict) -> None:
+        """`?fieldValidation=Strict` (what kubectl sends once /openapi/v3 advertises it): unknown fields
+        of a custom resource are an error instead of being pruned silently."""
+        if req.arg("fieldValidation") != "Strict" or t.rt.schema is None:
+            return
+        unknown = unknown_fields(body, t.rt.schema)
+        if unknown:
+            raise StoreError(
+                400, "BadRequest", "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown)
+            )
 
     def _update(self, req: SimRequest, t: Target) -> SimResponse:
         body = self._prepare(self._body(req), t)
@@ -358,6 +372,7 @@ class KubeAPI:
         if self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "") is None:
             return self._missing(t)
         policy = "status" if t.sub == "status" else "main"
+        self._strict(req, t, body)
         return SimResponse(200, self.store.replace(body, status_policy=policy))
 
     def _patch(self, req: SimRequest, t: Target) -> SimResponse:
@@ -380,6 +395,7 @@ class KubeAPI:
                 f"application/strategic-merge-patch+json (got {ctype or 'none'})",
             )
         patch = self._body(req)
+        self._strict(req, t, patch)
         return SimResponse(
             200,
             self.store.merge_patch(

@@ -61,6 +61,30 @@ def validate(value: Any, schema: dict) -> tuple[Any, list[FieldError]]:
     return pruned, errors
 
 
+def unknown_fields(value: Any, schema: dict, path: str = "", root: bool = True) -> list[str]:
+    """Field paths pruning would drop: what `?fieldValidation=Strict` rejects ("strict decoding error:
+    unknown field ..."); k8s.io/apiextensions-apiserver pkg/apiserver/schema/pruning/algorithm.go."""
+    out: list[str] = []
+    if isinstance(value, dict):
+        props: dict = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        keep = bool(schema.get("x-kubernetes-preserve-unknown-fields")) or extra is True
+        meta_ok = root or bool(schema.get("x-kubernetes-embedded-resource"))
+        for key, item in value.items():
+            if meta_ok and key in ("apiVersion", "kind", "metadata"):
+                continue
+            child = props.get(key) if key in props else (extra if isinstance(extra, dict) else None)
+            if child is None:
+                if not keep:
+                    out.append(_join(path, key))
+                continue
+            out += unknown_fields(item, child, _join(path, key), root=False)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += unknown_fields(item, schema["items"], f"{path}[{i}]", root=False)
+    return out
+
+
 def _non_nullable_null(value: Any, schema: dict | None) -> bool:
     return value is None and isinstance(schema, dict) and not schema.get("nullable")
 
