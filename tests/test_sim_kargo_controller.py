@@ -296,3 +296,21 @@ def test_availability(sources: dict, status: dict, available: bool) -> None:
     freight = {"metadata": {"name": "f", "namespace": NS}, "origin": {"kind": "Warehouse", "name": "w"},
                "status": status}
     assert rules.is_available(stage, freight) is available
+
+
+def test_warnings_come_from_kubernetes_only_even_when_a_promotion_fails() -> None:
+    from gate.sim import scenario as scen
+
+    promo = next(o for o in scen.resolve("verify-fails-first")["objects"] if o["kind"] == "Promotion")
+    failing = {
+        "extends": "crashloop",
+        "kargo": {"promotion": {"pending": 0.5, "running": 1, "outcome": "Failed", "message": "step 0 failed"}},
+        "objects": [promo],
+    }
+    with world(failing) as w:
+        w.wait("the Promotion to fail", lambda: (w.promotions()[F2].get("status") or {}).get("phase") == "Failed")
+        failed = w.wait("the PromotionFailed event", lambda: [e for e in w.events() if e.reason == "PromotionFailed"])
+        assert failed[0].type == "Normal" and failed[0].message == "Promotion Failed: step 0 failed"
+        assert all(e.type == "Normal" for e in w.events())  # the project namespace: Kargo's events only
+        kubelet = w.core.list_namespaced_event("monitoring").items
+        assert [(e.type, e.reason, e.source.component) for e in kubelet] == [("Warning", "BackOff", "kubelet")]
