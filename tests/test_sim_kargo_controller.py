@@ -314,3 +314,33 @@ def test_warnings_come_from_kubernetes_only_even_when_a_promotion_fails() -> Non
         assert all(e.type == "Normal" for e in w.events())  # the project namespace: Kargo's events only
         kubelet = w.core.list_namespaced_event("monitoring").items
         assert [(e.type, e.reason, e.source.component) for e in kubelet] == [("Warning", "BackOff", "kubelet")]
+
+
+# -- argocd-update: Kargo requests a sync, the simulated Argo CD records it in operationState -------------
+def _app(w: World, name: str) -> dict:
+    return w.custom.get_namespaced_custom_object("argoproj.io", V, "argocd", "applications", name)
+
+
+def test_promotion_syncs_its_apps_and_argocd_records_the_operation() -> None:
+    with world("promote-syncs-apps") as w:
+        w.wait("the Promotion to succeed", lambda: (w.promotions()[F2].get("status") or {}).get("phase")
+               == "Succeeded")
+        for name in ("kube-prometheus-stack", "loki"):
+            app = _app(w, name)
+            state = app["status"]["operationState"]
+            assert "operation" not in app and state["phase"] == "Succeeded"
+            assert state["operation"]["initiatedBy"] == {"username": "email:alice@acme.example", "automated": False}
+            assert {"name": "kargo.akuity.io/promotion", "value": w.promotions()[F2]["metadata"]["name"]} in \
+                state["operation"]["info"]
+            assert state["syncResult"]["revision"] == app["status"]["sync"]["revision"]
+            assert rules.parse_time(app["status"]["reconciledAt"]) >= rules.parse_time(state["finishedAt"])
+        assert _app(w, "api")["status"]["operationState"]["finishedAt"] < _app(w, "loki")["status"][
+            "operationState"]["finishedAt"]  # apps of other Stages are left alone
+
+
+def test_without_the_argocd_controller_applications_are_left_as_written() -> None:
+    with world("verify-fails-first") as w:  # controllers not set: Kargo runs, Argo CD does not
+        before = _app(w, "loki")
+        w.wait("the Promotion to succeed", lambda: (w.promotions()[F2].get("status") or {}).get("phase")
+               == "Succeeded")
+        assert _app(w, "loki") == before

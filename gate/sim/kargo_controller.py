@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gate.sim import kargo_rules as rules
+from gate.sim import scenario as scen
 from gate.sim.store import StoreError, now_rfc3339
 
 K = "kargo.akuity.io"
@@ -112,6 +113,8 @@ class KargoController:
             **(config.get("verification") or {}),
         }
         self.legacy = bool(config.get("legacy"))
+        # argocd-update steps request syncs only when the simulated Argo CD runs them (scenario.py)
+        self.argocd = scen.controllers_enabled(getattr(handle, "scenario", {}) or {})["argocd"]
         self._tracks: dict[str, _Track] = {}
         self._verifs: dict[str, _Verify] = {}
         self._runs = 0  # verifications started, to pick the n-th outcome
@@ -360,9 +363,46 @@ class KargoController:
         elif not rules.is_available(stage, freight):
             msg = f'Freight "{freight_name}" is not available to Stage "{stage_name}" in namespace "{ns}"'
         else:
+            if self.argocd:
+                self._request_syncs(promo)
             return
         fresh = self.store.get(K, "promotions", ns, name) or promo
         self._finish(fresh, self._stage(ns, stage_name) or stage, "Errored", msg, started=False)
+
+    def _request_syncs(self, promo: dict) -> None:
+        """The argocd-update step (pkg/promotion/runner/builtin/argocd_updater.go:580-640): hard refresh,
+        a new `operation` initiated by the Promotion's creator (or kargo-controller, automated), and no
+        operationState until Argo CD (gate/sim/argocd_controller.py) records the sync."""
+        actor = (promo["metadata"].get("annotations") or {}).get(f"{K}/create-actor") or ""
+        for step in promo["spec"].get("steps") or []:
+            if step.get("uses") != "argocd-update":
+                continue
+            for app in (step.get("config") or {}).get("apps") or []:
+                name, app_ns = app.get("name"), app.get("namespace") or "argocd"
+                if not name or self.store.get("argoproj.io", "applications", app_ns, name) is None:
+                    continue
+                operation = {
+                    "initiatedBy": {"username": actor or "kargo-controller", "automated": not actor},
+                    "info": [
+                        {"name": "Reason", "value": "Promotion triggered a sync of this Application resource."},
+                        {"name": "kargo.akuity.io/promotion", "value": promo["metadata"]["name"]},
+                    ],
+                    "sync": {"revisions": []},
+                }
+                try:
+                    self.store.merge_patch(
+                        "argoproj.io",
+                        "applications",
+                        app_ns,
+                        name,
+                        {
+                            "metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}},
+                            "operation": operation,
+                            "status": {"operationState": None},
+                        },
+                    )
+                except StoreError as err:
+                    print(f"gate sim kargo: applications/{name}: {err.message}")
 
     def _finish(self, promo: dict, stage: dict, outcome: str, message: str, started: bool = True) -> None:
         meta = promo["metadata"]

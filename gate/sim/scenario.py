@@ -214,13 +214,22 @@ _LOAD_ONLY = {"extends", "files", "patches", "remove"}
 CONTROLLERS = ("kargo", "argocd")
 
 
+CONTROLLER_DEFAULTS = {"kargo": True, "argocd": False}
+
+
 def controllers_enabled(scenario: dict) -> dict[str, bool]:
     """The scenario's `controllers:` switch: `false` (a bare API server: the world is served exactly as
-    written), `true` (the default), or per controller, e.g. `{kargo: false, argocd: true}`.
+    written), `true` (every simulated controller), or per controller, e.g. `{kargo: false, argocd: true}`;
+    when absent, the Kargo controller runs and the Argo CD one does not.
 
-    `argocd` is accepted for symmetry: the simulator runs no Argo CD controller (Applications change
-    only through the timeline), so it switches nothing today."""
-    raw = scenario.get("controllers", True)
+    `kargo` is the simulated Kargo controller (gate/sim/kargo_controller.py); `argocd` the simulated
+    Argo CD application controller (gate/sim/argocd_controller.py): with it, a Promotion's argocd-update
+    step requests a sync and Argo CD records it in `status.operationState`; without it, Applications
+    change only through the timeline, as before. The timeline still applies either way: it is the
+    scenario's own script, not a controller."""
+    raw = scenario.get("controllers")
+    if raw is None:
+        return dict(CONTROLLER_DEFAULTS)
     if isinstance(raw, bool):
         return dict.fromkeys(CONTROLLERS, raw)
     if not isinstance(raw, dict):
@@ -228,7 +237,7 @@ def controllers_enabled(scenario: dict) -> dict[str, bool]:
     unknown = sorted(set(raw) - set(CONTROLLERS))
     if unknown:
         raise ScenarioError(f"controllers: unknown controller {unknown[0]!r} (known: {', '.join(CONTROLLERS)})")
-    out = dict.fromkeys(CONTROLLERS, True)
+    out = dict(CONTROLLER_DEFAULTS)
     for name, value in raw.items():
         if not isinstance(value, bool):
             raise ScenarioError(f"controllers.{name}: expected true or false, got {value!r}")

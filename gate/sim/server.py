@@ -123,6 +123,10 @@ class SimHandle:
         self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy)
         self._start_server(port)
         self.add_ticker(self._apply_timeline)
+        if self.controllers["argocd"]:
+            from gate.sim.argocd_controller import ArgoCDController
+
+            self.add_ticker(ArgoCDController(self.store).tick)
         self._ticker_thread = threading.Thread(target=self._tick_loop, name="sim-clock", daemon=True)
         self._ticker_thread.start()
 
