@@ -67,3 +67,16 @@ def test_with_controllers_the_same_world_moves_on() -> None:
 def test_bad_controllers_value_is_a_scenario_error(raw: object, message: str) -> None:
     with pytest.raises(scen.ScenarioError, match=message):
         start({"extends": "healthy", "controllers": raw})
+
+
+def test_sim_serve_rejects_a_bad_controllers_value_with_exit_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: healthy\ncontrollers: {kargo: maybe}\n")
+    proc = subprocess.run([sys.executable, "-m", "gate", "sim", "serve", "--scenario", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "controllers.kargo: expected true or false, got 'maybe'" in proc.stderr
+    assert "Traceback" not in proc.stderr

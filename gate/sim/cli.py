@@ -57,7 +57,9 @@ def serve(scenario_ref: str, port: int, kubeconfig_out: str | None, request_log:
     try:
         handle = start(scenario_ref, port=port, speed=speed, request_log=request_log)
     except (scen.ScenarioError, OSError, ValueError) as exc:
-        raise click.ClickException(redact(str(exc))) from None
+        error = click.ClickException(redact(str(exc)))
+        error.exit_code = 2  # a bad scenario is a usage/configuration error (DESIGN.md: exit codes)
+        raise error from None
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
