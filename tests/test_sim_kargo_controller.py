@@ -96,7 +96,7 @@ def test_first_verification_failing_leaves_verified_and_ready_false() -> None:
         assert "monitoring" not in (w.get("freights", F2)["status"].get("verifiedIn") or {})
 
 
-# -- no verification configured: one Successful entry, no AnalysisRun (~1206-1222) ---------------------
+# -- no verification configured: one Successful entry, no AnalysisRun (~1240-1256) ---------------------
 def test_no_verification_records_one_successful_entry_without_analysisrun() -> None:
     with world("no-verification") as w:
         w.wait("the Freight to be verified", lambda: w.history() and w.history()[0]["phase"] == "Successful")
@@ -121,7 +121,7 @@ def test_configured_verification_runs_an_analysisrun() -> None:
         assert run["metadata"]["annotations"][f"{K}/promotion"] == "monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2"
 
 
-# -- the queue waits for a running verification (regular_stages.go:803-827) ----------------------------
+# -- the queue waits for a running verification (regular_stages.go:822-845) ----------------------------
 def test_queued_promotion_is_held_while_the_verification_runs() -> None:
     with world("queue-held-during-verification") as w:
         w.wait("calm-crane's verification to run", lambda: w.history() and w.history()[0]["phase"] == "Running"

@@ -14,12 +14,12 @@ Each tick, like Kargo's reconcilers (line numbers at v1.11.2):
 
 - Promotions (pkg/controller/promotions/promotions.go): "" → Pending; a Pending Promotion starts only
   when it heads its Stage's queue (pkg/api/promotion.go:203) and the Stage lets the next one start
-  (regular_stages.go:803-827: not while the current Freight's verification runs); availability is
+  (regular_stages.go:822-845: not while the current Freight's verification runs); availability is
   checked again when it starts (promotions.go:567, Errored if no longer available); Running → terminal.
-- Stage verification (regular_stages.go:1073-1276): the current Freight of a Healthy Stage with no
+- Stage verification (regular_stages.go:1073-1272): the current Freight of a Healthy Stage with no
   verification yet, or with a re-verification requested (`kargo.akuity.io/reverify`), is verified: no
-  `spec.verification` → one Successful entry and no AnalysisRun (~1237); else an AnalysisRun. Verified
-  stays True once any verification of the collection succeeded (~1106), and Ready copies it (~2394).
+  `spec.verification` → one Successful entry and no AnalysisRun (~1240-1256); else an AnalysisRun. Verified
+  stays True once any verification of the collection succeeded (~1102-1121), and Ready copies it (~2394).
 - Freight.status.verifiedIn after a Successful verification (markFreightVerifiedForStage ~1278);
   currentlyIn moves, recording longestSoak (api/v1alpha1/freight_types.go:215).
 - Auto-promotion (regular_stages.go:1893-2033) for Stages with status.autoPromotionEnabled: the
@@ -284,7 +284,7 @@ class KargoController:
 
     def _is_next(self, promo: dict, stage: dict) -> bool:
         """The Stage picks the Promotion to run (promotions.go:372): the head of its queue, and only
-        once the current Freight's verification allows it (regular_stages.go:803-827)."""
+        once the current Freight's verification allows it (regular_stages.go:822-845)."""
         st = stage.get("status") or {}
         current = (st.get("currentPromotion") or {}).get("name")
         if current:
@@ -446,7 +446,7 @@ class KargoController:
         update: dict[str, Any] = {"currentPromotion": None, "lastPromotion": last}
         conditions = [c for c in old.get("conditions") or [] if c.get("type") != "Promoting"]
         if outcome == "Succeeded":
-            # regular_stages.go:744-780: record the collection, Healthy/Verified wait for their checks.
+            # regular_stages.go:766-800: record the collection, Healthy/Verified wait for their checks.
             update["freightHistory"] = [collection, *(old.get("freightHistory") or [])][:10]
             update["freightSummary"] = freight_name
             update["health"] = {"status": "Healthy"}  # the sim's Argo CD is healthy at once
@@ -507,7 +507,7 @@ class KargoController:
                         patch["verifiedIn"] = {stage: {"longestSoak": rules.go_duration_string(soak)}}
                 self._patch_status("freights", ns, name, patch)
 
-    # -- verification (regular_stages.go:1073-1276) ----------------------------------------------
+    # -- verification (regular_stages.go:1073-1272) ----------------------------------------------
     def _verify_stage(self, stage: dict, now: float) -> None:
         st = stage.get("status") or {}
         history = st.get("freightHistory") or []
@@ -524,14 +524,14 @@ class KargoController:
             return
         request = _reverify_request(stage)
         if latest is not None and (request is None or request.get("id") != latest.get("id")):
-            return  # ~1193: verified already, and no re-verification asked for this entry
+            return  # ~1225: verified already, and no re-verification asked for this entry
         if (st.get("health") or {}).get("status") != "Healthy":
-            return  # ~1200: no verification before the Stage is Healthy
+            return  # ~1233: no verification before the Stage is Healthy
         freight = _current_freight_name(current)
         promotion = (st.get("lastPromotion") or {}).get("name", "") if request is None else ""
         v = _Verify(ns, name, freight, promotion, now, "Successful", actor=(request or {}).get("actor", ""))
         if (stage.get("spec") or {}).get("verification") is None:
-            # ~1206-1222: no verification configured: one Successful entry, no AnalysisRun.
+            # ~1240-1256: no verification configured: one Successful entry, no AnalysisRun.
             v.phase = "Successful"
             self._record(stage, v, "Successful")
             self._verified(stage, v)
@@ -740,15 +740,15 @@ class KargoController:
                 continue
             fname = candidate["metadata"]["name"]
             if (current.get(origin) or {}).get("name") == fname:
-                continue  # already current (~1940)
+                continue  # already current (~1945)
             if awaiting.get("name") == fname and rules.origin_key(awaiting.get("origin")) == origin:
-                continue  # ~1944
+                continue  # ~1950
             mine = [p for p in promos if p["spec"].get("freight") == fname]
             if any(_unprocessed(p, last) for p in mine):
-                continue  # ~1952-1970
+                continue  # ~1955-1975
             newest = rules.newest_terminal(mine)
             if newest is not None and newest["status"]["phase"] != "Succeeded":
-                continue  # ~1977-1991: the anti-loop rule
+                continue  # ~1986-2000: the anti-loop rule
             promo = self.create_promotion(ns, stage, fname, _controller(STAGE_CONTROLLER))
             self.promotion_event(
                 promo,

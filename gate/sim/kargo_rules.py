@@ -235,7 +235,7 @@ def ready_condition(status: dict) -> tuple[str, str, str]:
 
 
 def may_start_next(status: dict) -> bool:
-    """syncPromotions' hold on the queue (regular_stages.go:803-827): no next Promotion while the current
+    """syncPromotions' hold on the queue (regular_stages.go:822-845): no next Promotion while the current
     Freight's verification is not terminal; and while health is unknown or Healthy, not until the
     current Freight has a terminal verification."""
     history = status.get("freightHistory") or []
