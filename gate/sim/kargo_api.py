@@ -21,7 +21,7 @@ Scenario block (all optional):
       tokens: {<jwt>: {user: ci, deny: [promote, create-promotions, patch-promotions]}}
       legacy: false                     # also write status.phase (Kargo ≤ v1.4 Stages)
     controllers: {kargo: false}         # or `controllers: false`: no simulated controller runs
-      promotion: {...}; verification: {...}   # see kargo_controller
+      promotion: {...}; verification: {...}   # see kargo_controller (outcome may be a list)
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Objects are written as `kubectl get -o yaml` prints them: single objects, `List`
 files (`files:`). A child may `extends:` another scenario and add `objects`, `patches` (merge patches
 applied at load), `remove`, and its own timeline/faults. Strings like `"${now}"` or `"${now-30s}"`
 become RFC 3339 timestamps when the object is loaded or the timeline entry applied.
+
+`controllers: false` (or per controller, `{kargo: false, argocd: true}`) decides which simulated
+controllers run; see `controllers_enabled` and gate/sim/README.md.
 """
 
 from __future__ import annotations
