@@ -344,3 +344,20 @@ def test_without_the_argocd_controller_applications_are_left_as_written() -> Non
         w.wait("the Promotion to succeed", lambda: (w.promotions()[F2].get("status") or {}).get("phase")
                == "Succeeded")
         assert _app(w, "loki") == before
+
+
+def test_conditions_and_status_observe_the_stage_generation() -> None:
+    """Conditions carry metadata.generation; a Ready Stage's status.observedGeneration catches up
+    (regular_stages.go:2303-2402)."""
+    bumped = {
+        "extends": "no-verification",
+        "patches": [{"apiVersion": f"{K}/{V}", "kind": "Stage",
+                     "metadata": {"name": "monitoring", "namespace": NS, "generation": 3}}],
+    }
+    with world(bumped) as w:
+        w.wait("the Stage to be Ready", lambda: w.stage()["status"].get("freightSummary") == F2
+               and w.conditions()["Ready"]["status"] == "True")
+        stage = w.stage()
+        assert stage["metadata"]["generation"] == 3 and stage["status"]["observedGeneration"] == 3
+        conds = w.conditions()
+        assert {conds[t]["observedGeneration"] for t in ("Ready", "Verified", "Healthy")} == {3}

@@ -333,13 +333,14 @@ class KargoController:
         stage_status: dict[str, Any] = {
             "currentPromotion": {"name": name, "freight": _ref(freight or {}, freight_name)},
         }
-        promoting = cond("Promoting", "True", "ActivePromotion", f'Promotion "{name}" is currently Running')
+        gen = _generation(stage)
+        promoting = cond("Promoting", "True", "ActivePromotion", f'Promotion "{name}" is currently Running', gen)
         stage_status["conditions"] = _replace_conditions(
             stage,
             [
                 promoting,
-                cond("Ready", "False", "ActivePromotion", promoting["message"]),
-                cond("Healthy", "Unknown", "ActivePromotion", "A Promotion is in progress"),
+                cond("Ready", "False", "ActivePromotion", promoting["message"], gen),
+                cond("Healthy", "Unknown", "ActivePromotion", "A Promotion is in progress", gen),
             ],
         )
         if self.legacy:
@@ -437,6 +438,7 @@ class KargoController:
         self._patch_status("promotions", ns, name, status)
         final = self.store.get(K, "promotions", ns, name) or promo
         old = stage.get("status") or {}
+        gen = _generation(stage)
         last = {
             "name": name,
             "freight": _ref(freight, freight_name),
@@ -450,7 +452,7 @@ class KargoController:
             update["freightHistory"] = [collection, *(old.get("freightHistory") or [])][:10]
             update["freightSummary"] = freight_name
             update["health"] = {"status": "Healthy"}  # the sim's Argo CD is healthy at once
-            conditions = _set(conditions, cond("Healthy", "True", "Healthy", "Stage is healthy"))
+            conditions = _set(conditions, cond("Healthy", "True", "Healthy", "Stage is healthy", gen))
             conditions = _set(
                 conditions,
                 cond(
@@ -458,18 +460,19 @@ class KargoController:
                     "Unknown",
                     "WaitingForVerification",
                     "Waiting for verification to be performed after successful promotion",
+                    gen,
                 ),
             )
             if self.legacy:
                 update["phase"] = "Verifying"
             self._move_freight(ns, stage_name, freight_name)
         else:
-            conditions = _set(conditions, cond("Healthy", "Unknown", f"LastPromotion{outcome}", message))
+            conditions = _set(conditions, cond("Healthy", "Unknown", f"LastPromotion{outcome}", message, gen))
             if self.legacy:
                 update["phase"] = "Failed"
                 update["message"] = message
         summary = {**old, **update, "conditions": conditions}
-        update["conditions"] = _set(conditions, cond("Ready", *rules.ready_condition(summary)))
+        update.update(_ready(conditions, summary, gen))
         self._patch_status("stages", ns, stage_name, update)
         self._tracks.pop(f"{ns}/{name}", None)
         self._promotion_finished_event(final, stage, outcome, message)
@@ -712,10 +715,9 @@ class KargoController:
         conditions = list(st.get("conditions") or [])
         verified = rules.verified_condition(current)
         if verified is not None:
-            conditions = _set(conditions, cond("Verified", *verified))
+            conditions = _set(conditions, cond("Verified", *verified, _generation(fresh)))
         new["conditions"] = conditions
-        new["conditions"] = _set(conditions, cond("Ready", *rules.ready_condition(new)))
-        update: dict[str, Any] = {"freightHistory": history, "conditions": new["conditions"]}
+        update: dict[str, Any] = {"freightHistory": history, **_ready(conditions, new, _generation(fresh))}
         if self.legacy:
             update["phase"] = "Steady" if phase in rules.TERMINAL_VERIFICATION else "Verifying"
         self._patch_status("stages", v.namespace, v.stage, update)
@@ -758,6 +760,20 @@ class KargoController:
                 component=STAGE_CONTROLLER,
             )
             promos.append(promo)
+
+
+def _generation(stage: dict) -> int:
+    return int((stage.get("metadata") or {}).get("generation") or 1)
+
+
+def _ready(conditions: list[dict], status: dict, generation: int) -> dict[str, Any]:
+    """summarizeConditions' Ready (regular_stages.go:2303-2402); when Ready, status.observedGeneration
+    catches up with metadata.generation (~2397-2400)."""
+    ready = rules.ready_condition({**status, "conditions": conditions})
+    out: dict[str, Any] = {"conditions": _set(conditions, cond("Ready", *ready, generation))}
+    if ready[0] == "True":
+        out["observedGeneration"] = generation
+    return out
 
 
 def _unprocessed(promo: dict, last: str) -> bool:
