@@ -361,3 +361,32 @@ def test_conditions_and_status_observe_the_stage_generation() -> None:
         assert stage["metadata"]["generation"] == 3 and stage["status"]["observedGeneration"] == 3
         conds = w.conditions()
         assert {conds[t]["observedGeneration"] for t in ("Ready", "Verified", "Healthy")} == {3}
+
+
+# -- a verification Kargo did not start: the entry follows its AnalysisRun (regular_stages.go:1591-1665) --
+def test_a_running_analysisrun_keeps_the_entry_running() -> None:
+    with world("reverify-running") as w:
+        time.sleep(0.6)  # about 5 scenario seconds of controller ticks
+        assert [h["phase"] for h in w.history()] == ["Running", "Successful"]
+        assert w.conditions()["Verified"]["status"] == "True"
+        assert not [e for e in w.events() if e.reason.startswith("FreightVerification")]
+
+
+def test_the_entry_takes_the_analysisruns_terminal_phase_and_message() -> None:
+    with world("reverify-run-fails") as w:
+        w.wait("the entry to fail", lambda: w.history()[0]["phase"] == "Failed")
+        latest = w.history()[0]
+        assert latest["message"] == 'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)'
+        assert latest["analysisRun"]["phase"] == "Failed" and latest["actor"] == "email:alice@acme.example"
+        assert w.conditions()["Verified"]["status"] == "True" and w.conditions()["Ready"]["status"] == "True"
+        events = [e for e in w.events() if e.reason == "FreightVerificationFailed"]
+        assert len(events) == 1 and events[0].type == "Normal" and events[0].message == latest["message"]
+
+
+def test_a_missing_analysisrun_is_an_error() -> None:
+    gone = {"extends": "reverify-running", "remove": [
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+         "metadata": {"name": "monitoring.01k40a1b2c3d4e5f6g7h8j9k0m.6d30631", "namespace": NS}}]}
+    with world(gone) as w:
+        w.wait("the entry to error", lambda: w.history()[0]["phase"] == "Error")
+        assert "not found" in w.history()[0]["message"]

@@ -95,6 +95,7 @@ class _Verify:
     run: str = ""
     phase: str = "Pending"
     started: str = field(default_factory=now_rfc3339)
+    message: str = ""  # from the AnalysisRun when Kargo follows one it did not start
 
 
 class KargoController:
@@ -521,9 +522,10 @@ class KargoController:
         ns, name = stage["metadata"]["namespace"], stage["metadata"]["name"]
         if latest is not None and (latest.get("phase") or "") not in rules.TERMINAL_VERIFICATION:
             v = self._verifs.get(latest.get("id", ""))
-            if v is None:  # a verification the scenario left running: follow it from now on
-                v = self._adopt(stage, current, latest, now)
-            self._advance_verification(v, now)
+            if v is None:  # a verification the scenario left running: Kargo reads its AnalysisRun
+                self._follow_run(stage, current, latest)
+            else:
+                self._advance_verification(v, now)
             return
         request = _reverify_request(stage)
         if latest is not None and (request is None or request.get("id") != latest.get("id")):
@@ -543,14 +545,34 @@ class KargoController:
         self._verifs[v.vid] = v
         self._record(stage, v, "Pending")
 
-    def _adopt(self, stage: dict, current: dict, latest: dict, now: float) -> _Verify:
+    def _follow_run(self, stage: dict, current: dict, latest: dict) -> None:
+        """getVerificationResult (regular_stages.go:1591-1665): the entry takes the AnalysisRun's phase,
+        completedAt and message; a missing AnalysisRun is an Error. Runs the simulator did not start
+        move only when something (the timeline) changes them."""
+        ref = latest.get("analysisRun") or {}
+        if not ref.get("name"):
+            return  # Kargo errors and leaves the entry as it is
         ns, name = stage["metadata"]["namespace"], stage["metadata"]["name"]
-        v = _Verify(ns, name, _current_freight_name(current), "", now, self._next_outcome())
-        v.vid, v.phase = latest.get("id") or v.vid, latest.get("phase") or "Pending"
-        v.run = (latest.get("analysisRun") or {}).get("name", "")
-        v.started = latest.get("startTime") or v.started
-        self._verifs[v.vid] = v
-        return v
+        v = _Verify(ns, name, _current_freight_name(current), "", 0.0, "", actor=latest.get("actor", ""))
+        v.vid, v.run, v.started = latest.get("id") or v.vid, ref["name"], latest.get("startTime") or v.started
+        run = self.store.get("argoproj.io", "analysisruns", ref.get("namespace") or ns, ref["name"])
+        if run is None:
+            v.message = (
+                f'error getting AnalysisRun "{ref["name"]}" in namespace "{ref.get("namespace") or ns}": '
+                f'analysisruns.argoproj.io "{ref["name"]}" not found'
+            )
+            phase = "Error"
+        else:
+            phase = (run.get("status") or {}).get("phase") or "Pending"
+            v.message = (run.get("status") or {}).get("message") or ""
+        if phase == latest.get("phase"):
+            return
+        v.phase = phase
+        self._record(stage, v, phase)
+        if phase == "Successful":
+            self._verified(self._stage(ns, name) or stage, v)
+        elif phase in rules.TERMINAL_VERIFICATION:
+            self._verification_event(stage, v, phase)
 
     def _advance_verification(self, v: _Verify, now: float) -> None:
         stage = self._stage(v.namespace, v.stage)
@@ -598,7 +620,7 @@ class KargoController:
             "Aborted": "FreightVerificationAborted",
             "Inconclusive": "FreightVerificationInconclusive",
         }.get(phase, "FreightVerificationUnknown")
-        message = "Freight verification succeeded" if phase == "Successful" else self._vmessage(phase)
+        message = "Freight verification succeeded" if phase == "Successful" else (v.message or self._vmessage(phase))
         notes = {
             f"{EV}actor": v.actor or _controller(STAGE_CONTROLLER),
             **_freight_annotations(freight, v.stage),
@@ -708,7 +730,7 @@ class KargoController:
         if phase in rules.TERMINAL_VERIFICATION:
             info["finishTime"] = now_rfc3339()
             if phase != "Successful":
-                info["message"] = self._vmessage(phase)
+                info["message"] = v.message or self._vmessage(phase)
         current["verificationHistory"] = [info, *entries][:10]
         history[0] = current
         new = {**st, "freightHistory": history}
