@@ -20,6 +20,8 @@ Each tick, like Kargo's reconcilers (line numbers at v1.11.2):
   verification yet, or with a re-verification requested (`kargo.akuity.io/reverify`), is verified: no
   `spec.verification` → one Successful entry and no AnalysisRun (~1240-1256); else an AnalysisRun. Verified
   stays True once any verification of the collection succeeded (~1102-1121), and Ready copies it (~2394).
+  A running verification the simulator did not start (one a scenario loads) follows its AnalysisRun's
+  phase (getVerificationResult ~1591-1665); the ones it starts finish on the `verification:` timings.
 - Freight.status.verifiedIn after a Successful verification (markFreightVerifiedForStage ~1278);
   currentlyIn moves, recording longestSoak (api/v1alpha1/freight_types.go:215).
 - Auto-promotion (regular_stages.go:1893-2033) for Stages with status.autoPromotionEnabled: the
