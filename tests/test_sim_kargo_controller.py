@@ -390,3 +390,46 @@ def test_a_missing_analysisrun_is_an_error() -> None:
     with world(gone) as w:
         w.wait("the entry to error", lambda: w.history()[0]["phase"] == "Error")
         assert "not found" in w.history()[0]["message"]
+
+
+# -- auto-promotion policy from the ProjectConfig (pkg/api/auto_promotion.go:21-84) -----------------------
+def _policy_world(selector: dict, enabled: bool, status_flag: bool) -> dict:
+    base = _anti_loop_world("Succeeded", "Succeeded")
+    base["objects"] = [{
+        "apiVersion": f"{K}/{V}", "kind": "ProjectConfig", "metadata": {"name": NS, "namespace": NS},
+        "spec": {"promotionPolicies": [{"stageSelector": selector, "autoPromotionEnabled": enabled}]},
+    }]
+    base["patches"][0]["status"]["autoPromotionEnabled"] = status_flag
+    return base
+
+
+def test_project_config_policy_enables_auto_promotion() -> None:
+    with world(_policy_world({"name": "glob:serv*"}, True, False)) as w:
+        w.wait("status.autoPromotionEnabled", lambda: w.stage("services")["status"]["autoPromotionEnabled"])
+        w.wait("an auto-promotion to services", lambda: any(
+            p["spec"]["stage"] == "services" for p in w.items("promotions")))
+
+
+def test_project_config_without_a_matching_policy_disables_it() -> None:
+    with world(_policy_world({"name": "regex:^mon"}, True, True)) as w:
+        w.wait("status.autoPromotionEnabled false",
+               lambda: w.stage("services")["status"]["autoPromotionEnabled"] is False)
+        time.sleep(0.5)
+        assert not [p for p in w.items("promotions") if p["spec"]["stage"] == "services"]
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "matches"),
+    [
+        ({"name": "services"}, {}, True),
+        ({"name": "glob:s*"}, {}, True),
+        ({"name": "regexp:ice"}, {}, True),
+        ({"name": "svc"}, {}, False),
+        ({"matchLabels": {"tier": "prod"}}, {"tier": "prod"}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["prod"]}]}, {"tier": "prod"}, False),
+    ],
+)
+def test_policy_selector(selector: dict, labels: dict, matches: bool) -> None:
+    stage = {"metadata": {"name": "services", "namespace": NS, "labels": labels}}
+    config = {"spec": {"promotionPolicies": [{"stageSelector": selector, "autoPromotionEnabled": True}]}}
+    assert rules.auto_promotion_enabled(stage, config) is matches

@@ -749,9 +749,16 @@ class KargoController:
     # -- auto-promotion (regular_stages.go:1893-2033) --------------------------------------------
     def _auto_promote(self, stage: dict) -> None:
         st = stage.get("status") or {}
-        if not st.get("autoPromotionEnabled"):
-            return
         ns, name = stage["metadata"]["namespace"], stage["metadata"]["name"]
+        config = self.store.get(K, "projectconfigs", ns, ns)
+        if config is not None:  # Kargo decides from the ProjectConfig and writes it (~1900)
+            enabled = rules.auto_promotion_enabled(stage, config)
+            if bool(st.get("autoPromotionEnabled")) != enabled:
+                self._patch_status("stages", ns, name, {"autoPromotionEnabled": enabled})
+        else:  # no ProjectConfig in the scenario: its status.autoPromotionEnabled is the shorthand
+            enabled = bool(st.get("autoPromotionEnabled"))
+        if not enabled:
+            return
         available = [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
         candidates = rules.select_candidates(stage, available)
         current = ((st.get("freightHistory") or [None])[0] or {}).get("items") or {}

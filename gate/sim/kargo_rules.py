@@ -7,6 +7,7 @@ at tag v1.11.2.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -250,3 +251,47 @@ def may_start_next(status: dict) -> bool:
         if latest is None or (latest.get("phase") or "") not in TERMINAL_VERIFICATION:
             return False
     return True
+
+
+# -- auto-promotion policy (pkg/api/auto_promotion.go:21-84) --------------------------------------
+def _name_matches(pattern: str, name: str) -> bool:
+    """pattern.ParseNamePattern (pkg/pattern/matcher.go:22-33): glob:, regex:/regexp:, else exact."""
+    if pattern.startswith("glob:"):
+        return fnmatch.fnmatchcase(name, pattern[len("glob:") :])
+    for prefix in ("regex:", "regexp:"):
+        if pattern.startswith(prefix):
+            return re.search(pattern[len(prefix) :], name) is not None
+    return pattern == name
+
+
+def _labels_match(selector: dict, labels: dict) -> bool:
+    """metav1.LabelSelectorAsSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist)."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def auto_promotion_enabled(stage: dict, project_config: dict | None) -> bool:
+    """IsAutoPromotionEnabled (auto_promotion.go:78-84): the first PromotionPolicy whose selector (or the
+    deprecated `stage` name) matches the Stage decides; no ProjectConfig or no match: disabled."""
+    meta = stage.get("metadata") or {}
+    for policy in ((project_config or {}).get("spec") or {}).get("promotionPolicies") or []:
+        selector = policy.get("stageSelector") or {"name": policy.get("stage") or ""}
+        if selector.get("name") and not _name_matches(selector["name"], meta.get("name", "")):
+            continue
+        if (selector.get("matchLabels") or selector.get("matchExpressions")) and not _labels_match(
+            selector, meta.get("labels") or {}
+        ):
+            continue
+        return bool(policy.get("autoPromotionEnabled"))
+    return False
