@@ -433,3 +433,12 @@ def test_policy_selector(selector: dict, labels: dict, matches: bool) -> None:
     stage = {"metadata": {"name": "services", "namespace": NS, "labels": labels}}
     config = {"spec": {"promotionPolicies": [{"stageSelector": selector, "autoPromotionEnabled": True}]}}
     assert rules.auto_promotion_enabled(stage, config) is matches
+
+
+def test_verification_start_is_stamped_at_the_reconcile_pass_start() -> None:
+    """regular_stages.go:367/1245: startTime is the start of the pass that saw the Promotion finish."""
+    with world("no-verification-early-start") as w:
+        w.wait("the entry", lambda: w.stage()["status"]["freightSummary"] == F2 and w.history())
+        entry, promo = w.history()[0], w.promotions()[F2]
+        lag = rules.parse_time(promo["status"]["finishedAt"]) - rules.parse_time(entry["startTime"])
+        assert entry["phase"] == "Successful" and 0 < lag.total_seconds() <= 2

@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gate.sim import kargo_rules as rules
@@ -121,6 +121,7 @@ class KargoController:
         self._tracks: dict[str, _Track] = {}
         self._verifs: dict[str, _Verify] = {}
         self._runs = 0  # verifications started, to pick the n-th outcome
+        self._pass_started = now_rfc3339()
         self._lock = threading.Lock()
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -229,6 +230,11 @@ class KargoController:
 
     # -- the loop --------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
+        # Kargo stamps a verification's startTime with the start of the Stage's reconcile pass
+        # (regular_stages.go:367, 1245, 1437), which can precede a Promotion that finished during the
+        # pass; `verification.reconcile_started_before: 1` makes that race happen every time.
+        skew = float(self.verify_cfg.get("reconcile_started_before") or 0)
+        self._pass_started = (datetime.now(UTC) - timedelta(seconds=skew)).strftime("%Y-%m-%dT%H:%M:%SZ")
         with self._lock:
             for promo in rules.queue_order(self.store.list(K, "promotions")):
                 self._advance(promo, now)
@@ -537,6 +543,7 @@ class KargoController:
         freight = _current_freight_name(current)
         promotion = (st.get("lastPromotion") or {}).get("name", "") if request is None else ""
         v = _Verify(ns, name, freight, promotion, now, "Successful", actor=(request or {}).get("actor", ""))
+        v.started = self._pass_started
         if (stage.get("spec") or {}).get("verification") is None:
             # ~1240-1256: no verification configured: one Successful entry, no AnalysisRun.
             v.phase = "Successful"
