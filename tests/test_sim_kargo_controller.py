@@ -442,3 +442,21 @@ def test_verification_start_is_stamped_at_the_reconcile_pass_start() -> None:
         entry, promo = w.history()[0], w.promotions()[F2]
         lag = rules.parse_time(promo["status"]["finishedAt"]) - rules.parse_time(entry["startTime"])
         assert entry["phase"] == "Successful" and 0 < lag.total_seconds() <= 2
+
+
+def test_rest_reverify_sets_kargos_annotation_and_reruns_the_verification() -> None:
+    scenario = {"extends": "healthy", "kargo": {
+        "verification": {"pending": 0.5, "running": 1, "outcome": "Failed"},
+        "tokens": {"viewer.jwt.token": {"user": "viewer", "deny": ["patch-stages"]}}}}
+    with world(scenario) as w:
+        url = f"{w.sim.url}/v1beta1/projects/{NS}/stages/monitoring/verification"
+        denied = requests.post(url, headers={"Authorization": "Bearer viewer.jwt.token"}, verify=w.sim.ca_file,
+                               timeout=5)
+        assert denied.status_code == 403 and "history" not in denied.text
+        assert [h["phase"] for h in w.history()] == ["Successful"]
+        r = requests.post(url, headers={"Authorization": f"Bearer {w.token}"}, verify=w.sim.ca_file, timeout=5)
+        assert r.status_code == 200, r.text
+        note = w.stage()["metadata"]["annotations"]["kargo.akuity.io/reverify"]
+        assert '"id": "2f7e0c8a-5a51-4f0e-9d1d-6a2b3c4d5e6f"' in note
+        w.wait("the re-verification to fail", lambda: w.history()[0]["phase"] == "Failed")
+        assert w.history()[0]["actor"] == "subject:ci"

@@ -18,7 +18,7 @@ Scenario block (all optional):
     kargo:
       version: v1.11.2                  # < v1.9: Connect only
       token: <jwt>                      # the token that may do everything (default: generated per run)
-      tokens: {<jwt>: {user: ci, deny: [promote, create-promotions, patch-promotions]}}
+      tokens: {<jwt>: {user: ci, deny: [promote, create-promotions, patch-promotions, patch-stages]}}
       legacy: false                     # also write status.phase (Kargo ≤ v1.4 Stages)
     controllers: {kargo: false}         # or `controllers: false`: no simulated controller runs
       promotion: {...}; verification: {...}   # see kargo_controller (outcome may be a list)
