@@ -460,3 +460,27 @@ def test_rest_reverify_sets_kargos_annotation_and_reruns_the_verification() -> N
         assert '"id": "2f7e0c8a-5a51-4f0e-9d1d-6a2b3c4d5e6f"' in note
         w.wait("the re-verification to fail", lambda: w.history()[0]["phase"] == "Failed")
         assert w.history()[0]["actor"] == "subject:ci"
+
+
+# -- control-flow Stages (pkg/controller/stages/control_flow_stages.go) -----------------------------------
+F3 = "e3f1c2a9e0b7d4c5e6f708192a3b4c5d6e7f8091"
+
+
+def test_control_flow_stage_marks_available_freight_verified_and_keeps_no_history() -> None:
+    with world("control-flow-stage") as w:
+        w.wait("calm-crane verified in gate", lambda: "gate" in (w.get("freights", F2)["status"].get("verifiedIn")
+                                                                 or {}))
+        assert "gate" in w.get("freights", F1)["status"]["verifiedIn"]
+        assert "gate" not in (w.get("freights", F3).get("status") or {}).get("verifiedIn", {})  # not available
+        st = w.stage("gate")["status"]
+        assert st["freightSummary"] == "N/A" and "freightHistory" not in st
+        assert [(c["type"], c["status"]) for c in st["conditions"]] == [("Ready", "True")]
+        verified = [e for e in w.events() if e.reason == "FreightVerificationSucceeded"]
+        assert {e.involved_object.name for e in verified} == {F1, F2}
+        assert all(e.metadata.annotations["event.kargo.akuity.io/stage-name"] == "gate" for e in verified)
+        r = requests.post(f"{w.sim.url}/v1beta1/projects/{NS}/stages/canary/promotions", json={"freight": F2},
+                          headers={"Authorization": f"Bearer {w.token}"}, verify=w.sim.ca_file, timeout=5)
+        assert r.status_code == 201, r.text  # available downstream through verifiedIn[gate]
+        r = requests.post(f"{w.sim.url}/v1beta1/projects/{NS}/stages/canary/promotions", json={"freight": F3},
+                          headers={"Authorization": f"Bearer {w.token}"}, verify=w.sim.ca_file, timeout=5)
+        assert r.status_code == 400 and "not available" in r.json()["error"]

@@ -239,9 +239,13 @@ class KargoController:
             for promo in rules.queue_order(self.store.list(K, "promotions")):
                 self._advance(promo, now)
             for stage in self.store.list(K, "stages"):
-                self._verify_stage(stage, now)
+                if rules.is_control_flow(stage):
+                    self._control_flow(stage)
+                else:
+                    self._verify_stage(stage, now)
             for stage in self.store.list(K, "stages"):
-                self._auto_promote(stage)
+                if not rules.is_control_flow(stage):
+                    self._auto_promote(stage)
 
     # -- Promotions ------------------------------------------------------------------------------
     def _advance(self, promo: dict, now: float) -> None:
@@ -752,6 +756,39 @@ class KargoController:
         if self.legacy:
             update["phase"] = "Steady" if phase in rules.TERMINAL_VERIFICATION else "Verifying"
         self._patch_status("stages", v.namespace, v.stage, update)
+
+    # -- control-flow Stages (pkg/controller/stages/control_flow_stages.go) ------------------------
+    def _control_flow(self, stage: dict) -> None:
+        """A Stage without promotion steps promotes nothing: its status is reset to the control-flow shape
+        (initializeStatus ~350-389) and every Freight available to it is marked verified in it at once,
+        with a FreightVerificationSucceeded event (markFreightVerifiedForStage ~391-460)."""
+        ns, name = stage["metadata"]["namespace"], stage["metadata"]["name"]
+        st = stage.get("status") or {}
+        want: dict[str, Any] = {
+            "freightHistory": None,
+            "health": None,
+            "currentPromotion": None,
+            "lastPromotion": None,
+            "freightSummary": "N/A",
+            "autoPromotionEnabled": False,
+            "observedGeneration": max(_generation(stage), int(st.get("observedGeneration") or 0)),
+        }
+        ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if not ready or ready.get("status") != "True" or len(st.get("conditions") or []) != 1:
+            want["conditions"] = [cond("Ready", "True", "Ready", "", _generation(stage))]
+        changed = {k: v for k, v in want.items() if st.get(k) != v}
+        if changed:
+            self._patch_status("stages", ns, name, changed)
+        started = self._pass_started
+        for freight in self.store.list(K, "freights", ns):
+            if rules.verified_in(freight, name) or not rules.is_available(stage, freight):
+                continue
+            self._patch_status(
+                "freights", ns, freight["metadata"]["name"], {"verifiedIn": {name: {"verifiedAt": now_rfc3339()}}}
+            )
+            v = _Verify(ns, name, freight["metadata"]["name"], "", 0.0, "Successful")
+            v.started = started
+            self._verification_event(stage, v, "Successful")
 
     # -- auto-promotion (regular_stages.go:1893-2033) --------------------------------------------
     def _auto_promote(self, stage: dict) -> None:

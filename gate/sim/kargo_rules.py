@@ -132,6 +132,12 @@ def is_available(stage: dict, freight: dict, now: datetime | None = None) -> boo
     return False
 
 
+def is_control_flow(stage: dict) -> bool:
+    """Stage.IsControlFlow (stage_types.go:151-158): no promotion steps."""
+    template = ((stage.get("spec") or {}).get("promotionTemplate") or {}).get("spec") or {}
+    return not template.get("steps")
+
+
 def select_candidates(stage: dict, available: list[dict]) -> dict[str, dict]:
     """api.SelectAutoPromotionCandidates (pkg/api/auto_promotion.go:95-140): per requested origin the
     newest available Freight (discoveredAt, then name, both descending); no candidate for an origin
