@@ -137,3 +137,30 @@ def test_kubectl_apply_rejects_unknown_fields_as_a_strict_server_does(sim: SimHa
     proc = run_kubectl(sim.admin_kubeconfig, tmp_path, "apply", "-f", "-", stdin=typo)
     assert proc.returncode != 0
     assert 'strict decoding error: unknown field "spec.intervall"' in proc.stderr
+
+
+def test_kubectl_against_gate_sim_serve(tmp_path: Path) -> None:
+    """The kubeconfig `gate sim serve --admin --kubeconfig-out` writes is enough for can-i and apply."""
+    import os
+    import signal
+    import sys
+
+    kubeconfig = tmp_path / "kc"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gate.cli import main; main()", "sim", "serve", "--scenario", "healthy",
+         "--admin", "--kubeconfig-out", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        for _ in range(3):
+            proc.stdout.readline()  # type: ignore[union-attr]
+        can = run_kubectl(str(kubeconfig), tmp_path / "cache", "auth", "can-i", "delete", "pods", "-A")
+        assert (can.returncode, can.stdout.strip()) == (0, "yes"), can.stderr
+        applied = run_kubectl(str(kubeconfig), tmp_path / "cache", "apply", "-f", "-",
+                              stdin=WAREHOUSE % "ghcr.io/acme/served")
+        assert applied.returncode == 0 and "warehouse.kargo.akuity.io/applied created" in applied.stdout, \
+            applied.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
