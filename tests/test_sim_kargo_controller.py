@@ -484,3 +484,56 @@ def test_control_flow_stage_marks_available_freight_verified_and_keeps_no_histor
         r = requests.post(f"{w.sim.url}/v1beta1/projects/{NS}/stages/canary/promotions", json={"freight": F3},
                           headers={"Authorization": f"Bearer {w.token}"}, verify=w.sim.ca_file, timeout=5)
         assert r.status_code == 400 and "not available" in r.json()["error"]
+
+
+# -- auto-promotion holds (webhook.go:355-472, regular_stages.go:655-700, 1823-1890) ---------------------
+ORIGIN = "Warehouse/platform-apps"
+
+
+def _hold_world() -> dict:
+    """services auto-promotes from monitoring; F1 and F2 are both verified in monitoring, so the candidate
+    is the newer F2 (calm-crane), which is already current in services: nothing to auto-promote."""
+    world_ = _anti_loop_world("Succeeded", "Succeeded")
+    world_["objects"] = []
+    world_["patches"].append({
+        "apiVersion": f"{K}/{V}", "kind": "Freight", "metadata": {"name": F2, "namespace": NS},
+        "status": {"verifiedIn": {"operators": {"verifiedAt": "${now-80m}"},
+                                  "monitoring": {"verifiedAt": "${now-1m}"}}},
+    })
+    world_["patches"][0]["status"]["freightHistory"][0]["items"] = {
+        ORIGIN: {"name": F2, "origin": {"kind": "Warehouse", "name": "platform-apps"}}}
+    return world_
+
+
+def _promote(w: World, stage: str, freight: str) -> dict:
+    r = requests.post(f"{w.sim.url}/v1beta1/projects/{NS}/stages/{stage}/promotions", json={"freight": freight},
+                      headers={"Authorization": f"Bearer {w.token}"}, verify=w.sim.ca_file, timeout=5)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _services(w: World) -> list[dict]:
+    return [p for p in w.items("promotions") if p["spec"]["stage"] == "services"]
+
+
+def test_a_user_rolling_back_holds_auto_promotion() -> None:
+    with world(_hold_world()) as w:
+        promo = _promote(w, "services", F1)  # roll back to the older Freight: not the candidate
+        assert promo["metadata"]["annotations"]["kargo.akuity.io/auto-promotion-hold"] == ORIGIN
+        w.wait("the rollback", lambda: w.stage("services")["status"].get("freightSummary") == F1)
+        w.wait("the durable hold", lambda: ORIGIN in (w.stage("services")["status"].get("autoPromotionHolds") or {}))
+        time.sleep(0.5)  # 4 scenario seconds: Kargo would have auto-promoted F2 back by now
+        assert [p["spec"]["freight"] for p in _services(w)] == [F1]
+        st = w.stage("services")["status"]
+        assert st["autoPromotionHolds"][ORIGIN]["freightName"] == F1
+        assert st["effectiveAutoPromotionHolds"][ORIGIN]["promotionName"] == promo["metadata"]["name"]
+        resume = _promote(w, "services", F2)  # promoting the candidate releases the hold
+        assert resume["metadata"]["annotations"]["kargo.akuity.io/auto-promotion-resume"] == ORIGIN
+        w.wait("the hold to be released", lambda: not w.stage("services")["status"].get("autoPromotionHolds"))
+
+
+def test_without_a_user_intent_auto_promotion_moves_back_to_the_candidate() -> None:
+    with world(_hold_world()) as w:
+        system = w.sim.kargo.controller.create_promotion(NS, w.stage("services"), F1, "")  # no create-actor
+        assert "kargo.akuity.io/auto-promotion-hold" not in system["metadata"]["annotations"]
+        w.wait("the auto-promotion back to F2", lambda: [p["spec"]["freight"] for p in _services(w)].count(F2) == 1)

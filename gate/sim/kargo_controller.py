@@ -55,6 +55,8 @@ _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 STAGE_CONTROLLER = "stage-controller"  # regular_stages.go:61
 PROMOTION_CONTROLLER = "promotion-controller"  # promotions.go:46
 EV = "event.kargo.akuity.io/"
+HOLD = f"{K}/auto-promotion-hold"  # api/v1alpha1/annotations.go:14
+RESUME = f"{K}/auto-promotion-resume"  # api/v1alpha1/annotations.go:21
 
 
 def ulid() -> str:
@@ -207,7 +209,8 @@ class KargoController:
                 "name": promotion_name(name, freight),
                 "namespace": ns,
                 "labels": {f"{K}/stage": name[:63]},
-                "annotations": {f"{K}/stage": name, f"{K}/create-actor": actor},
+                # auto-promotions carry no create-actor (api.NewMinimalPromotion); users' ones do
+                "annotations": {f"{K}/stage": name, **({f"{K}/create-actor": actor} if actor else {})},
                 "ownerReferences": [
                     {
                         "apiVersion": f"{K}/v1alpha1",
@@ -226,6 +229,7 @@ class KargoController:
                 **({"vars": template["vars"]} if template.get("vars") else {}),
             },
         }
+        self.stamp_intent(promo, stage)
         return self.store.create(promo)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -459,6 +463,9 @@ class KargoController:
             "finishedAt": status["finishedAt"],
         }
         update: dict[str, Any] = {"currentPromotion": None, "lastPromotion": last}
+        holds = self._replay_intent(final, stage, outcome)
+        if holds is not None:
+            update["autoPromotionHolds"] = holds or None
         conditions = [c for c in old.get("conditions") or [] if c.get("type") != "Promoting"]
         if outcome == "Succeeded":
             # regular_stages.go:766-800: record the collection, Healthy/Verified wait for their checks.
@@ -757,6 +764,73 @@ class KargoController:
             update["phase"] = "Steady" if phase in rules.TERMINAL_VERIFICATION else "Verifying"
         self._patch_status("stages", v.namespace, v.stage, update)
 
+    def auto_promotion_enabled(self, stage: dict) -> bool:
+        """api.IsAutoPromotionEnabled from the ProjectConfig; without one in the scenario, the Stage's
+        status.autoPromotionEnabled is the scenario's shorthand for it."""
+        ns = stage["metadata"]["namespace"]
+        config = self.store.get(K, "projectconfigs", ns, ns)
+        if config is None:
+            return bool((stage.get("status") or {}).get("autoPromotionEnabled"))
+        return rules.auto_promotion_enabled(stage, config)
+
+    def stamp_intent(self, promo: dict, stage: dict) -> None:
+        """The Promotion webhook's syncHoldAnnotations (pkg/webhook/kubernetes/promotion/webhook.go:
+        355-472): a user's Promotion for a Stage with auto-promotion on resumes auto-promotion when it
+        promotes the candidate, and holds it otherwise (also when there is no candidate)."""
+        notes = promo["metadata"].setdefault("annotations", {})
+        actor = notes.get(f"{K}/create-actor") or ""
+        if not actor or actor.startswith("controller:"):
+            return  # system-generated: no user intent
+        notes.pop(HOLD, None)
+        notes.pop(RESUME, None)
+        ns = stage["metadata"]["namespace"]
+        freight = self.store.get(K, "freights", ns, promo["spec"].get("freight") or "")
+        if freight is None or not self.auto_promotion_enabled(stage):
+            return
+        origin = rules.origin_key(freight.get("origin"))
+        available = [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
+        candidate = rules.select_candidates(stage, available).get(origin)
+        is_candidate = candidate is not None and candidate["metadata"]["name"] == freight["metadata"]["name"]
+        notes[RESUME if is_candidate else HOLD] = origin
+
+    def _replay_intent(self, promo: dict, stage: dict, outcome: str) -> dict[str, Any] | None:
+        """syncPromotions (regular_stages.go:655-700): a terminal, non-Aborted Promotion applies its
+        hold/resume intent to status.autoPromotionHolds while auto-promotion is enabled. None: no change."""
+        if outcome == "Aborted" or not self.auto_promotion_enabled(stage):
+            return None
+        notes = promo["metadata"].get("annotations") or {}
+        requested = {rules.origin_key(r.get("origin")) for r in (stage.get("spec") or {}).get("requestedFreight") or []}
+        holds = dict((stage.get("status") or {}).get("autoPromotionHolds") or {})
+        if notes.get(HOLD) in requested:
+            holds[notes[HOLD]] = _hold(promo, notes[HOLD])
+        elif notes.get(RESUME):
+            holds.pop(notes[RESUME], None)
+        else:
+            return None
+        return holds
+
+    def _effective_holds(self, stage: dict, promos: list[dict]) -> dict[str, Any]:
+        """computeEffectiveAutoPromotionHolds (regular_stages.go:1823-1890): the durable holds overlaid
+        with the newest non-aborted intent among Promotions newer than lastPromotion."""
+        st = stage.get("status") or {}
+        effective = dict(st.get("autoPromotionHolds") or {})
+        last = (st.get("lastPromotion") or {}).get("name", "")
+        for req in (stage.get("spec") or {}).get("requestedFreight") or []:
+            key = rules.origin_key(req.get("origin"))
+            newest, newest_hold = None, False
+            for p in promos:
+                if (p.get("status") or {}).get("phase") == "Aborted" or (last and p["metadata"]["name"] <= last):
+                    continue
+                notes = p["metadata"].get("annotations") or {}
+                is_hold, is_resume = notes.get(HOLD) == key, notes.get(RESUME) == key
+                if (is_hold or is_resume) and (newest is None or p["metadata"]["name"] > newest["metadata"]["name"]):
+                    newest, newest_hold = p, is_hold
+            if newest is not None and newest_hold:
+                effective[key] = _hold(newest, key)
+            elif newest is not None:
+                effective.pop(key, None)
+        return effective
+
     # -- control-flow Stages (pkg/controller/stages/control_flow_stages.go) ------------------------
     def _control_flow(self, stage: dict) -> None:
         """A Stage without promotion steps promotes nothing: its status is reset to the control-flow shape
@@ -794,21 +868,25 @@ class KargoController:
     def _auto_promote(self, stage: dict) -> None:
         st = stage.get("status") or {}
         ns, name = stage["metadata"]["namespace"], stage["metadata"]["name"]
-        config = self.store.get(K, "projectconfigs", ns, ns)
-        if config is not None:  # Kargo decides from the ProjectConfig and writes it (~1900)
-            enabled = rules.auto_promotion_enabled(stage, config)
-            if bool(st.get("autoPromotionEnabled")) != enabled:
-                self._patch_status("stages", ns, name, {"autoPromotionEnabled": enabled})
-        else:  # no ProjectConfig in the scenario: its status.autoPromotionEnabled is the shorthand
-            enabled = bool(st.get("autoPromotionEnabled"))
+        enabled = self.auto_promotion_enabled(stage)  # Kargo writes it to status (~1900)
+        promos = [p for p in self.store.list(K, "promotions", ns) if p["spec"].get("stage") == name]
+        # holds are cleared while auto-promotion is disabled (~632-655, ~1829)
+        holds = self._effective_holds(stage, promos) if enabled else {}
+        update: dict[str, Any] = {}
+        if bool(st.get("autoPromotionEnabled")) != enabled:
+            update["autoPromotionEnabled"] = enabled
+        if (st.get("effectiveAutoPromotionHolds") or {}) != holds:
+            update["effectiveAutoPromotionHolds"] = holds or None
+        if not enabled and st.get("autoPromotionHolds"):
+            update["autoPromotionHolds"] = None
+        if update:
+            self._patch_status("stages", ns, name, update)
         if not enabled:
             return
         available = [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
         candidates = rules.select_candidates(stage, available)
         current = ((st.get("freightHistory") or [None])[0] or {}).get("items") or {}
         awaiting = (st.get("currentPromotion") or {}).get("freight") or {}
-        holds = st.get("effectiveAutoPromotionHolds") or {}
-        promos = [p for p in self.store.list(K, "promotions", ns) if p["spec"].get("stage") == name]
         last = (st.get("lastPromotion") or {}).get("name", "")
         for req in (stage.get("spec") or {}).get("requestedFreight") or []:
             origin = rules.origin_key(req.get("origin"))
@@ -826,7 +904,7 @@ class KargoController:
             newest = rules.newest_terminal(mine)
             if newest is not None and newest["status"]["phase"] != "Succeeded":
                 continue  # ~1986-2000: the anti-loop rule
-            promo = self.create_promotion(ns, stage, fname, _controller(STAGE_CONTROLLER))
+            promo = self.create_promotion(ns, stage, fname, "")
             self.promotion_event(
                 promo,
                 "PromotionCreated",
@@ -835,6 +913,22 @@ class KargoController:
                 component=STAGE_CONTROLLER,
             )
             promos.append(promo)
+
+
+def _hold(promo: dict, origin: str) -> dict[str, Any]:
+    """newAutoPromotionHold (regular_stages.go:1796-1813)."""
+    kind, _, name = origin.partition("/")
+    hold: dict[str, Any] = {
+        "freightName": promo["spec"].get("freight", ""),
+        "origin": {"kind": kind, "name": name},
+        "promotionName": promo["metadata"]["name"],
+    }
+    actor = (promo["metadata"].get("annotations") or {}).get(f"{K}/create-actor")
+    if actor:
+        hold["actor"] = actor
+    if promo["metadata"].get("creationTimestamp"):
+        hold["createdAt"] = promo["metadata"]["creationTimestamp"]
+    return hold
 
 
 def _generation(stage: dict) -> int:
