@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from gate.sim import openapi, protobuf
 from gate.sim.http import SimRequest, SimResponse, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import Attributes, Authorizer, Identity, forbidden_message
+from gate.sim.schema import unknown_fields
 from gate.sim.selectors import SelectorError, field_matcher, label_matcher
 from gate.sim.store import Store, StoreError
 from gate.sim.tables import table, wants_table
@@ -87,6 +89,9 @@ class KubeAPI:
             )
         if path == "/apis":
             return SimResponse(200, self._group_list())
+        if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            doc = openapi.serve(path, self.store.types())
+            return SimResponse(200, doc) if doc is not None else not_found_path()
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 2:
             if parts[1] != "v1":
@@ -282,6 +287,15 @@ class KubeAPI:
         )
 
     def _body(self, req: SimRequest) -> dict:
+        ctype = req.headers.get("content-type", "").split(";")[0].strip()
+        if ctype == protobuf.CONTENT_TYPE:
+            raise StoreError(
+                415,
+                "UnsupportedMediaType",
+                f'the body of the request was in an unknown format - accepted media types include: '
+                f'application/json, application/yaml (the simulator reads protobuf only for '
+                f'SelfSubjectAccessReview; got "{ctype}")',
+            )
         try:
             body = req.json()
         except ValueError as exc:
@@ -332,9 +346,22 @@ class KubeAPI:
             )
         if t.rt.has_status and t.rt.kind not in ("Namespace", "CustomResourceDefinition"):
             body.pop("status", None)
+        self._strict(req, t, body)
         if req.arg("dryRun"):
             return SimResponse(201, body)
         return SimResponse(201, self.store.create(body))
+
+    @staticmethod
+    def _strict(req: SimRequest, t: Target, body: dict) -> None:
+        """`?fieldValidation=Strict` (what kubectl sends once /openapi/v3 advertises it): unknown fields
+        of a custom resource are an error instead of being pruned silently."""
+        if req.arg("fieldValidation") != "Strict" or t.rt.schema is None:
+            return
+        unknown = unknown_fields(body, t.rt.schema)
+        if unknown:
+            raise StoreError(
+                400, "BadRequest", "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown)
+            )
 
     def _update(self, req: SimRequest, t: Target) -> SimResponse:
         body = self._prepare(self._body(req), t)
@@ -345,6 +372,7 @@ class KubeAPI:
         if self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "") is None:
             return self._missing(t)
         policy = "status" if t.sub == "status" else "main"
+        self._strict(req, t, body)
         return SimResponse(200, self.store.replace(body, status_policy=policy))
 
     def _patch(self, req: SimRequest, t: Target) -> SimResponse:
@@ -367,6 +395,7 @@ class KubeAPI:
                 f"application/strategic-merge-patch+json (got {ctype or 'none'})",
             )
         patch = self._body(req)
+        self._strict(req, t, patch)
         return SimResponse(
             200,
             self.store.merge_patch(
@@ -386,7 +415,12 @@ class KubeAPI:
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
         try:
-            body = self._body(req)
+            if req.headers.get("content-type", "").split(";")[0].strip() == protobuf.CONTENT_TYPE:
+                body = protobuf.self_subject_access_review(req.body)  # what `kubectl auth can-i` sends
+            else:
+                body = self._body(req)
+        except protobuf.ProtobufError as exc:
+            return status_response(400, "BadRequest", f"unable to decode the protobuf request body: {exc}")
         except StoreError as err:
             return _json_status(err)
         spec = body.get("spec") or {}

@@ -18,9 +18,10 @@ Scenario block (all optional):
     kargo:
       version: v1.11.2                  # < v1.9: Connect only
       token: <jwt>                      # the token that may do everything (default: generated per run)
-      tokens: {<jwt>: {user: ci, deny: [promote, create-promotions, patch-promotions]}}
+      tokens: {<jwt>: {user: ci, deny: [promote, create-promotions, patch-promotions, patch-stages]}}
       legacy: false                     # also write status.phase (Kargo ≤ v1.4 Stages)
-      promotion: {...}; verification: {...}   # see kargo_controller
+    controllers: {kargo: false}         # or `controllers: false`: no simulated controller runs
+      promotion: {...}; verification: {...}   # see kargo_controller (outcome may be a list)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from gate.sim import kargo_rules as rules
 from gate.sim.http import SimRequest, SimResponse
 from gate.sim.kargo_controller import K, KargoController
 from gate.sim.store import StoreError
@@ -161,9 +163,8 @@ class KargoAPI:
             raise KargoError(404, f'project "{ns}" not found')
 
     def available(self, ns: str, stage: dict) -> list[dict]:
-        from gate.kargo.freight import is_available
-
-        return [f for f in self.store.list(K, "freights", ns) if is_available(stage, f)[0]]
+        """api.ListFreightAvailableToStage, by Stage.IsFreightAvailable (gate/sim/kargo_rules.py)."""
+        return [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
 
     # -- REST ------------------------------------------------------------------------------------
     def handle_rest(self, req: SimRequest) -> SimResponse:
@@ -217,10 +218,10 @@ class KargoAPI:
                 return self._watch("stages", ns, rest[0]) if watch else SimResponse(200, stage)
             if rest[1:] == ["promotions"] and req.method == "POST":
                 return SimResponse(201, self.promote(who, ns, stage, req.json() or {}))
-            if (
-                rest[1:] in (["refresh"], ["verification"], ["verification", "abort"])
-                and req.method == "POST"
-            ):
+            if rest[1:] == ["verification"] and req.method == "POST":
+                self.reverify(who, ns, stage)
+                return SimResponse(200, {})
+            if rest[1:] in (["refresh"], ["verification", "abort"]) and req.method == "POST":
                 return SimResponse(200, {})
         if kind == "freight":
             if not rest and req.method == "GET":
@@ -285,24 +286,54 @@ class KargoAPI:
         name = stage["metadata"]["name"]
         self._allow(who, "promote", f'"{name}"')
         if body.get("origin"):
-            wh = str(body["origin"]).split("/", 1)[-1]
-            candidates = [f for f in self.available(ns, stage) if (f.get("origin") or {}).get("name") == wh]
-            if not candidates:
-                raise KargoError(400, f'no Freight from Warehouse "{wh}" is available to Stage "{name}"')
-            freight = max(candidates, key=lambda f: f["metadata"].get("creationTimestamp") or "")
+            freight = self._origin_candidate(ns, stage, str(body["origin"]))
         else:
             freight = self._freight(ns, body.get("freight") or body.get("freightAlias"))
-        from gate.kargo.freight import is_available
-
-        if not is_available(stage, freight)[0]:
+        if not rules.is_available(stage, freight):
             raise KargoError(
                 400, f'Freight "{freight["metadata"]["name"]}" is not available to Stage "{name}"'
             )
         self._allow(who, "create-promotions", f'in namespace "{ns}"')
         if not (((stage.get("spec") or {}).get("promotionTemplate") or {}).get("spec") or {}).get("steps"):
             raise KargoError(422, f'Stage "{name}" defines no promotion steps')
-        actor = who.get("user", "ci")
-        return self.controller.create_promotion(ns, stage, freight["metadata"]["name"], f"subject:{actor}")
+        actor = f'subject:{who.get("user", "ci")}'
+        promo = self.controller.create_promotion(ns, stage, freight["metadata"]["name"], actor)
+        # pkg/server/promote_to_stage_v1alpha1.go:143-159
+        self.controller.promotion_event(
+            promo, "PromotionCreated", f'Promotion created for Stage "{name}" by "{actor}"', actor,
+            component="api",
+        )
+        return promo
+
+    def _origin_candidate(self, ns: str, stage: dict, origin: str) -> dict:
+        """The webhook resolves an origin to the auto-promotion candidate
+        (pkg/webhook/kubernetes/promotion/webhook.go:322-351; origin parsed as stage_types.go:286)."""
+        kind, _, wh = origin.partition("/")
+        if not wh or "/" in wh or kind != "Warehouse":
+            raise KargoError(400, f'invalid origin "{origin}": invalid Freight origin string "{origin}"')
+        key = f"Warehouse/{wh}"
+        candidate = rules.select_candidates(stage, self.available(ns, stage)).get(key)
+        if candidate is None:
+            name = stage["metadata"]["name"]
+            raise KargoError(
+                422,
+                f'admission webhook "promotion.kargo.akuity.io" denied the request: spec.origin: '
+                f'Invalid value: "{key}": no auto-promotion candidate found for origin "{key}" on Stage "{name}"',
+            )
+        return candidate
+
+    def reverify(self, who: dict, ns: str, stage: dict) -> None:
+        """ReverifyStageFreight: patch the kargo.akuity.io/reverify annotation with the current
+        verification's id (pkg/api/annotations.go:29; the caller needs patch on stages)."""
+        self._allow(who, "patch-stages", f'"{stage["metadata"]["name"]}"')
+        current = ((stage.get("status") or {}).get("freightHistory") or [{}])[0] or {}
+        latest = (current.get("verificationHistory") or [{}])[0] or {}
+        if not latest.get("id"):
+            raise KargoError(400, f'stage "{stage["metadata"]["name"]}" has no verification to re-run')
+        value = json.dumps({"id": latest["id"], "actor": f'subject:{who.get("user", "ci")}'})
+        self.store.merge_patch(
+            K, "stages", ns, stage["metadata"]["name"], {"metadata": {"annotations": {f"{K}/reverify": value}}}
+        )
 
     def abort(self, who: dict, ns: str, promo: dict) -> None:
         self._allow(who, "patch-promotions", f'"{promo["metadata"]["name"]}"')
@@ -369,7 +400,11 @@ class KargoAPI:
             return SimResponse(err.code, {"code": "internal", "message": err.message})
 
     def _connect(self, who: dict, method: str, body: dict) -> dict:
-        ns = body.get("project") or ""
+        # GetAnalysisRunRequest names the namespace, not the project (api/service/v1alpha1/service.proto
+        # at v1.8.0); the v1.8 handler refuses an empty one (pkg/server/get_analysisrun_v1alpha1.go L28-31).
+        ns = (body.get("namespace") if method == "GetAnalysisRun" else body.get("project")) or ""
+        if method == "GetAnalysisRun" and not ns:
+            raise KargoError(422, "namespace should not be empty")
         if method == "GetVersionInfo":
             return {"versionInfo": {"version": self.version}}
         self._project(ns)
@@ -421,7 +456,10 @@ def mount(handle: Any) -> KargoSimInfo:
     handle.add_route("/v1beta1/", api.handle_rest)
     handle.add_route(CONNECT, api.handle_connect)
     handle.body_log_prefixes += ["/v1beta1/", CONNECT]  # PromoteToStage bodies: freight / alias / origin
-    handle.add_ticker(api.controller.tick)
+    from gate.sim import scenario as scen
+
+    if scen.controllers_enabled(getattr(handle, "scenario", {}) or {})["kargo"]:
+        handle.add_ticker(api.controller.tick)  # `controllers: {kargo: false}`: nothing moves on its own
     handle.kargo = api
     # Not registered with gate.redact here: `gate sim serve` must print it. The gate's Kargo client
     # registers every token it is given, so the gate's own outputs never carry it.

@@ -5,6 +5,9 @@ Objects are written as `kubectl get -o yaml` prints them: single objects, `List`
 files (`files:`). A child may `extends:` another scenario and add `objects`, `patches` (merge patches
 applied at load), `remove`, and its own timeline/faults. Strings like `"${now}"` or `"${now-30s}"`
 become RFC 3339 timestamps when the object is loaded or the timeline entry applied.
+
+`controllers: false` (or per controller, `{kargo: false, argocd: true}`) decides which simulated
+controllers run; see `controllers_enabled` and gate/sim/README.md.
 """
 
 from __future__ import annotations
@@ -224,6 +227,38 @@ def _resolve_dict(data: dict, base: Path, depth: int) -> dict:
 
 
 _LOAD_ONLY = {"extends", "files", "patches", "remove"}
+CONTROLLERS = ("kargo", "argocd")
+
+
+CONTROLLER_DEFAULTS = {"kargo": True, "argocd": False}
+
+
+def controllers_enabled(scenario: dict) -> dict[str, bool]:
+    """The scenario's `controllers:` switch: `false` (a bare API server: the world is served exactly as
+    written), `true` (every simulated controller), or per controller, e.g. `{kargo: false, argocd: true}`;
+    when absent, the Kargo controller runs and the Argo CD one does not.
+
+    `kargo` is the simulated Kargo controller (gate/sim/kargo_controller.py); `argocd` the simulated
+    Argo CD application controller (gate/sim/argocd_controller.py): with it, a Promotion's argocd-update
+    step requests a sync and Argo CD records it in `status.operationState`; without it, Applications
+    change only through the timeline, as before. The timeline still applies either way: it is the
+    scenario's own script, not a controller."""
+    raw = scenario.get("controllers")
+    if raw is None:
+        return dict(CONTROLLER_DEFAULTS)
+    if isinstance(raw, bool):
+        return dict.fromkeys(CONTROLLERS, raw)
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"controllers: expected true, false or a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - set(CONTROLLERS))
+    if unknown:
+        raise ScenarioError(f"controllers: unknown controller {unknown[0]!r} (known: {', '.join(CONTROLLERS)})")
+    out = dict(CONTROLLER_DEFAULTS)
+    for name, value in raw.items():
+        if not isinstance(value, bool):
+            raise ScenarioError(f"controllers.{name}: expected true or false, got {value!r}")
+        out[name] = value
+    return out
 
 
 def _same(key: tuple[str, str, str, str], ref: dict) -> bool:

@@ -107,6 +107,7 @@ class SimHandle:
         workdir: str | None = None,
     ) -> None:
         self.scenario = data
+        self.controllers = scen.controllers_enabled(data)  # a bad `controllers:` fails before serving
         self.name: str = data.get("name", "scenario")
         self.settings: dict = dict(data.get("settings") or {})
         self._own_workdir = workdir is None
@@ -137,6 +138,10 @@ class SimHandle:
         self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy)
         self._start_server(port)
         self.add_ticker(self._apply_timeline)
+        if self.controllers["argocd"]:
+            from gate.sim.argocd_controller import ArgoCDController
+
+            self.add_ticker(ArgoCDController(self.store).tick)
         self._ticker_thread = threading.Thread(target=self._tick_loop, name="sim-clock", daemon=True)
         self._ticker_thread.start()
 
