@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from checks.base import Clients  # noqa: E402
-from gate.kube import connect  # noqa: E402
-from gate.plan import Plan  # noqa: E402
-from gate.runner import Runner  # noqa: E402
-from gate.settings import load_settings  # noqa: E402
+from gate.cluster.kube import connect  # noqa: E402
+from gate.engine.plan import Plan  # noqa: E402
+from gate.engine.runner import Runner  # noqa: E402
 from gate.sim.server import start  # noqa: E402
-from gate.spec import load_spec  # noqa: E402
+from gate.spec.load import load_spec  # noqa: E402
+from gate.spec.settings import load_settings  # noqa: E402
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "gate/demo/config.yaml")
 LATENCY = 0.05  # seconds the simulator adds to every API request in part 1

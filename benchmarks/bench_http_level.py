@@ -1,6 +1,6 @@
 """Benchmark: one level of 20 `http` checks against endpoints that each take 0.5 s.
 
-Runs the real level runner (gate.runner.Runner) with the shared HTTP client against a local server on
+Runs the real level runner (gate.engine.runner.Runner) with the shared HTTP client against a local server on
 127.0.0.1 that sleeps 0.5 s per request, and prints the wall time, and its ratio to one check alone.
 The goal: under 2 s for the level. Usage: python benchmarks/bench_http_level.py [--workers N ...]
 """
@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from checks.base import Clients  # noqa: E402
 from checks.http import Http  # noqa: E402
+from gate.engine.plan import PlannedCheck  # noqa: E402
+from gate.engine.runner import Runner  # noqa: E402
 from gate.httpclient import HttpClient  # noqa: E402
 from gate.model import Status  # noqa: E402
-from gate.plan import PlannedCheck  # noqa: E402
-from gate.runner import Runner  # noqa: E402
 
 DELAY = 0.5
 CHECKS = 20

@@ -7,17 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import answers, redact
+from gate import redact
+from gate.cluster import answers
+from gate.cluster.kube import Permission
 from gate.errors import EvaluationError
 from gate.httpclient import TARGET_ONE_OF, HttpResponse, Target, client_for, target_schema
-from gate.kube import Permission
 from gate.model import Observation
 
 READY = ("ready", "disabled")  # "disabled": a single instance without clustering
 
 
 def _json(resp: HttpResponse, what: str) -> Any:
-    """The JSON of a 2xx answer (unreadable: gate.answers.UnreadableAnswer); an error status otherwise."""
+    """The JSON of a 2xx answer (unreadable: gate.cluster.answers.UnreadableAnswer); an error status otherwise."""
     if resp.status >= 300:
         raise EvaluationError(f"{what}: HTTP {resp.status}: {resp.excerpt(200)}")
     return answers.parse_json(resp.text, what)
@@ -60,7 +61,7 @@ class Alertmanager(Check):
 
     def test_alert(self) -> dict[str, Any]:
         options = self.params["test_alert"] if isinstance(self.params["test_alert"], dict) else {}
-        from gate.durations import parse
+        from gate.engine.durations import parse
 
         now = datetime.now(UTC)
         end = now + timedelta(seconds=parse(options.get("duration", "5m")))

@@ -43,9 +43,9 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, setting, slug
-from gate.kube import Permission
+from gate.cluster.kube import Permission
+from gate.cluster.resources import APPLICATIONS
 from gate.model import Observation
-from gate.resources import APPLICATIONS
 
 DEFAULT_NAMESPACE = "argocd"
 STALE = "status not refreshed since the sync finished (reconciledAt < finishedAt)"

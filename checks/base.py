@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from gate.kube import ClusterView, KubeClient, Permission
+from gate.cluster.kube import ClusterView, KubeClient, Permission
 from gate.model import Observation
 
 
@@ -22,7 +22,7 @@ class Clients:
     view: ClusterView | None = None
     http: Any = None  # gate.httpclient.HttpClient
     kargo: Any = None  # gate.kargo.client.KargoClient, when configured
-    settings: Any = None  # gate.settings.Settings
+    settings: Any = None  # gate.spec.settings.Settings
     freight: str | None = None  # --freight: the Freight expected to be current
     in_cluster: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,5 +1,5 @@
 """`command`: a program (smoke tests, a CLI probe) exits 0. No shell unless `shell: true`; at its
-`run_timeout` or the check's deadline (whichever is first, gate/deadlines.py) the whole process group is
+`run_timeout` or the check's deadline (whichever is first, gate/engine/deadlines.py) the whole process group is
 killed, and so is it when the gate is interrupted. The output tails go to the report (JUnit system-out),
 redacted.
 
@@ -23,9 +23,10 @@ import time
 from typing import IO, Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import deadlines, entry, redact
-from gate.durations import format as format_duration
-from gate.durations import parse as parse_duration
+from gate import entry, redact
+from gate.engine import deadlines
+from gate.engine.durations import format as format_duration
+from gate.engine.durations import parse as parse_duration
 from gate.httpclient import DURATION_SCHEMA, resolve_env
 from gate.model import Observation
 

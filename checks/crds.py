@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, condition, slug
-from gate.kube import Permission
+from gate.cluster.kube import Permission
+from gate.cluster.resources import CRDS
 from gate.model import Observation
-from gate.resources import CRDS
 
 
 def _describe(cond: dict) -> str:

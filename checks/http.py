@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from gate import redact
+from gate.cluster.kube import Permission
 from gate.errors import ConfigError
 from gate.httpclient import (
     TARGET_ONE_OF,
@@ -21,7 +22,6 @@ from gate.httpclient import (
     show_header,
     target_schema,
 )
-from gate.kube import Permission
 from gate.model import Observation
 
 # Response headers worth showing whatever the expectation (credentials are masked by show_header).

@@ -31,10 +31,10 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import condition, setting
+from gate.cluster.kube import Permission
+from gate.cluster.resources import FREIGHTS, STAGES
 from gate.errors import EvaluationError
-from gate.kube import Permission
 from gate.model import Observation
-from gate.resources import FREIGHTS, STAGES
 
 ALIAS_LABEL = "kargo.akuity.io/alias"
 STICKY_NOTE = ("Ready=True is not enough: Kargo keeps Verified and Ready True after a failed re-verification "

@@ -8,11 +8,12 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.prometheus_targets import api_data
-from gate import answers, redact
-from gate.durations import parse as parse_duration
+from gate import redact
+from gate.cluster import answers
+from gate.cluster.kube import Permission
+from gate.engine.durations import parse as parse_duration
 from gate.errors import ConfigError, EvaluationError
 from gate.httpclient import DURATION_SCHEMA, TARGET_ONE_OF, Target, client_for, excerpt, target_schema
-from gate.kube import Permission
 from gate.model import Observation
 
 SHOWN_LINES = 5

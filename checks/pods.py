@@ -16,9 +16,9 @@ import re
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from gate.kube import Permission
+from gate.cluster.kube import Permission
+from gate.cluster.resources import PODS
 from gate.model import Observation
-from gate.resources import PODS
 
 MAX_EVIDENCE = 20
 

@@ -9,10 +9,11 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.prometheus_targets import api_data
-from gate import answers, redact
+from gate import redact
+from gate.cluster import answers
+from gate.cluster.kube import Permission
 from gate.errors import ConfigError
 from gate.httpclient import TARGET_ONE_OF, Target, client_for, target_schema
-from gate.kube import Permission
 from gate.model import Observation
 
 _COMPARISON = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*(-?[0-9.]+(?:e-?\d+)?|NaN|[+-]?Inf)\s*$")

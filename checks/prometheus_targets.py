@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import answers, redact
+from gate import redact
+from gate.cluster import answers
+from gate.cluster.kube import Permission
 from gate.errors import EvaluationError
 from gate.httpclient import TARGET_ONE_OF, Target, client_for, target_schema
-from gate.kube import Permission
 from gate.model import Observation
 
 MAX_LISTED = 10
 
 
 def api_data(resp: Any, what: str, types: frozenset[str] | None = answers.PROM_RESULT_TYPES) -> dict:
-    """`data` of a Prometheus-style API answer (Prometheus, Loki), judged readable by gate.answers.
+    """`data` of a Prometheus-style API answer (Prometheus, Loki), judged readable by gate.cluster.answers.
 
     The server's own refusal (`"status": "error"`, or an error status) is an evaluation error that
     will not change by asking again (bad_data, a 4xx); a 2xx that cannot be read (no data, data null,

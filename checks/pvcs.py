@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, meta_name, slug
-from gate.kube import Permission
+from gate.cluster.kube import Permission
+from gate.cluster.resources import PVCS, check_params
 from gate.model import Observation
-from gate.resources import PVCS, check_params
 
 
 def pvc_detail(pvc: dict) -> str:

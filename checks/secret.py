@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from gate import redact
-from gate.kube import Permission
+from gate.cluster.kube import Permission
+from gate.cluster.resources import SECRETS, check_params
 from gate.model import Observation
-from gate.resources import SECRETS, check_params
 
 
 def _register(data: dict[str, Any], encoded: bool) -> dict[str, bool]:

@@ -7,8 +7,8 @@ import time
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from gate import deadlines
-from gate.durations import parse as parse_duration
+from gate.engine import deadlines
+from gate.engine.durations import parse as parse_duration
 from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
 from gate.model import Observation
 

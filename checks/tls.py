@@ -16,13 +16,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from checks.base import Check, Clients
-from gate import deadlines, redact
-from gate.durations import parse as parse_duration
+from gate import redact
+from gate.cluster.kube import Permission
+from gate.cluster.resources import SECRETS
+from gate.engine import deadlines
+from gate.engine.durations import parse as parse_duration
 from gate.errors import ConfigError
 from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
-from gate.kube import Permission
 from gate.model import Observation
-from gate.resources import SECRETS
 
 DAY = 86400.0
 

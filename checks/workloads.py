@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, condition, slug
-from gate.kube import Permission
+from gate.cluster.kube import Permission
+from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource, check_params
 from gate.model import Observation
-from gate.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource, check_params
 
 HEALTHY, PROGRESSING, DEGRADED, SUSPENDED = "Healthy", "Progressing", "Degraded", "Suspended"
 Health = tuple[str, str]

@@ -160,7 +160,7 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
         return EXIT_UNEVALUATED
     finally:
         sys.stdout.flush()
-        from gate import deadlines
+        from gate.engine import deadlines
 
         deadlines.start_run(None)  # the run is over (in-process callers run again)
         if _received:  # reports are written: a further signal ends the process at once

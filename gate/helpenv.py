@@ -1,7 +1,7 @@
 """The "Environment:" section of every command's --help, generated, so it cannot drift from the code.
 
 From each option's `envvar` setting, plus the variables a command reads outside its options (below):
-the settings keys' GATE_<KEY> variables (gate/settings.py), KUBECONFIG (gate/kube.py), job mode's
+the settings keys' GATE_<KEY> variables (gate/spec/settings.py), KUBECONFIG (gate/cluster/kube.py), job mode's
 downward-API variables (gate/jobmode.py), GitHub Actions' files (gate/reports/github.py), and the
 demo's TMPDIR (gate/commands/demo.py).
 """

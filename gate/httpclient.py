@@ -11,7 +11,7 @@ Transient trouble (connection errors, read timeouts, 5xx, 429 with Retry-After) 
 here and then raised as `TransientError`; callers that judge the answer themselves (the `http` check)
 ask for 5xx/429 to be returned instead.
 
-Every request is held to the current deadline (gate/deadlines.py): its connect and read timeouts are
+Every request is held to the current deadline (gate/engine/deadlines.py): its connect and read timeouts are
 the time left when shorter than its own, its body is read in pieces that stop at the deadline (a
 trickling body cannot outlast it), and no retry starts that would end past it.
 """
@@ -31,9 +31,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import deadlines, redact
+from gate import redact
+from gate.engine import deadlines
+from gate.engine.retrying import RETRYABLE_STATUS, parse_retry_after, wait_retry_after
 from gate.errors import ConfigError, EvaluationError, TransientError
-from gate.retrying import RETRYABLE_STATUS, parse_retry_after, wait_retry_after
 
 POOL_SIZE = 32
 DEFAULT_TIMEOUT = 10.0
@@ -158,7 +159,7 @@ class HttpClient:
                  retry_budget: float = 8.0) -> None:
         self.kube = kube
         if in_cluster is None:
-            from gate.kube import in_cluster as detect
+            from gate.cluster.kube import in_cluster as detect
 
             in_cluster = detect()
         self.in_cluster = in_cluster
@@ -350,7 +351,7 @@ class Target:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Target:
-        from gate.durations import parse
+        from gate.engine.durations import parse
 
         service = ServiceRef.parse(params["service"]) if params.get("service") else None
         if service is None and not params.get("url"):
@@ -397,8 +398,8 @@ class Target:
 
     def permissions(self, method: str = "GET") -> list:
         """`get` (or `create` for writes) on services/proxy when the request goes through the API server."""
-        from gate.kube import Permission
-        from gate.kube import in_cluster as detect
+        from gate.cluster.kube import Permission
+        from gate.cluster.kube import in_cluster as detect
 
         if self.service is None or self.via == "direct" or (self.via == "auto" and detect()):
             return []

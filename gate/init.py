@@ -14,13 +14,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gate.cluster.kube import KindNotServed
+from gate.cluster.resources import APPLICATIONS, DAEMONSETS, DEPLOYMENTS, PODS, STAGES, STATEFULSETS, Resource
 from gate.errors import ConfigError, PermissionDenied
-from gate.kube import KindNotServed
 from gate.lint.manifests import Manifest
 from gate.lint.pipeline import Pipeline
-from gate.resources import APPLICATIONS, DAEMONSETS, DEPLOYMENTS, PODS, STAGES, STATEFULSETS, Resource
-from gate.settings import DEFAULT_FILE, KEYS, VARIABLES, Settings
-from gate.yamlpos import Positions
+from gate.spec.settings import DEFAULT_FILE, KEYS, VARIABLES, Settings
+from gate.spec.yamlpos import Positions
 
 K = "kargo.akuity.io"
 TASKS = (Resource(K, "v1alpha1", "promotiontasks", "PromotionTask"),
@@ -258,7 +258,7 @@ def spec_text(drafts: list[StageDraft], settings: Settings, origin: str) -> str:
         f"# Promotion Gate spec, written by `gate init` {origin}.",
         "# One stage per Kargo Stage. Level 1 holds what init could infer; Levels 2-4 are examples to adapt.",
         "# ${VAR} values come from .gitops-config.yaml (or GATE_<KEY>); secrets only as ${env:NAME}.",
-        "# Try it: gate verify --stage STAGE --levels 1      Check kinds and keys: gate/gate.schema.json",
+        "# Try it: gate verify --stage STAGE --levels 1      Check kinds and keys: gate/spec/gate.schema.json",
         "defaults: {timeout: 5m, interval: 5s}",
         "stages:",
     ]

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 
+from gate.cluster.kube import SA_DIR, KubeClient, Permission
+from gate.cluster.resources import ANALYSISRUNS
 from gate.errors import EvaluationError
-from gate.kube import SA_DIR, KubeClient, Permission
 from gate.model import RunResult, Status
 from gate.redact import redact
-from gate.resources import ANALYSISRUNS
 
 UID_LABEL = "analysisrun.argoproj.io/uid"
 ENV_UID = "GATE_ANALYSISRUN_UID"

@@ -31,7 +31,7 @@ class RunOptions:
 
 def parse_duration(value: str | float | int | None) -> float | None:
     """`90`, `90s`, `5m`, `1h30m` → seconds."""
-    from gate.durations import parse
+    from gate.engine.durations import parse
 
     return None if value in (None, "") else parse(value)
 
@@ -61,11 +61,11 @@ def report_path_cb(ctx: click.Context, param: click.Parameter, value: str | None
 
 def name_option(what: str, *, label: bool = False) -> Callable[[click.Context, click.Parameter, Any], Any]:
     """A click callback: the value must be a DNS-1123 label/subdomain, as it becomes a URL path segment
-    (gate.resources.check_name); otherwise a usage error (exit 2)."""
+    (gate.cluster.resources.check_name); otherwise a usage error (exit 2)."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from gate.cluster.resources import check_name
         from gate.errors import ConfigError
-        from gate.resources import check_name
 
         if value is None:
             return None

@@ -18,12 +18,12 @@ from typing import Any
 import click
 
 from gate import jobmode
+from gate.cluster.kube import Permission
+from gate.cluster.rbac import LABELS, RBAC_API, dump_yaml, required_permissions, role_documents
+from gate.engine.plan import Plan
 from gate.errors import ConfigError
-from gate.kube import Permission
 from gate.options import RunOptions, setup_options
-from gate.plan import Plan
-from gate.rbac import LABELS, RBAC_API, dump_yaml, required_permissions, role_documents
-from gate.settings import VARIABLES, Settings, load_settings
+from gate.spec.settings import VARIABLES, Settings, load_settings
 
 MOUNT = "/etc/promotion-gate"
 STARTUP_GRACE = 120  # seconds for image pull, start-up and writing the reports
@@ -259,7 +259,7 @@ class OfflineSession:
 
 def offline_session(opts: RunOptions) -> OfflineSession:
     """The spec's plan without a cluster or secrets: every setting nobody gave becomes its `${VAR}`."""
-    from gate.spec import load_spec
+    from gate.spec.load import load_spec
 
     settings = load_settings(opts.config, {"kargo_project": opts.project})
     placeholders = {key: "${" + var + "}" for key, var in VARIABLES.items() if settings.get(key) is None}

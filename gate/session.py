@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.base import Clients
+from gate.cluster.kube import KubeClient, connect, in_cluster
+from gate.engine.plan import Plan
 from gate.entry import Interrupted
 from gate.errors import ConfigError
-from gate.kube import KubeClient, connect, in_cluster
 from gate.model import LevelResult
 from gate.options import RunOptions
-from gate.plan import Plan
 
 
 @dataclass
@@ -26,12 +26,12 @@ class Session:
 
     @classmethod
     def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True) -> Session:
-        from gate import deadlines
-        from gate.discovery import discover
+        from gate.engine import deadlines
+        from gate.engine.progress import Progress
         from gate.httpclient import HttpClient
-        from gate.progress import Progress
-        from gate.settings import load_settings
-        from gate.spec import load_spec
+        from gate.spec.discovery import discover
+        from gate.spec.load import load_spec
+        from gate.spec.settings import load_settings
 
         deadlines.start_run(opts.timeout)  # --timeout holds from here: discovery, preflight, levels, Kargo
         settings = load_settings(opts.config, {"kargo_project": opts.project})
@@ -64,8 +64,8 @@ class Session:
     def run_levels(self, plan: Plan | None = None) -> list[LevelResult]:
         """Run the plan's levels. On SIGINT/SIGTERM the Interrupted exception carries `.levels`: what
         finished so far, with the checks in flight marked as interrupted, so reports stay complete."""
-        from gate import deadlines
-        from gate.runner import Runner
+        from gate.engine import deadlines
+        from gate.engine.runner import Runner
 
         wall = deadlines.run_wall()
         runner = Runner(self.clients, self.kube, timeout=None if wall else self.opts.timeout, deadline=wall,

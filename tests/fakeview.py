@@ -1,4 +1,4 @@
-"""An in-memory stand-in for gate.kube.ClusterView, for unit tests of check kinds.
+"""An in-memory stand-in for gate.cluster.kube.ClusterView, for unit tests of check kinds.
 
 Objects are plain dicts shaped like `kubectl get -o json` output. Label selectors support the forms
 checks use (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`); field selectors support
@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gate.cluster.kube import Permission
+from gate.cluster.resources import Resource
 from gate.errors import PermissionDenied
-from gate.kube import Permission
-from gate.resources import Resource
 
 _SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 

@@ -21,11 +21,11 @@ from checks.loki_query import LokiQuery
 from checks.prometheus_query import PrometheusQuery
 from checks.prometheus_targets import PrometheusTargets
 from gate.cli import cli
+from gate.cluster.kube import ClusterView, connect
+from gate.cluster.resources import PROMOTIONS, PVCS, SECRETS, Resource
 from gate.entry import run
 from gate.errors import ConfigError, TransientError
 from gate.httpclient import HttpClient
-from gate.kube import ClusterView, connect
-from gate.resources import PROMOTIONS, PVCS, SECRETS, Resource
 from gate.sim.server import start
 
 UNREADABLE_LISTS = ["empty-object", "null", "empty", "items-null", "status-failure", "truncated", "malformed"]

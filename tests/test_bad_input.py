@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from test_kargo_support import CONFIG, F2, SPEC, kargo_sim
 
-from gate import yamlpos
 from gate.cli import cli
 from gate.entry import run
 from gate.errors import ConfigError
 from gate.sim.server import SimHandle, start
+from gate.spec import yamlpos
 
 OK_SPEC = "stages:\n  s:\n    levels:\n      1:\n        - tcp: {host: 127.0.0.1, port: 9}\n"
 DEEP = "stages:\n  s:\n    levels:\n      1:\n        - crds: " + "[" * 500 + "]" * 500 + "\n"

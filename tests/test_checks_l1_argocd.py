@@ -9,8 +9,8 @@ import pytest
 
 from checks.argocd_apps import ArgocdAppsCheck
 from checks.base import Clients
-from gate.kube import Permission
-from gate.resources import APPLICATIONS
+from gate.cluster.kube import Permission
+from gate.cluster.resources import APPLICATIONS
 from tests.fakeview import FakeView, meta
 
 SHA = "ea8759964626a583667a2bfd08f334ec2070040a"

@@ -13,8 +13,8 @@ from checks.crds import CrdsCheck
 from checks.pvcs import PvcsCheck
 from checks.secret import SecretCheck
 from gate import redact
-from gate.kube import Permission
-from gate.resources import CRDS, PVCS, SECRETS
+from gate.cluster.kube import Permission
+from gate.cluster.resources import CRDS, PVCS, SECRETS
 from tests.fakeview import FakeView, meta
 
 PROM = "prometheuses.monitoring.coreos.com"

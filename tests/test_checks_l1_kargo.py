@@ -8,9 +8,9 @@ import pytest
 
 from checks.base import Clients
 from checks.kargo_stage import KargoStageCheck
+from gate.cluster.kube import Permission
+from gate.cluster.resources import FREIGHTS, STAGES
 from gate.errors import EvaluationError
-from gate.kube import Permission
-from gate.resources import FREIGHTS, STAGES
 from tests.fakeview import FakeView, meta
 
 F1, F2 = "3f1c2a9e0b7d4c5e6f708192a3b4c5d6e7f80912", "9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c"

@@ -6,9 +6,9 @@ import pytest
 
 from checks.base import Clients
 from checks.pods import PodsCheck
+from gate.cluster.kube import Permission
+from gate.cluster.resources import PODS
 from gate.errors import EvaluationError, PermissionDenied
-from gate.kube import Permission
-from gate.resources import PODS
 from tests.fakeview import FakeView, pod
 
 SELECTOR = "app.kubernetes.io/part-of=kube-prometheus-stack"

@@ -11,11 +11,11 @@ from checks.argocd_apps import ArgocdAppsCheck
 from checks.base import Clients
 from checks.pods import PodsCheck
 from checks.workloads import WorkloadsCheck
+from gate.cluster.kube import ClusterView, KubeClient, Permission, connect
+from gate.engine.plan import Plan, PlannedCheck
+from gate.engine.runner import Runner
 from gate.errors import PermissionDenied
-from gate.kube import ClusterView, KubeClient, Permission, connect
 from gate.model import Status
-from gate.plan import Plan, PlannedCheck
-from gate.runner import Runner
 from gate.sim import server as sim_server  # noqa: E402
 
 SETTINGS = SimpleNamespace(argocd_namespace="argocd", kargo_namespace="platform", kargo_project="platform")

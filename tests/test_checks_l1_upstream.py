@@ -18,9 +18,9 @@ from checks.argocd_apps import ArgocdAppsCheck
 from checks.base import Check, Clients
 from checks.kargo_stage import KargoStageCheck
 from checks.pods import PodsCheck
-from gate.kube import ClusterView, KubeClient, connect
+from gate.cluster.kube import ClusterView, KubeClient, connect
+from gate.cluster.resources import ALL
 from gate.model import Observation
-from gate.resources import ALL
 from gate.sim import scenario as scen
 from gate.sim import server as sim_server
 from tests.fakeview import FakeView

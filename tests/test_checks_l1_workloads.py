@@ -8,8 +8,8 @@ import pytest
 
 from checks.base import Clients
 from checks.workloads import WorkloadsCheck
-from gate.kube import Permission
-from gate.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS
+from gate.cluster.kube import Permission
+from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS
 from tests.fakeview import FakeView, meta
 
 

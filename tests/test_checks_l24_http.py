@@ -11,9 +11,9 @@ from checks.base import Clients
 from checks.http import Http, json_path
 from checks.sso_redirect import SsoRedirect
 from gate import redact
+from gate.cluster.kube import Permission
 from gate.errors import ConfigError
 from gate.httpclient import HttpClient, ServiceRef
-from gate.kube import Permission
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_permissions_and_schema_bits():
 
 
 def test_service_through_the_simulators_service_proxy(nginx_server):
-    from gate.kube import connect
+    from gate.cluster.kube import connect
     from gate.sim import server
 
     with server.start("healthy") as sim:

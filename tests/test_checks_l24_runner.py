@@ -18,10 +18,10 @@ from checks import registry
 from checks.base import Clients
 from gate import redact
 from gate.demo_servers import DemoServers, switches_for
+from gate.engine.plan import PlannedCheck
+from gate.engine.runner import Runner
 from gate.httpclient import HttpClient
 from gate.model import Status
-from gate.plan import PlannedCheck
-from gate.runner import Runner
 
 COMMON = ("name", "timeout", "interval", "max_interval")
 
@@ -58,7 +58,7 @@ def demo_plan(variables: dict[str, str]) -> dict[int, list[PlannedCheck]]:
 
 
 def run_demo(scenario: str, monkeypatch: pytest.MonkeyPatch) -> list:
-    from gate.kube import connect
+    from gate.cluster.kube import connect
     from gate.sim import server
 
     redact.clear()

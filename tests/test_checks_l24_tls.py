@@ -9,7 +9,7 @@ import pytest
 from checks.base import Clients
 from checks.tcp import Tcp
 from checks.tls import Tls
-from gate.kube import Permission
+from gate.cluster.kube import Permission
 
 
 def tls(nginx, name: str, **extra) -> Tls:  # noqa: ANN001

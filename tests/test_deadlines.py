@@ -321,11 +321,11 @@ def test_inherit_env_passes_named_variables_and_masks_secret_ones(monkeypatch: p
 
 
 def test_inherit_env_is_in_the_spec_schema() -> None:
-    from gate.spec_schema import build_schema
+    from gate.spec.schema import build_schema
 
     text = json.dumps(build_schema())
     assert "inherit_env" in text
-    shipped = (ROOT / "gate/gate.schema.json").read_text()
+    shipped = (ROOT / "gate/spec/gate.schema.json").read_text()
     assert "inherit_env" in shipped
 
 
@@ -347,10 +347,10 @@ def test_a_kargo_api_that_never_answers_ends_precheck_at_the_run_timeout(tmp_pat
 # -- the runner ----------------------------------------------------------------------------------
 def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
     from checks.base import Check, Clients
-    from gate import deadlines
+    from gate.engine import deadlines
+    from gate.engine.plan import Plan, PlannedCheck
+    from gate.engine.runner import OVERRUN, Runner
     from gate.model import Observation, Status
-    from gate.plan import Plan, PlannedCheck
-    from gate.runner import OVERRUN, Runner
 
     seen: list[float | None] = []
 
@@ -374,9 +374,9 @@ def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
 
 def test_a_pass_that_arrives_well_after_the_deadline_is_not_a_pass() -> None:
     from checks.base import Check, Clients
+    from gate.engine.plan import Plan, PlannedCheck
+    from gate.engine.runner import Runner
     from gate.model import Observation, Status
-    from gate.plan import Plan, PlannedCheck
-    from gate.runner import Runner
 
     class Late(Check):
         kind = "late"
@@ -391,9 +391,9 @@ def test_a_pass_that_arrives_well_after_the_deadline_is_not_a_pass() -> None:
 
 
 def test_no_retry_waits_past_the_deadline_for_a_retry_after(sim) -> None:
-    from gate import deadlines
+    from gate.cluster.kube import connect
+    from gate.engine import deadlines
     from gate.errors import TransientError
-    from gate.kube import connect
 
     kube = connect(sim.kubeconfig)
     sim.add_fault({"path": "/namespaces/kargo/configmaps$", "status": 429, "retry_after": "10", "count": 5})

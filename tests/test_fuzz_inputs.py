@@ -20,11 +20,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate import redact, yamlpos
+from gate import redact
 from gate.cli import cli
 from gate.entry import run
 from gate.errors import ConfigError
-from gate.settings import KEYS
+from gate.spec import yamlpos
+from gate.spec.settings import KEYS
 
 KINDS = ["pods", "workloads", "crds", "secret", "pvcs", "argocd_apps", "http", "tcp", "tls", "command",
          "prometheus_query", "prometheus_targets", "loki_query", "alertmanager", "kargo_stage"]
@@ -211,8 +212,8 @@ def test_fuzzed_kubeconfig_is_used_or_a_usage_error(data: bytes) -> None:
 def test_fuzzed_check_parameters_plan_or_config_error(checks: list[dict[str, Any]], defaults: Any) -> None:
     """Each check kind's own validation (normalize, the constructor, durations, regexes) with one
     parameter broken: a plan or a ConfigError, nothing else. No run, so valid plans cost nothing."""
-    from gate.settings import Settings
-    from gate.spec import load_spec
+    from gate.spec.load import load_spec
+    from gate.spec.settings import Settings
 
     doc = {"defaults": defaults, "stages": {"s": {"levels": {"1": checks}}}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -70,8 +70,8 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path, healthy) -> Non
 
 
 def test_init_offline_writes_from_flags_without_a_cluster(tmp_path: Path) -> None:
-    from gate.settings import load_settings
-    from gate.spec import load_spec
+    from gate.spec.load import load_spec
+    from gate.spec.settings import load_settings
 
     proc = gate("init", "--offline", "--project", "platform", "--argocd-namespace", "gitops",
                 "--app-namespace", "monitoring", "--stage", "monitoring=kube-prometheus-stack,loki",

@@ -8,10 +8,10 @@ from pathlib import Path
 import yaml
 from fakeview import FakeView
 
+from gate.cluster.resources import APPLICATIONS, DEPLOYMENTS, PODS, STAGES
 from gate.init import TASKS, read_cluster, spec_text
-from gate.resources import APPLICATIONS, DEPLOYMENTS, PODS, STAGES
-from gate.settings import Settings
-from gate.spec import load_spec
+from gate.spec.load import load_spec
+from gate.spec.settings import Settings
 
 SETTINGS = Settings(kargo_namespace="platform", kargo_project="platform", argocd_namespace="argocd",
                     app_namespace="apps")

@@ -16,7 +16,7 @@ from datetime import datetime
 import pytest
 from test_kargo_support import CONNECT_PROMOTE, PROMOTE_PATH, Kit, kargo_sim
 
-from gate.durations import parse as parse_duration
+from gate.engine.durations import parse as parse_duration
 from gate.kargo.timefmt import go_duration, normalize, parse_time
 from gate.sim import kargo_api
 from gate.sim.kargo_api import CONNECT, KargoError

@@ -9,9 +9,9 @@ import pytest
 import requests
 from test_kargo_support import CONNECT_PROMOTE, F1, F2, PROMOTE_PATH, Kit, kargo_sim
 
+from gate.engine.progress import PREFIX
 from gate.errors import GateClosed
 from gate.kargo.client import KargoClient, KargoConfig
-from gate.progress import PREFIX
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from checks import registry
-from gate.settings import load_settings
-from gate.spec import load_spec
+from gate.spec.load import load_spec
+from gate.spec.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

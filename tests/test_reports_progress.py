@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from gate import redact
+from gate.engine.progress import Progress, in_ci
 from gate.errors import TransientError
 from gate.model import Observation
-from gate.progress import Progress, in_ci
 
 
 class Clock:

@@ -7,11 +7,11 @@ import json
 import xml.etree.ElementTree as ET
 
 from checks.base import Check, Clients
+from gate.engine.plan import Plan, PlannedCheck
+from gate.engine.progress import Progress
+from gate.engine.runner import Runner
 from gate.model import Observation, RunResult, Status
-from gate.plan import Plan, PlannedCheck
-from gate.progress import Progress
 from gate.reports import render_json, render_junit, render_text
-from gate.runner import Runner
 
 
 class Counting(Check):

@@ -6,10 +6,10 @@ import threading
 import time
 
 from checks.base import Check, Clients
+from gate.engine.plan import Plan, PlannedCheck
+from gate.engine.runner import Runner
 from gate.errors import PermissionDenied, TransientError
 from gate.model import Observation, Status
-from gate.plan import Plan, PlannedCheck
-from gate.runner import Runner
 
 
 class Scripted(Check):

@@ -114,9 +114,9 @@ def test_a_multi_line_secret_is_masked_line_by_line_and_folded() -> None:
 
 
 def test_error_excerpts_are_masked_before_they_are_cut() -> None:
+    from gate.cluster.kube import _message
     from gate.httpclient import _reason
     from gate.kargo.client import error_message
-    from gate.kube import _message
 
     redact.register(SECRET)
     body = "x" * 290 + SECRET
@@ -151,7 +151,7 @@ def test_overlapping_secrets_are_masked_as_one() -> None:
 def test_every_kubeconfig_credential_is_registered(tmp_path) -> None:
     from types import SimpleNamespace
 
-    from gate.kube import _register_credentials
+    from gate.cluster.kube import _register_credentials
 
     key = tmp_path / "key.pem"
     key.write_text("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkgQ2FuYXJ5S2V5TWF0ZXJpYWwxMjM0NTY3\n"

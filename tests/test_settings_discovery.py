@@ -9,10 +9,10 @@ import pytest
 import yaml
 from fakeview import FakeView
 
-from gate.discovery import discover
+from gate.cluster.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES
 from gate.errors import ConfigError
-from gate.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES
-from gate.settings import load_settings
+from gate.spec.discovery import discover
+from gate.spec.settings import load_settings
 
 
 def obj(name: str, namespace: str | None = None, **extra: object) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import EXIT_USAGE, ConfigError
-from gate.settings import load_settings
+from gate.spec.settings import load_settings
 
 
 def write(tmp_path: Path, text: str, name: str = ".gitops-config.yaml") -> str:

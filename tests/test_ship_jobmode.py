@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gate import jobmode, redact
+from gate.cluster.kube import connect
 from gate.errors import EvaluationError, PermissionDenied
-from gate.kube import connect
 from gate.model import CheckResult, LevelResult, RunResult, Status
 
 UID = "3f1c9a52-7e0b-4c1e-9d8a-5b6f2a1e0c11"

@@ -1,4 +1,4 @@
-"""The simulated apiserver, driven by the real kubernetes client and gate.kube.KubeClient over HTTPS."""
+"""The simulated apiserver, driven by the real kubernetes client and gate.cluster.kube.KubeClient over HTTPS."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import requests
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from gate.cluster.kube import KubeClient, connect
+from gate.cluster.resources import APPLICATIONS, PODS, STAGES
 from gate.errors import PermissionDenied
-from gate.kube import KubeClient, connect
-from gate.resources import APPLICATIONS, PODS, STAGES
 from gate.sim.server import SimHandle, start
 
 
@@ -153,7 +153,7 @@ def test_pagination_with_continue_and_expired_token(core: client.CoreV1Api, kube
         core.list_namespaced_pod("monitoring", limit=2, _continue="not-a-token")
     assert err.value.status == 410 and json.loads(err.value.body)["reason"] == "Expired"
     kube_pages = KubeClient(kube.api)
-    import gate.kube as gk
+    import gate.cluster.kube as gk
 
     old = gk.PAGE_SIZE
     gk.PAGE_SIZE = 2

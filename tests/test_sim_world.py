@@ -16,9 +16,9 @@ import requests
 import urllib3
 import yaml
 
+from gate.cluster.kube import connect
+from gate.cluster.resources import APPLICATIONS, CRDS, PODS
 from gate.errors import TransientError
-from gate.kube import connect
-from gate.resources import APPLICATIONS, CRDS, PODS
 from gate.sim.server import start
 
 MINIMAL = {
@@ -80,7 +80,7 @@ def test_scenario_file_with_list_multidoc_and_extends(tmp_path: Path) -> None:
     )
     with start(tmp_path / "child.yaml") as sim:
         kube = connect(sim.kubeconfig)
-        from gate.resources import Resource
+        from gate.cluster.resources import Resource
 
         cms = kube.list(Resource("", "v1", "configmaps", "ConfigMap"), "n")
         assert [c["metadata"]["name"] for c in cms] == ["b", "c", "d"]
@@ -134,7 +134,7 @@ def test_faults_429_503_and_dropped_connection(tmp_path: Path) -> None:
         assert requests.get(url, headers=auth, verify=sim.ca_file).status_code == 200  # count exhausted
         sim.add_fault({"path": "/configmaps/a$", "status": 503, "count": 2})
         kube = connect(sim.kubeconfig)
-        from gate.resources import Resource
+        from gate.cluster.resources import Resource
 
         cm = Resource("", "v1", "configmaps", "ConfigMap")
         started = time.monotonic()

@@ -13,8 +13,8 @@ import pytest
 from checks.base import Check
 from gate import redact
 from gate.errors import EXIT_USAGE, ConfigError
-from gate.settings import Settings, load_settings
-from gate.spec import load_spec
+from gate.spec.load import load_spec
+from gate.spec.settings import Settings, load_settings
 
 
 class Pods(Check):

@@ -1,4 +1,4 @@
-"""The shipped JSON Schema (gate/gate.schema.json) against the real check registry."""
+"""The shipped JSON Schema (gate/spec/gate.schema.json) against the real check registry."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from gate.errors import ConfigError
-from gate.settings import load_settings
-from gate.spec import load_spec
-from gate.spec_schema import SCHEMA_FILE, build_schema, jsonable, missing_modules, render
+from gate.spec.load import load_spec
+from gate.spec.schema import SCHEMA_FILE, build_schema, jsonable, missing_modules, render
+from gate.spec.settings import load_settings
 
 
 def test_every_check_module_of_the_registry_exists() -> None:
@@ -52,7 +52,7 @@ stages:
 
 def test_shipped_schema_is_the_generated_one() -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render(build_schema()), \
-        "gate/gate.schema.json is stale: run `python -m gate.spec_schema`"
+        "gate/spec/gate.schema.json is stale: run `python -m gate.spec.schema`"
 
 
 def test_shipped_schema_is_a_valid_schema_that_accepts_the_design_spec() -> None:

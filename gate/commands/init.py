@@ -8,7 +8,7 @@ from collections.abc import Callable
 import click
 
 from gate.errors import ConfigError
-from gate.settings import DEFAULT_FILE, FLAG_KEYS, KEYS
+from gate.spec.settings import DEFAULT_FILE, FLAG_KEYS, KEYS
 
 _FLAG_OF_KEY = {key: flag for flag, key in FLAG_KEYS.items()}  # kargo_project -> --project
 
@@ -49,8 +49,8 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
     discovery, and with --offline the flags are all init knows.
     """
     from gate import init as starter
-    from gate.discovery import discover
-    from gate.settings import load_settings
+    from gate.spec.discovery import discover
+    from gate.spec.settings import load_settings
 
     existing = [p for p in (spec_path, config_path) if os.path.exists(p)]
     if existing and not force:
@@ -62,7 +62,7 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
         drafts = starter.offline_drafts(stages, settings)
         origin = "offline, from flags"
     else:
-        from gate.kube import connect
+        from gate.cluster.kube import connect
 
         if any("=" in s for s in stages):
             raise ConfigError("--stage NAME=APP,… is for --offline; with a cluster the apps are read from "

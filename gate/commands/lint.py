@@ -59,9 +59,9 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, graph: str | None, foun
 
 
 def _live(project: str | None, kubeconfig: str | None, context: str | None, config: str | None) -> list:
-    from gate.kube import connect
+    from gate.cluster.kube import connect
     from gate.lint import live
-    from gate.settings import load_settings
+    from gate.spec.settings import load_settings
 
     settings = load_settings(config, {"kargo_project": project})
     project = project or settings.get("kargo_project")

@@ -34,8 +34,8 @@ def stage_cmd(name: str, upstream: tuple[str, ...], apps: tuple[str, ...], wareh
               config: str | None, spec: str | None) -> None:
     """The Stage NAME, its verification (AnalysisTemplate + ServiceAccount + least-privilege RBAC from the
     spec's levels for NAME), and the authorized-stage annotation its Applications need."""
+    from gate.cluster.rbac import dump_yaml
     from gate.lint.scaffold import StagePlan, annotation_comment, stage_document
-    from gate.rbac import dump_yaml
     from gate.render import verification_documents
     from gate.session import Session
 

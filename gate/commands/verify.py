@@ -62,7 +62,7 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
 
 def _job_context(session: object, result: RunResult) -> None:
     """Inside a Kargo verification Job, name the AnalysisRun's stage, freight collection and promotion."""
-    from gate.kube import in_cluster
+    from gate.cluster.kube import in_cluster
 
     if not in_cluster():
         return
@@ -76,7 +76,7 @@ def _job_context(session: object, result: RunResult) -> None:
 
 def _preflight(session: object, result: RunResult) -> bool:
     """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3)."""
-    from gate.rbac import missing_rules_yaml, preflight
+    from gate.cluster.rbac import missing_rules_yaml, preflight
 
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
@@ -99,7 +99,8 @@ def _preflight(session: object, result: RunResult) -> bool:
 
 def finish(result: RunResult, opts: RunOptions) -> int:
     """Print the report, write every requested file, and return the exit code."""
-    from gate import deadlines, entry
+    from gate import entry
+    from gate.engine import deadlines
     from gate.reports import github, jsonreport, junit, text
 
     deadlines.start_run(None)  # writing the reports is not held to the run's wall
@@ -127,7 +128,7 @@ def finish(result: RunResult, opts: RunOptions) -> int:
 
 
 def _termination_message(result: RunResult) -> None:
-    from gate.kube import in_cluster
+    from gate.cluster.kube import in_cluster
 
     if not in_cluster():
         return

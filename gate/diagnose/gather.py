@@ -15,11 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate.diagnose.view import View
-from gate.errors import GateError
-from gate.kargo.stages import argocd_apps, latest_verification
-from gate.kube import KubeClient
-from gate.resources import (
+from gate.cluster.kube import KubeClient
+from gate.cluster.resources import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
     APPLICATIONS,
@@ -31,6 +28,9 @@ from gate.resources import (
     WAREHOUSES,
     Resource,
 )
+from gate.diagnose.view import View
+from gate.errors import GateError
+from gate.kargo.stages import argocd_apps, latest_verification
 
 JOBS = Resource("batch", "v1", "jobs", "Job")
 PROMOTIONTASKS = Resource("kargo.akuity.io", "v1alpha1", "promotiontasks", "PromotionTask")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from gate.cluster.kube import KubeClient
 from gate.diagnose.gather import Namespaces, gather_views
 from gate.diagnose.report import StageReport, as_json, exit_code, render_text, stage_report, write_junit
 from gate.diagnose.tree import diagnose
 from gate.errors import EXIT_UNEVALUATED, ConfigError, GateError, PermissionDenied
-from gate.kube import KubeClient
 from gate.options import RunOptions
 from gate.redact import redact
 
@@ -17,9 +17,9 @@ NEEDED_KEYS = {"kargo_namespace", "argocd_namespace"}
 
 def connect_project(opts: RunOptions) -> tuple[KubeClient, Namespaces]:
     """Settings (file, env, flags, then read-only discovery) and a client. ConfigError when no project."""
-    from gate.discovery import discover
-    from gate.kube import connect
-    from gate.settings import load_settings
+    from gate.cluster.kube import connect
+    from gate.spec.discovery import discover
+    from gate.spec.settings import load_settings
 
     settings = load_settings(opts.config, {"kargo_project": opts.project})
     # --timeout bounds each read (the gather is one round of parallel reads, not a poll)
@@ -42,7 +42,7 @@ def could_not_read(exc: GateError) -> int:
     click.echo(f"gate: could not read what the diagnosis needs: {redact(str(exc))}", err=True)
     perm = getattr(exc, "permission", None)
     if isinstance(exc, PermissionDenied) and perm is not None:
-        from gate.rbac import missing_rules_yaml
+        from gate.cluster.rbac import missing_rules_yaml
 
         click.echo("Grant the gate's identity:\n" + missing_rules_yaml([perm]), err=True)  # type: ignore[list-item]
     return EXIT_UNEVALUATED

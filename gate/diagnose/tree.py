@@ -29,7 +29,7 @@ from gate.diagnose.view import (
     pod_restarts,
     pod_summary,
 )
-from gate.durations import parse as parse_duration
+from gate.engine.durations import parse as parse_duration
 from gate.kargo.stages import short
 
 LOW, MEDIUM, HIGH = "LOW", "MEDIUM", "HIGH"

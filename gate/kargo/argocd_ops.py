@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gate.cluster.resources import APPLICATIONS
 from gate.errors import GateError
 from gate.kargo.rows import row
 from gate.model import CheckResult, Status
-from gate.resources import APPLICATIONS
 
 PROMOTION_INFO = "kargo.akuity.io/promotion"
 NAME = "Argo CD operations of this Promotion"

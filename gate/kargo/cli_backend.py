@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from typing import Any
 
+from gate.cluster.kube import Permission
 from gate.errors import ConfigError, EvaluationError, PermissionDenied
 from gate.kargo.client import GROUP, KargoConfig, map_error
-from gate.kube import Permission
 from gate.redact import redact
 
 

@@ -18,12 +18,14 @@ from typing import Any
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import answers, deadlines, redact
+from gate import redact
+from gate.cluster import answers
+from gate.cluster.kube import Permission
+from gate.cluster.resources import check_name, segment
+from gate.engine import deadlines
+from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
 from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
 from gate.kargo.timefmt import normalize
-from gate.kube import Permission
-from gate.resources import check_name, segment
-from gate.retrying import RETRYABLE_STATUS, wait_retry_after
 
 GROUP = "kargo.akuity.io"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Errored", "Aborted"})
@@ -163,7 +165,7 @@ class KargoClient:
         judge: Callable[[Any], Any] | None = None,
     ) -> Any:
         """One call, errors mapped to gate errors (see the module docstring). A success answer goes
-        through `judge` (a gate.answers shape check) before anyone reads it; an unreadable one is asked
+        through `judge` (a gate.cluster.answers shape check) before anyone reads it; an unreadable one is asked
         again when `retry` (never for a write), then raised (UnreadableAnswer, a TransientError)."""
 
         def once() -> Any:
@@ -219,7 +221,7 @@ class KargoClient:
         return normalize(self.call("POST", CONNECT_PREFIX + method, body=body, **kw))
 
     # -- reads -----------------------------------------------------------------------------------
-    # Every answer passes a gate.answers shape check (REST: the swagger's PromotionList, Stage,
+    # Every answer passes a gate.cluster.answers shape check (REST: the swagger's PromotionList, Stage,
     # queryFreightsResponse...; Connect: the response message, empty repeated fields omitted).
     def get_stage(self, project: str, name: str) -> dict:
         what = f'Stage "{name}" in project "{project}"'
@@ -435,7 +437,7 @@ _FLAGS = ("project", "stage")
 
 def _path(*parts: str | tuple[str, str]) -> str:
     """`/v1beta1/...` from fixed parts and (value, what) names, each checked and escaped
-    (gate.resources.segment): a project is a namespace (DNS label), other names DNS subdomains."""
+    (gate.cluster.resources.segment): a project is a namespace (DNS label), other names DNS subdomains."""
     out = ["/v1beta1"]
     for part in parts:
         if isinstance(part, tuple):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from gate.durations import format as fmt_duration
+from gate.engine.durations import format as fmt_duration
 from gate.errors import GateError, TransientError
 from gate.kargo import stages as st
 from gate.kargo.client import TERMINAL_PHASES

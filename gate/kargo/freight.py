@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gate.durations import format as fmt_duration
-from gate.durations import parse as parse_duration
+from gate.engine.durations import format as fmt_duration
+from gate.engine.durations import parse as parse_duration
 from gate.errors import ConfigError, GateClosed
 from gate.kargo.client import parse_version
 from gate.kargo.stages import short

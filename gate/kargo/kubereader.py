@@ -1,7 +1,7 @@
 """Read Kargo objects through the Kubernetes API when no Kargo API is configured (read-only).
 
 Same method names and shapes as KargoClient's reads; it cannot promote. The Kargo project is the
-namespace of the same name. Every answer is judged readable by KubeClient (gate/answers.py: a
+namespace of the same name. Every answer is judged readable by KubeClient (gate/cluster/answers.py: a
 PromotionList with `items` a list, a Stage of kind Stage...): `{}` or `{"items": null}` for the
 Promotions is an error after retries, never "no Promotion in progress".
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gate.cluster.kube import KubeClient
+from gate.cluster.resources import ANALYSISRUNS, EVENTS, FREIGHTS, PROMOTIONS, STAGES
 from gate.errors import ConfigError
-from gate.kube import KubeClient
-from gate.resources import ANALYSISRUNS, EVENTS, FREIGHTS, PROMOTIONS, STAGES
 
 
 class KubeKargoReader:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gate.cluster.resources import APPLICATIONS, Resource
 from gate.errors import GateError
 from gate.kargo import stages as st
 from gate.kargo import steps as steps_mod
 from gate.kargo.freight import Selection
-from gate.resources import APPLICATIONS, Resource
 
 T = TypeVar("T")
 

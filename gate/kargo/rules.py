@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gate.durations import format as fmt_duration
+from gate.engine.durations import format as fmt_duration
 from gate.kargo import stages as st
 from gate.kargo.client import TERMINAL_PHASES
 from gate.kargo.freight import is_available, soak_left

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from gate.cluster.kube import KindNotServed, KubeClient
+from gate.cluster.resources import Resource
 from gate.errors import PermissionDenied
-from gate.kube import KindNotServed, KubeClient
 from gate.lint.manifests import Manifest
-from gate.resources import Resource
-from gate.yamlpos import Positions
+from gate.spec.yamlpos import Positions
 
 K, ARGO, RBAC = "kargo.akuity.io", "argoproj.io", "rbac.authorization.k8s.io"
 PROJECT_KINDS = (

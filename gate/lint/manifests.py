@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from gate import yamlpos
 from gate.errors import ConfigError
-from gate.yamlpos import Path, Positions
+from gate.spec import yamlpos
+from gate.spec.yamlpos import Path, Positions
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from gate import durations
+from gate.engine import durations
 from gate.lint.manifests import Manifest
 from gate.lint.pipeline import AppRef, Pipeline, Step, job_pod_specs
 

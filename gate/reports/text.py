@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gate import durations
+from gate.engine import durations
 from gate.model import CheckResult, LevelResult, RunResult, Section, Status
 from gate.reports.common import MAX_EVIDENCE, clean, iso_utc, level_label, one_line, verdict
 

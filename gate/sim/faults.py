@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate import durations
+from gate.engine import durations
 from gate.sim.scenario import ScenarioError
 
 _UNSET: Any = object()

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from gate import durations
+from gate.engine import durations
 
 HERE = Path(__file__).parent
 SCENARIOS = HERE / "scenarios"
@@ -61,7 +61,7 @@ def _load_yaml(path: Path) -> list[Any]:
     """A scenario or objects file a user may have written: bounded (size, depth, alias expansion) and
     any problem a ScenarioError naming the file and line."""
     from gate.errors import ConfigError
-    from gate.yamlpos import loads_all, read
+    from gate.spec.yamlpos import loads_all, read
 
     try:
         return loads_all(read(str(path)), str(path))

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
-from gate import durations
+from gate.engine import durations
 from gate.reports.common import one_line
 
 if TYPE_CHECKING:
-    from gate.runner import CheckState
+    from gate.engine.runner import CheckState
 
 CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD")
 PREFIX = "…"

@@ -3,7 +3,7 @@
 Requests go through the real `kubernetes` client (its configuration, TLS and auth handling) but bodies
 stay plain dicts, the shape `kubectl get -o json` prints, so every check reads objects the same way.
 Transient failures are retried here with tenacity; what is left is raised as a gate error. Every call
-is held to the current deadline (gate/deadlines.py): timeouts clamped to the time left, the body read
+is held to the current deadline (gate/engine/deadlines.py): timeouts clamped to the time left, the body read
 in pieces that stop at it, no retry past it.
 """
 
@@ -21,10 +21,12 @@ from urllib.parse import quote, urlencode
 import urllib3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from gate import answers, deadlines, redact
+from gate import redact
+from gate.cluster import answers
+from gate.cluster.resources import Resource, segment
+from gate.engine import deadlines
+from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
 from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
-from gate.resources import Resource, segment
-from gate.retrying import RETRYABLE_STATUS, wait_retry_after
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 PAGE_SIZE = 500
@@ -66,7 +68,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             request_timeout: float = 15.0) -> KubeClient:
     """Resolve credentials as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, then in-cluster.
 
-    Every kubeconfig file is read within the user-file limits first (gate.yamlpos), and anything the
+    Every kubeconfig file is read within the user-file limits first (gate.spec.yamlpos), and anything the
     kubernetes library cannot use in it is a ConfigError naming the file (exit 2), never a traceback."""
     from kubernetes import client, config
 
@@ -103,7 +105,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
 
 def _check_kubeconfig_file(path: str) -> None:
     """A readable kubeconfig: YAML within the limits, and a mapping (not e.g. /etc/passwd)."""
-    from gate.yamlpos import load as load_yaml
+    from gate.spec.yamlpos import load as load_yaml
 
     if not os.path.exists(path):
         raise ConfigError(f"kubeconfig file {path} does not exist", key="--kubeconfig")
@@ -254,7 +256,7 @@ class KubeClient:
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict]:
         """All items, following `continue` tokens. A 404 means the API does not serve this kind.
-        Every page must read as a `<Kind>List` (gate.answers), else UnreadableAnswer after retries."""
+        Every page must read as a `<Kind>List` (gate.cluster.answers), else UnreadableAnswer after retries."""
         perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
         path = res.path(namespace)
         items: list[dict] = []
@@ -286,7 +288,7 @@ class KubeClient:
 
     def _read(self, path: str, perm: Permission, judge: Callable[[Any], Any],
               query: dict[str, Any] | None = None) -> tuple[Response, Any]:
-        """GET path; a 2xx answer goes through `judge` (a gate.answers shape check) before anyone reads
+        """GET path; a 2xx answer goes through `judge` (a gate.cluster.answers shape check) before anyone reads
         it. An unreadable answer is retried like a 503 (the next one may be whole), then raised."""
         def once() -> tuple[Response, Any]:
             resp = self.checked("GET", path, query=query, permission=perm)

@@ -7,7 +7,7 @@ own tenacity policy: capped exponential backoff with jitter from its `interval`,
 errors) keep the check polling; permission and other permanent errors end it at once as ERROR.
 The first level that does not pass ends the run; later levels are SKIPPED.
 
-Deadlines hold (gate/deadlines.py): each attempt runs with its check's deadline as the thread's current
+Deadlines hold (gate/engine/deadlines.py): each attempt runs with its check's deadline as the thread's current
 deadline, so the shared clients clamp their timeouts and retries to it and a `command` is killed at it.
 The main thread waits for an attempt at most until that deadline plus `OVERRUN`; an attempt still busy
 then is abandoned (its check is ERROR, never PASS). Attempts run on daemon threads, so neither an
@@ -28,11 +28,11 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential_jitter
 
 from checks.base import Check, Clients
-from gate import deadlines
+from gate.cluster.kube import ClusterView, KubeClient
+from gate.engine import deadlines
+from gate.engine.plan import Plan, PlannedCheck
 from gate.errors import EvaluationError, TransientError
-from gate.kube import ClusterView, KubeClient
 from gate.model import CheckResult, LevelResult, Observation, Status
-from gate.plan import Plan, PlannedCheck
 
 ProgressFn = Callable[["CheckState", float], None]
 

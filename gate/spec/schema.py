@@ -1,5 +1,5 @@
-"""The JSON Schema of `gate.yaml`, built from the check registry, and shipped as gate/gate.schema.json
-so editors can complete the spec. `python -m gate.spec_schema` regenerates the shipped file."""
+"""The JSON Schema of `gate.yaml`, built from the check registry, and shipped as gate/spec/gate.schema.json
+so editors can complete the spec. `python -m gate.spec.schema` regenerates the shipped file."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from checks.base import Check
 from gate.errors import ConfigError
-from gate.yamlpos import Positions, format_path
+from gate.spec.yamlpos import Positions, format_path
 
 SCHEMA_FILE = Path(__file__).with_name("gate.schema.json")
 SCHEMA_ID = "https://promotion-gate.dev/schemas/gate.schema.json"
@@ -248,7 +248,7 @@ def _is_check(error: ValidationError) -> bool:
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
-    from gate.settings import did_you_mean
+    from gate.spec.settings import did_you_mean
 
     return did_you_mean(word, choices)
 

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 import click
 import yaml
 
+from gate.cluster.kube import KubeClient, Permission
+from gate.engine.plan import Plan
 from gate.errors import ConfigError, PermissionDenied
-from gate.kube import KubeClient, Permission
 from gate.options import RunOptions, common_options_except
-from gate.plan import Plan
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 LABELS = {"app.kubernetes.io/name": "promotion-gate", "app.kubernetes.io/component": "verification"}

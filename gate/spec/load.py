@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.base import Check
-from gate import durations, redact
+from gate import redact
+from gate.engine import durations
+from gate.engine.plan import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_TIMEOUT, Plan, PlannedCheck
 from gate.errors import ConfigError
-from gate.plan import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_TIMEOUT, Plan, PlannedCheck
-from gate.settings import KEY_OF_VARIABLE, Settings, did_you_mean
-from gate.yamlpos import Path, Positions, format_path
-from gate.yamlpos import load as load_yaml
+from gate.spec.settings import KEY_OF_VARIABLE, Settings, did_you_mean
+from gate.spec.yamlpos import Path, Positions, format_path
+from gate.spec.yamlpos import load as load_yaml
 
 DEFAULT_SPEC = "gate.yaml"
 COMMON_KEYS = ("name", "timeout", "interval", "max_interval")
@@ -203,8 +204,8 @@ def load_spec(path: str | None, settings: Settings, *,
               kinds: Kinds | None = None, env: Mapping[str, str] | None = None) -> Spec:
     """Read, substitute and validate the spec. `kinds` and `env` default to the check registry and
     os.environ."""
-    from gate.spec_schema import build_schema, first_error
-    from gate.spec_schema import kinds as registry_kinds
+    from gate.spec.schema import build_schema, first_error
+    from gate.spec.schema import kinds as registry_kinds
 
     file = path or DEFAULT_SPEC
     if not os.path.isfile(file):

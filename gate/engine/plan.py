@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from checks.base import Check
-from gate.kube import Permission
+from gate.cluster.kube import Permission
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_INTERVAL = 2.0

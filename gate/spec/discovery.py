@@ -15,19 +15,19 @@ from typing import Any, Protocol
 import click
 import yaml
 
+from gate.cluster.kube import KindNotServed
+from gate.cluster.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES, Resource
 from gate.errors import ConfigError, PermissionDenied
-from gate.kube import KindNotServed
 from gate.redact import redact
 from gate.reports.common import check_report_path, write_atomic
-from gate.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES, Resource
-from gate.settings import DEFAULT_FILE, KEYS, Settings, load_settings
-from gate.yamlpos import read as read_text
+from gate.spec.settings import DEFAULT_FILE, KEYS, Settings, load_settings
+from gate.spec.yamlpos import read as read_text
 
 MONITORING_SELECTOR = "app.kubernetes.io/part-of=kube-prometheus-stack"
 
 
 class Lister(Protocol):
-    """gate.kube.KubeClient or gate.kube.ClusterView."""
+    """gate.cluster.kube.KubeClient or gate.cluster.kube.ClusterView."""
 
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict]: ...
@@ -202,7 +202,7 @@ def write_settings(settings: Settings, path: str) -> list[str]:
 def discover_command(write: bool, config: str | None, kubeconfig: str | None, context: str | None,
                      project: str | None) -> None:
     """Print each setting, its value and where it came from; missing ones are looked up in the cluster."""
-    from gate.kube import connect
+    from gate.cluster.kube import connect
 
     target = config or DEFAULT_FILE
     # with --write and a --config that does not exist yet, start from nothing and create it

@@ -1,7 +1,7 @@
 """Settings: `.gitops-config.yaml` with the guide's keys, then `GATE_<KEY>` variables, then flags.
 
 Each value remembers where it came from (`gate discover` prints it). Keys still missing may be filled
-from the cluster by gate.discovery, only when something needs them.
+from the cluster by gate.spec.discovery, only when something needs them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gate.errors import ConfigError
-from gate.yamlpos import load
+from gate.spec.yamlpos import load
 
 DEFAULT_FILE = ".gitops-config.yaml"
 

@@ -1,0 +1,1 @@
+"""The level runner: plan, polling rounds, deadlines and retries, progress lines."""
