@@ -46,11 +46,6 @@ def test_match_upstream_picks_what_the_upstream_holds_not_the_newest(kit: Kit, c
     assert code == 0 and kit.result_json()["freight"] == F2, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the simulated PromoteToStage resolves origin to the newest available Freight, without the "
-    "MatchUpstream rule of pkg/api/auto_promotion.go L115-129 (sim helper)",
-)
 @_scenario("origin-match-upstream-one")
 def test_match_upstream_promotion_is_the_freight_the_gate_prechecked(kit: Kit, capsys) -> None:
     code, out = kit.gate("promote", "--stage", "monitoring", *ORIGIN, "--no-verify", capsys=capsys)

@@ -163,8 +163,8 @@ class KargoAPI:
             raise KargoError(404, f'project "{ns}" not found')
 
     def available(self, ns: str, stage: dict) -> list[dict]:
-        """api.ListFreightAvailableToStage, by Stage.IsFreightAvailable (gate/sim/kargo_rules.py)."""
-        return [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
+        """api.ListFreightAvailableToStage (gate/sim/kargo_rules.py available_to_stage)."""
+        return rules.available_to_stage(stage, self.store.list(K, "freights", ns))
 
     # -- REST ------------------------------------------------------------------------------------
     def handle_rest(self, req: SimRequest) -> SimResponse:

@@ -788,7 +788,7 @@ class KargoController:
         if freight is None or not self.auto_promotion_enabled(stage):
             return
         origin = rules.origin_key(freight.get("origin"))
-        available = [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
+        available = rules.available_to_stage(stage, self.store.list(K, "freights", ns))
         candidate = rules.select_candidates(stage, available).get(origin)
         is_candidate = candidate is not None and candidate["metadata"]["name"] == freight["metadata"]["name"]
         notes[RESUME if is_candidate else HOLD] = origin
@@ -883,7 +883,7 @@ class KargoController:
             self._patch_status("stages", ns, name, update)
         if not enabled:
             return
-        available = [f for f in self.store.list(K, "freights", ns) if rules.is_available(stage, f)]
+        available = rules.available_to_stage(stage, self.store.list(K, "freights", ns))
         candidates = rules.select_candidates(stage, available)
         current = ((st.get("freightHistory") or [None])[0] or {}).get("items") or {}
         awaiting = (st.get("currentPromotion") or {}).get("freight") or {}

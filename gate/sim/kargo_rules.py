@@ -132,6 +132,26 @@ def is_available(stage: dict, freight: dict, now: datetime | None = None) -> boo
     return False
 
 
+def available_to_stage(stage: dict, freights: list[dict], now: datetime | None = None) -> list[dict]:
+    """api.ListFreightAvailableToStage (pkg/api/stage.go:138-201): Freight available to the Stage; for a
+    requested origin whose selection policy is MatchUpstream, only Freight currently in its one upstream
+    Stage (listOpts.CurrentlyIn, stage.go:175-180; the `currentlyIn` field index, warehouse.go:121-124)."""
+    upstream_of: dict[str, str] = {}
+    for req in (stage.get("spec") or {}).get("requestedFreight") or []:
+        sources = req.get("sources") or {}
+        policy = (sources.get("autoPromotionOptions") or {}).get("selectionPolicy")
+        if policy == "MatchUpstream" and not sources.get("direct") and sources.get("stages"):
+            upstream_of[origin_key(req.get("origin"))] = sources["stages"][0]
+    out = []
+    for f in freights:
+        upstream = upstream_of.get(origin_key(f.get("origin")))
+        if upstream is not None and upstream not in (_status(f).get("currentlyIn") or {}):
+            continue
+        if is_available(stage, f, now):
+            out.append(f)
+    return out
+
+
 def is_control_flow(stage: dict) -> bool:
     """Stage.IsControlFlow (stage_types.go:151-158): no promotion steps."""
     template = ((stage.get("spec") or {}).get("promotionTemplate") or {}).get("spec") or {}
