@@ -220,11 +220,14 @@ def test_scaffold_output_validates_and_lints_clean_in_its_pipeline(tmp_path: Pat
             res.create(body=doc, namespace=doc["metadata"].get("namespace"))
         proc = gate("lint", "--cluster", "--project", "platform", "--kubeconfig", sim.admin_kubeconfig,
                     "--format", "json")
-        stages = client.resources.get(api_version="kargo.akuity.io/v1alpha1", kind="Stage").get(
-            namespace="platform")
+        status = gate("status", "--project", "platform", "--kubeconfig", sim.admin_kubeconfig,
+                      "--config", "gate/demo/config.yaml", "--output", "json")
     ours = [f for f in json.loads(proc.stdout)["findings"] if "canary" in f["object"]]
     assert ours == []
-    assert "canary" in {s.metadata.name for s in stages.items}
+    assert status.returncode == 0, status.stderr
+    rows = {row["stage"]: row for row in json.loads(status.stdout)["stages"]}
+    assert list(rows) == ["operators", "monitoring", "canary", "services"]  # in the pipeline, after monitoring
+    assert rows["canary"]["blocks_next_promotion"].startswith("no-freight-not-promoted")
 
 
 def test_readme_lists_every_rule() -> None:
