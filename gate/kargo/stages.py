@@ -8,8 +8,10 @@ existed (notes/kargo.md §0).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from gate.kargo import timefmt
 
 VERIFICATION_TERMINAL = frozenset({"Successful", "Failed", "Error", "Aborted", "Inconclusive"})
 STUCK_READY_REASONS = frozenset(
@@ -142,9 +144,5 @@ def short(name: str | None) -> str:
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
+    """RFC 3339 or protojson {seconds, nanos} (older Connect servers): gate.kargo.timefmt reads both."""
+    return timefmt.parse_time(value)
