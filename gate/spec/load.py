@@ -93,6 +93,7 @@ class Spec:
             if "stage" in (cls.schema.get("properties") or {}) and "stage" not in params:
                 params["stage"] = stage
             check = cls(params, name=common.get("name"))
+            check.origin = where
             check.apply_settings(self.settings)
         except (ValueError, TypeError, KeyError) as exc:
             raise ConfigError(f"invalid {item.kind} check: {exc}", **where) from None

@@ -1,0 +1,100 @@
+"""The first hour with the gate (issue 9): discovery feeds every command, checks that need no cluster run
+without one, every spec error of a file in one run, cluster errors that name the kubeconfig, context and
+server, and reports that say each thing once and tell the reader what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gate.sim.scenario import resolve
+from gate.sim.server import start
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "KARGO_")) and k != "KUBECONFIG"},
+       "PYTHONPATH": str(ROOT)}
+
+
+def gate(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gate", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**ENV, "HOME": str(cwd), **(env or {})}, timeout=timeout)
+
+
+KARGO_ONLY = """
+defaults: {timeout: 3s, interval: 0.3s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - kargo_stage: {}
+"""
+
+
+# -- 1. discovery feeds every command --------------------------------------------------------------
+def test_verify_uses_the_discovered_kargo_namespace(tmp_path: Path) -> None:
+    """No .gitops-config.yaml: `gate discover` finds the project `platform`; verify must use it too."""
+    (tmp_path / "gate.yaml").write_text(KARGO_ONLY)
+    with start("healthy") as sim:
+        proc = gate("verify", "--stage", "monitoring", "--kubeconfig", sim.kubeconfig,
+                    "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["levels"][0]["checks"][0]["status"] == "PASS"
+    assert result["project"] == "platform"
+
+
+def test_a_setting_neither_set_nor_discoverable_is_exit_2_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(KARGO_ONLY)
+    world = resolve("healthy")
+    world["objects"] = [o for o in world["objects"] if o.get("kind") not in ("Project", "Stage")]
+    with start(world) as sim:  # nothing points to a Kargo project
+        proc = gate("verify", "--stage", "monitoring", "--kubeconfig", sim.kubeconfig, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "kargo_namespace" in proc.stderr
+    assert "GATE_KARGO_NAMESPACE" in proc.stderr and ".gitops-config.yaml" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_precheck_uses_the_discovered_project(tmp_path: Path) -> None:
+    with start("healthy") as sim:
+        proc = gate("precheck", "--stage", "monitoring", "--freight", "nonexistent-freight",
+                    "--kubeconfig", sim.kubeconfig, cwd=tmp_path)
+    assert "no Kargo project" not in proc.stderr, proc.stderr
+    assert 'in project "platform" does not exist' in proc.stderr  # looked up in the discovered project
+
+
+# -- 2. checks that need no cluster run without one -----------------------------------------------
+NO_CLUSTER = """
+defaults: {timeout: 2s, interval: 0.2s}
+stages:
+  web:
+    levels:
+      2:
+        - command: {run: ["true"]}
+        - tcp: {host: 127.0.0.1, port: 9}
+"""
+
+
+def test_a_spec_without_cluster_checks_needs_no_cluster_credentials(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(NO_CLUSTER)
+    proc = gate("verify", "--stage", "web", "--levels", "2", "--json", "r.json", cwd=tmp_path)
+    assert "no cluster credentials" not in proc.stderr, proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    statuses = {c["kind"]: c["status"] for c in result["levels"][0]["checks"]}
+    assert statuses["command"] == "PASS"
+    assert statuses["tcp"] == "FAIL"  # nothing listens on port 9: a real verdict, not a setup error
+    assert proc.returncode == 1
+
+
+def test_no_cluster_spec_asks_the_cluster_nothing(tmp_path: Path) -> None:
+    """With a kubeconfig at hand, a spec that needs no cluster still sends it no request (no preflight)."""
+    (tmp_path / "gate.yaml").write_text(NO_CLUSTER.replace("- tcp: {host: 127.0.0.1, port: 9}\n", ""))
+    log = tmp_path / "requests.jsonl"
+    with start("healthy", request_log=str(log)) as sim:
+        proc = gate("verify", "--stage", "web", "--kubeconfig", sim.kubeconfig, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    requests = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    assert requests == []
