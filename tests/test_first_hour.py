@@ -98,3 +98,40 @@ def test_no_cluster_spec_asks_the_cluster_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     requests = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     assert requests == []
+
+
+# -- 3. errors ------------------------------------------------------------------------------------
+THREE_MISTAKES = """
+stages:
+  web:
+    levels:
+      1:
+        - podz: {namespace: a}
+      2:
+        - tcp: {host: 127.0.0.1, port: "${NOPE}"}
+        - http: {url: "http://127.0.0.1:9/", expect: {status: 2000}}
+        - tls: {host: example.com, min_days_left: -3, colour: blue}
+"""
+
+
+def test_every_spec_error_of_a_file_in_one_run(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(THREE_MISTAKES)
+    proc = gate("verify", "--stage", "web", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr
+    assert "problems in gate.yaml" in err
+    for where in ("gate.yaml:6 at stages.web.levels.1[1].podz", "gate.yaml:8 at stages.web.levels.2[1].tcp.port",
+                  "gate.yaml:9 at stages.web.levels.2[2].http.expect.status", "gate.yaml:10 at "
+                  "stages.web.levels.2[3].tls.colour"):
+        assert where in err, err
+    assert "Traceback" not in err
+
+
+def test_spec_errors_are_capped(tmp_path: Path) -> None:
+    items = "".join(f"        - tcp: {{host: h, port: {i}, bogus{i}: 1}}\n" for i in range(25))
+    (tmp_path / "gate.yaml").write_text(f"stages:\n  web:\n    levels:\n      2:\n{items}")
+    proc = gate("verify", "--stage", "web", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "25 problems in gate.yaml" in proc.stderr
+    assert proc.stderr.count("unknown key 'bogus") == 20
+    assert "…and 5 more" in proc.stderr
