@@ -135,3 +135,37 @@ def test_spec_errors_are_capped(tmp_path: Path) -> None:
     assert "25 problems in gate.yaml" in proc.stderr
     assert proc.stderr.count("unknown key 'bogus") == 20
     assert "…and 5 more" in proc.stderr
+
+
+CLUSTER_SPEC = """
+defaults: {timeout: 2s, interval: 0.2s}
+stages:
+  s:
+    levels:
+      1:
+        - crds: [prometheuses.monitoring.coreos.com]
+"""
+
+
+def test_a_rejected_token_names_kubeconfig_context_and_server(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(CLUSTER_SPEC)
+    with start("healthy") as sim:
+        config = tmp_path / "kubeconfig"
+        config.write_text(Path(sim.kubeconfig).read_text().replace("gate-token", "wrong-token"))
+        server = next(line.split()[1] for line in config.read_text().splitlines() if "server:" in line)
+        proc = gate("verify", "--stage", "s", "--kubeconfig", str(config), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"kubeconfig {config}, context sim, server {server}" in proc.stderr, proc.stderr
+    assert "wrong-token" not in proc.stdout + proc.stderr
+
+
+def test_an_unreachable_cluster_names_kubeconfig_context_and_server(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(CLUSTER_SPEC)
+    config = tmp_path / "kubeconfig"
+    config.write_text("apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
+                      "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+                      "users: [{name: u, user: {token: t}}]\n"
+                      "contexts: [{name: lab, context: {cluster: c, user: u}}]\n")
+    proc = gate("verify", "--stage", "s", "--kubeconfig", str(config), "--timeout", "4s", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"kubeconfig {config}, context lab, server https://127.0.0.1:9" in proc.stdout + proc.stderr

@@ -84,7 +84,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
         except Exception as exc:  # noqa: BLE001 - the library's answer to a bad file is any exception
             raise ConfigError(f"cannot use kubeconfig {os.pathsep.join(files)}: {_library_error(exc)}",
                               key=flag) from None
+        origin = _origin(files, context, cfg.host)
     elif in_cluster():
+        origin = "the pod's service account"
         try:
             config.load_incluster_config(client_configuration=cfg)
         except Exception as exc:  # noqa: BLE001
@@ -100,7 +102,22 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     except Exception as exc:  # noqa: BLE001 - as above: the library's answer to a bad setting
         raise ConfigError(f"cannot use the kubeconfig's cluster settings: {_library_error(exc)}", key=flag) \
             from None
-    return KubeClient(api, request_timeout=request_timeout)
+    kube = KubeClient(api, request_timeout=request_timeout)
+    kube.origin = origin if origin.startswith("kubeconfig") else f"{origin}, server {cfg.host}"
+    return kube
+
+
+def _origin(files: list[str], context: str | None, server: str) -> str:
+    """"kubeconfig F, context C, server S": what a cluster error names, so a person knows which
+    credentials and which cluster were used."""
+    if not context:
+        from kubernetes import config
+
+        try:
+            context = config.list_kube_config_contexts(config_file=os.pathsep.join(files))[1]["name"]
+        except Exception:  # noqa: BLE001 - only for the message
+            context = None
+    return (f"kubeconfig {os.pathsep.join(files)}, context {context or '(current)'}, server {server}")
 
 
 def _check_kubeconfig_file(path: str) -> None:
@@ -177,6 +194,11 @@ class Response:
 class KubeClient:
     """Raw JSON access to the API server. Thread-safe; shared by every check of a run."""
 
+    origin: str = ""  # "kubeconfig F, context C, server S", named by errors about the cluster itself
+
+    def _where(self) -> str:
+        return f" ({self.origin})" if self.origin else ""
+
     def __init__(self, api_client: Any, request_timeout: float = 15.0, retry_budget: float = 20.0) -> None:
         self.api = api_client
         self.request_timeout = request_timeout
@@ -220,10 +242,10 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise deadlines.DeadlineExceeded(f"{method} {path}: no answer before the deadline") from None
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}{self._where()}") from None
         except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
             if getattr(exc, "status", None) == 0:
-                raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+                raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}{self._where()}") from None
             raise
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
         resp_headers = {k.lower(): v for k, v in raw.headers.items()}
@@ -245,7 +267,7 @@ class KubeClient:
         """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused."""
         resp = self.request(method, path, **kwargs)
         if resp.status == 401:
-            raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}")
+            raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}{self._where()}")
         if resp.status == 403:
             what = permission.describe() if permission else f"{method} {path}"
             raise PermissionDenied(f"forbidden: the gate may not {what} ({_message(resp.body)})",
@@ -336,7 +358,8 @@ class KubeClient:
         if resp.status in (401, 403) and _is_status_object(resp.body):
             # The API server refused the gate itself; a 401/403 from the service passes through as is.
             if resp.status == 401:
-                raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {proxy}")
+                raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {proxy}"
+                                f"{self._where()}")
             raise PermissionDenied(f"forbidden: the gate may not {perm.describe()}", permission=perm)
         return resp
 
