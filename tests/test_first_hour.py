@@ -169,3 +169,46 @@ def test_an_unreachable_cluster_names_kubeconfig_context_and_server(tmp_path: Pa
     proc = gate("verify", "--stage", "s", "--kubeconfig", str(config), "--timeout", "4s", cwd=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert f"kubeconfig {config}, context lab, server https://127.0.0.1:9" in proc.stdout + proc.stderr
+
+
+# -- 4. reports -----------------------------------------------------------------------------------
+def test_promote_errored_says_the_promotion_message_once(tmp_path: Path) -> None:
+    proc = gate("demo", "--scenario", "promote-errored", "--promote", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = proc.stdout[proc.stdout.index("VERIFICATION REPORT"):]
+    assert report.count("repository not accessible: authentication required") == 1, report
+    assert "(the message above)" in report
+    assert "--retry-failed" in report.split("Action Required:")[1]  # the action is still there
+
+
+def test_a_setup_error_states_no_empty_expectation_and_an_action(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(CLUSTER_SPEC)
+    with start("healthy") as sim:
+        config = tmp_path / "kubeconfig"
+        config.write_text(Path(sim.kubeconfig).read_text().replace("gate-token", "wrong-token"))
+        proc = gate("verify", "--stage", "s", "--kubeconfig", str(config), cwd=tmp_path)
+    report = proc.stdout
+    assert "(not stated)" not in report
+    assert report.count("rejected the gate's credentials") == 1, report
+    action = report.split("Action Required:")[1]
+    assert "kubectl auth whoami" in action and "rejected" not in action
+
+
+def test_action_required_is_an_action_not_the_observation(tmp_path: Path) -> None:
+    (tmp_path / "gate.yaml").write_text(NO_CLUSTER)
+    proc = gate("verify", "--stage", "web", cwd=tmp_path)
+    action = proc.stdout.split("Action Required:")[1]
+    assert "Connection refused" not in action, action
+    assert "nc -vz 127.0.0.1 9" in action
+
+
+def test_each_check_kind_states_an_action() -> None:
+    from checks.tls import Tls
+    from gate.model import Observation
+
+    tls = Tls({"host": "grafana.demo.example", "min_days_left": 14, "secret": "monitoring/grafana-tls"})
+    action = tls.action(Observation(False, "certificate expires in 3 days", "at least 14 days left"))
+    assert action.startswith("Renew the certificate for grafana.demo.example")
+    assert "kubectl -n monitoring describe certificate" in action and "min_days_left" in action
+    untrusted = tls.action(Observation(False, "not trusted: self-signed certificate", "trusted"))
+    assert "ca_bundle" in untrusted
