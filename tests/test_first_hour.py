@@ -212,3 +212,16 @@ def test_each_check_kind_states_an_action() -> None:
     assert "kubectl -n monitoring describe certificate" in action and "min_days_left" in action
     untrusted = tls.action(Observation(False, "not trusted: self-signed certificate", "trusted"))
     assert "ca_bundle" in untrusted
+
+
+# -- 5. the README's troubleshooting snippet is true -------------------------------------------------
+def test_readme_no_cluster_snippet_runs_without_any_credentials(tmp_path: Path) -> None:
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    snippet = re.search(r"<!-- snippet: no-cluster -->\n```yaml\n(.*?)```", text, flags=re.S)
+    assert snippet, "the README lost its no-cluster snippet"
+    (tmp_path / "gate.yaml").write_text(snippet.group(1))
+    proc = gate("verify", "--stage", "web", cwd=tmp_path, env={"KUBECONFIG": str(tmp_path / "none")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Overall: PASS" in proc.stdout
