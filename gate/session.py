@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.base import Clients
-from gate.cluster.kube import KubeClient, connect, in_cluster
+from gate.cluster.kube import KubeClient, connect, in_cluster, register_secrets_only
 from gate.engine.plan import Plan
 from gate.entry import Interrupted
 from gate.errors import ConfigError
@@ -69,6 +69,8 @@ class Session:
                     _require(plan, spec.settings)
             settings = spec.settings  # with whatever discovery filled in
         kube = cluster() if not need_plan or plan_needs_cluster(plan) else (connected or [None])[0]
+        if kube is None:
+            register_secrets_only(opts.kubeconfig)  # never printed, even by a run that needs no cluster
         http = HttpClient(kube=kube)
         clients = Clients(kube=kube, http=http, settings=settings, freight=opts.freight,
                           in_cluster=in_cluster())

@@ -9,7 +9,9 @@ in pieces that stop at it, no retry past it.
 
 from __future__ import annotations
 
+import base64
 import binascii
+import contextlib
 import json
 import os
 import threading
@@ -150,6 +152,51 @@ def _library_error(exc: Exception) -> str:
     if type(exc).__name__ == "ConfigException":
         return redact.redact(text)
     return redact.redact(f"{type(exc).__name__}: {text}")
+
+
+def register_secrets_only(kubeconfig: str | None = None) -> None:
+    """Mark the kubeconfig's credentials as secret without connecting (nor running exec plugins): a run
+    that needs no cluster must still never print them, e.g. in a command check's output. Best effort: a
+    kubeconfig that cannot be read is not this run's problem."""
+    from gate.spec.yamlpos import load as load_yaml
+
+    files = _kubeconfig_files(kubeconfig)
+    if not files and in_cluster():
+        _register_file(f"{SA_DIR}/token")
+    for path in files:
+        try:
+            data, _ = load_yaml(path)
+        except Exception:  # noqa: BLE001 - best effort, see above
+            continue
+        users = data.get("users") if isinstance(data, dict) else None
+        for entry in users if isinstance(users, list) else []:
+            user = entry.get("user") if isinstance(entry, dict) else None
+            if isinstance(user, dict):
+                _register_user(user)
+
+
+def _register_user(user: dict) -> None:
+    for key in ("token", "password", "client-key-data"):
+        value = user.get(key)
+        if isinstance(value, str) and value:
+            redact.register(value)
+            if key == "client-key-data":
+                with contextlib.suppress(binascii.Error, ValueError):
+                    redact.register(base64.b64decode(value).decode("utf-8", "replace").strip())
+    if isinstance(user.get("username"), str) and isinstance(user.get("password"), str):
+        redact.register(f"{user['username']}:{user['password']}")
+    for key in ("tokenFile", "client-key"):
+        if isinstance(user.get(key), str):
+            _register_file(user[key])
+
+
+def _register_file(path: str) -> None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(1 << 20)
+    except OSError:
+        return
+    redact.register(text.strip())
 
 
 def _register_credentials(cfg: Any) -> None:
