@@ -148,8 +148,11 @@ class Http(Check):
         if obs.hint:
             return obs.hint
         url = self.params.get("url")
-        probe = f"curl -sSi {url}" if url else \
-            f"kubectl get --raw /api/v1/namespaces/<ns>/services/{self.params.get('service')}/proxy/"
+        if url:
+            probe = f"curl -sSi {url}"
+        else:
+            ns, _, svc = str(self.params.get("service")).partition("/")
+            probe = f"kubectl get --raw /api/v1/namespaces/{ns}/services/{svc}/proxy{self.params.get('path') or '/'}"
         return (f"Look at what the endpoint answers ({probe}) and fix the service behind it, or the `expect:` "
                 f"of this check if the new answer is right")
 

@@ -68,7 +68,8 @@ class Session:
                 if need_cluster:
                     _require(plan, spec.settings)
             settings = spec.settings  # with whatever discovery filled in
-        kube = cluster() if not need_plan or plan_needs_cluster(plan) else (connected or [None])[0]
+        needed = not need_plan or plan_needs_cluster(plan) or _in_analysis_run()
+        kube = cluster() if needed else (connected or [None])[0]
         if kube is None:
             register_secrets_only(opts.kubeconfig)  # never printed, even by a run that needs no cluster
         http = HttpClient(kube=kube)
@@ -107,6 +108,15 @@ def plan_needs_cluster(plan: Plan | None) -> bool:
     """A check needs the cluster exactly when it declares RBAC permissions (http/tcp/tls/command and the
     Prometheus family with a `url:` declare none)."""
     return plan is not None and bool(plan.permissions())
+
+
+def _in_analysis_run() -> bool:
+    """A Kargo verification Job reads its AnalysisRun (gate/jobmode.py), whatever the spec's checks need."""
+    if not in_cluster():
+        return False
+    from gate.jobmode import analysisrun_uid
+
+    return bool(analysisrun_uid())
 
 
 def plan_settings(plan: Plan) -> dict[str, list[Any]]:

@@ -225,3 +225,17 @@ def test_readme_no_cluster_snippet_runs_without_any_credentials(tmp_path: Path) 
     proc = gate("verify", "--stage", "web", cwd=tmp_path, env={"KUBECONFIG": str(tmp_path / "none")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Overall: PASS" in proc.stdout
+
+
+def test_http_and_tcp_actions_name_the_command_to_run() -> None:
+    from checks.http import Http
+    from checks.tcp import Tcp
+    from gate.model import Observation
+
+    failed = Observation(False, "HTTP 503", "HTTP 200")
+    http = Http({"service": "monitoring/grafana:3000", "path": "/api/health"})
+    assert "kubectl get --raw /api/v1/namespaces/monitoring/services/grafana:3000/proxy/api/health" \
+        in http.action(failed)
+    assert "curl -sSi https://grafana.demo.example/" in Http({"url": "https://grafana.demo.example/"}).action(failed)
+    assert "getent hosts nowhere.invalid" in Tcp({"host": "nowhere.invalid", "port": 80}).action(
+        Observation(False, "nowhere.invalid: name does not resolve (Name or service not known)", ""))
