@@ -28,9 +28,11 @@ class Session:
     resolve: Callable[[set[str]], Any] | None = None  # discover missing settings keys (lazily)
 
     @classmethod
-    def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True) -> Session:
+    def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True,
+             connect_always: bool = False) -> Session:
         """`need_cluster=False`: never connect (render). Otherwise a command with a plan connects only when
-        the plan needs the cluster (a check declares permissions) or a setting must be discovered."""
+        the plan needs the cluster (a check declares permissions) or a setting must be discovered;
+        `connect_always` for commands about the cluster itself (`gate rbac check`)."""
         from gate.engine import deadlines
         from gate.engine.progress import Progress
         from gate.httpclient import HttpClient
@@ -68,7 +70,7 @@ class Session:
                 if need_cluster:
                     _require(plan, spec.settings)
             settings = spec.settings  # with whatever discovery filled in
-        needed = not need_plan or plan_needs_cluster(plan) or _in_analysis_run()
+        needed = connect_always or not need_plan or plan_needs_cluster(plan) or _in_analysis_run()
         kube = cluster() if needed else (connected or [None])[0]
         if kube is None:
             register_secrets_only(opts.kubeconfig)  # never printed, even by a run that needs no cluster
