@@ -47,6 +47,12 @@ class Alertmanager(Check):
         self.target = Target.from_params(params)
         self.run_id = uuid.uuid4().hex[:12]  # one per check: retries re-post the same alert
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        return ("Check Alertmanager's pods and cluster peers (its /api/v2/status page, "
+                "kubectl logs of the alertmanager pods)")
+
     def default_name(self) -> str:
         return "Alertmanager ready" + (" + test alert" if self.params.get("test_alert") else "")
 

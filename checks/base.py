@@ -43,6 +43,8 @@ class Check:
     # JSON Schema of a shorthand form (e.g. `crds: [a, b]`); normalize() turns it into params.
     shorthand: ClassVar[dict[str, Any] | None] = None
     summary: ClassVar[str] = ""  # one line for the spec reference
+    # where the spec wrote this check ({"file", "line", "key"}), set by the spec layer for messages
+    origin: dict[str, Any] | None = None
 
     def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
         self.params = params
@@ -64,9 +66,20 @@ class Check:
         """Fill defaults that come from settings (e.g. the Argo CD namespace) before permissions() is
         asked, so the declared RBAC names the real namespace. The spec layer calls it once."""
 
+    def needs_settings(self) -> dict[str, str]:
+        """Settings keys this check cannot run without, given its params: key -> the param that would
+        replace it. The session discovers the missing ones (lazily) or stops with exit 2 naming them."""
+        return {}
+
     def permissions(self) -> list[Permission]:
-        """The RBAC rules observe() needs; `gate rbac check` and `render analysis-template` use them."""
+        """The RBAC rules observe() needs; `gate rbac check` and `render analysis-template` use them.
+        None at all means the check needs no cluster: the session then does not connect for it."""
         return []
+
+    def action(self, obs: Observation) -> str:
+        """What a person should do when this check fails: a command to run or a setting to change.
+        The default is the observation's hint; check kinds whose hint restates the problem override it."""
+        return obs.hint
 
     def observe(self, clients: Clients) -> Observation:
         raise NotImplementedError

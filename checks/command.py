@@ -114,6 +114,13 @@ class Command(Check):
         },
     }
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        run = self.params["run"]
+        shown = run if isinstance(run, str) else " ".join(str(p) for p in run)
+        return f"Run `{shown}` by hand and fix what it reports (its output is in the JUnit/JSON report)"
+
     def default_name(self) -> str:
         run = self.params["run"]
         text = run if isinstance(run, str) else shlex.join(run)

@@ -144,6 +144,18 @@ class Http(Check):
             if "${env:" not in auth["password"] and "${env:" not in auth["username"]:
                 redact.register(f"{auth['username']}:{auth['password']}")
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        url = self.params.get("url")
+        if url:
+            probe = f"curl -sSi {url}"
+        else:
+            ns, _, svc = str(self.params.get("service")).partition("/")
+            probe = f"kubectl get --raw /api/v1/namespaces/{ns}/services/{svc}/proxy{self.params.get('path') or '/'}"
+        return (f"Look at what the endpoint answers ({probe}) and fix the service behind it, or the `expect:` "
+                f"of this check if the new answer is right")
+
     def default_name(self) -> str:
         where = self.params.get("url") or f"{self.params.get('service')}{self.params.get('path') or '/'}"
         return f"http {redact.redact(str(where))}"

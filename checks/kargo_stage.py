@@ -170,6 +170,11 @@ class KargoStageCheck(Check):
             if ns:
                 self.params["namespace"] = ns
 
+    def needs_settings(self) -> dict[str, str]:
+        if self.params.get("namespace") or self.params.get("project"):
+            return {}
+        return {"kargo_namespace": "namespace"}
+
     @property
     def stage(self) -> str | None:
         return self.params.get("stage")

@@ -49,6 +49,12 @@ class LokiQuery(Check):
             except re.error as exc:
                 raise ConfigError(f"invalid regular expression: {exc}", key="pattern") from None
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        return (f"Check that the logs are shipped (the log agent's pods, and the query {self.params['query']!r} "
+                f"in Grafana Explore), or widen `since:` / lower `min_lines:`")
+
     def default_name(self) -> str:
         return f"Loki {self.params['query']}"
 

@@ -75,6 +75,12 @@ class PrometheusQuery(Check):
             count = ">= 1"
         self.count = Comparison(count, "expect_count") if count is not None else None
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        return (f"Run the query in Prometheus ({self.params.get('query')!r}) and fix what it measures, or the "
+                f"`expect:` of this check if the new value is right")
+
     def default_name(self) -> str:
         return f"PromQL {self.params['query']}"
 

@@ -80,6 +80,12 @@ class PrometheusTargets(Check):
         super().__init__(params, name)
         self.target = Target.from_params(params)
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        return ("Open Prometheus' Status > Targets page: fix the targets that are down (their pods and "
+                "/metrics endpoints) or the ServiceMonitor/PodMonitor that should select them")
+
     def default_name(self) -> str:
         scope = ",".join(f"{k}={v}" for k, v in self.labels.items())
         return "Prometheus targets" + (f" {scope}" if scope else "")

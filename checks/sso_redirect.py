@@ -72,6 +72,12 @@ class SsoRedirect(Check):
             if value and "${env:" not in value:
                 redact.register(value)
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        return ("Check the Ingress' auth annotations (auth-url/auth-signin) and the SSO proxy's pods, "
+                "or fix the expected login URL in the spec")
+
     def default_name(self) -> str:
         return f"SSO redirect {redact.redact(str(self.params.get('url')))}"
 

@@ -35,6 +35,15 @@ class Tcp(Check):
             return {"host": host, "port": int(port)}
         return dict(raw or {})
 
+    def action(self, obs: Observation) -> str:
+        if obs.hint:
+            return obs.hint
+        host, port = self.params["host"], self.params["port"]
+        if "does not resolve" in obs.observed:
+            return f"Fix the host name {host!r} in the spec, or its DNS record (getent hosts {host})"
+        return (f"Start or expose the service listening on {host}:{port} (nc -vz {host} {port}), "
+                f"or fix host/port in the spec")
+
     def default_name(self) -> str:
         return f"TCP {self.params['host']}:{self.params['port']}"
 

@@ -110,6 +110,28 @@ class Tls(Check):
         self.timeout = parse_duration(params.get("connect_timeout", 10))
         self.secret = params.get("secret")
 
+    def action(self, obs: Observation) -> str:
+        """What to do, by what failed: renew, fix the trust, the name or the Secret (not the symptom again)."""
+        if obs.hint:
+            return obs.hint
+        text = obs.observed
+        where = f"{self.address}:{self.port}"
+        if "days" in obs.expected or "expire" in text:
+            renew = (f" (cert-manager: kubectl -n {self.secret.split('/')[0]} describe certificate; "
+                     f"cmctl renew -n {self.secret.split('/')[0]} <certificate>)") if self.secret else \
+                " (cert-manager: kubectl describe certificate -A | grep -B3 -A10 " + self.host + ")"
+            return f"Renew the certificate for {self.host}{renew}, or lower min_days_left ({self.min_days:g})"
+        if text.startswith("no TLS handshake"):
+            return (f"Make {where} serve TLS (openssl s_client -connect {where} -servername {self.sni}), "
+                    f"or fix host/port/address in the spec")
+        if "not the one in Secret" in text or text.startswith("Secret "):
+            return (f"Reload the certificate from Secret {self.secret} into the server (restart the ingress "
+                    f"controller or check which Secret its tls: section names), or fix `secret:`")
+        if "certificate is for" in text:
+            return f"Serve a certificate whose SANs cover {self.host} (check the Ingress tls.hosts), or fix `host:`"
+        return (f"Make the certificate at {where} trusted ({self.trust_text()}): serve the full chain, or set "
+                f"`ca_bundle:` to the CA that signed it")
+
     def default_name(self) -> str:
         return f"TLS {self.params['host']}:{self.params.get('port', 443)}"
 

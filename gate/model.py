@@ -76,8 +76,11 @@ class Section:
         status = Status.FAIL if isinstance(exc, GateClosed) else Status.ERROR
         message = redact(str(exc))
         rid = title.lower().replace(" ", "-")
+        from gate.reports.actions import setup_action
+
+        action = redact(setup_action(exc)) or message
         row = CheckResult(id=f"{rid}.error", name=title, kind="error", level=0, status=status, attempts=1,
-                          observed=message, reason=message, hint=message)
+                          observed=message, reason=message, hint=action)
         return cls(title, status, [row])
 
 

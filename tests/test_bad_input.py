@@ -30,6 +30,8 @@ DEEP = "stages:\n  s:\n    levels:\n      1:\n        - crds: " + "[" * 500 + "]
 BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
         + "".join(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcde", "bcdef", strict=True)))
 NUL = "stages:\n  s:\x00\n"
+# a check that reads the cluster, so the kubeconfig is read (a spec of tcp checks alone never reads it)
+CLUSTER_SPEC = "stages:\n  s:\n    levels:\n      1:\n        - crds: [prometheuses.monitoring.coreos.com]\n"
 BIG_INT = "defaults: {timeout: " + "9" * 5000 + "}\nstages: {}\n"
 
 
@@ -139,7 +141,7 @@ def test_bad_kubeconfig_exits_2(capsys, tmp_path: Path, content: str | None, wor
     if content is not None:
         path = str(tmp_path / "kubeconfig.yaml")
         Path(path).write_text(content)
-    code, text = verify(capsys, tmp_path, kubeconfig=path)
+    code, text = verify(capsys, tmp_path, kubeconfig=path, spec=CLUSTER_SPEC)
     assert_usage_error(code, text, *words)
 
 

@@ -61,7 +61,11 @@ def test_job_prefers_the_pods_namespace(capsys, sim, monkeypatch: pytest.MonkeyP
 def test_job_without_any_namespace_is_a_usage_error(capsys, sim, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("monitoring_namespace: monitoring\nargocd_namespace: argocd\n")
-    code, _, err = check(capsys, sim, "--job", config=str(config))
+    # a spec without kargo_stage: nothing needs (so nothing discovers) the Kargo project namespace
+    spec = tmp_path / "gate.yaml"
+    spec.write_text("stages:\n  monitoring:\n    levels:\n      1:\n"
+                    "        - crds: [prometheuses.monitoring.coreos.com]\n")
+    code, _, err = check(capsys, sim, "--job", "--spec", str(spec), config=str(config))
     assert code == 2
     assert "GATE_NAMESPACE" in err and "--project" in err
 

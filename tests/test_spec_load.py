@@ -196,7 +196,7 @@ def test_unterminated_reference(tmp_path: Path) -> None:
 
 
 # -- malformed -----------------------------------------------------------------------------------
-def test_wrong_type_reports_first_error_with_line_and_path(tmp_path: Path) -> None:
+def test_wrong_type_reports_every_error_first_one_first(tmp_path: Path) -> None:
     path = spec_file(tmp_path, """\
         stages:
           monitoring:
@@ -207,8 +207,11 @@ def test_wrong_type_reports_first_error_with_line_and_path(tmp_path: Path) -> No
                 - podz: {}
         """)
     err = error_of(path)
-    assert str(err) == (f"{path}:6 at stages.monitoring.levels.1[2].pods.min_ready: "
-                        "expected integer, got 'three'")
+    assert (err.line, err.key) == (6, "stages.monitoring.levels.1[2].pods.min_ready")
+    lines = str(err).splitlines()  # both problems, in file order, in one run
+    assert lines[0] == f"2 problems in {path}:"
+    assert lines[1] == f"  {path}:6 at stages.monitoring.levels.1[2].pods.min_ready: expected integer, got 'three'"
+    assert lines[2].startswith(f"  {path}:7 at stages.monitoring.levels.1[3].podz: unknown check kind 'podz'")
 
 
 def test_unknown_kind_lists_known_kinds_and_suggests(tmp_path: Path) -> None:

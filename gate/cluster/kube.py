@@ -9,7 +9,9 @@ in pieces that stop at it, no retry past it.
 
 from __future__ import annotations
 
+import base64
 import binascii
+import contextlib
 import json
 import os
 import threading
@@ -84,7 +86,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
         except Exception as exc:  # noqa: BLE001 - the library's answer to a bad file is any exception
             raise ConfigError(f"cannot use kubeconfig {os.pathsep.join(files)}: {_library_error(exc)}",
                               key=flag) from None
+        origin = _origin(files, context, cfg.host)
     elif in_cluster():
+        origin = "the pod's service account"
         try:
             config.load_incluster_config(client_configuration=cfg)
         except Exception as exc:  # noqa: BLE001
@@ -100,7 +104,22 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     except Exception as exc:  # noqa: BLE001 - as above: the library's answer to a bad setting
         raise ConfigError(f"cannot use the kubeconfig's cluster settings: {_library_error(exc)}", key=flag) \
             from None
-    return KubeClient(api, request_timeout=request_timeout)
+    kube = KubeClient(api, request_timeout=request_timeout)
+    kube.origin = origin if origin.startswith("kubeconfig") else f"{origin}, server {cfg.host}"
+    return kube
+
+
+def _origin(files: list[str], context: str | None, server: str) -> str:
+    """"kubeconfig F, context C, server S": what a cluster error names, so a person knows which
+    credentials and which cluster were used."""
+    if not context:
+        from kubernetes import config
+
+        try:
+            context = config.list_kube_config_contexts(config_file=os.pathsep.join(files))[1]["name"]
+        except Exception:  # noqa: BLE001 - only for the message
+            context = None
+    return (f"kubeconfig {os.pathsep.join(files)}, context {context or '(current)'}, server {server}")
 
 
 def _check_kubeconfig_file(path: str) -> None:
@@ -133,6 +152,51 @@ def _library_error(exc: Exception) -> str:
     if type(exc).__name__ == "ConfigException":
         return redact.redact(text)
     return redact.redact(f"{type(exc).__name__}: {text}")
+
+
+def register_secrets_only(kubeconfig: str | None = None) -> None:
+    """Mark the kubeconfig's credentials as secret without connecting (nor running exec plugins): a run
+    that needs no cluster must still never print them, e.g. in a command check's output. Best effort: a
+    kubeconfig that cannot be read is not this run's problem."""
+    from gate.spec.yamlpos import load as load_yaml
+
+    files = _kubeconfig_files(kubeconfig)
+    if not files and in_cluster():
+        _register_file(f"{SA_DIR}/token")
+    for path in files:
+        try:
+            data, _ = load_yaml(path)
+        except Exception:  # noqa: BLE001 - best effort, see above
+            continue
+        users = data.get("users") if isinstance(data, dict) else None
+        for entry in users if isinstance(users, list) else []:
+            user = entry.get("user") if isinstance(entry, dict) else None
+            if isinstance(user, dict):
+                _register_user(user)
+
+
+def _register_user(user: dict) -> None:
+    for key in ("token", "password", "client-key-data"):
+        value = user.get(key)
+        if isinstance(value, str) and value:
+            redact.register(value)
+            if key == "client-key-data":
+                with contextlib.suppress(binascii.Error, ValueError):
+                    redact.register(base64.b64decode(value).decode("utf-8", "replace").strip())
+    if isinstance(user.get("username"), str) and isinstance(user.get("password"), str):
+        redact.register(f"{user['username']}:{user['password']}")
+    for key in ("tokenFile", "client-key"):
+        if isinstance(user.get(key), str):
+            _register_file(user[key])
+
+
+def _register_file(path: str) -> None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(1 << 20)
+    except OSError:
+        return
+    redact.register(text.strip())
 
 
 def _register_credentials(cfg: Any) -> None:
@@ -177,6 +241,11 @@ class Response:
 class KubeClient:
     """Raw JSON access to the API server. Thread-safe; shared by every check of a run."""
 
+    origin: str = ""  # "kubeconfig F, context C, server S", named by errors about the cluster itself
+
+    def _where(self) -> str:
+        return f" ({self.origin})" if self.origin else ""
+
     def __init__(self, api_client: Any, request_timeout: float = 15.0, retry_budget: float = 20.0) -> None:
         self.api = api_client
         self.request_timeout = request_timeout
@@ -220,10 +289,10 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise deadlines.DeadlineExceeded(f"{method} {path}: no answer before the deadline") from None
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}{self._where()}") from None
         except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
             if getattr(exc, "status", None) == 0:
-                raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+                raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}{self._where()}") from None
             raise
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
         resp_headers = {k.lower(): v for k, v in raw.headers.items()}
@@ -245,7 +314,7 @@ class KubeClient:
         """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused."""
         resp = self.request(method, path, **kwargs)
         if resp.status == 401:
-            raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}")
+            raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}{self._where()}")
         if resp.status == 403:
             what = permission.describe() if permission else f"{method} {path}"
             raise PermissionDenied(f"forbidden: the gate may not {what} ({_message(resp.body)})",
@@ -336,7 +405,8 @@ class KubeClient:
         if resp.status in (401, 403) and _is_status_object(resp.body):
             # The API server refused the gate itself; a 401/403 from the service passes through as is.
             if resp.status == 401:
-                raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {proxy}")
+                raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {proxy}"
+                                f"{self._where()}")
             raise PermissionDenied(f"forbidden: the gate may not {perm.describe()}", permission=perm)
         return resp
 

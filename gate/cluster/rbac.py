@@ -152,7 +152,7 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
 
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
                       project=project, json_path=json_path, output=output, timeout=timeout)
-    session = Session.open(opts)
+    session = Session.open(opts, connect_always=True)  # it asks the cluster, whatever the checks need
     results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
     denied = [perm for perm, ok in results if not ok]
     if json_path or output == "json":

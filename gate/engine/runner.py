@@ -92,6 +92,18 @@ class DaemonPool:
             self._tasks.put(None)
 
 
+def _action(check: Check, obs: Observation | None, status: Status) -> str:
+    """The row's hint: for a check that did not pass, what to do about it (Check.action)."""
+    if obs is None:
+        return ""
+    if status == Status.PASS:
+        return obs.hint
+    try:
+        return check.action(obs) or obs.hint
+    except Exception:  # noqa: BLE001 - a wording helper must never cost the verdict
+        return obs.hint
+
+
 @dataclass
 class CheckState:
     """One check's polling state within a level."""
@@ -121,7 +133,7 @@ class CheckState:
             time_to_pass=self.passed_after,
             observed=obs.observed if obs else "", expected=obs.expected if obs else "",
             evidence=list(obs.evidence) if obs else [], output=obs.output if obs else "",
-            hint=obs.hint if obs else "", reason=reason,
+            hint=_action(self.check, obs, status), reason=reason,
         )
         if self.last_error is not None and status == Status.ERROR:
             result.reason = reason or f"could not evaluate: {self.last_error}"

@@ -85,6 +85,8 @@ def open_context(opts: RunOptions, kopts: KargoOptions, *, need_plan: bool, prom
             key="--kargo-address",
         )
     session = Session.open(opts, need_cluster=True, need_plan=need_plan)
+    if not opts.project and hasattr(session, "discover"):
+        session.discover({"kargo_project"})  # discovered like `gate discover` when not set
     settings = session.settings
     get = getattr(settings, "get", lambda key, default=None: getattr(settings, key, default))
     project = opts.project or get("kargo_project") or get("kargo_namespace")

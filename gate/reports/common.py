@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
@@ -36,6 +37,43 @@ def clean(text: str | None) -> str:
 def one_line(text: str | None) -> str:
     """clean() and fold onto a single line (reports promise one line for observed/expected/reason)."""
     return " ".join(clean(text).split())
+
+
+REPEAT_MIN = 40  # characters of a message worth referring to instead of printing again
+SEE_ABOVE = "(the message above)"
+
+
+def collapse(text: str, shown: str) -> str:
+    """`text` with the longest stretch it shares with `shown` (already printed just above) replaced by a
+    reference, when that stretch is a message worth the words (REPEAT_MIN characters or more)."""
+    if not text or not shown or text == shown:
+        return text
+    match = difflib.SequenceMatcher(None, text, shown, autojunk=False).find_longest_match(
+        0, len(text), 0, len(shown))
+    start, end = match.a, match.a + match.size
+    lead = text.find(": ", start, min(end, start + REPEAT_MIN))
+    if lead != -1 and end - (lead + 2) >= REPEAT_MIN:
+        start = lead + 2  # keep a short lead ("Errored at step x: ") that says which message
+    while start < end and (text[start - 1:start].isalnum() if start else False):
+        start += 1  # not in the middle of a word
+    while end > start and end < len(text) and text[end].isalnum():
+        end -= 1
+    if end - start < REPEAT_MIN:
+        return text
+    return text[:start] + SEE_ABOVE + text[end:]
+
+
+def counted(lines: list[str]) -> list[str]:
+    """Identical consecutive lines once, with "(×N)"."""
+    out: list[str] = []
+    runs: list[int] = []
+    for line in lines:
+        if out and out[-1] == line:
+            runs[-1] += 1
+        else:
+            out.append(line)
+            runs.append(1)
+    return [f"{line} (×{n})" if n > 1 else line for line, n in zip(out, runs, strict=True)]
 
 
 def iso_utc(moment: datetime | None) -> str:

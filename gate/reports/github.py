@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from gate.model import CheckResult, RunResult, Status
-from gate.reports.common import clean, iso_utc, level_label, one_line, seconds, verdict
+from gate.reports.common import clean, collapse, counted, iso_utc, level_label, one_line, seconds, verdict
 
 MAX_ANNOTATIONS = 10
 SUMMARY_LIMIT = 256 * 1024  # bytes; GitHub rejects a step summary over 1 MiB
@@ -58,14 +58,20 @@ def annotations(result: RunResult) -> list[str]:
     for where, row in _problems(result)[:MAX_ANNOTATIONS]:
         title = f"{where}: {one_line(row.name)}"
         word = "FAILED" if row.status == Status.FAIL else "could not evaluate"
-        parts = [f"{word}: {one_line(row.observed) or one_line(row.reason)}"]
+        head = one_line(row.observed) or one_line(row.reason)
+        parts = [f"{word}: {head}"]
         if row.expected:
             parts.append(f"expected: {one_line(row.expected)}")
         if row.reason and one_line(row.reason) != one_line(row.observed):
-            parts.append(f"reason: {one_line(row.reason)}")
-        parts += [f"- {one_line(e)}" for e in row.evidence[:5]]
+            parts.append(f"reason: {collapse(one_line(row.reason), head)}")
+        parts += _evidence_lines(row, head)[:5]
         lines.append(f"::error title={escape_property(title)}::{escape_data(clean(chr(10).join(parts)))}")
     return lines
+
+
+def _evidence_lines(row: CheckResult, head: str) -> list[str]:
+    """Evidence as "- line", identical lines counted, the headline's long message referred to."""
+    return [f"- {collapse(e, head)}" for e in counted([one_line(e) for e in row.evidence if one_line(e)])]
 
 
 def _count(rows: list[CheckResult], status: Status) -> int:
@@ -87,7 +93,8 @@ def _blocks_table(result: RunResult) -> list[str]:
 
 
 def _details(row: CheckResult) -> str:
-    lines = [one_line(e) for e in row.evidence]
+    head = one_line(row.observed) or one_line(row.reason)
+    lines = [collapse(e, head) for e in counted([one_line(e) for e in row.evidence])]
     if row.output:
         lines += ["", "output:", *clean(row.output).splitlines()]
     if not any(lines):
@@ -106,8 +113,9 @@ def _failures_table(result: RunResult) -> list[str]:
     lines = ["### Failures", "", "| Where | Check | Status | Observed | Expected | Reason | Evidence |",
              "|---|---|---|---|---|---|---|"]
     for where, row in problems:
+        reason = "" if one_line(row.reason) == one_line(row.observed) else row.reason  # said once
         lines.append(f"| {_cell(where)} | {_cell(row.name)} | {row.status.value} | {_cell(row.observed)} | "
-                     f"{_cell(row.expected)} | {_cell(row.reason)} | {_details(row)} |")
+                     f"{_cell(row.expected)} | {_cell(reason)} | {_details(row)} |")
     return lines
 
 

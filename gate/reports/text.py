@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gate.engine import durations
 from gate.model import CheckResult, LevelResult, RunResult, Section, Status
-from gate.reports.common import MAX_EVIDENCE, clean, iso_utc, level_label, one_line, verdict
+from gate.reports.common import MAX_EVIDENCE, clean, collapse, counted, iso_utc, level_label, one_line, verdict
 
 INDENT = "  "
 DETAIL = "      "
@@ -21,22 +21,27 @@ def _passed_line(row: CheckResult) -> str:
 
 
 def _details(row: CheckResult, shown: str) -> list[str]:
-    """Observed vs expected, the reason (unless the headline already says it), evidence, hint."""
+    """Observed vs expected, the reason (unless the headline already says it), evidence, hint. Nothing is
+    said twice: what the headline shows is not repeated, identical evidence lines are counted, and a long
+    message the headline already carries is referred to (see collapse())."""
     lines: list[str] = []
     observed, expected, reason = one_line(row.observed), one_line(row.expected), one_line(row.reason)
-    if observed or expected:
-        lines.append(f"observed: {observed or '(nothing)'}; expected: {expected or '(not stated)'}")
+    if expected:  # the guide's observed vs expected; "(not stated)" is never printed
+        lines.append(f"observed: {observed or '(nothing)'}; expected: {expected}")
+    elif observed and observed != shown:
+        lines.append(f"observed: {observed}")
     if reason and reason not in (observed, shown):
         lines.append(f"reason: {reason}")
-    evidence = [one_line(e) for e in row.evidence if one_line(e)]
+    evidence = counted([one_line(e) for e in row.evidence if one_line(e)])
     lines += [f"- {e}" for e in evidence[:MAX_EVIDENCE]]
     if len(evidence) > MAX_EVIDENCE:
         lines.append(f"- … {len(evidence) - MAX_EVIDENCE} more (see the JUnit or JSON report)")
     if row.attempts > 1:
         lines.append(f"after {row.attempts} attempts in {durations.format(row.duration)}")
-    if row.hint:
-        lines.append(f"hint: {one_line(row.hint)}")
-    return [DETAIL + line for line in lines]
+    hint = one_line(row.hint)
+    if hint and hint not in (observed, reason) and hint not in shown:
+        lines.append(f"hint: {hint}")
+    return [DETAIL + collapse(line, shown) for line in lines]
 
 
 def _problem_lines(row: CheckResult) -> list[str]:
@@ -87,6 +92,15 @@ def _header(result: RunResult) -> list[str]:
     return lines
 
 
+def _action_line(result: RunResult) -> str:
+    """Action Required, without the long message the first problem's row already shows."""
+    action = one_line(result.action_required)
+    problem = result.first_problem()
+    if problem is None or result.interrupted:
+        return action
+    return collapse(action, one_line(problem.observed) or one_line(problem.reason))
+
+
 def render_text(result: RunResult) -> str:
     """The whole report, ending with a newline. Every piece of text is redacted and cleaned."""
     blocks = [_header(result)]
@@ -96,7 +110,7 @@ def render_text(result: RunResult) -> str:
     footer = [f"Note: {one_line(note)}" for note in result.notes]
     if result.interrupted:
         footer.append("INCOMPLETE: interrupted before the run finished")
-    footer += [f"Overall: {verdict(result)}", f"Action Required: {one_line(result.action_required)}"]
+    footer += [f"Overall: {verdict(result)}", f"Action Required: {_action_line(result)}"]
     blocks.append(footer)
     text = "\n\n".join("\n".join(block) for block in blocks) + "\n"
     return clean(text)

@@ -93,6 +93,7 @@ class Spec:
             if "stage" in (cls.schema.get("properties") or {}) and "stage" not in params:
                 params["stage"] = stage
             check = cls(params, name=common.get("name"))
+            check.origin = where
             check.apply_settings(self.settings)
         except (ValueError, TypeError, KeyError) as exc:
             raise ConfigError(f"invalid {item.kind} check: {exc}", **where) from None
@@ -128,6 +129,7 @@ class _Substitution:
     missing_vars: dict[str, Path] = field(default_factory=dict)  # first use of each
     missing_env: dict[str, Path] = field(default_factory=dict)
     tainted: list[Path] = field(default_factory=list)
+    errors: list[ConfigError] = field(default_factory=list)  # reported together with the schema's
 
     def apply(self, data: Any, path: Path = ()) -> Any:
         if isinstance(data, dict):
@@ -147,7 +149,9 @@ class _Substitution:
             if token == "$${":
                 return "${"
             if match.group(1) is None:
-                raise self._error(f"unterminated '${{' in {text!r} (write '$${{' for a literal '${{')", path)
+                self._error(f"unterminated '${{' in {text!r} (write '$${{' for a literal '${{')", path)
+                missing = True
+                return token
             name = match.group(1).strip()
             value = self._lookup(name, path)
             if value is None:
@@ -164,8 +168,8 @@ class _Substitution:
         if name.startswith("env:"):
             env = name[4:].strip()
             if not _ENV_NAME.match(env):
-                raise self._error(f"'${{{name}}}' is not an environment variable reference "
-                                  f"like ${{env:NAME}}", path)
+                self._error(f"'${{{name}}}' is not an environment variable reference like ${{env:NAME}}", path)
+                return None
             value = self.env.get(env)
             if value is None:
                 self.missing_env.setdefault(env, path)
@@ -174,15 +178,17 @@ class _Substitution:
             return value
         if name not in KEY_OF_VARIABLE:
             known = ", ".join(sorted(KEY_OF_VARIABLE))
-            raise self._error(f"unknown variable ${{{name}}}{did_you_mean(name, list(KEY_OF_VARIABLE))}; "
-                              f"known: {known}, and ${{env:NAME}}", path)
+            self._error(f"unknown variable ${{{name}}}{did_you_mean(name, list(KEY_OF_VARIABLE))}; "
+                        f"known: {known}, and ${{env:NAME}}", path)
+            return None
         value = self.variables.get(name)
         if value is None:
             self.missing_vars.setdefault(name, path)
         return value
 
-    def _error(self, message: str, path: Path) -> ConfigError:
-        return ConfigError(message, file=self.file, line=self.positions.line(path), key=format_path(path))
+    def _error(self, message: str, path: Path) -> None:
+        self.errors.append(ConfigError(message, file=self.file, line=self.positions.line(path),
+                                       key=format_path(path)))
 
 
 def _missing_setting_error(var: str, path: Path, sub: _Substitution, settings: Settings,
@@ -204,7 +210,7 @@ def load_spec(path: str | None, settings: Settings, *,
               kinds: Kinds | None = None, env: Mapping[str, str] | None = None) -> Spec:
     """Read, substitute and validate the spec. `kinds` and `env` default to the check registry and
     os.environ."""
-    from gate.spec.schema import build_schema, first_error
+    from gate.spec.schema import all_errors, build_schema
     from gate.spec.schema import kinds as registry_kinds
 
     file = path or DEFAULT_SPEC
@@ -222,28 +228,44 @@ def load_spec(path: str | None, settings: Settings, *,
 
     sub = _Substitution(settings.variables(), env, file, positions)
     data = sub.apply(raw)
-    problem = first_error(data, schema, file, positions, skip=sub.tainted)
-    if problem:
-        raise problem
-    if sub.missing_env:
-        name, where = _first(sub.missing_env, positions)
-        raise ConfigError(f"environment variable {name} is not set (used as ${{env:{name}}})",
-                          file=file, line=positions.line(where), key=format_path(where))
+    problems = sub.errors + all_errors(data, schema, file, positions, skip=sub.tainted)
+    problems += [ConfigError(f"environment variable {name} is not set (used as ${{env:{name}}})",
+                             file=file, line=positions.line(where), key=format_path(where))
+                 for name, where in sorted(sub.missing_env.items(), key=lambda i: positions.line(i[1]) or 0)]
+    raise_all(problems, file)
     if sub.missing_vars:
         keys = {KEY_OF_VARIABLE[v] for v in sub.missing_vars}
         discovered = resolve_missing is not None
         if resolve_missing is not None:
             settings = resolve_missing(keys)
         still = {v: p for v, p in sub.missing_vars.items() if settings.get(KEY_OF_VARIABLE[v]) is None}
-        if still:
-            var, where = _first(still, positions)
-            raise _missing_setting_error(var, where, sub, settings, discovered)
+        raise_all([_missing_setting_error(var, where, sub, settings, discovered)
+                   for var, where in still.items()], file)
         sub = _Substitution(settings.variables(), env, file, positions)
         data = sub.apply(raw)
-        problem = first_error(data, schema, file, positions)
-        if problem:
-            raise problem
+        raise_all(all_errors(data, schema, file, positions), file)
     return _build(data, file, positions, settings, kinds)
+
+
+MAX_ERRORS = 20  # spec problems listed in one run; the rest are counted
+
+
+def raise_all(problems: list[ConfigError], file: str) -> None:
+    """Raise every problem of the spec at once (in file order, up to MAX_ERRORS): one run shows them all.
+    A single problem is raised as it is; several become one ConfigError that lists them, one a line,
+    carrying the first one's file, line and key."""
+    if not problems:
+        return
+    problems = sorted(problems, key=lambda p: (p.line or 0, p.key or ""))
+    if len(problems) == 1:
+        raise problems[0]
+    lines = [f"  {p}" for p in problems[:MAX_ERRORS]]
+    if len(problems) > MAX_ERRORS:
+        lines.append(f"  …and {len(problems) - MAX_ERRORS} more")
+    err = ConfigError(f"{len(problems)} problems in {file}:\n" + "\n".join(lines))
+    first = problems[0]
+    err.file, err.line, err.key, err.problems = first.file, first.line, first.key, problems  # type: ignore[attr-defined]
+    raise err
 
 
 def _kind(value: Any) -> str:
@@ -252,10 +274,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, str):
         return "text" if len(value) > 40 else f"text {value!r}"
     return f"{type(value).__name__} {value!r}"
-
-
-def _first(found: dict[str, Path], positions: Positions) -> tuple[str, Path]:
-    return min(found.items(), key=lambda item: (positions.line(item[1]) or 0, item[0]))
 
 
 def _defaults(data: Any, file: str, positions: Positions, path: Path) -> dict[str, float]:

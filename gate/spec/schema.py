@@ -258,9 +258,16 @@ def first_error(data: Any, schema: dict[str, Any], file: str, positions: Positio
     """The first problem in file order as a ConfigError naming file, line and key path, or None.
 
     Errors at or around a path in `skip` are ignored (values still waiting for a variable)."""
+    found = all_errors(data, schema, file, positions, skip)
+    return found[0] if found else None
+
+
+def all_errors(data: Any, schema: dict[str, Any], file: str, positions: Positions,
+               skip: list[tuple[str | int, ...]] | None = None) -> list[ConfigError]:
+    """Every problem, in file order, one per key path, each a ConfigError naming file, line and key."""
     skip = skip or []
     kinds = sorted((schema.get("$defs") or {}).get("kinds") or {})
-    found: list[tuple[int, int, str, tuple[str | int, ...]]] = []
+    found: dict[tuple[str | int, ...], tuple[int, int, str]] = {}
     leaves = [_leaf(e) for e in Draft202012Validator(schema).iter_errors(jsonable(data))]
     # `level:` for `levels:` gives "unknown key" and "missing levels": the unknown key says more
     unknown_at = {_path(e) for e in leaves if e.validator == "additionalProperties"}
@@ -270,11 +277,12 @@ def first_error(data: Any, schema: dict[str, Any], file: str, positions: Positio
         message, path = _message(leaf, kinds)
         if any(path[:len(s)] == s or s[:len(path)] == path for s in skip):
             continue
-        found.append((positions.line(path) or 0, len(path), message, path))
-    if not found:
-        return None
-    line, _, message, path = min(found, key=lambda f: (f[0], f[1]))
-    return ConfigError(message, file=file, line=line or None, key=format_path(path) or None)
+        entry = (positions.line(path) or 0, len(path), message)
+        if path not in found or entry < found[path]:
+            found[path] = entry
+    ordered = sorted(found.items(), key=lambda item: (item[1][0], item[1][1]))
+    return [ConfigError(message, file=file, line=line or None, key=format_path(path) or None)
+            for path, (line, _, message) in ordered]
 
 
 def render(schema: dict[str, Any]) -> str:
