@@ -42,7 +42,10 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
         _job_context(session, result)
         if opts.preflight and not _preflight(session, result):
             return finish(result, opts)
-        result.levels = session.run_levels()
+        from gate.diagnose.attach import reserve
+
+        with reserve():  # --timeout bounds the levels and the diagnosis of their failure together
+            result.levels = session.run_levels()
         _diagnose(session, result)
     except ConfigError:
         raise
