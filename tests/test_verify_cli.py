@@ -82,7 +82,7 @@ def test_one_list_per_resource_namespace_and_selector_per_round(crashloop_run: t
     for kind in ("deployments", "statefulsets", "daemonsets"):
         assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None)] == workloads["attempts"]
     # No list was made more often than the most-polled check was polled.
-    assert max(lists.values()) <= rounds
+    assert max(lists.values()) <= rounds + 1  # + the diagnosis' one read of the failing pods
 
 
 @pytest.mark.parametrize(("spec_text", "line", "key", "words"), [

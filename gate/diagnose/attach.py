@@ -50,12 +50,6 @@ class FailureDiagnosis:
     def text(self) -> str:
         return block(self.report)
 
-    def as_dict(self) -> dict[str, Any]:
-        r = self.report
-        return {"stage": r.stage, "check": self.check_id, "phase": r.phase, "health": r.health,
-                "problem": r.problem, "root_cause": r.cause.as_dict() if r.cause else None,
-                "diagnoses": [d.as_dict() for d in r.diagnoses], "unread": dict(r.unread), "text": self.text}
-
 
 @contextlib.contextmanager
 def reserve() -> Iterator[None]:
