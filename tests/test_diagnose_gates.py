@@ -242,3 +242,49 @@ def test_the_step_summary_shows_the_diagnosis(tmp_path: Path, capsys, monkeypatc
     code, _, _, _, _ = verify("crashloop", tmp_path, capsys, "--timeout", "4s")
     text = summary.read_text()
     assert code == 1 and "### Diagnosis" in text and "Root Cause: pod monitoring/" + POD in text
+
+
+def test_a_stage_that_cannot_be_read_runs_no_stage_rule(tmp_path: Path, capsys) -> None:
+    """The identity may read pods, logs and events but no Kargo object: the pod leaf is the root cause, the
+    Stage is named under "Could not read", and no Stage rule (least of all the nuclear option) runs."""
+    world = {"name": "crashloop-no-kargo", "extends": "crashloop", "rbac": {"system:serviceaccount:platform:gate": [
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": ["get", "list"]},
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"], "verbs": ["create"]}]}}
+    spec = SPEC.replace("        - kargo_stage: {}\n", "")
+    code, out, doc, _, requests = verify(world, tmp_path, capsys, "--timeout", "4s", spec=spec)
+    assert code == 1
+    assert [d["rule"] for d in doc["diagnosis"]["diagnoses"]] == ["pod-crashloop"]
+    assert "stages" in doc["diagnosis"]["unread"] and "Could not read:\n  - freight" in out
+    assert "nuclear" not in out and "kubectl delete stage" not in out
+    reads_only(requests)
+
+
+def _pod(waiting: str = "", phase: str = "Running", scheduled: dict | None = None) -> dict:
+    status: dict = {"phase": phase, "conditions": [{"type": "Ready", "status": "False"}]}
+    if scheduled:
+        status["conditions"].append(scheduled)
+    if waiting:
+        status["containerStatuses"] = [{"name": "app", "image": "reg/app:9.9", "ready": False,
+                                        "state": {"waiting": {"reason": waiting}}}]
+    return {"metadata": {"name": "app-6d4b9c-abcde", "namespace": "apps",
+                         "ownerReferences": [{"kind": "ReplicaSet", "name": "app-6d4b9c"}]},
+            "spec": {"containers": [{"name": "app"}]}, "status": status}
+
+
+@pytest.mark.parametrize(("pod", "rule", "cause", "fix"), [
+    (_pod("ImagePullBackOff"), "pod-image-pull", "cannot start: ImagePullBackOff (image: reg/app:9.9)",
+     "imagePullSecrets"),
+    (_pod(phase="Pending", scheduled={"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                      "message": "0/3 nodes are available: 3 Insufficient cpu."}),
+     "pod-pending", "Pending: Unschedulable: 0/3 nodes are available", "kubectl describe pod app-6d4b9c-abcde -n apps"),
+    (_pod(), "pod-not-ready", "is not Ready", "kubectl logs app-6d4b9c-abcde -n apps --tail=100"),
+])
+def test_each_pod_leaf(pod: dict, rule: str, cause: str, fix: str) -> None:
+    from gate.diagnose.view import View
+    from gate.diagnose.workload import diagnose_failure
+
+    view = View(stage={"metadata": {"name": "apps"}}, namespace="platform", project="platform",
+                unread={"stages": "forbidden"}, pods=[pod], failed_check="Pods ready in apps")
+    (d,) = diagnose_failure(view)
+    assert (d.rule, d.risk) == (rule, "LOW") and cause in d.root_cause and any(fix in f for f in d.fix)
+    assert d.verify == "kubectl rollout status deployment/app -n apps --timeout=5m"
