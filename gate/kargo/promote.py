@@ -369,7 +369,10 @@ def _verify_then_levels(
 def _levels(ctx: Context, result: RunResult) -> None:
     session = ctx.session
     if session is not None and getattr(session, "plan", None) is not None:
-        result.levels = session.run_levels()
+        from gate.diagnose.attach import reserve
+
+        with reserve():  # --timeout bounds the levels and the diagnosis of their failure together
+            result.levels = session.run_levels()
 
 
 def _already_current(
