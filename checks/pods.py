@@ -127,6 +127,37 @@ def is_ready(pod: dict) -> bool:
         "deletionTimestamp") and not finite_and_running(pod)
 
 
+# -- evidence for a failure's diagnosis (gate/diagnose/attach.py) ---------------------------------------
+def evidence_permissions(namespace: str) -> list[Permission]:
+    """What the diagnosis of a failing pods/workloads check reads besides the pods: the failing pods'
+    last log lines and their Warning events. Declared so `gate rbac check` and the rendered Role name them."""
+    return [Permission("get", "pods/log", "", namespace), Permission("list", "events", "", namespace)]
+
+
+def failing_pods(pods: list[dict]) -> list[tuple[dict, str, str, str | None]]:
+    """(pod, kind, reason, container) for each pod that is not Ready (finished pods ignored), crash loops first."""
+    bad = [(p, *diagnose(p)) for p in pods if (p.get("status") or {}).get("phase") != "Succeeded"
+           and not is_ready(p)]
+    return sorted(bad, key=lambda b: {"crash": 0, "image": 1}.get(b[1], 2))
+
+
+def log_container(pod: dict, container: str | None) -> str | None:
+    """The container whose log tells the story: the named one, else the first with a problem, else the first."""
+    if container:
+        return container
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    named = next((c.get("name") for c in statuses if _container_problem(c)), None)
+    return named or next((c.get("name") for c in (pod.get("spec") or {}).get("containers") or []), None)
+
+
+def crashed_before(pod: dict, container: str | None) -> bool:
+    """Did this container terminate before (so `--previous` has a log)?"""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == container and (cs.get("lastState") or {}).get("terminated"):
+            return True
+    return False
+
+
 class PodsCheck(Check):
     kind = "pods"
     summary = ("Pods matching a label selector are Ready (all of them, or at least `min_ready`); a running "
@@ -158,7 +189,11 @@ class PodsCheck(Check):
         return f"{self.namespace}.{slug(selector)}" if selector else self.namespace
 
     def permissions(self) -> list[Permission]:
-        return [Permission("list", "pods", "", self.namespace)]
+        return [Permission("list", "pods", "", self.namespace), *evidence_permissions(self.namespace)]
+
+    def evidence_scope(self) -> tuple[str, str | None, str | None]:
+        """(namespace, label selector, field selector) of the pods a failure's diagnosis looks at."""
+        return self.namespace, self.params.get("selector"), self.params.get("field_selector")
 
     def observe(self, clients: Clients) -> Observation:
         view = clients.need_view()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
-from checks.pods import capped, condition, slug
+from checks.pods import capped, condition, evidence_permissions, slug
 from gate.cluster.kube import Permission
 from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource, check_params
 from gate.model import Observation
@@ -143,7 +143,9 @@ class WorkloadsCheck(Check):
         return f"{self.namespace}.{slug(extra)}" if extra else self.namespace
 
     def permissions(self) -> list[Permission]:
-        return [Permission("list", KINDS[k][0].plural, KINDS[k][0].group, self.namespace) for k in self.kinds]
+        # a failure's diagnosis also reads the namespace's pods, their logs and Warning events
+        return [*(Permission("list", KINDS[k][0].plural, KINDS[k][0].group, self.namespace) for k in self.kinds),
+                Permission("list", "pods", "", self.namespace), *evidence_permissions(self.namespace)]
 
     def observe(self, clients: Clients) -> Observation:
         view = clients.need_view()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from gate.errors import EXIT_CLOSED, EXIT_PASS, EXIT_UNEVALUATED, GateClosed
 from gate.redact import redact
@@ -118,6 +119,7 @@ class RunResult:
     interrupt_code: int | None = None  # 130 (SIGINT) or 143 (SIGTERM) when a signal ended the run
     notes: list[str] = field(default_factory=list)
     context: dict[str, str] = field(default_factory=dict)  # e.g. analysis run, promotion name
+    diagnosis: Any = None  # a failed run's gate.diagnose.attach.FailureDiagnosis (never changes the verdict)
 
     def all_sections(self) -> list[Section]:
         return [*self.sections, *self.post_sections]

@@ -411,13 +411,20 @@ class KubeClient:
         return resp
 
     def pod_logs(self, namespace: str, pod: str, container: str | None = None,
-                 since_seconds: int | None = None, tail_lines: int | None = None) -> str:
+                 since_seconds: int | None = None, tail_lines: int | None = None,
+                 previous: bool = False) -> str:
+        """The container's log as text, exactly as the kubelet sent it (a one-line JSON log is not
+        re-parsed). `previous`: the last terminated instance (`kubectl logs --previous`, for crash loops)."""
         path = f"/api/v1/namespaces/{segment(namespace, 'namespace', label=True)}/pods/{segment(pod, 'Pod name')}/log"
         perm = Permission("get", "pods/log", "", namespace, pod)
-        resp = self.checked("GET", path, permission=perm, query={
-            "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})
+        resp = self.checked("GET", path, permission=perm, proxied=True, query={
+            "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines,
+            "previous": "true" if previous else None})
+        if resp.status >= 400:  # an error answer is a Status object: name its message
+            with contextlib.suppress(ValueError):
+                resp = Response(resp.status, json.loads(resp.body), resp.headers)
         _raise_for(resp, "GET", path)
-        return resp.body if isinstance(resp.body, str) else json.dumps(resp.body)
+        return resp.body if isinstance(resp.body, str) else ""
 
 
 def _prepare_body(body: Any, headers: dict[str, str]) -> Any:

@@ -42,7 +42,11 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
         _job_context(session, result)
         if opts.preflight and not _preflight(session, result):
             return finish(result, opts)
-        result.levels = session.run_levels()
+        from gate.diagnose.attach import reserve
+
+        with reserve():  # --timeout bounds the levels and the diagnosis of their failure together
+            result.levels = session.run_levels()
+        _diagnose(session, result)
     except ConfigError:
         raise
     except Interrupted as exc:
@@ -72,6 +76,15 @@ def _job_context(session: object, result: RunResult) -> None:
         return
     ns = session.settings.get("kargo_namespace") or ""  # type: ignore[attr-defined]
     result.context.update(job_context(session.kube, ns))  # type: ignore[attr-defined]
+
+
+def _diagnose(session: object, result: RunResult) -> None:
+    """A failed verdict carries its diagnosis (the same rules as `gate diagnose`); read-only, inside the
+    run's deadline, and never a change of verdict or exit code."""
+    from gate.diagnose.attach import attach
+
+    attach(result, getattr(session, "kube", None), getattr(session, "settings", None), result.stage,
+           plan=getattr(session, "plan", None), project=result.project)
 
 
 def _preflight(session: object, result: RunResult) -> bool:

@@ -256,10 +256,28 @@ def verification_evidence(v: View) -> list[str]:
             jst = (job or {}).get("status") or {}
             lines.append(f"Job {ref[0]}/{ref[1]}: " + (f"failed {jst.get('failed', 0)}, succeeded "
                                                        f"{jst.get('succeeded', 0)}" if job else "not found"))
+        lines += failed_metrics(run)
     for pod, text in v.job_logs.items():
         tail = [ln for ln in text.splitlines() if ln.strip()][-5:]
         lines += [f"pods/log {pod}: {ln}" for ln in tail]
     return lines
+
+
+FAILED_METRICS_SHOWN = 3
+
+
+def failed_metrics(run: dict) -> list[str]:
+    """The AnalysisRun's failed/errored metrics with their messages (argo-rollouts MetricResult.message, and
+    the last measurement's), at most FAILED_METRICS_SHOWN."""
+    out = []
+    for metric in (run.get("status") or {}).get("metricResults") or []:
+        if metric.get("phase") not in ("Failed", "Error", "Inconclusive"):
+            continue
+        last = (metric.get("measurements") or [{}])[-1]
+        message = metric.get("message") or last.get("message") or "no message"
+        out.append(f"AnalysisRun {run['metadata']['name']} metric {metric.get('name')!r} {metric.get('phase')} "
+                   f"(failed {metric.get('failed', 0)}, error {metric.get('error', 0)}): {message}")
+    return out[:FAILED_METRICS_SHOWN]
 
 
 def rerun_verification(v: View) -> str:

@@ -37,6 +37,12 @@ class View:
     controllers: dict[str, list[dict]] = field(default_factory=dict)  # component -> pods
     controller_log: list[str] = field(default_factory=list)  # Kargo controller lines naming the Stage
     unread: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
+    # A failing gate's own evidence (gate/diagnose/attach.py), empty in `gate diagnose`:
+    failed_check: str = ""  # the failing row, as the report names it
+    pods: list[dict] = field(default_factory=list)  # the failing check's pods that are not Ready
+    pod_logs: dict[str, str] = field(default_factory=dict)  # "ns/pod/container" -> last lines, masked, bounded
+    pod_logs_previous: set[str] = field(default_factory=set)  # the keys read with --previous
+    pod_events: list[dict] = field(default_factory=list)  # Warning events of those pods, newest first
     kargo_controller_ns: str = "kargo"
     argocd_ns: str = "argocd"
     now: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -133,6 +133,7 @@ def run_precheck_command(opts: RunOptions, kopts: KargoOptions) -> int:
     from gate.commands.verify import finish
 
     result = RunResult(command="precheck", stage=kopts.stage, project=opts.project)
+    ctx: Context | None = None
     try:
         ctx = open_context(opts, kopts, need_plan=False)
         result.project = ctx.project
@@ -153,7 +154,20 @@ def run_precheck_command(opts: RunOptions, kopts: KargoOptions) -> int:
         raise
     except GateError as exc:
         result.sections.append(Section.from_error("Pre-promotion", exc))
+    diagnose_failure(ctx, result)
     return finish(result, opts)
+
+
+def diagnose_failure(ctx: Context | None, result: RunResult) -> None:
+    """A failed precheck/promote carries the target Stage's diagnosis (gate/diagnose/attach.py): read-only,
+    inside the run's deadline, never a change of verdict or exit code."""
+    if ctx is None:
+        return
+    from gate.diagnose.attach import attach
+
+    session = ctx.session
+    attach(result, ctx.kube, getattr(session, "settings", None) or {}, result.stage,
+           plan=getattr(session, "plan", None), project=ctx.project)
 
 
 def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
@@ -161,6 +175,7 @@ def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
     `.result`; ConfigError (exit 2) is raised as is."""
     result = RunResult(command="promote", stage=kopts.stage, project=opts.project)
     stage_titles = ["Pre-promotion", "Promotion", "Kargo verification"]
+    ctx: Context | None = None
     try:
         ctx = open_context(opts, kopts, need_plan=not (kopts.no_wait or kopts.no_verify), promoting=True)
         result.project = ctx.project
@@ -182,6 +197,7 @@ def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:
         title = next((t for t in stage_titles if t not in done), "Post-promotion")
         target = result.sections if title in stage_titles else result.post_sections
         target.append(Section.from_error(title, exc))
+    diagnose_failure(ctx, result)
     return result
 
 
@@ -355,7 +371,10 @@ def _verify_then_levels(
 def _levels(ctx: Context, result: RunResult) -> None:
     session = ctx.session
     if session is not None and getattr(session, "plan", None) is not None:
-        result.levels = session.run_levels()
+        from gate.diagnose.attach import reserve
+
+        with reserve():  # --timeout bounds the levels and the diagnosis of their failure together
+            result.levels = session.run_levels()
 
 
 def _already_current(

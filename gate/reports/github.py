@@ -106,6 +106,17 @@ def _details(row: CheckResult) -> str:
     return f"<details><summary>evidence</summary><code>{body}</code></details>"
 
 
+def _diagnosis_section(result: RunResult) -> list[str]:
+    """A failed run's DIAGNOSIS block, as a code block (escaped for HTML, bounded)."""
+    diag = getattr(result, "diagnosis", None)
+    if diag is None:
+        return []
+    body = clean(diag.text)
+    if len(body) > MAX_DETAILS * 2:
+        body = body[: MAX_DETAILS * 2] + "\n… (truncated; see the JUnit or JSON report)"
+    return ["", "### Diagnosis", "", "<pre>", html.escape(body, quote=False), "</pre>"]
+
+
 def _failures_table(result: RunResult) -> list[str]:
     problems = _problems(result)
     if not problems:
@@ -129,7 +140,7 @@ def render_summary(result: RunResult, limit: int = SUMMARY_LIMIT) -> str:
         head += ["**INCOMPLETE: interrupted before the run finished**", ""]
     head += [f"**Action required:** {_cell(result.action_required, 2000)}", ""]
     head += [f"> {_cell(note)}" for note in result.notes]
-    body = [*_blocks_table(result), "", *_failures_table(result)]
+    body = [*_blocks_table(result), "", *_failures_table(result), *_diagnosis_section(result)]
     text = "\n".join([*head, *body]) + "\n"
     return clean(_fit(text, limit))
 

@@ -41,6 +41,24 @@ def _level(level: LevelResult) -> dict[str, Any]:
             "duration": seconds(level.duration), "checks": [_check(c) for c in level.checks]}
 
 
+def _finding(d: Any) -> dict[str, Any]:
+    return {"rule": one_line(d.rule), "kind": d.kind, "root_cause": one_line(d.root_cause),
+            "evidence": [clean(e) for e in d.evidence], "fix": [one_line(f) for f in d.fix],
+            "verify": one_line(d.verify), "risk": d.risk, "ref": one_line(d.ref), "problem": bool(d.problem)}
+
+
+def _diagnosis(result: RunResult) -> dict[str, Any] | None:
+    """A failed run's diagnosis (gate/diagnose/attach.py): the same rules and words as `gate diagnose`."""
+    diag = getattr(result, "diagnosis", None)
+    if diag is None:
+        return None
+    r = diag.report
+    return {"stage": one_line(r.stage), "check": one_line(diag.check_id), "phase": one_line(r.phase),
+            "health": one_line(r.health), "root_cause": _finding(r.cause) if r.cause else None,
+            "diagnoses": [_finding(d) for d in r.diagnoses],
+            "unread": {one_line(k): one_line(v) for k, v in r.unread.items()}, "text": clean(diag.text)}
+
+
 def to_document(result: RunResult) -> dict[str, Any]:
     """The result as a plain dict, every string redacted and cleaned."""
     return {
@@ -63,6 +81,7 @@ def to_document(result: RunResult) -> dict[str, Any]:
         "sections": [_section(s) for s in result.sections],
         "levels": [_level(lv) for lv in result.levels],
         "post_sections": [_section(s) for s in result.post_sections],
+        "diagnosis": _diagnosis(result),
     }
 
 

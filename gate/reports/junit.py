@@ -61,12 +61,23 @@ def _message(row: CheckResult) -> str:
     return one_line(row.reason) or observed or "failed"
 
 
-def _case(row: CheckResult, classname: str, seen: set[tuple[str, str]]) -> junit_xml.TestCase:
+def _diagnosed(row: CheckResult, diagnosis: str) -> tuple[str | None, str]:
+    """(system-out, failure body) of a row: the failing row the run's DIAGNOSIS explains carries it in both
+    (GitLab shows system-out, GitHub's JUnit reporters the failure body)."""
+    out, body = clean(row.output), _body(row)
+    if diagnosis:
+        out = f"{out}\n\n{diagnosis}" if out else diagnosis
+        body = f"{body}\n\n{diagnosis}"
+    return out or None, body
+
+
+def _case(row: CheckResult, classname: str, seen: set[tuple[str, str]], diagnosis: str = "") -> junit_xml.TestCase:
+    stdout, body = _diagnosed(row, diagnosis if row.status == Status.FAIL else "")
     case = junit_xml.TestCase(
         _unique(one_line(row.name) or row.id, classname, seen), classname=classname,
-        elapsed_sec=seconds(row.duration), stdout=clean(row.output) or None)
+        elapsed_sec=seconds(row.duration), stdout=stdout)
     if row.status == Status.FAIL:
-        case.add_failure_info(message=_message(row), output=_body(row), failure_type="CheckFailed")
+        case.add_failure_info(message=_message(row), output=body, failure_type="CheckFailed")
     elif row.status == Status.ERROR:
         case.add_error_info(message=_message(row), output=_body(row), error_type="CouldNotEvaluate")
     elif row.status == Status.SKIPPED:
@@ -96,8 +107,11 @@ def _suites(result: RunResult) -> tuple[list[junit_xml.TestSuite], list[float]]:
     suites: list[junit_xml.TestSuite] = []
     times: list[float] = []
 
+    diag = getattr(result, "diagnosis", None)
+
     def add(name: str, classname: str, rows: list[CheckResult], wall: float | None) -> None:
-        cases = [_case(row, classname, seen) for row in rows]
+        cases = [_case(row, classname, seen, clean(diag.text) if diag and row.id == diag.check_id else "")
+                 for row in rows]
         suites.append(junit_xml.TestSuite(name, cases, timestamp=stamp, properties=dict(props)))
         times.append(seconds(wall if wall else sum(seconds(r.duration) for r in rows)))
 

@@ -101,12 +101,20 @@ def _action_line(result: RunResult) -> str:
     return collapse(action, one_line(problem.observed) or one_line(problem.reason))
 
 
+def _diagnosis(result: RunResult) -> list[str]:
+    """A failed run's DIAGNOSIS block (gate/diagnose/attach.py), after the levels; nothing on a pass."""
+    diag = getattr(result, "diagnosis", None)
+    return diag.text.splitlines() if diag is not None else []
+
+
 def render_text(result: RunResult) -> str:
     """The whole report, ending with a newline. Every piece of text is redacted and cleaned."""
     blocks = [_header(result)]
     blocks += [_section(s) for s in result.sections]
     blocks += [_level(lv) for lv in result.levels]
     blocks += [_section(s) for s in result.post_sections]
+    if diagnosis := _diagnosis(result):
+        blocks.append(diagnosis)
     footer = [f"Note: {one_line(note)}" for note in result.notes]
     if result.interrupted:
         footer.append("INCOMPLETE: interrupted before the run finished")

@@ -471,7 +471,18 @@ class KubeAPI:
             container = containers[0] if containers else ""
         elif containers and container not in containers:
             return status_response(400, "BadRequest", f"container {container} is not valid for pod {t.name}")
-        text = self._log_text(t.namespace or "", t.name or "", container)
+        if req.arg("previous") in ("true", "1"):
+            # kubernetes pkg/kubelet/kubelet_pods.go validateContainerLogStatus: --previous reads
+            # lastState.terminated's container, and is a 400 when the container never terminated.
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            cs = next((s for s in statuses if s.get("name") == container), {})
+            if not (cs.get("lastState") or {}).get("terminated"):
+                return status_response(400, "BadRequest", f'previous terminated container "{container}" '
+                                       f'in pod "{t.name}" not found')
+            text = self._log_text(t.namespace or "", t.name or "", container + "#previous") or \
+                self._log_text(t.namespace or "", t.name or "", container)
+        else:
+            text = self._log_text(t.namespace or "", t.name or "", container)
         tail = req.arg("tailLines")
         if tail is not None:
             lines = text.splitlines(keepends=True)
