@@ -167,9 +167,12 @@ def test_failing_promote_prints_the_diagnosis_everywhere(kit: Kit, capsys) -> No
     code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, capsys=capsys)
     assert code == 1, out
     text = out.split("DIAGNOSIS\n=========")[1]
-    assert "Root Cause:" in text and "repository not accessible" in text and "Risk Level:" in text
+    # the message is quoted once in the report (the failing row); the block refers to it
+    assert "Root Cause:" in text and "(the message above)" in text and "Risk Level:" in text
+    assert out.count("repository not accessible") == 1
     assert "kargo promote --project platform --stage monitoring" in text
     doc, junit = _files(kit)
+    assert "repository not accessible" in doc["diagnosis"]["root_cause"]["root_cause"]
     assert doc["diagnosis"]["root_cause"]["rule"].startswith("promotion-errored")
     assert any("DIAGNOSIS" in (c.find("system-out").text or "") for c in failing_cases(junit))
     # the only writes: the Promotion itself (through the Kargo API)

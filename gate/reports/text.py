@@ -104,7 +104,11 @@ def _action_line(result: RunResult) -> str:
 def _diagnosis(result: RunResult) -> list[str]:
     """A failed run's DIAGNOSIS block (gate/diagnose/attach.py), after the levels; nothing on a pass."""
     diag = getattr(result, "diagnosis", None)
-    return diag.text.splitlines() if diag is not None else []
+    if diag is None:
+        return []
+    problem = result.first_problem()
+    shown = (one_line(problem.observed) or one_line(problem.reason)) if problem is not None else ""
+    return [collapse(line, shown) for line in diag.text.splitlines()]  # the failing row quoted it already
 
 
 def render_text(result: RunResult) -> str:
