@@ -118,16 +118,17 @@ def test_the_first_failing_review_in_order_is_raised(sim) -> None:
         sim.faults.clear()
 
 
-def test_a_denied_permission_stops_verify_with_exit_3_naming_it(sim, tmp_path: Path) -> None:
+def test_a_denied_permission_stops_verify_with_exit_3_naming_it(tmp_path: Path) -> None:
     spec = tmp_path / "gate.yaml"
     spec.write_text("defaults: {timeout: 3s}\nstages:\n  monitoring:\n    levels:\n      1:\n"
                     "        - pods: {namespace: monitoring}\n        - pods: {namespace: platform}\n"
                     "        - workloads: {namespace: monitoring}\n        - pvcs: {namespace: monitoring}\n")
-    before = len(sim.requests)
-    proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec", str(spec),
-                           "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--json", str(tmp_path / "r.json")],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT, env={"GATE_TIMEOUT": "10s",
-                                                                                   "PATH": "/usr/bin:/bin"})
+    with start("rbac-forbidden") as sim:  # its own simulator: nothing else in its request log
+        before = len(sim.requests)
+        proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec",
+                               str(spec), "--config", CONFIG, "--kubeconfig", sim.kubeconfig,
+                               "--json", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=60,
+                              cwd=ROOT, env={"GATE_TIMEOUT": "10s", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "list pods in namespace monitoring" in proc.stdout + proc.stderr
     result = json.loads((tmp_path / "r.json").read_text())

@@ -127,6 +127,7 @@ def review_all(kube: KubeClient, perms: Sequence[Permission],
     from gate.engine.runner import DaemonPool
 
     pool = DaemonPool(min(pool_size, len(distinct)))
+    futures: dict = {}
     try:
         futures = {perm: pool.submit(contextvars.copy_context().run, kube.access_review, perm)
                    for perm in distinct}
@@ -140,6 +141,8 @@ def review_all(kube: KubeClient, perms: Sequence[Permission],
                     f"preflight: no answer to the access review for {perm.describe()} before the deadline") \
                     from None
     finally:
+        for future in futures.values():  # after a failure: reviews not started yet are never sent
+            future.cancel()
         pool.shutdown()
     return [(perm, allowed[perm]) for perm in perms]
 
