@@ -10,10 +10,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from checks.base import Check, Clients
 from gate import redact
@@ -24,6 +21,9 @@ from gate.engine.durations import parse as parse_duration
 from gate.errors import ConfigError
 from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA
 from gate.model import Observation
+
+if TYPE_CHECKING:  # cryptography costs ~60 ms to import: loaded only when a tls check runs
+    from cryptography import x509
 
 DAY = 86400.0
 
@@ -43,6 +43,9 @@ class CertInfo:
 
     @classmethod
     def from_cert(cls, cert: x509.Certificate) -> CertInfo:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         try:
             ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             sans = [str(v) for v in ext.get_values_for_type(x509.DNSName)]
@@ -177,6 +180,8 @@ class Tls(Check):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        from cryptography import x509
+
         return x509.load_der_x509_certificate(self._handshake(context))
 
     # -- observing -----------------------------------------------------------------------------------
@@ -189,6 +194,8 @@ class Tls(Check):
         except (ssl.SSLError, OSError) as exc:
             return Observation(False, f"no TLS handshake with {where}: {_os_reason(exc)}",
                                self.expected_text(), [f"target: {where}"])
+        from cryptography import x509
+
         info = CertInfo.from_cert(x509.load_der_x509_certificate(der))
         evidence = [f"target: {where}", "verified: yes", *info.lines()]
         if self.sni != self.host and not _covers(info.sans, self.host):
@@ -236,6 +243,8 @@ class Tls(Check):
         redact.register(data.get("tls.key"))  # never read, never shown
         if key not in data:
             return Observation(False, f"Secret {self.secret} has no key {key}", expected, evidence)
+        from cryptography import x509
+
         try:
             stored = x509.load_pem_x509_certificates(base64.b64decode(data[key]))[0]
         except (ValueError, IndexError):

@@ -15,12 +15,17 @@ pod status after the logs are gone.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from gate.cluster.kube import SA_DIR, KubeClient, Permission
 from gate.cluster.resources import ANALYSISRUNS
 from gate.errors import EvaluationError
 from gate.model import RunResult, Status
 from gate.redact import redact
+
+if TYPE_CHECKING:  # the Kubernetes client stack loads only when a job-mode function needs it, not for --help
+    from gate.cluster.kube import KubeClient, Permission
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # the same directory as gate.cluster.kube.SA_DIR
 
 UID_LABEL = "analysisrun.argoproj.io/uid"
 ENV_UID = "GATE_ANALYSISRUN_UID"
@@ -80,6 +85,8 @@ def job_permissions(namespace: str | None) -> list[Permission]:
     """What job mode needs besides the checks: listing AnalysisRuns in the pod's namespace."""
     if not namespace:
         return []
+    from gate.cluster.kube import Permission
+
     return [Permission("list", ANALYSISRUNS.plural, ANALYSISRUNS.group, namespace)]
 
 

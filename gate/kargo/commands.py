@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from gate.kargo.client import KargoConfig
-from gate.kargo.promote import KargoOptions, run_precheck_command, run_promote_command
 from gate.options import RunOptions, common_options, name_option, parse_duration
+
+if TYPE_CHECKING:  # the Kargo client (requests) loads when a command runs, not for `gate --help`
+    from gate.kargo.promote import KargoOptions
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -84,6 +86,9 @@ def _kopts(
     poll_interval: float | None,
     **extra: object,
 ) -> KargoOptions:
+    from gate.kargo.client import KargoConfig
+    from gate.kargo.promote import KargoOptions
+
     cfg = KargoConfig.resolve(
         kargo_address, kargo_token, ca_file=kargo_ca, insecure_skip_tls_verify=insecure_skip_tls_verify
     )
@@ -114,6 +119,8 @@ def precheck(**kwargs: object) -> None:
     """May the Freight be promoted to STAGE now? Each "do not promote if" rule is a row, with its reason."""
     common, rest = _split(kwargs)
     opts = _opts(rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
+    from gate.kargo.promote import run_precheck_command
+
     raise click.exceptions.Exit(run_precheck_command(opts, _kopts(**rest)))  # type: ignore[arg-type]
 
 
@@ -166,4 +173,6 @@ def promote(**kwargs: object) -> None:
     events). Exit 0 only when all of it passed."""
     common, rest = _split(kwargs)
     opts = _opts(rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
+    from gate.kargo.promote import run_promote_command
+
     raise click.exceptions.Exit(run_promote_command(opts, _kopts(**rest)))  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import click
-import yaml
 
 from gate.cluster.kube import KindNotServed
 from gate.cluster.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES, Resource
@@ -169,6 +168,8 @@ def discover(settings: Settings, view: Any, keys: set[str] | None = None) -> Set
 
 # -- gate discover ---------------------------------------------------------------------------------
 def _file_text(values: dict[str, str]) -> str:
+    import yaml
+
     return "".join(yaml.safe_dump({k: v}, default_flow_style=False, allow_unicode=True) for k, v in
                    values.items())
 

@@ -210,7 +210,7 @@ def load_spec(path: str | None, settings: Settings, *,
               kinds: Kinds | None = None, env: Mapping[str, str] | None = None) -> Spec:
     """Read, substitute and validate the spec. `kinds` and `env` default to the check registry and
     os.environ."""
-    from gate.spec.schema import all_errors, build_schema
+    from gate.spec.schema import all_errors, schema_for
     from gate.spec.schema import kinds as registry_kinds
 
     file = path or DEFAULT_SPEC
@@ -223,7 +223,7 @@ def load_spec(path: str | None, settings: Settings, *,
         raise ConfigError(f"expected a mapping, got {_kind(raw)}; a gate spec is a mapping with `stages:`", file=file,
                           line=positions.line(()))
     kinds = registry_kinds() if kinds is None else kinds
-    schema = build_schema(kinds)
+    schema = schema_for(kinds)  # built and compiled once per process
     env = os.environ if env is None else env
 
     sub = _Substitution(settings.variables(), env, file, positions)

@@ -137,6 +137,17 @@ def build_schema(registry: Mapping[str, type[Check]] | None = None) -> dict[str,
     }
 
 
+_SCHEMAS: dict[tuple[tuple[str, type[Check]], ...], dict[str, Any]] = {}
+
+
+def schema_for(registry: Mapping[str, type[Check]]) -> dict[str, Any]:
+    """build_schema(registry), built once per set of kinds and shared: read it, never change it."""
+    key = tuple(sorted(registry.items(), key=lambda kv: kv[0]))
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = build_schema(registry)
+    return _SCHEMAS[key]
+
+
 # -- validation with readable messages --------------------------------------------------------------
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "string", "integer": "integer",
                "number": "number", "boolean": "true or false", "null": "nothing"}
@@ -253,6 +264,17 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return did_you_mean(word, choices)
 
 
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """The schema's validator, built once per schema object (its $refs resolved once, not per load)."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema))
+    return cached[1]
+
+
 def first_error(data: Any, schema: dict[str, Any], file: str, positions: Positions,
                 skip: list[tuple[str | int, ...]] | None = None) -> ConfigError | None:
     """The first problem in file order as a ConfigError naming file, line and key path, or None.
@@ -268,7 +290,7 @@ def all_errors(data: Any, schema: dict[str, Any], file: str, positions: Position
     skip = skip or []
     kinds = sorted((schema.get("$defs") or {}).get("kinds") or {})
     found: dict[tuple[str | int, ...], tuple[int, int, str]] = {}
-    leaves = [_leaf(e) for e in Draft202012Validator(schema).iter_errors(jsonable(data))]
+    leaves = [_leaf(e) for e in _validator(schema).iter_errors(jsonable(data))]
     # `level:` for `levels:` gives "unknown key" and "missing levels": the unknown key says more
     unknown_at = {_path(e) for e in leaves if e.validator == "additionalProperties"}
     for leaf in leaves:
