@@ -23,12 +23,15 @@ def _levels_cb(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--freight", envvar="GATE_FREIGHT", help="Expect this Freight (name or alias) to be current.")
 @click.option("--preflight/--no-preflight", envvar="GATE_PREFLIGHT", default=True, show_default=True,
               help="Check the gate's own RBAC permissions first.")
+@click.option("--watch/--no-watch", envvar="GATE_WATCH", default=True, show_default=True,
+              help="While a level waits, watch the lists its checks read and re-check on each change "
+                   "(--no-watch: poll only).")
 @common_options
-def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: bool,
+def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: bool, watch: bool,
            json_path: str | None, **common: object) -> None:
     """Run the spec's levels for STAGE in order; stop at the first level that does not pass."""
     opts = RunOptions(stage=stage, levels=levels, freight=freight, preflight=preflight, json_path=json_path,
-                      **common)  # type: ignore[arg-type]
+                      extra={"watch": watch}, **common)  # type: ignore[arg-type]
     raise click.exceptions.Exit(run_verify(opts))
 
 
