@@ -79,13 +79,12 @@ def _job_context(session: object, result: RunResult) -> None:
 
 def _preflight(session: object, result: RunResult) -> bool:
     """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3)."""
-    from gate.cluster.rbac import missing_rules_yaml, preflight
+    from gate.cluster.rbac import blocking, missing_rules_yaml, preflight
 
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
         return True
-    answers = preflight(kube, plan)
-    denied = [perm for perm, allowed in answers if not allowed]
+    denied = blocking(preflight(kube, plan))  # a denied `watch` only means polling
     if not denied:
         return True
     rows = [CheckResult(id=f"rbac.{i}", name=f"Permission: {perm.describe()}", kind="rbac", level=0,
