@@ -184,12 +184,12 @@ class Watches:
             return not self._closed and watched.generation == generation
 
     def _watch_once(self, watched: _Watched, generation: int) -> str:
-        """One watch request, its events applied; what to do next: renew, stale, broken or denied."""
+        """One watch request, its events applied; what next: renew, stale, broken, denied or expired."""
         left = deadlines.remaining()
-        if left is not None and left < 1:
-            return "broken"
+        if left is not None and left < deadlines.MIN_REQUEST:
+            return "expired"  # past the level's last deadline: nobody waits for this list any more
         res, namespace, label_selector, field_selector = watched.key
-        seconds = MAX_WATCH if left is None else max(1, min(MAX_WATCH, math.floor(left)))
+        seconds = MAX_WATCH if left is None else max(1, min(MAX_WATCH, math.ceil(left)))
         query = {"watch": "1", "resourceVersion": watched.version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": str(seconds), "labelSelector": label_selector, "fieldSelector": field_selector}
         resp = self._open(res.path(namespace), query, seconds + 5)
@@ -264,6 +264,9 @@ class Watches:
             if watched.generation != generation or outcome == "closed":
                 return
             watched.response = None
+            if outcome == "expired":
+                watched.state = "stale"
+                return
             if outcome == "denied":
                 watched.state = "off"  # no `watch` verb: poll, silently
                 return
