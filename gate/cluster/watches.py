@@ -24,6 +24,7 @@ socket timeout), and `close()` (the level's end, or a signal unwinding the runne
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import threading
@@ -40,6 +41,7 @@ from gate.engine import deadlines
 Key = tuple  # (Resource, namespace, label selector, field selector)
 MAX_FAILURES = 3
 MAX_WATCH = 300  # seconds a single watch request asks for; renewed from the last resourceVersion
+MAX_WATCHES = 32  # open at once per level; lists beyond that are polled
 _reading: ContextVar[set | None] = ContextVar("gate_watch_keys", default=None)
 
 
@@ -108,6 +110,7 @@ class Watches:
         self._lists: dict[Key, _Watched] = {}
         self._changed: set[Key] = set()
         self._closed = False
+        self._api: Any = None  # the watches' own connection pool, so they never starve the checks'
 
     # -- reads (check threads) -------------------------------------------------------------------
     def list(self, res: Resource, namespace: str | None, label_selector: str | None,
@@ -135,7 +138,8 @@ class Watches:
         with self._lock:
             if self._closed:
                 return
-            starting = [w for w in self._lists.values() if w.state == "listed"]
+            open_now = sum(1 for w in self._lists.values() if w.state == "live")
+            starting = [w for w in self._lists.values() if w.state == "listed"][:max(0, MAX_WATCHES - open_now)]
             for watched in starting:
                 watched.state = "live"
                 watched.generation += 1
@@ -210,8 +214,19 @@ class Watches:
                 return outcome
         return "renew"  # the server ended the watch (its timeoutSeconds): resume from the last version
 
+    def _pool(self) -> Any:
+        """An ApiClient like the checks' (same configuration: TLS, auth) with a pool of its own."""
+        with self._lock:
+            if self._api is None:
+                from kubernetes import client
+
+                cfg = copy.copy(self.kube.api.configuration)
+                cfg.connection_pool_maxsize = MAX_WATCHES
+                self._api = client.ApiClient(cfg)
+            return self._api
+
     def _open(self, path: str, query: dict[str, Any], read_timeout: float) -> Any:
-        api = self.kube.api
+        api = self._pool()
         url = self.kube.host + path + "?" + urlencode({k: v for k, v in query.items() if v is not None},
                                                       quote_via=quote)
         headers = {"Accept": "application/json"}
