@@ -159,6 +159,7 @@ class Watches:
         """End every watch (their threads exit on their next read) and forget the lists."""
         with self._lock:
             self._closed = True
+            self._changed = set()
             lists, self._lists = list(self._lists.values()), {}
             for watched in lists:
                 watched.generation += 1
