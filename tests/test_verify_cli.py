@@ -71,15 +71,18 @@ def test_one_list_per_resource_namespace_and_selector_per_round(crashloop_run: t
     rounds = max(c["attempts"] for c in pods_checks)
     assert rounds >= 3, "the failing checks were polled several times"
     assert {c["attempts"] for c in pods_checks} == {rounds}, "both pods checks shared every round"
-    lists = Counter((r["path"], r["query"].get("labelSelector"), r["query"].get("fieldSelector"))
-                    for r in requests if r["method"] == "GET")
-    pod_lists = lists[("/api/v1/namespaces/monitoring/pods", "app.kubernetes.io/part-of=kube-prometheus-stack",
-                       None)]
-    assert pod_lists == rounds, f"{pod_lists} pod lists for {rounds} rounds of two checks"
+    # One list per key, then one watch (issue 12): later rounds read the watch's cache, no request.
+    lists = Counter((r["path"], r["query"].get("labelSelector"), r["query"].get("fieldSelector"),
+                     r["query"].get("watch")) for r in requests if r["method"] == "GET")
+    for watch in (None, "1"):
+        pod_lists = lists[("/api/v1/namespaces/monitoring/pods", "app.kubernetes.io/part-of=kube-prometheus-stack",
+                           None, watch)]
+        assert pod_lists == 1, f"{pod_lists} pod {'watches' if watch else 'lists'} for {rounds} rounds of two checks"
     workloads = next(c for c in checks.values() if c["kind"] == "workloads")
     assert workloads["status"] == "FAIL"
     for kind in ("deployments", "statefulsets", "daemonsets"):
-        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None)] == workloads["attempts"]
+        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, None)] == 1
+        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, "1")] == 1
     # No list was made more often than the most-polled check was polled.
     assert max(lists.values()) <= rounds
 
