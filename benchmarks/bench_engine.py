@@ -2,8 +2,12 @@
 
 1. the wall time of one level of 40 checks against the slowest single check (API latency injected);
 2. API requests per poll round for a level that keeps failing;
-3. the delay from the moment the last condition turns true (simulator timeline) to the gate's exit;
-4. `gate --version` start-up time.
+3. the delay from the moment the last condition turns true (simulator timeline) to the gate's verdict,
+   median and worst, with watches (the default) and without (`--no-watch`);
+4. `gate --version` start-up time;
+5. the API requests of a level that keeps failing while nothing changes, with watches and without.
+
+`python3 benchmarks/bench_engine.py delay` runs only 3 and 5.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ def plan_from(levels: dict[int, list[str]], defaults: str = "{timeout: 30s, inte
     return load_spec(fh.name, load_settings(CONFIG, {})).plan("monitoring")
 
 
+STALE_REFRESH = {"patch": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                           "metadata": {"name": "loki", "namespace": "argocd"},
+                           "status": {"reconciledAt": "${now}"}}}
+
+
 def run(plan: Plan, kubeconfig: str, **kw: object) -> tuple[float, Runner, list]:
     kube = connect(kubeconfig)
     runner = Runner(Clients(kube=kube), kube, **kw)  # type: ignore[arg-type]
@@ -84,18 +93,45 @@ def requests_per_round() -> None:
           f"{levels[0].status.value})")
 
 
-def delay_after_condition() -> None:
-    # stale-argocd: the Application is refreshed by the timeline at 4 s scenario time (speed 1).
+def _delay(defaults: str, watch: bool) -> tuple[float, int]:
+    """One stale-argocd run: seconds from the Application's refresh (the scenario's timeline, 1 s after
+    the start) to the gate's verdict, and the API requests made."""
+    scenario = {"name": "refresh-at-1s", "extends": "stale-argocd",
+                "timeline": [{**STALE_REFRESH, "at": 1}]}
+    plan = plan_from({1: ["argocd_apps: [loki]"]}, defaults)  # before the scenario's clock starts
+    with start(scenario) as sim:
+        refresh_at = time.monotonic() - sim.clock / sim.speed + 1.0 / sim.speed
+        before = len(sim.requests)
+        _, _, levels = run(plan, sim.kubeconfig, watch=watch)
+        done = time.monotonic()
+        made = len(sim.requests) - before
+    assert levels[0].status.value == "PASS"
+    return done - refresh_at, made
+
+
+def delay_after_condition(repeat: int = 7) -> None:
+    """Condition true → exit, median and worst of `repeat` runs, with watches and without."""
     for label, defaults in [("spec defaults (interval 2s, cap 10s)", "{timeout: 60s}"),
                             ("interval 0.5s, cap 1s", "{timeout: 60s, interval: 0.5s, max_interval: 1s}")]:
-        with start("stale-argocd") as sim:
-            entry = next(e for e in sim.scenario["timeline"])
-            refresh_at = float(entry["at"]) / sim.speed
-            offset = time.monotonic() - sim.clock / sim.speed  # wall time when scenario time was 0
-            _, _, levels = run(plan_from({1: ["argocd_apps: [loki]"]}, defaults), sim.kubeconfig)
-            done = time.monotonic()
-        assert levels[0].status.value == "PASS"
-        print(f"3. condition true -> gate done, {label}: {done - (offset + refresh_at):.2f} s")
+        for watch in (True, False):
+            runs = [_delay(defaults, watch) for _ in range(repeat)]
+            delays = [d for d, _ in runs]
+            print(f"3. condition true -> verdict, {label}, watches {'on ' if watch else 'off'}: "
+                  f"median {statistics.median(delays):.2f} s, worst {max(delays):.2f} s "
+                  f"({repeat} runs; requests per run: {statistics.median(n for _, n in runs):.0f})")
+
+
+def quiet_requests(seconds: float = 6.0) -> None:
+    """API requests of a level that keeps failing while nothing changes, with watches and without."""
+    plan = plan_from({1: SHAPES[:2] + SHAPES[6:7]}, f"{{timeout: {seconds}s, interval: 0.5s, max_interval: 1s}}")
+    for watch in (True, False):
+        with start("crashloop") as sim:
+            before = len(sim.requests)
+            _, runner, _ = run(plan, sim.kubeconfig, watch=watch)
+            rows = sim.requests[before:]
+        watches = sum(1 for r in rows if r["query"].get("watch"))
+        print(f"5. nothing changes for {seconds:.0f} s (3 list checks), watches {'on ' if watch else 'off'}: "
+              f"{len(rows)} API requests ({watches} of them watches) in {runner.rounds} rounds")
 
 
 def startup() -> None:
@@ -114,7 +150,12 @@ def startup() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["delay"]:
+        delay_after_condition()
+        quiet_requests()
+        raise SystemExit(0)
     level_of_forty()
     requests_per_round()
     delay_after_condition()
     startup()
+    quiet_requests()

@@ -15,6 +15,15 @@ from gate.model import LevelResult
 from gate.options import RunOptions
 
 
+def watch_enabled(opts: RunOptions) -> bool:
+    """Watches are on unless `--no-watch` or GATE_WATCH=0/false/no/off (commands without the flag)."""
+    import os
+
+    if "watch" in opts.extra:
+        return bool(opts.extra["watch"])
+    return os.environ.get("GATE_WATCH", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Session:
     opts: RunOptions
@@ -96,7 +105,7 @@ class Session:
 
         wall = deadlines.run_wall()
         runner = Runner(self.clients, self.kube, timeout=None if wall else self.opts.timeout, deadline=wall,
-                        progress=self.progress)
+                        progress=self.progress, watch=watch_enabled(self.opts))
         try:
             return runner.run(plan or self.plan)  # type: ignore[arg-type]
         except Interrupted as exc:

@@ -76,7 +76,8 @@ def test_stale_argocd_passes_once_the_timeline_refreshes_it(tmp_path: Path) -> N
     apps = next(c for c in result["levels"][0]["checks"] if c["kind"] == "argocd_apps")
     assert apps["status"] == "PASS"
     assert apps["attempts"] > 1, "the first look saw the stale status and did not pass"
-    assert apps["time_to_pass"] >= 1.0
+    # Watched, the pass comes moments after the timeline's refresh (issue 12), not at the next poll.
+    assert apps["time_to_pass"] > 0.1
 
 
 def test_rbac_forbidden_exits_3_naming_the_permission() -> None:

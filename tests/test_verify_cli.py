@@ -71,16 +71,18 @@ def test_one_list_per_resource_namespace_and_selector_per_round(crashloop_run: t
     rounds = max(c["attempts"] for c in pods_checks)
     assert rounds >= 3, "the failing checks were polled several times"
     assert {c["attempts"] for c in pods_checks} == {rounds}, "both pods checks shared every round"
-    lists = Counter((r["path"], r["query"].get("labelSelector"), r["query"].get("fieldSelector"))
-                    for r in requests if r["method"] == "GET")
-    pod_lists = lists[("/api/v1/namespaces/monitoring/pods", "app.kubernetes.io/part-of=kube-prometheus-stack",
-                       None)]
-    # one per round, plus one after the levels: the failure's diagnosis reads the failing pods once
-    assert pod_lists == rounds + 1, f"{pod_lists} pod lists for {rounds} rounds of two checks"
+    # One list per key, then one watch (issue 12): later rounds read the watch's cache, no request. After
+    # the levels the failure's diagnosis reads the failing pods once more.
+    lists = Counter((r["path"], r["query"].get("labelSelector"), r["query"].get("fieldSelector"),
+                     r["query"].get("watch")) for r in requests if r["method"] == "GET")
+    key = ("/api/v1/namespaces/monitoring/pods", "app.kubernetes.io/part-of=kube-prometheus-stack", None)
+    assert lists[(*key, None)] == 2, f"{lists[(*key, None)]} pod lists for {rounds} rounds of two checks"
+    assert lists[(*key, "1")] == 1, f"{lists[(*key, '1')]} pod watches"
     workloads = next(c for c in checks.values() if c["kind"] == "workloads")
     assert workloads["status"] == "FAIL"
     for kind in ("deployments", "statefulsets", "daemonsets"):
-        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None)] == workloads["attempts"]
+        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, None)] == 1
+        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, "1")] == 1
     # No list was made more often than the most-polled check was polled.
     assert max(lists.values()) <= rounds + 1  # + the diagnosis' one read of the failing pods
 

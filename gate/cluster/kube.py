@@ -480,11 +480,14 @@ class ClusterView:
     """What the cluster looked like in one poll round.
 
     Every check of the round that asks for the same (resource, namespace, selectors) gets the same list,
-    fetched once; concurrent askers wait for the first fetch instead of repeating it.
+    fetched once; concurrent askers wait for the first fetch instead of repeating it. With `watches`
+    (gate/cluster/watches.py), a list a live watch keeps is answered from its cache, with no request.
     """
 
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, watches: Any = None) -> None:
+        """`watches`: a gate.cluster.watches.Watches answering lists from live watches, or None."""
         self.kube = kube
+        self.watches = watches
         self._lock = threading.Lock()
         self._entries: dict[tuple, _Entry] = {}
 
@@ -513,7 +516,12 @@ class ClusterView:
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict]:
         key = ("list", res, namespace, label_selector or None, field_selector or None)
-        return self._cached(key, lambda: self.kube.list(res, namespace, label_selector, field_selector))
+        if self.watches is None:
+            return self._cached(key, lambda: self.kube.list(res, namespace, label_selector, field_selector))
+        from gate.cluster import watches
+
+        watches.note(key[1:])  # this check reads this list: a change to it wakes the check
+        return self._cached(key, lambda: self.watches.list(res, namespace, label_selector, field_selector))
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
         return self._cached(("get", res, namespace, name), lambda: self.kube.get(res, name, namespace))

@@ -20,6 +20,10 @@ from gate.errors import ConfigError, PermissionDenied
 from gate.options import RunOptions, common_options_except
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
+# Verbs the gate uses when granted and does without otherwise: `watch` lets a waiting level react to a
+# change at once (gate/cluster/watches.py); without it the lists are polled. Asked for and shown, never
+# a reason to stop.
+OPTIONAL_VERBS = frozenset({"watch"})
 LABELS = {"app.kubernetes.io/name": "promotion-gate", "app.kubernetes.io/component": "verification"}
 
 
@@ -89,7 +93,7 @@ def required_permissions(plan: Plan, job: bool | None = None, namespace: str | N
     """
     from gate import jobmode
 
-    perms = list(plan.permissions())
+    perms = with_watch(plan.permissions())
     asked = job is True
     if job is None:
         job = jobmode.analysisrun_uid() is not None
@@ -105,6 +109,24 @@ def required_permissions(plan: Plan, job: bool | None = None, namespace: str | N
 
 
 PREFLIGHT_POOL = 8  # SelfSubjectAccessReviews in flight at once: enough to hide latency, gentle on the server
+
+
+def with_watch(perms: Iterable[Permission]) -> list[Permission]:
+    """Each `list` followed by the `watch` of the same resource and scope (optional, OPTIONAL_VERBS)."""
+    out: list[Permission] = []
+    for perm in perms:
+        if perm not in out:
+            out.append(perm)
+        if perm.verb == "list":
+            watch = Permission("watch", perm.resource, perm.group, perm.namespace, perm.name)
+            if watch not in out:
+                out.append(watch)
+    return out
+
+
+def blocking(results: Iterable[tuple[Permission, bool]]) -> list[Permission]:
+    """The denied permissions the gate cannot do without (an optional verb denied only means polling)."""
+    return [perm for perm, allowed in results if not allowed and perm.verb not in OPTIONAL_VERBS]
 
 
 def preflight(kube: KubeClient, plan: Plan, *, job: bool | None = None,
@@ -149,9 +171,9 @@ def review_all(kube: KubeClient, perms: Sequence[Permission],
 
 def denied_error(results: Sequence[tuple[Permission, bool]]) -> PermissionDenied | None:
     """A PermissionDenied naming every denied permission and the rules to add, or None if none is."""
-    denied = [perm for perm, allowed in results if not allowed]
-    if not denied:
+    if not blocking(results):
         return None
+    denied = [perm for perm, allowed in results if not allowed]
     lines = "\n".join(f"  - {perm.describe()}" for perm in denied)
     return PermissionDenied(
         f"preflight: the gate's identity lacks {len(denied)} of {len(results)} permissions its checks "
@@ -205,9 +227,10 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
             click.echo(text)
     if output == "text":
         _print_text(stage, results, denied)
-    if denied:  # exit 3 with a one-line summary on stderr; the table and the rules are on stdout
+    needed = blocking(results)
+    if needed:  # exit 3 with a one-line summary on stderr; the table and the rules are on stdout
         raise PermissionDenied(f"{len(denied)} of {len(results)} permissions denied for stage {stage}: "
-                               f"grant the missing rules", permission=denied[0])
+                               f"grant the missing rules", permission=needed[0])
 
 
 def _print_text(stage: str, results: Sequence[tuple[Permission, bool]], denied: list[Permission]) -> None:
@@ -219,5 +242,9 @@ def _print_text(stage: str, results: Sequence[tuple[Permission, bool]], denied: 
     if not denied:
         click.echo(f"All {len(results)} permissions allowed.")
         return
-    click.echo(f"{len(denied)} of {len(results)} permissions DENIED. Missing rules:")
+    if not blocking(results):
+        click.echo(f"All needed permissions allowed; {len(denied)} optional ({', '.join(sorted(OPTIONAL_VERBS))}) "
+                   f"DENIED: the gate polls those lists instead of watching them. To grant:")
+    else:
+        click.echo(f"{len(denied)} of {len(results)} permissions DENIED. Missing rules:")
     click.echo(missing_rules_yaml(denied).rstrip())

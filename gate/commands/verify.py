@@ -23,12 +23,15 @@ def _levels_cb(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--freight", envvar="GATE_FREIGHT", help="Expect this Freight (name or alias) to be current.")
 @click.option("--preflight/--no-preflight", envvar="GATE_PREFLIGHT", default=True, show_default=True,
               help="Check the gate's own RBAC permissions first.")
+@click.option("--watch/--no-watch", envvar="GATE_WATCH", default=True, show_default=True,
+              help="While a level waits, watch the lists its checks read and re-check on each change "
+                   "(--no-watch: poll only).")
 @common_options
-def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: bool,
+def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: bool, watch: bool,
            json_path: str | None, **common: object) -> None:
     """Run the spec's levels for STAGE in order; stop at the first level that does not pass."""
     opts = RunOptions(stage=stage, levels=levels, freight=freight, preflight=preflight, json_path=json_path,
-                      **common)  # type: ignore[arg-type]
+                      extra={"watch": watch}, **common)  # type: ignore[arg-type]
     raise click.exceptions.Exit(run_verify(opts))
 
 
@@ -89,13 +92,12 @@ def _diagnose(session: object, result: RunResult) -> None:
 
 def _preflight(session: object, result: RunResult) -> bool:
     """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3)."""
-    from gate.cluster.rbac import missing_rules_yaml, preflight
+    from gate.cluster.rbac import blocking, missing_rules_yaml, preflight
 
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
         return True
-    answers = preflight(kube, plan)
-    denied = [perm for perm, allowed in answers if not allowed]
+    denied = blocking(preflight(kube, plan))  # a denied `watch` only means polling
     if not denied:
         return True
     rows = [CheckResult(id=f"rbac.{i}", name=f"Permission: {perm.describe()}", kind="rbac", level=0,

@@ -12,6 +12,11 @@ deadline, so the shared clients clamp their timeouts and retries to it and a `co
 The main thread waits for an attempt at most until that deadline plus `OVERRUN`; an attempt still busy
 then is abandoned (its check is ERROR, never PASS). Attempts run on daemon threads, so neither an
 abandoned attempt nor a signal makes the process wait for one.
+
+Watches (gate/cluster/watches.py): while a level waits, the lists its checks read are watched; the
+runner waits on them instead of sleeping, and a change makes the checks that read that list due at
+once. Polling goes on for everything else (and for a list whose watch is unavailable), so without
+changes the schedule, and the deadlines, are as without watches.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential_jitter
 
 from checks.base import Check, Clients
+from gate.cluster import watches as watching
 from gate.cluster.kube import ClusterView, KubeClient
 from gate.engine import deadlines
 from gate.engine.plan import Plan, PlannedCheck
@@ -151,9 +157,10 @@ class Runner:
     def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
                  deadline: float | None = None, max_workers: int = 32, progress: ProgressFn | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, watch: bool = False) -> None:
         """`timeout`: seconds from now for the whole run; `deadline`: the same as a `clock()` time (the
-        run's wall, started before the runner); the earlier of the two holds."""
+        run's wall, started before the runner); the earlier of the two holds. `watch`: answer lists
+        from watches while a level waits, and wake on their changes (real time only)."""
         self.clients = clients
         self.kube = kube
         self.max_workers = max_workers
@@ -164,6 +171,7 @@ class Runner:
         self.deadline = min(walls) if walls else None
         # Deadlines reach the shared clients only in real time (tests may drive a fake clock).
         self.real_time = clock is time.monotonic
+        self.watches = watching.Watches(kube) if watch and kube is not None and self.real_time else None
         self.rounds = 0
         self.done: list[LevelResult] = []  # levels finished so far, for an interrupted run's report
         self._live: tuple[int, list[CheckState]] | None = None
@@ -200,11 +208,27 @@ class Runner:
                 if due:
                     self._round(due, pool)
                     continue
-                self.sleep(max(0.0, min(s.next_at for s in pending) - self.clock()))
+                self._wait(pending)
         finally:
             pool.shutdown()
+            if self.watches is not None:
+                self.watches.reopen()  # this level's watches end with it (or with a signal)
         self._live = None
         return _level(number, [s.result for s in states if s.result is not None], self.clock() - start)
+
+    def _wait(self, pending: list[CheckState]) -> None:
+        """Until the next check is due; with watches, less when a list a check reads changes."""
+        left = max(0.0, min(s.next_at for s in pending) - self.clock())
+        if self.watches is None:
+            self.sleep(left)
+            return
+        self.watches.arm(max(s.deadline for s in pending))
+        changed = self.watches.wait(left)
+        if changed:
+            now = self.clock()
+            for state in pending:
+                if state.extra.get("lists", set()) & changed:
+                    state.next_at = min(state.next_at, now)
 
     def snapshot(self, reason: str = "interrupted") -> list[LevelResult]:
         """The levels so far, the one in flight with its unfinished checks as ERROR (`reason`)."""
@@ -240,7 +264,7 @@ class Runner:
             if not due:
                 return
         self.rounds += 1
-        view = ClusterView(self.kube) if self.kube is not None else None
+        view = ClusterView(self.kube, self.watches) if self.kube is not None else None
         clients = Clients(**{**self.clients.__dict__, "view": view})
         futures = [(s, pool.submit(self._attempt, s, clients)) for s in due]
         for state, future in futures:
@@ -263,7 +287,8 @@ class Runner:
     def _attempt(self, state: CheckState, clients: Clients) -> None:
         state.attempts += 1
         try:
-            with deadlines.scope(state.deadline if self.real_time else None):
+            with deadlines.scope(state.deadline if self.real_time else None), \
+                    watching.reading(state.extra.setdefault("lists", set())):
                 state.last = state.check.observe(clients)
             state.last_error = None
         except TransientError as exc:  # includes a read cut short by the deadline

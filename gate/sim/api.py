@@ -18,6 +18,7 @@ from gate.sim.schema import unknown_fields
 from gate.sim.selectors import SelectorError, field_matcher, label_matcher
 from gate.sim.store import Store, StoreError
 from gate.sim.tables import table, wants_table
+from gate.sim.watch import WatchHub
 
 VERSION_INFO = {
     "major": "1",
@@ -66,6 +67,7 @@ class KubeAPI:
     ) -> None:
         self.store, self.auth, self.logs, self.proxy = store, auth, logs, proxy
         self.server_url = server_url
+        self.watches = WatchHub(store)
 
     # -- entry ---------------------------------------------------------------------------------
     def handle(self, req: SimRequest) -> SimResponse:
@@ -217,6 +219,7 @@ class KubeAPI:
             return not_found_path()
         handler = {
             "list": self._list,
+            "watch": self._watch,
             "get": self._get,
             "create": self._create,
             "update": self._update,
@@ -264,6 +267,19 @@ class KubeAPI:
             return SimResponse(200, table(t.rt, page, meta))
         return SimResponse(
             200, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version, "metadata": meta, "items": page}
+        )
+
+    def _watch(self, req: SimRequest, t: Target) -> SimResponse:
+        """A watch on the collection (gate/sim/watch.py), with the list's selectors."""
+        try:
+            lmatch = label_matcher(req.arg("labelSelector"))
+            fmatch = field_matcher(req.arg("fieldSelector"), t.rt.kind, t.rt.selectable_fields)
+        except SelectorError as err:
+            return status_response(400, "BadRequest", str(err))
+        timeout = req.arg("timeoutSeconds")
+        return self.watches.serve(
+            t.rt, t.namespace, req.arg("resourceVersion"), req.arg("allowWatchBookmarks") in ("true", "1"),
+            float(timeout) if timeout and timeout.isdigit() else None, lambda o: lmatch(o) and fmatch(o),
         )
 
     def _get(self, req: SimRequest, t: Target) -> SimResponse:

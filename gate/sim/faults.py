@@ -10,6 +10,8 @@ time window:
   (keep this fraction of the real body, cut mid-JSON, with a Content-Length that matches), `stale`
   (serve the first answer recorded for the same method, path and query), or `shape`, a named preset
   (SHAPES) the fault campaign draws from.
+
+`method: WATCH` matches only watch requests (GET with `?watch=1`); `method: GET` matches both.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ class Fault:
 
     def take(self, method: str, path: str, now: float) -> bool:
         """True when this fault applies to the request (and counts it)."""
-        if self.method and self.method != method:
+        if self.method and self.method != method and not (self.method == "GET" and method == "WATCH"):
             return False
         if not self.path.search(path):
             return False

@@ -283,7 +283,8 @@ class SimHandle:
     def _respond(self, h: _RequestHandler, req: SimRequest) -> int:
         body_faults: list[Fault] = []
         delivery: Fault | None = None  # trickle / short_read: how the answer is sent
-        for fault in self.faults.match(req.method, req.path, self._clock.now()):
+        method = "WATCH" if req.method == "GET" and req.arg("watch") in ("1", "true") else req.method
+        for fault in self.faults.match(method, req.path, self._clock.now()):
             if fault.latency:
                 time.sleep(fault.latency)
             if fault.drop:

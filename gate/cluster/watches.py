@@ -1,0 +1,327 @@
+"""Live lists while a level waits: one watch per (resource, namespace, label selector, field selector).
+
+A check's list goes through `Watches.list`: the first time (or whenever the watch is not live) it is a
+list as before, and its `resourceVersion` is kept. When the runner is about to wait, `arm()` opens a
+watch from that resourceVersion (`?watch=1&resourceVersion=RV&allowWatchBookmarks=true`, JSON lines of
+{type, object}), so nothing that happened since the list is missed; from then on the list is answered
+from the cache the events keep up to date, with no request. Each change wakes the runner (`wait()`
+returns the changed keys) so the checks that read that list are evaluated at once.
+
+What goes wrong falls back to what the gate did before, polling:
+- `410 Gone` (status or an ERROR event with code 410), or an event whose shape is unreadable (the same
+  gate.cluster.answers checks as a list answer; never data): the cache is dropped and the runner woken,
+  so the next read re-lists;
+- a watch that breaks (connection cut, other errors): the next read re-lists; after `MAX_FAILURES`
+  the key is polled for the rest of the level;
+- `403` on the watch (the `watch` verb not granted): polled, silently.
+Upstream: client-go tools/cache/reflector.go (ListAndWatch: list, then watch from the list's
+resourceVersion; `isExpiredError` → relist; bookmarks move the resourceVersion on).
+
+Watch threads are daemons, bounded by the level's last deadline (the request's `timeoutSeconds` and
+socket timeout), and `close()` (the level's end, or a signal unwinding the runner) cuts their sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from gate.cluster import answers
+from gate.cluster.kube import KindNotServed, KubeClient, Permission
+from gate.cluster.resources import Resource
+from gate.engine import deadlines
+
+Key = tuple  # (Resource, namespace, label selector, field selector)
+MAX_FAILURES = 3
+MAX_WATCH = 300  # seconds a single watch request asks for; renewed from the last resourceVersion
+MAX_WATCHES = 32  # open at once per level; lists beyond that are polled
+_reading: ContextVar[set | None] = ContextVar("gate_watch_keys", default=None)
+
+
+@contextlib.contextmanager
+def reading(keys: set) -> Iterator[None]:
+    """Collect into `keys` the lists the current thread reads (the runner: which checks a change wakes)."""
+    token = _reading.set(keys)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def note(key: Key) -> None:
+    keys = _reading.get()
+    if keys is not None:
+        keys.add(key)
+
+
+def list_with_version(kube: KubeClient, res: Resource, namespace: str | None, label_selector: str | None,
+                      field_selector: str | None) -> tuple[list[dict], str | None]:
+    """KubeClient.list, also returning the list's metadata.resourceVersion (where a watch resumes)."""
+    perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
+    path = res.path(namespace)
+    items: list[dict] = []
+    token: str | None = None
+    version: str | None = None
+
+    def judge(body: Any) -> tuple[tuple[list[dict], str | None], str | None]:
+        page = answers.kube_list(body, res.kind, f"GET {path}")
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        return page, rv if isinstance(rv, str) and rv else None
+
+    while True:
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": 500, "continue": token}
+        resp, judged = kube._read(path, perm, judge, query)
+        if resp.status == 404:
+            raise KindNotServed(res)
+        (page_items, token), rv = judged
+        version = version or rv  # the first page's: the list is consistent at it
+        items.extend(page_items)
+        if not token:
+            return items, version
+
+
+class _Watched:
+    """One watched list: its items by (namespace, name), where it stands, and its watch thread."""
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.items: dict[tuple[str, str], dict] = {}
+        self.version: str | None = None
+        self.state = "listed"  # listed (no watch yet) | live | stale (re-list) | off (poll only)
+        self.generation = 0
+        self.failures = 0
+        self.response: Any = None
+
+
+class Watches:
+    """The watched lists of one level. Thread-safe; `close()` ends every watch."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self._lock = threading.Lock()
+        self._changed_cv = threading.Condition(self._lock)
+        self._lists: dict[Key, _Watched] = {}
+        self._changed: set[Key] = set()
+        self._closed = False
+        self._api: Any = None  # the watches' own connection pool, so they never starve the checks'
+
+    # -- reads (check threads) -------------------------------------------------------------------
+    def list(self, res: Resource, namespace: str | None, label_selector: str | None,
+             field_selector: str | None) -> list[dict]:
+        key = (res, namespace, label_selector or None, field_selector or None)
+        with self._lock:
+            watched = self._lists.get(key)
+            if watched is not None and watched.state == "live":
+                return list(watched.items.values())
+        items, version = list_with_version(self.kube, res, namespace, label_selector, field_selector)
+        with self._lock:
+            watched = self._lists.setdefault(key, _Watched(key))
+            if watched.state != "live":
+                watched.items = {_name(o): o for o in items}
+                watched.version = version
+                if watched.state == "stale" and watched.failures < MAX_FAILURES and version:
+                    watched.state = "listed"
+                elif watched.state == "listed" and not version:
+                    watched.state = "off"  # nothing to resume from: poll
+        return items
+
+    # -- the runner ------------------------------------------------------------------------------
+    def arm(self, until: float | None) -> None:
+        """Open a watch for every list read but not watched yet, bounded by `until` (monotonic)."""
+        with self._lock:
+            if self._closed:
+                return
+            open_now = sum(1 for w in self._lists.values() if w.state == "live")
+            starting = [w for w in self._lists.values() if w.state == "listed"][:max(0, MAX_WATCHES - open_now)]
+            for watched in starting:
+                watched.state = "live"
+                watched.generation += 1
+        for watched in starting:
+            threading.Thread(target=self._run, args=(watched, watched.generation, until),
+                             name="gate-watch", daemon=True).start()
+
+    def wait(self, timeout: float) -> set[Key]:
+        """Sleep up to `timeout` seconds, less when a watched list changes; the keys that changed."""
+        with self._changed_cv:
+            if not self._changed and timeout > 0:
+                self._changed_cv.wait(timeout)
+            changed, self._changed = self._changed, set()
+        return changed
+
+    def close(self) -> None:
+        """End every watch (their threads exit on their next read) and forget the lists."""
+        with self._lock:
+            self._closed = True
+            self._changed = set()
+            lists, self._lists = list(self._lists.values()), {}
+            for watched in lists:
+                watched.generation += 1
+        for watched in lists:
+            _cut(watched.response)
+
+    def reopen(self) -> None:
+        """Start afresh for the next level."""
+        self.close()
+        with self._lock:
+            self._closed = False
+
+    # -- watch threads ---------------------------------------------------------------------------
+    def _run(self, watched: _Watched, generation: int, until: float | None) -> None:
+        with deadlines.scope(until):
+            try:
+                while self._current(watched, generation):
+                    outcome = self._watch_once(watched, generation)
+                    if outcome != "renew":
+                        self._end(watched, generation, outcome)
+                        return
+            except Exception:  # noqa: BLE001 - a broken watch means polling, never a crash
+                self._end(watched, generation, "broken")
+
+    def _current(self, watched: _Watched, generation: int) -> bool:
+        with self._lock:
+            return not self._closed and watched.generation == generation
+
+    def _watch_once(self, watched: _Watched, generation: int) -> str:
+        """One watch request, its events applied; what next: renew, stale, broken, denied or expired."""
+        left = deadlines.remaining()
+        if left is not None and left < deadlines.MIN_REQUEST:
+            return "expired"  # past the level's last deadline: nobody waits for this list any more
+        res, namespace, label_selector, field_selector = watched.key
+        seconds = MAX_WATCH if left is None else max(1, min(MAX_WATCH, math.ceil(left)))
+        query = {"watch": "1", "resourceVersion": watched.version, "allowWatchBookmarks": "true",
+                 "timeoutSeconds": str(seconds), "labelSelector": label_selector, "fieldSelector": field_selector}
+        resp = self._open(res.path(namespace), query, seconds + 5)
+        with self._lock:
+            if watched.generation != generation:
+                _cut(resp)
+                return "closed"
+            watched.response = resp
+        if resp.status == 403:
+            return "denied"
+        if resp.status == 410:
+            return "stale"
+        if resp.status != 200:
+            return "broken"
+        for line in _lines(resp):
+            outcome = self._apply(watched, generation, line)
+            if outcome:
+                return outcome
+        return "renew"  # the server ended the watch (its timeoutSeconds): resume from the last version
+
+    def _pool(self) -> Any:
+        """An ApiClient like the checks' (same configuration: TLS, auth) with a pool of its own."""
+        with self._lock:
+            if self._api is None:
+                from kubernetes import client
+
+                cfg = copy.copy(self.kube.api.configuration)
+                cfg.connection_pool_maxsize = MAX_WATCHES
+                self._api = client.ApiClient(cfg)
+            return self._api
+
+    def _open(self, path: str, query: dict[str, Any], read_timeout: float) -> Any:
+        api = self._pool()
+        url = self.kube.host + path + "?" + urlencode({k: v for k, v in query.items() if v is not None},
+                                                      quote_via=quote)
+        headers = {"Accept": "application/json"}
+        api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        limit = deadlines.clamp(self.kube.request_timeout, f"watch {path}") or self.kube.request_timeout
+        raw = api.call_api("GET", url, header_params=headers, _request_timeout=(limit, read_timeout))
+        return raw.response
+
+    def _apply(self, watched: _Watched, generation: int, line: bytes) -> str | None:
+        """One event into the cache; an outcome string when the watch must end."""
+        res = watched.key[0]
+        what = f"watch {res.display}"
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return "stale"
+        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+            return "stale"
+        kind, obj = event.get("type"), event["object"]
+        if kind == "ERROR":
+            return "stale" if obj.get("code") == 410 else "broken"
+        version = (obj.get("metadata") or {}).get("resourceVersion") if isinstance(obj.get("metadata"), dict) \
+            else None
+        if kind == "BOOKMARK":
+            if isinstance(version, str) and version:
+                with self._lock:
+                    watched.version = version
+            return None
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            return "stale"
+        try:
+            obj = answers.kube_object(obj, res.kind, what)
+        except answers.UnreadableAnswer:
+            return "stale"  # an unreadable event is an evaluation problem: re-list, never data
+        with self._changed_cv:
+            if watched.generation != generation:
+                return "closed"
+            if kind == "DELETED":
+                watched.items.pop(_name(obj), None)
+            else:
+                watched.items[_name(obj)] = obj
+            if isinstance(version, str) and version:
+                watched.version = version
+            self._changed.add(watched.key)
+            self._changed_cv.notify_all()
+        return None
+
+    def _end(self, watched: _Watched, generation: int, outcome: str) -> None:
+        with self._changed_cv:
+            if watched.generation != generation or outcome == "closed":
+                return
+            watched.response = None
+            if outcome == "expired":
+                watched.state = "stale"
+                return
+            if outcome == "denied":
+                watched.state = "off"  # no `watch` verb: poll, silently
+                return
+            watched.state = "stale"
+            if outcome == "broken":
+                watched.failures += 1
+                if watched.failures >= MAX_FAILURES:
+                    watched.state = "off"
+                return  # polling picks it up on its schedule
+            self._changed.add(watched.key)  # 410 / unreadable: re-list now
+            self._changed_cv.notify_all()
+
+
+def _name(obj: dict) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _lines(resp: Any) -> Iterator[bytes]:
+    """The stream's lines as they arrive."""
+    buffer = b""
+    while True:
+        data = resp.read1(64 * 1024) if hasattr(resp, "read1") else resp.read(1)
+        if not data:
+            if buffer.strip():
+                yield buffer
+            return
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield line
+
+
+def _cut(resp: Any) -> None:
+    """Unblock a thread reading `resp` (shutdown), from any thread."""
+    if resp is None:
+        return
+    for action in ("shutdown", "close"):
+        with contextlib.suppress(Exception):
+            getattr(resp, action)()
+

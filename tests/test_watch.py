@@ -1,0 +1,224 @@
+"""Verdicts within moments of the truth (issue 12): while a level waits, the lists its checks read are
+watched (one watch per list, resumed from the list's resourceVersion) and a change re-evaluates the
+checks at once; 410 → re-list; a broken or denied watch → polling, the deadline unmoved; no more
+requests than polling when nothing changes; SIGTERM during a watch ends the run at once.
+
+All against the simulator over HTTPS with the real `kubernetes` client; what is asserted is the verdict,
+its timing, and the simulator's request log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from checks.base import Clients
+from gate.cluster.kube import connect
+from gate.engine.runner import Runner
+from gate.sim.server import start
+from gate.spec.load import load_spec
+from gate.spec.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "gate/demo/config.yaml")
+APPS = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
+PODS = "/api/v1/namespaces/monitoring/pods"
+LOKI = "argocd_apps: [loki]"  # stale-argocd: loki's refresh lands on the timeline (at 4 s, speed 1)
+CRASHING = 'pods: {namespace: monitoring, selector: "app.kubernetes.io/name=grafana"}'  # never true
+
+
+def _plan(tmp_path: Path, check: str, defaults: str) -> Any:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(f"defaults: {defaults}\nstages:\n  monitoring:\n    levels:\n      1:\n        - {check}\n")
+    return load_spec(str(spec), load_settings(CONFIG, {})).plan("monitoring")
+
+
+def _run(sim: Any, plan: Any, watch: bool = True) -> tuple[Any, float]:
+    kube = connect(sim.kubeconfig)
+    began = time.monotonic()
+    levels = Runner(Clients(kube=kube), kube, watch=watch).run(plan)
+    return levels[0], time.monotonic() - began
+
+
+def _requests(sim: Any, path: str, since: int = 0) -> list[dict]:
+    return [r for r in sim.requests[since:] if r["path"] == path]
+
+
+def _watches(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["query"].get("watch") == "1"]
+
+
+def _change_at(sim: Any) -> float:
+    """The wall-clock (monotonic) time the scenario's first timeline entry applies."""
+    entry = sim.scenario["timeline"][0]
+    return time.monotonic() - sim.clock / sim.speed + float(entry["at"]) / sim.speed
+
+
+def test_the_simulator_serves_a_watch_from_a_resource_version(tmp_path: Path) -> None:
+    with start("stale-argocd") as sim:
+        token = sim.token
+        listed = requests.get(sim.url + APPS, headers={"Authorization": f"Bearer {token}"}, verify=False,
+                              timeout=5).json()
+        rv = listed["metadata"]["resourceVersion"]
+        with requests.get(sim.url + APPS, params={"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true"},
+                          headers={"Authorization": f"Bearer {token}"}, verify=False, stream=True,
+                          timeout=10) as resp:
+            events = []
+            for line in resp.iter_lines():
+                events.append(json.loads(line))
+                if events[-1]["type"] == "MODIFIED":
+                    break
+        assert {e["type"] for e in events} <= {"BOOKMARK", "MODIFIED"}
+        changed = events[-1]["object"]
+        assert changed["metadata"]["name"] == "loki" and int(changed["metadata"]["resourceVersion"]) > int(rv)
+        sim.api.watches.expire()
+        gone = requests.get(sim.url + APPS, params={"watch": "1", "resourceVersion": rv},
+                            headers={"Authorization": f"Bearer {token}"}, verify=False, timeout=5)
+        (event,) = [json.loads(line) for line in gone.text.splitlines()]
+        assert event["type"] == "ERROR" and event["object"]["code"] == 410
+
+
+def test_a_check_passes_within_moments_of_the_timeline_change(tmp_path: Path) -> None:
+    # Polled every 10 s, the change at 4 s would be seen at ~10 s; watched, at once.
+    with start("stale-argocd") as sim:
+        changed = _change_at(sim)
+        level, _ = _run(sim, _plan(tmp_path, LOKI, "{timeout: 30s, interval: 10s}"))
+        delay = time.monotonic() - changed
+        rows = _requests(sim, APPS)
+    assert level.status.value == "PASS"
+    assert delay < 3.0, f"{delay:.2f}s from the change to the verdict (poll interval 10s)"
+    assert [bool(r["query"].get("watch")) for r in rows] == [False, True], rows  # one list, one watch
+
+
+def test_without_watches_the_change_waits_for_the_next_poll(tmp_path: Path) -> None:
+    with start("stale-argocd") as sim:
+        sim.add_fault({"path": "^/apis/argoproj.io", "method": "WATCH", "status": 500})  # none is made
+        changed = _change_at(sim)
+        level, _ = _run(sim, _plan(tmp_path, LOKI, "{timeout: 30s, interval: 2s, max_interval: 2s}"), watch=False)
+        delay = time.monotonic() - changed
+        rows = _requests(sim, APPS)
+    assert level.status.value == "PASS"
+    assert not _watches(rows)
+    assert len(rows) >= 2 and delay > 0.0
+
+
+def test_410_gone_relists_and_the_new_watch_still_sees_the_change(tmp_path: Path) -> None:
+    with start("stale-argocd") as sim:
+        changed = _change_at(sim)
+        result: list = []
+        thread = threading.Thread(target=lambda: result.append(
+            _run(sim, _plan(tmp_path, LOKI, "{timeout: 30s, interval: 10s}"))))
+        thread.start()
+        _until(lambda: _watches(_requests(sim, APPS)), 3.0)
+        sim.api.watches.expire()  # the open watch gets an ERROR event with code 410
+        _until(lambda: len(_watches(_requests(sim, APPS))) >= 2, 3.0)
+        thread.join(20)
+        delay = time.monotonic() - changed
+        rows = _requests(sim, APPS)
+    level, _ = result[0]
+    assert level.status.value == "PASS"
+    assert [bool(r["query"].get("watch")) for r in rows] == [False, True, False, True], rows  # re-listed
+    assert delay < 3.0, f"{delay:.2f}s from the change to the verdict"
+
+
+def test_a_broken_watch_falls_back_to_polling_and_the_deadline_holds(tmp_path: Path) -> None:
+    with start("crashloop") as sim:
+        sim.add_fault({"path": PODS, "method": "WATCH", "drop": True})
+        level, took = _run(sim, _plan(tmp_path, CRASHING, "{timeout: 3s, interval: 0.3s, max_interval: 0.3s}"))
+        rows = _requests(sim, PODS)
+    assert level.status.value == "FAIL"
+    assert took < 3 + 1.0, f"{took:.2f}s for a 3s timeout"
+    lists = [r for r in rows if not r["query"].get("watch")]
+    assert len(lists) >= 4, rows  # polling went on
+    assert 1 <= len(_watches(rows)) <= 3  # given up after a few breaks
+
+
+def test_a_denied_watch_means_polling_silently(tmp_path: Path) -> None:
+    rules = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list"]},
+             {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"], "verbs": ["create"]}]
+    scenario = {"name": "no-watch", "extends": "stale-argocd", "rbac": {"system:serviceaccount:platform:gate": rules}}
+    with start(scenario) as sim:
+        level, _ = _run(sim, _plan(tmp_path, LOKI, "{timeout: 30s, interval: 1s, max_interval: 1s}"))
+        rows = _requests(sim, APPS)
+    assert level.status.value == "PASS", level
+    watches = _watches(rows)
+    assert [r["status"] for r in watches] == [403]  # asked once, then polled
+    assert len(rows) - len(watches) >= 3
+
+
+def test_no_more_requests_than_polling_when_nothing_changes(tmp_path: Path) -> None:
+    counts = {}
+    for watch in (True, False):
+        with start("crashloop") as sim:
+            level, _ = _run(sim, _plan(tmp_path, CRASHING, "{timeout: 2s, interval: 0.3s, max_interval: 0.3s}"),
+                            watch=watch)
+            counts[watch] = _requests(sim, PODS)
+        assert level.status.value == "FAIL"
+    assert [bool(r["query"].get("watch")) for r in counts[True]] == [False, True]  # one list, one watch
+    assert len(counts[False]) >= 4
+
+
+def test_watch_permission_is_asked_for_and_rendered(tmp_path: Path) -> None:
+    from gate.cluster.rbac import required_permissions
+
+    perms = required_permissions(_plan(tmp_path, CRASHING, "{timeout: 2s}"), job=False)
+    verbs = {(p.verb, p.resource, p.namespace) for p in perms}
+    assert {("list", "pods", "monitoring"), ("watch", "pods", "monitoring")} <= verbs
+
+
+def test_sigterm_during_a_watch_exits_within_two_seconds(tmp_path: Path) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(f"defaults: {{timeout: 5m, interval: 30s}}\nstages:\n  monitoring:\n    levels:\n"
+                    f"      1:\n        - {CRASHING}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_") and k != "KUBECONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    with start("crashloop") as sim:
+        proc = subprocess.Popen([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec",
+                                 str(spec), "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--no-preflight",
+                                 "--json", str(tmp_path / "gate.json")],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _until(lambda: _watches(_requests(sim, PODS)), 15.0)
+            time.sleep(0.2)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert took < 2.0, f"{took:.2f}s from SIGTERM to exit"
+    assert proc.returncode == 143, proc.stderr.read()
+    assert json.loads((tmp_path / "gate.json").read_text())["levels"]
+
+
+def test_no_watch_flag_polls(tmp_path: Path) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(f"defaults: {{timeout: 1500ms, interval: 0.3s, max_interval: 0.3s}}\nstages:\n  monitoring:\n"
+                    f"    levels:\n      1:\n        - {CRASHING}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_") and k != "KUBECONFIG"}
+    env.update(PYTHONPATH=str(ROOT), GATE_WATCH="0")
+    with start("crashloop") as sim:
+        proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec", str(spec),
+                               "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--no-preflight"],
+                              env=env, capture_output=True, text=True, timeout=30)
+        rows = _requests(sim, PODS)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert rows and not _watches(rows)
+
+
+def _until(condition: Any, limit: float) -> None:
+    ends = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > ends:
+            pytest.fail(f"not within {limit}s")
+        time.sleep(0.02)
