@@ -43,9 +43,24 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, setting, slug
+from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import APPLICATIONS
 from gate.model import Observation
+
+# What app_problems() and revision_problems() read of a listed Application (gate.cluster.projection):
+# not spec.destination/syncPolicy, status.history/summary or the operation's own copy of the sync.
+_RESOURCE = {k: True for k in ("group", "version", "kind", "namespace", "name", "status", "health",
+                               "hookPhase", "message")}
+projection.declare(APPLICATIONS, {
+    "operation": True,
+    "spec": {"source": True, "sources": True},
+    "status": {
+        "operationState": {"phase": True, "message": True, "startedAt": True, "finishedAt": True,
+                           "syncResult": {"resources": _RESOURCE, "revision": True, "revisions": True}},
+        "reconciledAt": True, "sync": True, "health": True, "conditions": True, "resources": _RESOURCE,
+    },
+})
 
 DEFAULT_NAMESPACE = "argocd"
 STALE = "status not refreshed since the sync finished (reconciledAt < finishedAt)"

@@ -16,11 +16,19 @@ import re
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
+from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PODS
 from gate.model import Observation
 
 MAX_EVIDENCE = 20
+
+# What is_ready() and diagnose() read of a listed pod (gate.cluster.projection).
+projection.declare(PODS, {
+    "spec": {"restartPolicy": True},
+    "status": {k: True for k in ("phase", "reason", "message", "conditions", "containerStatuses",
+                                 "initContainerStatuses")},
+})
 
 
 # -- helpers shared by the Level-1 check kinds ---------------------------------------------------------

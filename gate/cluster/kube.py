@@ -10,6 +10,7 @@ in pieces that stop at it, no retry past it.
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import os
 import threading
@@ -22,7 +23,7 @@ import urllib3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
-from gate.cluster import answers
+from gate.cluster import answers, projection
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
@@ -254,22 +255,27 @@ class KubeClient:
 
     # -- reads -----------------------------------------------------------------------------------
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None) -> list[dict]:
+             field_selector: str | None = None, *, project: Callable[[dict], dict] | None = None,
+             page_size: int | None = None) -> list[dict]:
         """All items, following `continue` tokens. A 404 means the API does not serve this kind.
-        Every page must read as a `<Kind>List` (gate.cluster.answers), else UnreadableAnswer after retries."""
+        Every page must read as a `<Kind>List` (gate.cluster.answers), else UnreadableAnswer after retries.
+
+        `project` (gate.cluster.projection) cuts each item down once its page has been judged, so only
+        one page of full objects is held at a time."""
         perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
         path = res.path(namespace)
         items: list[dict] = []
         token: str | None = None
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
-                     "limit": PAGE_SIZE, "continue": token}
+                     "limit": page_size or PAGE_SIZE, "continue": token}
             resp, page = self._read(path, perm, lambda body: answers.kube_list(body, res.kind, f"GET {path}"),
                                     query)
             if resp.status == 404:
                 raise KindNotServed(res)
             page_items, token = page
-            items.extend(page_items)
+            items.extend(map(project, page_items) if project else page_items)
+            del resp, page, page_items  # the page's full objects go now, not with the next page
             if not token:
                 return items
 
@@ -436,7 +442,9 @@ class ClusterView:
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict]:
         key = ("list", res, namespace, label_selector or None, field_selector or None)
-        return self._cached(key, lambda: self.kube.list(res, namespace, label_selector, field_selector))
+        project = functools.partial(projection.project, res) if projection.spec_for(res) is not True else None
+        return self._cached(key, lambda: self.kube.list(res, namespace, label_selector, field_selector,
+                                                        project=project))
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
         return self._cached(("get", res, namespace, name), lambda: self.kube.get(res, name, namespace))
