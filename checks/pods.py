@@ -24,10 +24,14 @@ from gate.model import Observation
 MAX_EVIDENCE = 20
 
 # What is_ready() and diagnose() read of a listed pod (gate.cluster.projection).
+_CONDITION = {"type": True, "status": True, "reason": True, "message": True}
+_CONTAINER = {"name": True, "ready": True, "restartCount": True, "image": True,
+              "state": {"waiting": True, "terminated": True}, "lastState": {"terminated": True}}
 projection.declare(PODS, {
     "spec": {"restartPolicy": True},
-    "status": {k: True for k in ("phase", "reason", "message", "conditions", "containerStatuses",
-                                 "initContainerStatuses")},
+    "status": {"phase": True, "reason": True, "message": True,
+               "conditions": projection.Only("type", frozenset({"Ready", "PodScheduled"}), _CONDITION),
+               "containerStatuses": _CONTAINER, "initContainerStatuses": _CONTAINER},
 })
 
 

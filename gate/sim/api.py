@@ -234,7 +234,6 @@ class KubeAPI:
         except SelectorError as err:
             return status_response(400, "BadRequest", str(err))
         rv = self.store.resource_version
-        items = [o for o in self.store.list(t.rt.group, t.rt.plural, t.namespace) if lmatch(o) and fmatch(o)]
         start = 0
         token = req.arg("continue")
         if token:
@@ -250,14 +249,15 @@ class KubeAPI:
                     "continue parameter.",
                 )
         limit = int(req.arg("limit") or 0)
-        page = items[start : start + limit] if limit > 0 else items[start:]
+        page, total = self.store.select(t.rt.group, t.rt.plural, t.namespace,
+                                        lambda o: lmatch(o) and fmatch(o), start, limit)
         meta: dict[str, Any] = {"resourceVersion": rv}
         end = start + len(page)
-        if limit > 0 and end < len(items):
+        if limit > 0 and end < total:
             meta["continue"] = base64.urlsafe_b64encode(
                 json.dumps({"start": end, "rv": rv}).encode()
             ).decode()
-            meta["remainingItemCount"] = len(items) - end
+            meta["remainingItemCount"] = total - end
         for obj in page:
             obj["apiVersion"] = t.rt.api_version
         if wants_table(req.headers.get("accept", "")):

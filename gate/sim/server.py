@@ -116,7 +116,7 @@ class SimHandle:
         self._clock = Clock(speed if speed is not None else float(data.get("speed", 1.0)))
         self.store = Store()
         self.store.load(scen.crd_objects(data.get("crds") or []))
-        self.store.load(scen.render_time(data.get("objects") or []))
+        self.store.load(scen.render_time(data.get("objects") or []), owned=True)  # fresh copies
         self.token: str = data.get("gate_token", "gate-token")
         self.admin_token: str = data.get("admin_token", "admin-token")
         tokens = dict(data.get("tokens") or {})
