@@ -20,6 +20,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
+
+try:
+    import orjson as _orjson  # optional (the `fast` extra): faster list parsing
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
@@ -226,17 +231,13 @@ class KubeClient:
             if getattr(exc, "status", None) == 0:
                 raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
             raise
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
         resp_headers = {k.lower(): v for k, v in raw.headers.items()}
         if proxied:
-            return Response(raw.status, text, resp_headers)
-        try:
-            parsed: Any = json.loads(text) if text else None
-        except ValueError:
-            parsed = text
-        resp = Response(raw.status, parsed, resp_headers)
+            return Response(raw.status, _text(data), resp_headers)
+        resp = Response(raw.status, parse_body(data), resp_headers)
+        del data
         if raw.status in RETRYABLE_STATUS:
-            err = TransientError(f"{method} {path}: HTTP {raw.status} {_message(parsed)}")
+            err = TransientError(f"{method} {path}: HTTP {raw.status} {_message(resp.body)}")
             err.retry_after = resp.headers.get("retry-after")  # type: ignore[attr-defined]
             raise err
         return resp
@@ -354,6 +355,25 @@ class KubeClient:
             "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})
         _raise_for(resp, "GET", path)
         return resp.body if isinstance(resp.body, str) else json.dumps(resp.body)
+
+
+def _text(data: Any) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+
+
+def parse_body(data: Any) -> Any:
+    """The answer as JSON, else as text. orjson when installed (a 20,000-pod list is ~80 MB of JSON:
+    it parses it 2-3x faster than the standard library), json otherwise; both read the same values."""
+    if _orjson is not None and isinstance(data, bytes) and data:
+        try:
+            return _orjson.loads(data)
+        except ValueError:
+            pass  # not JSON, or JSON orjson does not take (NaN, integers past 64 bits): the slow path says
+    text = _text(data)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
 
 
 def _prepare_body(body: Any, headers: dict[str, str]) -> Any:

@@ -18,6 +18,7 @@ declared. A kind nobody declared is kept whole. Short strings are interned: 20,0
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,33 +69,56 @@ def spec_for(res: Resource) -> Spec:
 
 def keep(value: Any, spec: Spec) -> Any:
     """`value` cut down to `spec`."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= INTERN_MAX else value
-    if spec is True:
-        return value if not isinstance(value, (dict, list)) else _interned(value)
-    if isinstance(spec, Only):
-        if not isinstance(value, list):
-            return keep(value, spec.spec)
-        return [keep(v, spec.spec) for v in value
-                if not isinstance(v, dict) or v.get(spec.field) in spec.values]
-    if isinstance(value, dict):
-        return {sys.intern(k): keep(v, spec[k]) for k, v in value.items() if k in spec}
-    if isinstance(value, list):
-        return [keep(v, spec) for v in value]
-    return value
-
-
-def _interned(value: Any) -> Any:
-    """A kept-whole value with its short strings interned."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= INTERN_MAX else value
-    if isinstance(value, dict):
-        return {sys.intern(k) if isinstance(k, str) else k: _interned(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interned(v) for v in value]
-    return value
+    return _compiled(spec)(value)
 
 
 def project(res: Resource, obj: dict) -> dict:
     """The projection of one listed object of kind `res`."""
-    return keep(obj, spec_for(res))
+    spec = _registry.get((res.group, res.plural), True)
+    return _compiled(spec)(obj) if spec is not True else obj
+
+
+_cache: dict[int, tuple[Spec, Callable[[Any], Any]]] = {}
+
+
+def _compiled(spec: Spec) -> Callable[[Any], Any]:
+    """`spec` as a function, built once: a dict spec walks its own (few) keys, not the object's."""
+    hit = _cache.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    fn = _compile(spec)
+    _cache[id(spec)] = (spec, fn)
+    return fn
+
+
+def _compile(spec: Spec) -> Callable[[Any], Any]:
+    if spec is True:
+        return _interned
+    if isinstance(spec, Only):
+        inner, field, values = _compile(spec.spec), spec.field, spec.values
+
+        def only(value: Any) -> Any:
+            if not isinstance(value, list):
+                return inner(value)
+            return [inner(v) for v in value if not isinstance(v, dict) or v.get(field) in values]
+        return only
+    parts = [(key, _compile(sub)) for key, sub in spec.items()]
+
+    def fields(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: fn(value[key]) for key, fn in parts if key in value}
+        if isinstance(value, list):
+            return [fields(v) for v in value]
+        return _interned(value)
+    return fields
+
+
+def _interned(value: Any) -> Any:
+    """A kept value with its short strings interned."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= INTERN_MAX else value
+    if isinstance(value, dict):
+        return {k: _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    return value

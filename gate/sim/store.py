@@ -19,6 +19,7 @@ from gate.sim.kinds import ResourceType
 from gate.sim.rbac import RBAC_GROUP, validation_errors
 from gate.sim.schema import validate
 
+SELECTED_KEPT = 8  # select() results kept for the next pages of a list
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -57,6 +58,7 @@ class Store:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._preferred: dict[tuple[str, str], ResourceType] = {}
         self._objects: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
+        self._selected: dict[tuple, list[dict]] = {}  # select() results, while the store is unchanged
         self._listeners: list[Callable[[str, dict], None]] = []
         for rt in kinds.BUILTIN:
             self._register(rt)
@@ -118,16 +120,25 @@ class Store:
             return [copy.deepcopy(bucket[k]) for k in keys]
 
     def select(self, group: str, plural: str, namespace: str | None, match: Callable[[dict], bool],
-               start: int = 0, limit: int = 0) -> tuple[list[dict], int]:
+               start: int = 0, limit: int = 0, key: tuple | None = None) -> tuple[list[dict], int]:
         """(one page of the matching objects in list order, how many match in all), for the list API.
 
         The page holds shallow copies of the stored objects: a stored object is never changed in place
         (every write stores a new one), so the copies stay what the store held at this call, and a list
-        of 20,000 objects costs a filter and a page, not 20,000 deep copies."""
+        of 20,000 objects costs a filter and a page, not 20,000 deep copies. With `key` (what `match`
+        selects, e.g. its selectors), the matched list is kept while nothing is written, so the next
+        pages of the same list (`continue`) are sliced from it, not filtered again."""
         with self._lock:
-            bucket = self._objects.get((group, plural), {})
-            keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
-            matched = [bucket[k] for k in keys if match(bucket[k])]
+            memo = (group, plural, namespace, key, self._rv)
+            matched = self._selected.get(memo) if key is not None else None
+            if matched is None:
+                bucket = self._objects.get((group, plural), {})
+                keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
+                matched = [bucket[k] for k in keys if match(bucket[k])]
+                if key is not None:
+                    while len(self._selected) >= SELECTED_KEPT:
+                        self._selected.pop(next(iter(self._selected)))
+                    self._selected[memo] = matched
         page = matched[start : start + limit] if limit > 0 else matched[start:]
         return [dict(obj) for obj in page], len(matched)
 
