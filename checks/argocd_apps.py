@@ -57,8 +57,10 @@ projection.declare(APPLICATIONS, {
     "spec": {"source": True, "sources": True},
     "status": {
         "operationState": {"phase": True, "message": True, "startedAt": True, "finishedAt": True,
-                           "syncResult": {"resources": _RESOURCE, "revision": True, "revisions": True}},
-        "reconciledAt": True, "sync": True, "health": True, "conditions": True, "resources": _RESOURCE,
+                           "syncResult": {"resources": projection.Where(lambda r: failed_result(r), _RESOURCE),
+                                          "revision": True, "revisions": True}},
+        "reconciledAt": True, "sync": True, "health": True, "conditions": True,
+        "resources": projection.Where(lambda r: unhealthy(r), _RESOURCE),
     },
 })
 
@@ -113,10 +115,21 @@ def in_flight(app: dict) -> str | None:
     return None
 
 
+def failed_result(res: dict) -> bool:
+    """A sync result entry that failed (the only ones failed_resources() reports)."""
+    return res.get("status") == "SyncFailed" or res.get("hookPhase") in ("Failed", "Error")
+
+
+def unhealthy(res: dict) -> bool:
+    """A resource entry with a health other than Healthy (the only ones unhealthy_resources() reports)."""
+    status = (res.get("health") or {}).get("status")
+    return bool(status) and status != "Healthy"
+
+
 def failed_resources(state: dict) -> list[str]:
     out = []
     for res in (state.get("syncResult") or {}).get("resources") or []:
-        if res.get("status") == "SyncFailed" or res.get("hookPhase") in ("Failed", "Error"):
+        if failed_result(res):
             where = f"{res.get('namespace')}/{res.get('name')}" if res.get("namespace") else res.get("name")
             detail = res.get("message") or res.get("status") or res.get("hookPhase")
             out.append(f"{res.get('kind')} {where}: {detail}")
@@ -182,7 +195,7 @@ def unhealthy_resources(status: dict) -> list[str]:
     out = []
     for res in status.get("resources") or []:
         health = res.get("health") or {}
-        if health.get("status") and health["status"] != "Healthy":
+        if unhealthy(res):
             where = f"{res.get('namespace')}/{res.get('name')}" if res.get("namespace") else res.get("name")
             line = f"{res.get('kind')} {where} {health['status']}"
             out.append(line + (f": {health['message']}" if health.get("message") else ""))

@@ -30,7 +30,7 @@ _CONTAINER = {"name": True, "ready": True, "restartCount": True, "image": True,
 projection.declare(PODS, {
     "spec": {"restartPolicy": True},
     "status": {"phase": True, "reason": True, "message": True,
-               "conditions": projection.Only("type", frozenset({"Ready", "PodScheduled"}), _CONDITION),
+               "conditions": projection.Where(lambda c: c.get("type") in ("Ready", "PodScheduled"), _CONDITION),
                "containerStatuses": _CONTAINER, "initContainerStatuses": _CONTAINER},
 })
 

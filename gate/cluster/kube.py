@@ -10,11 +10,13 @@ in pieces that stop at it, no retry past it.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import functools
+import gc
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -265,6 +267,12 @@ class KubeClient:
         one page of full objects is held at a time."""
         perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
         path = res.path(namespace)
+        with _gc_paused():
+            return self._pages(res, path, perm, label_selector, field_selector, project, page_size)
+
+    def _pages(self, res: Resource, path: str, perm: Permission, label_selector: str | None,
+               field_selector: str | None, project: Callable[[dict], dict] | None,
+               page_size: int | None) -> list[dict]:
         items: list[dict] = []
         token: str | None = None
         while True:
@@ -355,6 +363,32 @@ class KubeClient:
             "container": container, "sinceSeconds": since_seconds, "tailLines": tail_lines})
         _raise_for(resp, "GET", path)
         return resp.body if isinstance(resp.body, str) else json.dumps(resp.body)
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while lists are read. Parsing a page allocates ~10^5 objects; with
+    20,000 projected objects already alive, the collections that triggers each walk all of them: half
+    the time of a 20,000-pod list. JSON makes no cycles, so nothing is left for the collector; it runs
+    again (if it was on) when the last concurrent list is done."""
+    global _gc_users, _gc_was_enabled
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _text(data: Any) -> str:

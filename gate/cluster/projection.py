@@ -8,8 +8,8 @@ been judged readable (gate.cluster.answers), and drops the full objects with the
 
 A projection is declared next to the code that reads the kind (`declare()` in checks/*.py), as a keep
 spec: `True` keeps a value whole; a dict keeps those keys, each by its own spec; a dict spec applied to
-a list keeps those keys of each element; `Only(field, values, spec)` applied to a list keeps the
-elements whose `field` is one of `values` (e.g. the two pod conditions the checks read), each by `spec`.
+a list keeps those keys of each element; `Where(test, spec)` applied to a list keeps the elements
+`test` accepts (e.g. the two pod conditions the checks read), each by `spec`.
 Specs declared twice for a kind are merged (union), so every reader gets every field any reader
 declared. A kind nobody declared is kept whole. Short strings are interned: 20,000 pods say "True" and
 "Running" once.
@@ -24,22 +24,26 @@ from typing import Any
 
 from gate.cluster.resources import Resource
 
-Spec = Any  # True | dict[str, Spec] | Only
+Spec = Any  # True | dict[str, Spec] | Where
 INTERN_MAX = 64
 
 METADATA: dict[str, Spec] = {
     **{k: True for k in ("name", "namespace", "resourceVersion", "labels", "generation", "deletionTimestamp")},
-    "ownerReferences": {"apiVersion": True, "kind": True, "name": True, "uid": True, "controller": True},
+    "ownerReferences": {"kind": True, "name": True, "controller": True},
 }
 
 
 @dataclass(frozen=True)
-class Only:
-    """A list spec: the elements whose `field` is one of `values`, each kept by `spec`."""
+class Where:
+    """A list spec: the elements `test` accepts, each kept by `spec`."""
 
-    field: str
-    values: frozenset[str]
+    test: Callable[[Any], bool]
     spec: Spec = True
+
+
+def either(a: Callable[[Any], bool], b: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: a(v) or b(v)
+
 
 _registry: dict[tuple[str, str], Spec] = {}
 
@@ -48,10 +52,10 @@ def merge(a: Spec, b: Spec) -> Spec:
     """The union of two keep specs."""
     if a is True or b is True:
         return True
-    if isinstance(a, Only) or isinstance(b, Only):
-        if isinstance(a, Only) and isinstance(b, Only) and a.field == b.field:
-            return Only(a.field, a.values | b.values, merge(a.spec, b.spec))
-        return merge(a.spec if isinstance(a, Only) else a, b.spec if isinstance(b, Only) else b)
+    if isinstance(a, Where) and isinstance(b, Where):
+        return Where(either(a.test, b.test), merge(a.spec, b.spec))
+    if isinstance(a, Where) or isinstance(b, Where):  # one reader wants every element
+        return merge(a.spec if isinstance(a, Where) else a, b.spec if isinstance(b, Where) else b)
     return {k: merge(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in {*a, *b}}
 
 
@@ -94,14 +98,14 @@ def _compiled(spec: Spec) -> Callable[[Any], Any]:
 def _compile(spec: Spec) -> Callable[[Any], Any]:
     if spec is True:
         return _interned
-    if isinstance(spec, Only):
-        inner, field, values = _compile(spec.spec), spec.field, spec.values
+    if isinstance(spec, Where):
+        inner, test = _compile(spec.spec), spec.test
 
-        def only(value: Any) -> Any:
+        def where(value: Any) -> Any:
             if not isinstance(value, list):
                 return inner(value)
-            return [inner(v) for v in value if not isinstance(v, dict) or v.get(field) in values]
-        return only
+            return [inner(v) for v in value if not isinstance(v, dict) or test(v)]
+        return where
     parts = [(key, _compile(sub)) for key, sub in spec.items()]
 
     def fields(value: Any) -> Any:
