@@ -15,6 +15,7 @@ import functools
 import gc
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -197,10 +198,12 @@ class KubeClient:
     # -- transport -------------------------------------------------------------------------------
     def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, *, retry: bool = True,
-                timeout: float | None = None, proxied: bool = False) -> Response:
+                timeout: float | None = None, proxied: bool = False,
+                parse: Callable[[bytes], Any] | None = None) -> Response:
         """One API call; 5xx/429/connection errors retried (Retry-After honoured), then TransientError.
 
-        `proxied`: the answer is a proxied service's, returned as it came (any status, body as text)."""
+        `proxied`: the answer is a proxied service's, returned as it came (any status, body as text).
+        `parse`: how the body's bytes become the Response body (default parse_body: JSON, else text)."""
         attempts = Retrying(
             stop=stop_after_attempt(4 if retry else 1) | stop_after_delay(self.retry_budget)
             | deadlines.stop_at_deadline,
@@ -208,10 +211,11 @@ class KubeClient:
             retry=retry_if_exception_type(TransientError),
             reraise=True,
         )
-        return attempts(self._once, method, path, query, body, headers, timeout, proxied)
+        return attempts(self._once, method, path, query, body, headers, timeout, proxied, parse)
 
     def _once(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
-              headers: dict[str, str] | None, timeout: float | None, proxied: bool = False) -> Response:
+              headers: dict[str, str] | None, timeout: float | None, proxied: bool = False,
+              parse: Callable[[bytes], Any] | None = None) -> Response:
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
@@ -236,7 +240,7 @@ class KubeClient:
         resp_headers = {k.lower(): v for k, v in raw.headers.items()}
         if proxied:
             return Response(raw.status, _text(data), resp_headers)
-        resp = Response(raw.status, parse_body(data), resp_headers)
+        resp = Response(raw.status, (parse or parse_body)(data), resp_headers)
         del data
         if raw.status in RETRYABLE_STATUS:
             err = TransientError(f"{method} {path}: HTTP {raw.status} {_message(resp.body)}")
@@ -275,16 +279,17 @@ class KubeClient:
                page_size: int | None) -> list[dict]:
         items: list[dict] = []
         token: str | None = None
+        parse = functools.partial(parse_list, project=project) if project else None
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                      "limit": page_size or PAGE_SIZE, "continue": token}
             resp, page = self._read(path, perm, lambda body: answers.kube_list(body, res.kind, f"GET {path}"),
-                                    query)
+                                    query, parse=parse)
             if resp.status == 404:
                 raise KindNotServed(res)
             page_items, token = page
-            items.extend(map(project, page_items) if project else page_items)
-            del resp, page, page_items  # the page's full objects go now, not with the next page
+            items.extend(page_items)
+            del resp, page, page_items
             if not token:
                 return items
 
@@ -302,11 +307,12 @@ class KubeClient:
         return obj
 
     def _read(self, path: str, perm: Permission, judge: Callable[[Any], Any],
-              query: dict[str, Any] | None = None) -> tuple[Response, Any]:
+              query: dict[str, Any] | None = None,
+              parse: Callable[[bytes], Any] | None = None) -> tuple[Response, Any]:
         """GET path; a 2xx answer goes through `judge` (a gate.cluster.answers shape check) before anyone reads
         it. An unreadable answer is retried like a 503 (the next one may be whole), then raised."""
         def once() -> tuple[Response, Any]:
-            resp = self.checked("GET", path, query=query, permission=perm)
+            resp = self.checked("GET", path, query=query, permission=perm, parse=parse)
             if resp.status == 404:
                 return resp, None
             _raise_for(resp, "GET", path)
@@ -408,6 +414,78 @@ def parse_body(data: Any) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return text
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def parse_list(data: Any, project: Callable[[dict], dict]) -> Any:
+    """A list page parsed one item at a time, each item projected as soon as it is parsed, so a page
+    costs its bytes and one full object, not 500 full objects. The page is judged afterwards
+    (gate.cluster.answers.kube_list) as any other: a projection keeps metadata.name and leaves what is
+    not an object as it is, so the judgment is the one the full page would get. A body that is not one
+    JSON object is parsed by parse_body(), for the judge to say what it is."""
+    if not isinstance(data, bytes):
+        return parse_body(data)
+    try:
+        return _stream_object(data.decode("utf-8"), project)
+    except (ValueError, TypeError):
+        return parse_body(data)
+
+
+def _stream_object(text: str, project: Callable[[dict], dict]) -> dict:
+    """The top-level JSON object in `text`, its `items` array read item by item (json's own scanner for
+    each value: same values, same errors, as json.loads)."""
+    out: dict[str, Any] = {}
+    i = _SPACE.match(text).end()
+    if text[i:i + 1] != "{":
+        raise ValueError("not a JSON object")
+    i = _SPACE.match(text, i + 1).end()
+    if text[i:i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            key, i = _DECODER.raw_decode(text, i)
+            if not isinstance(key, str):
+                raise ValueError("an object key is not a string")
+            i = _SPACE.match(text, i).end()
+            if text[i:i + 1] != ":":
+                raise ValueError("expected ':'")
+            i = _SPACE.match(text, i + 1).end()
+            if key == "items" and text[i:i + 1] == "[":
+                value, i = _stream_items(text, i + 1, project)
+            else:
+                value, i = _DECODER.raw_decode(text, i)
+            out[key] = value
+            i = _SPACE.match(text, i).end()
+            sep, i = text[i:i + 1], i + 1
+            if sep == "}":
+                break
+            if sep != ",":
+                raise ValueError("expected ',' or '}'")
+            i = _SPACE.match(text, i).end()
+    if _SPACE.match(text, i).end() != len(text):
+        raise ValueError("extra data after the object")
+    return out
+
+
+def _stream_items(text: str, i: int, project: Callable[[dict], dict]) -> tuple[list, int]:
+    items: list = []
+    i = _SPACE.match(text, i).end()
+    if text[i:i + 1] == "]":
+        return items, i + 1
+    while True:
+        item, i = _DECODER.raw_decode(text, i)
+        items.append(project(item) if isinstance(item, dict) else item)
+        del item
+        i = _SPACE.match(text, i).end()
+        sep, i = text[i:i + 1], i + 1
+        if sep == "]":
+            return items, i
+        if sep != ",":
+            raise ValueError("expected ',' or ']'")
+        i = _SPACE.match(text, i).end()
 
 
 def _prepare_body(body: Any, headers: dict[str, str]) -> Any:
