@@ -43,9 +43,26 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, setting, slug
+from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import APPLICATIONS
 from gate.model import Observation
+
+# What app_problems() and revision_problems() read of a listed Application (gate.cluster.projection):
+# not spec.destination/syncPolicy, status.history/summary or the operation's own copy of the sync.
+_RESOURCE = {k: True for k in ("group", "version", "kind", "namespace", "name", "status", "health",
+                               "hookPhase", "message")}
+projection.declare(APPLICATIONS, {
+    "operation": True,
+    "spec": {"source": True, "sources": True},
+    "status": {
+        "operationState": {"phase": True, "message": True, "startedAt": True, "finishedAt": True,
+                           "syncResult": {"resources": projection.Where(lambda r: failed_result(r), _RESOURCE),
+                                          "revision": True, "revisions": True}},
+        "reconciledAt": True, "sync": True, "health": True, "conditions": True,
+        "resources": projection.Where(lambda r: unhealthy(r), _RESOURCE),
+    },
+})
 
 DEFAULT_NAMESPACE = "argocd"
 STALE = "status not refreshed since the sync finished (reconciledAt < finishedAt)"
@@ -98,10 +115,21 @@ def in_flight(app: dict) -> str | None:
     return None
 
 
+def failed_result(res: dict) -> bool:
+    """A sync result entry that failed (the only ones failed_resources() reports)."""
+    return res.get("status") == "SyncFailed" or res.get("hookPhase") in ("Failed", "Error")
+
+
+def unhealthy(res: dict) -> bool:
+    """A resource entry with a health other than Healthy (the only ones unhealthy_resources() reports)."""
+    status = (res.get("health") or {}).get("status")
+    return bool(status) and status != "Healthy"
+
+
 def failed_resources(state: dict) -> list[str]:
     out = []
     for res in (state.get("syncResult") or {}).get("resources") or []:
-        if res.get("status") == "SyncFailed" or res.get("hookPhase") in ("Failed", "Error"):
+        if failed_result(res):
             where = f"{res.get('namespace')}/{res.get('name')}" if res.get("namespace") else res.get("name")
             detail = res.get("message") or res.get("status") or res.get("hookPhase")
             out.append(f"{res.get('kind')} {where}: {detail}")
@@ -167,7 +195,7 @@ def unhealthy_resources(status: dict) -> list[str]:
     out = []
     for res in status.get("resources") or []:
         health = res.get("health") or {}
-        if health.get("status") and health["status"] != "Healthy":
+        if unhealthy(res):
             where = f"{res.get('namespace')}/{res.get('name')}" if res.get("namespace") else res.get("name")
             line = f"{res.get('kind')} {where} {health['status']}"
             out.append(line + (f": {health['message']}" if health.get("message") else ""))

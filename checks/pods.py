@@ -16,11 +16,23 @@ import re
 from typing import Any, ClassVar
 
 from checks.base import Check, Clients
+from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PODS
 from gate.model import Observation
 
 MAX_EVIDENCE = 20
+
+# What is_ready() and diagnose() read of a listed pod (gate.cluster.projection).
+_CONDITION = {"type": True, "status": True, "reason": True, "message": True}
+_CONTAINER = {"name": True, "ready": True, "restartCount": True, "image": True,
+              "state": {"waiting": True, "terminated": True}, "lastState": {"terminated": True}}
+projection.declare(PODS, {
+    "spec": {"restartPolicy": True},
+    "status": {"phase": True, "reason": True, "message": True,
+               "conditions": projection.Where(lambda c: c.get("type") in ("Ready", "PodScheduled"), _CONDITION),
+               "containerStatuses": _CONTAINER, "initContainerStatuses": _CONTAINER},
+})
 
 
 # -- helpers shared by the Level-1 check kinds ---------------------------------------------------------

@@ -6,9 +6,13 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, meta_name, slug
+from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PVCS, check_params
 from gate.model import Observation
+
+# What pvc_detail() and the verdict read of a listed claim (gate.cluster.projection).
+projection.declare(PVCS, {"spec": {"storageClassName": True, "resources": True}, "status": True})
 
 
 def pvc_detail(pvc: dict) -> str:

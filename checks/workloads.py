@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from checks.base import Check, Clients
 from checks.pods import capped, condition, evidence_permissions, slug
+from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource, check_params
 from gate.model import Observation
@@ -96,6 +97,11 @@ KINDS: dict[str, tuple[Resource, Callable[[dict], Health]]] = {
     "StatefulSet": (STATEFULSETS, statefulset_health),
     "DaemonSet": (DAEMONSETS, daemonset_health),
 }
+
+# What the *_health() functions read of a listed workload (gate.cluster.projection): not the pod template.
+for _res, _ in KINDS.values():
+    projection.declare(_res, {"spec": {"paused": True, "replicas": True, "updateStrategy": True},
+                              "status": True})
 
 
 def health(kind: str, obj: dict) -> Health:

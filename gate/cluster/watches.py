@@ -28,13 +28,13 @@ import copy
 import json
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from gate.cluster import answers
-from gate.cluster.kube import KindNotServed, KubeClient, Permission
+from gate.cluster.kube import KubeClient
 from gate.cluster.resources import Resource
 from gate.engine import deadlines
 
@@ -61,32 +61,6 @@ def note(key: Key) -> None:
         keys.add(key)
 
 
-def list_with_version(kube: KubeClient, res: Resource, namespace: str | None, label_selector: str | None,
-                      field_selector: str | None) -> tuple[list[dict], str | None]:
-    """KubeClient.list, also returning the list's metadata.resourceVersion (where a watch resumes)."""
-    perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
-    path = res.path(namespace)
-    items: list[dict] = []
-    token: str | None = None
-    version: str | None = None
-
-    def judge(body: Any) -> tuple[tuple[list[dict], str | None], str | None]:
-        page = answers.kube_list(body, res.kind, f"GET {path}")
-        rv = (body.get("metadata") or {}).get("resourceVersion")
-        return page, rv if isinstance(rv, str) and rv else None
-
-    while True:
-        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": 500, "continue": token}
-        resp, judged = kube._read(path, perm, judge, query)
-        if resp.status == 404:
-            raise KindNotServed(res)
-        (page_items, token), rv = judged
-        version = version or rv  # the first page's: the list is consistent at it
-        items.extend(page_items)
-        if not token:
-            return items, version
-
-
 class _Watched:
     """One watched list: its items by (namespace, name), where it stands, and its watch thread."""
 
@@ -98,6 +72,7 @@ class _Watched:
         self.generation = 0
         self.failures = 0
         self.response: Any = None
+        self.project: Callable[[dict], dict] | None = None  # what the list's readers keep of each object
 
 
 class Watches:
@@ -114,15 +89,19 @@ class Watches:
 
     # -- reads (check threads) -------------------------------------------------------------------
     def list(self, res: Resource, namespace: str | None, label_selector: str | None,
-             field_selector: str | None) -> list[dict]:
+             field_selector: str | None, project: Callable[[dict], dict] | None = None) -> list[dict]:
+        """The list, from the live watch's cache when there is one; `project` (gate.cluster.projection)
+        cuts listed items and watch events alike."""
         key = (res, namespace, label_selector or None, field_selector or None)
         with self._lock:
             watched = self._lists.get(key)
             if watched is not None and watched.state == "live":
                 return list(watched.items.values())
-        items, version = list_with_version(self.kube, res, namespace, label_selector, field_selector)
+        items, version = self.kube.list_with_version(res, namespace, label_selector, field_selector,
+                                                     project=project)
         with self._lock:
             watched = self._lists.setdefault(key, _Watched(key))
+            watched.project = project
             if watched.state != "live":
                 watched.items = {_name(o): o for o in items}
                 watched.version = version
@@ -262,6 +241,8 @@ class Watches:
             obj = answers.kube_object(obj, res.kind, what)
         except answers.UnreadableAnswer:
             return "stale"  # an unreadable event is an evaluation problem: re-list, never data
+        if watched.project is not None:
+            obj = watched.project(obj)
         with self._changed_cv:
             if watched.generation != generation:
                 return "closed"

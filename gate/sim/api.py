@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+try:
+    import orjson as _orjson  # optional: big lists encoded fast
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
 from gate.sim import openapi, protobuf
 from gate.sim.http import SimRequest, SimResponse, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
@@ -237,7 +242,6 @@ class KubeAPI:
         except SelectorError as err:
             return status_response(400, "BadRequest", str(err))
         rv = self.store.resource_version
-        items = [o for o in self.store.list(t.rt.group, t.rt.plural, t.namespace) if lmatch(o) and fmatch(o)]
         start = 0
         token = req.arg("continue")
         if token:
@@ -253,21 +257,27 @@ class KubeAPI:
                     "continue parameter.",
                 )
         limit = int(req.arg("limit") or 0)
-        page = items[start : start + limit] if limit > 0 else items[start:]
+        page, total = self.store.select(t.rt.group, t.rt.plural, t.namespace,
+                                        lambda o: lmatch(o) and fmatch(o), start, limit,
+                                        key=(req.arg("labelSelector"), req.arg("fieldSelector")))
         meta: dict[str, Any] = {"resourceVersion": rv}
         end = start + len(page)
-        if limit > 0 and end < len(items):
+        if limit > 0 and end < total:
             meta["continue"] = base64.urlsafe_b64encode(
                 json.dumps({"start": end, "rv": rv}).encode()
             ).decode()
-            meta["remainingItemCount"] = len(items) - end
+            meta["remainingItemCount"] = total - end
         for obj in page:
             obj["apiVersion"] = t.rt.api_version
         if wants_table(req.headers.get("accept", "")):
             return SimResponse(200, table(t.rt, page, meta))
-        return SimResponse(
-            200, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version, "metadata": meta, "items": page}
-        )
+        body = {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version, "metadata": meta, "items": page}
+        if _orjson is None:
+            return SimResponse(200, body)
+        try:  # a page of 500 pods is ~2 MB of JSON: orjson encodes it ~10x faster than json
+            return SimResponse(200, _orjson.dumps(body), {"Content-Type": "application/json"})
+        except (TypeError, ValueError):  # a value orjson does not take (an integer past 64 bits)
+            return SimResponse(200, body)
 
     def _watch(self, req: SimRequest, t: Target) -> SimResponse:
         """A watch on the collection (gate/sim/watch.py), with the list's selectors."""

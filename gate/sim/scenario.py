@@ -6,6 +6,11 @@ files (`files:`). A child may `extends:` another scenario and add `objects`, `pa
 applied at load), `remove`, and its own timeline/faults. Strings like `"${now}"` or `"${now-30s}"`
 become RFC 3339 timestamps when the object is loaded or the timeline entry applied.
 
+`generate:` (one block or a list) makes many objects from a template instead of listing them:
+`{kind: Pod, apiVersion: v1, count: 20000, template: {metadata: {name: "web-{i}"}, ...}}`; in every
+string of the template `{i}` is the object's index (0 to count-1), `{i:05d}` formats it, and `{i%7}`
+is the index modulo 7 (to spread objects over labels or namespaces).
+
 `controllers: false` (or per controller, `{kargo: false, argocd: true}`) decides which simulated
 controllers run; see `controllers_enabled` and gate/sim/README.md.
 """
@@ -13,6 +18,7 @@ controllers run; see `controllers_enabled` and gate/sim/README.md.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -102,8 +108,26 @@ def normalize(value: Any) -> Any:
 
 
 def render_time(value: Any, now: datetime | None = None) -> Any:
-    """Replace `${now}`, `${now-30s}`, `${now+2m}` in every string."""
+    """Replace `${now}`, `${now-30s}`, `${now+2m}` in every string. Always a fresh copy of `value`."""
     now = now or datetime.now(UTC)
+    if isinstance(value, list):
+        return [_render_object(v, now) for v in value]
+    return _render_object(value, now)
+
+
+def _render_object(value: Any, now: datetime) -> Any:
+    """One object: copied through JSON (fast, in C) when it holds no `${now`, else walked."""
+    if isinstance(value, (dict, list)):
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            text = "${now"
+        if "${now" not in text:
+            return json.loads(text)
+    return _render_walk(value, now)
+
+
+def _render_walk(value: Any, now: datetime) -> Any:
 
     def sub(m: re.Match) -> str:
         delta = timedelta(seconds=_offset(m.group(2))) if m.group(2) else timedelta()
@@ -113,9 +137,9 @@ def render_time(value: Any, now: datetime | None = None) -> Any:
     if isinstance(value, str):
         return _NOW.sub(sub, value) if "${now" in value else value
     if isinstance(value, dict):
-        return {k: render_time(v, now) for k, v in value.items()}
+        return {k: _render_walk(v, now) for k, v in value.items()}
     if isinstance(value, list):
-        return [render_time(v, now) for v in value]
+        return [_render_walk(v, now) for v in value]
     return value
 
 
@@ -137,6 +161,59 @@ def flatten(docs: list[Any]) -> list[dict]:
             out.extend(flatten(doc.get("items") or []))
         else:
             out.append(doc)
+    return out
+
+
+MAX_GENERATED = 200_000
+_INDEX = re.compile(r"\{i(?:%(\d+))?(?::([^{}]*))?\}")
+
+
+def generate(blocks: Any) -> list[dict]:
+    """The objects of a scenario's `generate:` blocks (see the module docstring)."""
+    if blocks is None:
+        return []
+    out: list[dict] = []
+    for block in blocks if isinstance(blocks, list) else [blocks]:
+        if not isinstance(block, dict) or not isinstance(block.get("template") or {}, dict):
+            raise ScenarioError("a `generate` block is a mapping with kind, count and a template mapping")
+        count = block.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_GENERATED:
+            raise ScenarioError(f"generate: count must be an integer from 0 to {MAX_GENERATED}, got {count!r}")
+        template = copy.deepcopy(block.get("template") or {})
+        for key in ("kind", "apiVersion"):
+            if block.get(key):
+                template.setdefault(key, block[key])
+        if not template.get("kind") or not (template.get("metadata") or {}).get("name"):
+            raise ScenarioError("generate: the template needs a kind and a metadata.name (e.g. \"web-{i}\")")
+        out.extend(_instances(template, count))
+    return out
+
+
+def _instances(template: dict, count: int) -> list[dict]:
+    """`count` fresh objects from `template`: its JSON text with the `{i}` forms filled, parsed (in C)."""
+    try:
+        text = json.dumps(template)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"generate: the template is not plain data: {exc}") from None
+    pieces = _INDEX.split(text)  # [text, modulo, format, text, modulo, format, ..., text]
+    if len(pieces) == 1:
+        return [json.loads(text) for _ in range(count)]
+    forms = [(int(m) if m else None, f or "") for m, f in zip(pieces[1::3], pieces[2::3], strict=True)]
+    for modulo, spec in forms:
+        if modulo == 0:
+            raise ScenarioError("generate: `{i%0}` divides by zero")
+        try:
+            format(1, spec)
+        except ValueError as exc:
+            raise ScenarioError(f"generate: bad index format {spec!r}: {exc}") from None
+    texts = pieces[0::3]
+    out = []
+    for i in range(count):
+        parts = [texts[0]]
+        for (modulo, spec), after in zip(forms, texts[1:], strict=True):
+            parts.append(json.dumps(format(i % modulo if modulo else i, spec))[1:-1])
+            parts.append(after)
+        out.append(json.loads("".join(parts)))
     return out
 
 
@@ -173,7 +250,7 @@ def _resolve_file(path: Path, depth: int) -> dict:
 def _resolve_dict(data: dict, base: Path, depth: int) -> dict:
     if depth > 8:
         raise ScenarioError("scenario `extends` chain is too deep")
-    objects = flatten(data.get("objects") or [])
+    objects = flatten(data.get("objects") or []) + generate(data.get("generate"))
     for rel in data.get("files") or []:
         objects += flatten(normalize(_load_yaml(base / rel)))
     parent_name = data.get("extends")
@@ -226,7 +303,7 @@ def _resolve_dict(data: dict, base: Path, depth: int) -> dict:
     return out
 
 
-_LOAD_ONLY = {"extends", "files", "patches", "remove"}
+_LOAD_ONLY = {"extends", "files", "patches", "remove", "generate"}
 CONTROLLERS = ("kargo", "argocd")
 
 

@@ -19,6 +19,7 @@ from gate.sim.kinds import ResourceType
 from gate.sim.rbac import RBAC_GROUP, validation_errors
 from gate.sim.schema import validate
 
+SELECTED_KEPT = 8  # select() results kept for the next pages of a list
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -57,6 +58,7 @@ class Store:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._preferred: dict[tuple[str, str], ResourceType] = {}
         self._objects: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
+        self._selected: dict[tuple, list[dict]] = {}  # select() results, while the store is unchanged
         self._listeners: list[Callable[[str, dict], None]] = []
         for rt in kinds.BUILTIN:
             self._register(rt)
@@ -116,6 +118,29 @@ class Store:
             bucket = self._objects.get((group, plural), {})
             keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
             return [copy.deepcopy(bucket[k]) for k in keys]
+
+    def select(self, group: str, plural: str, namespace: str | None, match: Callable[[dict], bool],
+               start: int = 0, limit: int = 0, key: tuple | None = None) -> tuple[list[dict], int]:
+        """(one page of the matching objects in list order, how many match in all), for the list API.
+
+        The page holds shallow copies of the stored objects: a stored object is never changed in place
+        (every write stores a new one), so the copies stay what the store held at this call, and a list
+        of 20,000 objects costs a filter and a page, not 20,000 deep copies. With `key` (what `match`
+        selects, e.g. its selectors), the matched list is kept while nothing is written, so the next
+        pages of the same list (`continue`) are sliced from it, not filtered again."""
+        with self._lock:
+            memo = (group, plural, namespace, key, self._rv)
+            matched = self._selected.get(memo) if key is not None else None
+            if matched is None:
+                bucket = self._objects.get((group, plural), {})
+                keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
+                matched = [bucket[k] for k in keys if match(bucket[k])]
+                if key is not None:
+                    while len(self._selected) >= SELECTED_KEPT:
+                        self._selected.pop(next(iter(self._selected)))
+                    self._selected[memo] = matched
+        page = matched[start : start + limit] if limit > 0 else matched[start:]
+        return [dict(obj) for obj in page], len(matched)
 
     # -- writes --------------------------------------------------------------------------------
     def _type_of_obj(self, obj: dict) -> ResourceType:
@@ -207,7 +232,13 @@ class Store:
             fn(event, copy.deepcopy(obj))
 
     def create(self, obj: dict) -> dict:
-        obj = copy.deepcopy(obj)
+        result = self._create(copy.deepcopy(obj))
+        assert result is not None
+        return result
+
+    def _create(self, obj: dict, *, answer: bool = True) -> dict | None:
+        """Store `obj` (the store's own from now on: the caller hands it over). The stored object, copied,
+        when `answer` (a bulk load needs no answer and, with no listeners yet, no copies)."""
         with self._lock:
             rt = self._type_of_obj(obj)
             key = self._key(rt, obj)
@@ -228,6 +259,8 @@ class Store:
                 meta.setdefault("generation", 1)
             self._on_created(rt, obj)
             bucket[key] = obj
+            if not answer and not self._listeners:
+                return None
             result = copy.deepcopy(obj)
         self._notify("ADDED", result)
         return result
@@ -389,8 +422,9 @@ class Store:
         self._preferred.pop((group, plural), None)
         self._objects.pop((group, plural), None)
 
-    def load(self, objects: Iterable[dict]) -> None:
-        """Create many objects, CRDs first so the kinds they define exist; namespaces are implied."""
+    def load(self, objects: Iterable[dict], *, owned: bool = False) -> None:
+        """Create many objects, CRDs first so the kinds they define exist; namespaces are implied.
+        `owned`: the objects are the store's to keep (fresh copies nobody else holds), so not copied."""
         objs = list(objects)
         first = ("CustomResourceDefinition", "Namespace")
         ordered = [o for k in first for o in objs if o.get("kind") == k]
@@ -401,7 +435,7 @@ class Store:
                 self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
             if obj.get("kind") == "Namespace" and self.get("", "namespaces", None, obj["metadata"]["name"]):
                 continue
-            self.create(obj)
+            self._create(obj if owned else copy.deepcopy(obj), answer=False)
 
 
 def _spec_changed(old: dict, new: dict) -> bool:
