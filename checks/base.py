@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gate.cluster.kube import ClusterView, KubeClient, Permission
+from gate.cluster.resources import check_segments
 from gate.model import Observation
 
 
@@ -43,8 +44,14 @@ class Check:
     # JSON Schema of a shorthand form (e.g. `crds: [a, b]`); normalize() turns it into params.
     shorthand: ClassVar[dict[str, Any] | None] = None
     summary: ClassVar[str] = ""  # one line for the spec reference
+    # Params that become URL path segments, by the name rule they must follow: "label" (a namespace, a
+    # Kargo project), "subdomain" (an object name), "ref" (namespace/name); a list value is checked item
+    # by item. The constructor checks them, so a bad one is exit 2 at the spec's line (gate/spec/load.py
+    # turns the ValueError into a ConfigError), never an ERROR row mid-run.
+    segments: ClassVar[dict[str, str]] = {}
 
     def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
+        check_segments(params, self.segments)
         self.params = params
         self.name = name or self.default_name()
 
