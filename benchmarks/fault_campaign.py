@@ -311,7 +311,9 @@ class _Target:
                     self.close_connection = True
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib name
-                fault = take() if self.path.startswith("/healthz") else None
+                if not self.path.startswith("/healthz"):  # the login page a redirect leads to
+                    return self._send(401, b'{"error": "login required"}')
+                fault = take()
                 body = json.dumps(answer).encode() if isinstance(answer, dict) else b""
                 if fault and fault.get("latency"):
                     time.sleep(fault["latency"])
