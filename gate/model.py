@@ -115,6 +115,7 @@ class RunResult:
     interrupt_code: int | None = None  # 130 (SIGINT) or 143 (SIGTERM) when a signal ended the run
     notes: list[str] = field(default_factory=list)
     context: dict[str, str] = field(default_factory=dict)  # e.g. analysis run, promotion name
+    report_failures: list[str] = field(default_factory=list)  # reports asked for that could not be written
 
     def all_sections(self) -> list[Section]:
         return [*self.sections, *self.post_sections]
@@ -140,6 +141,8 @@ class RunResult:
     def exit_code(self) -> int:
         if self.interrupted and self.interrupt_code:
             return self.interrupt_code
+        if self.report_failures:  # a report asked for is missing: never "open", nor a verdict CI trusts
+            return EXIT_UNEVALUATED
         return {Status.PASS: EXIT_PASS, Status.FAIL: EXIT_CLOSED}.get(self.overall, EXIT_UNEVALUATED)
 
     def first_problem(self) -> CheckResult | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -111,20 +112,35 @@ def finish(result: RunResult, opts: RunOptions) -> int:
         click.echo(jsonreport.render_json(result))
     else:
         click.echo(text.render_text(result))
-    written = []
-    if opts.junit:
-        junit.write_junit(result, opts.junit)
-        written.append(f"JUnit report: {opts.junit}")
-    if opts.json_path:
-        jsonreport.write_json(result, opts.json_path)
-        written.append(f"JSON result: {opts.json_path}")
-    github.write_github(result, junit_path=opts.junit,
-                        stream=sys.stderr if opts.output == "json" else None)
+    files = [(f"JUnit report: {opts.junit}", lambda: junit.write_junit(result, opts.junit)) if opts.junit else None,
+             (f"JSON result: {opts.json_path}", lambda: jsonreport.write_json(result, opts.json_path))
+             if opts.json_path else None]
+    written = write_each([f for f in files if f], result)
+    write_each([("GitHub step summary and outputs", lambda: github.write_github(
+        result, junit_path=opts.junit, stream=sys.stderr if opts.output == "json" else None))], result)
+    if result.report_failures:  # a file written before the failure said the old exit code
+        write_each([f for f in files if f and f[0] in written], result)
     _termination_message(result)
     for line in written:
         click.echo(line, err=True)
     sys.stdout.flush()
     return result.exit_code
+
+
+def write_each(writers: list[tuple[str, Callable[[], object]]], result: RunResult) -> list[str]:
+    """Call every writer even when one fails (disk full, directory gone): each failure is said on
+    stderr and recorded in result.report_failures, which makes the exit code 3. The labels written."""
+    done = []
+    for label, write in writers:
+        try:
+            write()
+        except (ConfigError, OSError) as exc:
+            message = redact(str(exc))
+            result.report_failures.append(message)
+            click.echo(f"error: {message}", err=True)
+        else:
+            done.append(label)
+    return done
 
 
 def _termination_message(result: RunResult) -> None:
