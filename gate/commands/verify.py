@@ -30,6 +30,7 @@ def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: 
     """Run the spec's levels for STAGE in order; stop at the first level that does not pass."""
     opts = RunOptions(stage=stage, levels=levels, freight=freight, preflight=preflight, json_path=json_path,
                       **common)  # type: ignore[arg-type]
+    reports_on_interrupt("verify", opts)
     raise click.exceptions.Exit(run_verify(opts))
 
 
@@ -98,12 +99,30 @@ def _preflight(session: object, result: RunResult) -> bool:
     return False
 
 
+def reports_on_interrupt(command: str, opts: RunOptions) -> None:
+    """From here until finish() wrote them, a signal still leaves the reports asked for, marked interrupted
+    (one that lands before the command's own handling: start-up, imports, connecting)."""
+    from gate import entry
+
+    def write(code: int) -> None:
+        result = RunResult(command=command, stage=opts.stage or "", project=opts.project, freight=opts.freight,
+                           interrupted=True, interrupt_code=code)
+        finish(result, opts)
+
+    entry.reports_pending(write)
+
+
 def finish(result: RunResult, opts: RunOptions) -> int:
     """Print the report, write every requested file, and return the exit code."""
     from gate import entry
     from gate.engine import deadlines
     from gate.reports import github, jsonreport, junit, text
 
+    def again(code: int) -> None:  # a signal while writing: write them all again, marked interrupted
+        result.interrupted, result.interrupt_code = True, code
+        finish(result, opts)
+
+    entry.reports_pending(again)
     deadlines.start_run(None)  # writing the reports is not held to the run's wall
     if result.interrupted and result.interrupt_code is None:
         result.interrupt_code = entry.received() or EXIT_SIGINT  # the reports say the code the process exits
@@ -124,6 +143,7 @@ def finish(result: RunResult, opts: RunOptions) -> int:
     for line in written:
         click.echo(line, err=True)
     sys.stdout.flush()
+    entry.reports_pending(None)
     return result.exit_code
 
 
