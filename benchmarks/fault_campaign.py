@@ -3,20 +3,27 @@
 Each run picks a world (a simulator scenario, a command, and the verdict the gate must reach on it when
 nothing goes wrong), draws faults at random from the simulator's fault model (gate/sim/faults.py:
 5xx/429, dropped connections, latency within and past the deadline, trickled and cut bodies, empty 200s,
-wrong shapes, stale lists) on the paths that world reads (Kubernetes API, Kargo API, a Prometheus behind
-the service proxy), runs `gate verify|precheck|promote` as a subprocess with canary secrets in its
+wrong shapes, stale lists) on the paths that world reads (Kubernetes API, Kargo API, Kargo through the
+Kubernetes API, a Prometheus behind the service proxy) and on its HTTP target (a stub with the same kinds
+of faults plus 401/404), runs `gate verify|precheck|promote` as a subprocess with canary secrets in its
 environment, and judges what came out:
 
 - false pass: exit 0 where the true verdict is not 0 (a fault may only ever cost a verdict: exit 3);
 - duplicate promotion: a Promotion created while another for the same Freight is not terminal;
 - traceback: a Python traceback in stdout or stderr;
 - over deadline: the process ran longer than --timeout plus GRACE seconds;
-- leak: a canary secret (KARGO_API_TOKEN, the kube token, GITHUB_TOKEN, CI tokens, a `${env:}` value)
-  in stdout, stderr, JUnit, JSON or the GitHub step summary.
+- leak: a canary secret (KARGO_API_TOKEN, the kube token, GITHUB_TOKEN, CI tokens, `${env:}` values, a
+  short one) in its plain, percent-encoded, base64 or JSON-escaped form in stdout, stderr, JUnit, JSON,
+  the GitHub step summary or the GitHub outputs.
 
-Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--verbose]
+The worlds cover verify at each level (Kubernetes, HTTP, Prometheus, command), precheck (Kargo API and
+the Kubernetes-API fallback) and promote. `--self-test` runs worlds built to lie to the judge, one per
+column, and exits 0 only if every column counted them: a campaign that cannot fail proves nothing.
+
+Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--jobs J] [--verbose] [--self-test]
 The last line printed is `runs N, false passes F, duplicate promotions D, tracebacks T, over deadline O,
-leaks L`.
+leaks L`. With --jobs, worlds run in parallel processes, each with its own simulator and stubs on
+127.0.0.1; every run draws from its own seed, so a seed gives the same runs whatever --jobs is.
 """
 
 from __future__ import annotations
