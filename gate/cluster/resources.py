@@ -52,11 +52,6 @@ def check_segments(params: dict, rules: dict[str, str]) -> None:
                 raise ValueError(str(exc)) from None
 
 
-def check_params(params: dict, labels: tuple[str, ...] = ("namespace",), subdomains: tuple[str, ...] = ()) -> None:
-    """check_segments() with the rules as two tuples of keys (labels, subdomains)."""
-    check_segments(params, {**{k: "label" for k in labels}, **{k: "subdomain" for k in subdomains}})
-
-
 def segment(value: object, what: str, *, label: bool = False, key: str | None = None) -> str:
     """A checked name, percent-escaped for use as one URL path segment."""
     return quote(check_name(value, what, label=label, key=key), safe="")
