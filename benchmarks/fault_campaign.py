@@ -3,29 +3,41 @@
 Each run picks a world (a simulator scenario, a command, and the verdict the gate must reach on it when
 nothing goes wrong), draws faults at random from the simulator's fault model (gate/sim/faults.py:
 5xx/429, dropped connections, latency within and past the deadline, trickled and cut bodies, empty 200s,
-wrong shapes, stale lists) on the paths that world reads (Kubernetes API, Kargo API, a Prometheus behind
-the service proxy), runs `gate verify|precheck|promote` as a subprocess with canary secrets in its
+wrong shapes, stale lists) on the paths that world reads (Kubernetes API, Kargo API, Kargo through the
+Kubernetes API, a Prometheus behind the service proxy) and on its HTTP target (a stub with the same kinds
+of faults plus 401/404), runs `gate verify|precheck|promote` as a subprocess with canary secrets in its
 environment, and judges what came out:
 
 - false pass: exit 0 where the true verdict is not 0 (a fault may only ever cost a verdict: exit 3);
 - duplicate promotion: a Promotion created while another for the same Freight is not terminal;
 - traceback: a Python traceback in stdout or stderr;
 - over deadline: the process ran longer than --timeout plus GRACE seconds;
-- leak: a canary secret (KARGO_API_TOKEN, the kube token, GITHUB_TOKEN, CI tokens, a `${env:}` value)
-  in stdout, stderr, JUnit, JSON or the GitHub step summary.
+- leak: a canary secret (KARGO_API_TOKEN, the kube token, GITHUB_TOKEN, CI tokens, `${env:}` values, a
+  short one) in its plain, percent-encoded, base64 or JSON-escaped form in stdout, stderr, JUnit, JSON,
+  the GitHub step summary or the GitHub outputs.
 
-Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--verbose]
+The worlds cover verify at each level (Kubernetes, HTTP, Prometheus, command), precheck (Kargo API and
+the Kubernetes-API fallback) and promote. `--self-test` runs worlds built to lie to the judge, one per
+column, and exits 0 only if every column counted them: a campaign that cannot fail proves nothing.
+
+Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--jobs J] [--verbose] [--self-test]
 The last line printed is `runs N, false passes F, duplicate promotions D, tracebacks T, over deadline O,
-leaks L`.
+leaks L`. With --jobs, worlds run in parallel processes, each with its own simulator and stubs on
+127.0.0.1; every run draws from its own seed, so a seed gives the same runs whatever --jobs is.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import random
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +48,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,7 +89,8 @@ stages:
   monitoring:
     levels:
       1:
-        - command: {run: [sh, -c, "env; exit 1"], env: {SMOKE_TOKEN: "${env:GATE_CANARY}"}}
+        - command: {run: [sh, -c, "env; exit 1"], env: {SMOKE_TOKEN: "${env:GATE_CANARY}",
+                                                        SMOKE_PIN: "${env:GATE_SHORT}"}}
 """
 SLEEP_SPEC = """
 defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
@@ -85,6 +99,33 @@ stages:
     levels:
       1:
         - command: {run: [sleep, "60"]}
+"""
+HTTP_SPEC = """
+defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - http: {url: "${env:GATE_TARGET}/healthz", headers: {Authorization: "Bearer ${env:GATE_CANARY}"},
+                 expect: {status: 200, json: {status: ok, ready: true}}}
+"""
+# one check per level: Kubernetes (1), HTTP (2), Prometheus (3), command (4)
+LEVELS_SPEC = """
+defaults: {timeout: 4s, interval: 0.2s, max_interval: 0.5s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - workloads: {namespace: monitoring}
+        - secret: {namespace: monitoring, name: grafana-admin, keys: [admin-user, admin-password]}
+      2:
+        - http: {url: "${env:GATE_TARGET}/healthz", headers: {Authorization: "Bearer ${env:GATE_CANARY}"},
+                 expect: {status: 200, json: {status: ok, ready: true}}}
+      3:
+        - prometheus_query: {service: "monitoring/prometheus-operated:9090", query: 'ALERTS{alertstate="firing"}',
+                             expect_count: "== 0"}
+      4:
+        - command: {run: [sh, -c, "echo smoke ok; exit 0"], env: {SMOKE_PIN: "${env:GATE_SHORT}"}}
 """
 KUBE = [
     r"^/api/v1/namespaces/monitoring/pods$",
@@ -102,6 +143,12 @@ KARGO = [
     r"^/v1beta1/projects/platform/promotions/",
 ]
 PROM = [r"^/api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy/api/v1/query$"]
+KUBE_KARGO = [  # precheck without KARGO_API_ADDRESS reads Kargo through the Kubernetes API
+    r"^/apis/kargo.akuity.io/v1alpha1/namespaces/platform/promotions$",
+    r"^/apis/kargo.akuity.io/v1alpha1/namespaces/platform/stages",
+    r"^/apis/kargo.akuity.io/v1alpha1/namespaces/platform/freights",
+]
+TARGET = [r"^/healthz$"]  # the HTTP target (a stub on 127.0.0.1 with its own fault list)
 PROMOTE_POST = r"^/v1beta1/projects/platform/stages/monitoring/promotions$"
 EMPTY_VECTOR = {"status": "success", "data": {"resultType": "vector", "result": []}}
 FIRING = {"status": "success", "data": {"resultType": "vector", "result": [
@@ -119,7 +166,11 @@ class World:
     spec: str = L1_SPEC
     kargo: bool = False
     prometheus: dict | None = None  # the stub Prometheus answer
+    target: dict | str | None = None  # the stub HTTP target's answer ("redirect": to a URL with a secret)
     extra: dict = field(default_factory=dict)  # merged into the scenario
+    # --self-test only: ways to make a world lie to the judge, so each column is seen to count
+    judged_timeout: float | None = None  # the judge's idea of --timeout (None: the real one)
+    sabotage: str | None = None  # "duplicate": the campaign itself creates a second Promotion
 
 
 WORLDS = [
@@ -127,11 +178,22 @@ WORLDS = [
     World("verify-crashloop", "crashloop", ["verify"], 1, KUBE),
     World("verify-prom-quiet", "healthy", ["verify"], 0, PROM, spec=PROM_SPEC, prometheus=EMPTY_VECTOR),
     World("verify-prom-firing", "healthy", ["verify"], 1, PROM, spec=PROM_SPEC, prometheus=FIRING),
+    World("verify-http-ok", "healthy", ["verify"], 0, TARGET, spec=HTTP_SPEC, target={"status": "ok", "ready": True}),
+    World("verify-http-typed", "healthy", ["verify"], 1, TARGET, spec=HTTP_SPEC,
+          target={"status": "ok", "ready": "True"}),
+    World("verify-http-redirect", "healthy", ["verify"], 1, TARGET, spec=HTTP_SPEC, target="redirect"),
+    World("verify-levels-ok", "healthy", ["verify"], 0, KUBE[1:2] + KUBE[3:4] + TARGET + PROM, spec=LEVELS_SPEC,
+          prometheus=EMPTY_VECTOR, target={"status": "ok", "ready": True}),
+    World("verify-levels-firing", "healthy", ["verify"], 1, KUBE[1:2] + TARGET + PROM, spec=LEVELS_SPEC,
+          prometheus=FIRING, target={"status": "ok", "ready": True}),
     World("verify-command-env", "healthy", ["verify"], 1, KUBE, spec=COMMAND_SPEC),
     World("verify-command-sleep", "healthy", ["verify"], 1, KUBE, spec=SLEEP_SPEC),
     World("precheck-running", "promotion-running", ["precheck", "--freight", F2], 1, KARGO, kargo=True,
           extra={"kargo": {"promotion": {"pending": 1, "running": 6000, "outcome": "Succeeded"}}}),
     World("precheck-ok", "promote-ok", ["precheck", "--freight", F2], 0, KARGO, kargo=True),
+    World("precheck-kube-ok", "promote-ok", ["precheck", "--freight", F2], 0, KUBE_KARGO),
+    World("precheck-kube-running", "promotion-running", ["precheck", "--freight", F2], 1, KUBE_KARGO,
+          extra={"kargo": {"promotion": {"pending": 1, "running": 6000, "outcome": "Succeeded"}}}),
     World("promote-ok", "promote-ok", ["promote", "--freight-alias", "calm-crane"], 0, KARGO + [PROMOTE_POST],
           timeout=12.0, kargo=True),
     World("promote-running", "promotion-running", ["promote", "--freight", F2], 0, KARGO, timeout=12.0,
@@ -143,6 +205,7 @@ WORLDS = [
 
 BODY_SHAPES = ["empty-object", "null", "empty", "items-null", "status-failure", "truncated", "malformed",
                "html", "stale"]
+TARGET_SHAPES = ["empty", "truncated", "malformed", "html", "null", "empty-object", "wrong-shape"]
 PROM_SHAPES = ["prom-no-data", "prom-data-null", "prom-unknown-type", "prom-bad-value", "empty-object",
                "truncated", "malformed", "html"]
 assert set(BODY_SHAPES + PROM_SHAPES) <= set(SHAPES)
@@ -156,6 +219,10 @@ def draw_faults(rng: random.Random, world: World) -> list[dict[str, Any]]:
         count = rng.choice([1, 2, 3, None])
         kind = rng.choice(["status", "drop", "latency", "past-deadline", "shape", "shape", "shape",
                            "short_read", "trickle"])
+        if path in TARGET and kind == "status":
+            fault.update(status=rng.choice([500, 502, 503, 429, 401, 404]), count=count)
+            faults.append(fault)
+            continue
         if path == PROMOTE_POST:
             kind = rng.choice(["status", "drop", "latency"])
         if kind == "status":
@@ -168,7 +235,7 @@ def draw_faults(rng: random.Random, world: World) -> list[dict[str, Any]]:
         elif kind == "past-deadline":
             fault.update(latency=world.timeout + 2, count=1)
         elif kind == "shape":
-            shapes = PROM_SHAPES if path in PROM else BODY_SHAPES
+            shapes = PROM_SHAPES if path in PROM else TARGET_SHAPES if path in TARGET else BODY_SHAPES
             fault.update(shape=rng.choice(shapes), count=count)
         elif kind == "short_read":
             fault.update(short_read=True, count=count)
@@ -207,6 +274,90 @@ class _Prometheus:
         self.server.server_close()
 
 
+class _Target:
+    """The HTTP target of the `http` checks: a stub on 127.0.0.1 that answers /healthz with `answer` (or
+    a redirect to a login URL carrying `secret`, percent-encoded) and applies its own faults, drawn like
+    the simulator's (status, reset, latency, short read, trickle, body shapes)."""
+
+    def __init__(self, answer: dict | str, secret: str, faults: list[dict]) -> None:
+        self.faults = [dict(f) for f in faults]
+        lock = threading.Lock()
+        outer = self
+
+        def take() -> dict | None:
+            with lock:
+                for fault in outer.faults:
+                    if fault.get("count") is None or fault["count"] > 0:
+                        if fault.get("count") is not None:
+                            fault["count"] -= 1
+                        return fault
+            return None
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, length: int | None = None, *, trickle: bool = False,
+                      headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if trickle:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.3)
+                else:
+                    self.wfile.write(body)
+                if length is not None:
+                    self.close_connection = True
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                if not self.path.startswith("/healthz"):  # the login page a redirect leads to
+                    return self._send(401, b'{"error": "login required"}')
+                fault = take()
+                body = json.dumps(answer).encode() if isinstance(answer, dict) else b""
+                if fault and fault.get("latency"):
+                    time.sleep(fault["latency"])
+                if fault and fault.get("status"):
+                    return self._send(fault["status"], b'{"error": "injected"}', headers={"Retry-After": "0"})
+                if fault and fault.get("drop"):
+                    self.close_connection = True
+                    return self.connection.shutdown(socket.SHUT_RDWR)
+                if fault and fault.get("shape"):
+                    body = TARGET_BODIES[fault["shape"]]
+                if answer == "redirect" and not (fault and fault.get("shape")):
+                    where = "/login?next=" + quote(f"/healthz?token={secret}", safe="")
+                    return self._send(302, b"", headers={"Location": where})
+                if fault and fault.get("short_read"):
+                    return self._send(200, body[: len(body) // 2], length=len(body))
+                return self._send(200, body, trickle=bool(fault and fault.get("trickle")))
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up mid-answer (the gate at its deadline) is expected, not news."""
+
+
+TARGET_BODIES = {"empty": b"", "truncated": b'{"status": "ok", "rea', "malformed": b'{"status": ok}',
+                 "html": b"<html><body>502 Bad Gateway</body></html>", "null": b"null", "empty-object": b"{}",
+                 "wrong-shape": b'[{"status": "ok", "ready": true}]'}
+
+
 @dataclass
 class Outcome:
     world: str
@@ -229,6 +380,12 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, limit: float) -> tuple
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return -9, out, err
+
+
+def _promotion(sim: Any, name: str) -> None:
+    sim.store.create({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Promotion",
+                      "metadata": {"name": name, "namespace": "platform"},
+                      "spec": {"stage": "monitoring", "freight": F2, "steps": [{"uses": "fake"}]}})
 
 
 TERMINAL = ("Succeeded", "Failed", "Errored", "Aborted")
@@ -262,12 +419,38 @@ class DuplicateWatch:
 
 
 def canaries(rng: random.Random) -> dict[str, str]:
-    def tok(prefix: str) -> str:
-        return f"{prefix}-{rng.getrandbits(64):016x}"
+    """Secrets in the gate's environment, some with characters whose percent-encoded, base64 and
+    JSON-escaped forms differ from the plain text, and one short (4 letters) `${env:}` value."""
+    def tok(prefix: str, tail: str = "") -> str:
+        return f"{prefix}-{rng.getrandbits(64):016x}{tail}"
 
-    return {"GITHUB_TOKEN": tok("ghp_canary"), "ACTIONS_RUNTIME_TOKEN": tok("actions-canary"),
-            "CI_JOB_TOKEN": tok("glcbt-canary"), "CI_REGISTRY_PASSWORD": tok("registry-canary"),
-            "GATE_CANARY": tok("envref-canary")}
+    short = "".join(rng.choice("QXZJKVWqxzjkvw") for _ in range(4))
+    return {"GITHUB_TOKEN": tok("ghp_canary"), "ACTIONS_RUNTIME_TOKEN": tok("actions-canary", "/+="),
+            "CI_JOB_TOKEN": tok("glcbt-canary", '"q\\'), "CI_REGISTRY_PASSWORD": tok("registry-canary", "&?#"),
+            "GATE_CANARY": tok("envref-canary", "/?="), "GATE_SHORT": short}
+
+
+def forms(value: str) -> dict[str, re.Pattern[str]]:
+    """How a secret may show up: plain, percent-encoded, base64, JSON-escaped. A short value counts
+    only as a whole word (the gate masks short values that way: gate/redact.py)."""
+    texts = {"plain": value, "percent": quote(value, safe=""), "percent+": quote_plus(value),
+             "base64": base64.b64encode(value.encode()).decode().rstrip("="), "json": json.dumps(value)[1:-1]}
+    if len(value) < 6:
+        return {k: re.compile(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])") for k, v in texts.items()
+                if k != "base64"}
+    return {k: re.compile(re.escape(v)) for k, v in texts.items()}
+
+
+def leaks(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
+    found = set()
+    for name, value in secrets.items():
+        if not value:
+            continue
+        for form, pattern in forms(value).items():
+            for where, text in texts.items():
+                if pattern.search(text):
+                    found.add(f"{name} ({form}) in {where}")
+    return sorted(found)
 
 
 def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) -> Outcome:
@@ -278,14 +461,20 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
                     "system:serviceaccounts", "system:serviceaccounts:platform", "system:authenticated"]}},
                 **world.extra}
     prom = _Prometheus(world.prometheus) if world.prometheus else None
+    target = _Target(world.target, secrets["GATE_CANARY"], [f for f in faults if f["path"] in TARGET]) \
+        if world.target else None
     spec = tmp / "gate.yaml"
-    spec.write_text(world.spec)
-    junit, js, summary = tmp / "junit.xml", tmp / "result.json", tmp / "summary.md"
-    for path in (junit, js, summary):
+    text = world.spec
+    if "@LITERAL@" in text:  # --self-test: a secret the gate has no way to know
+        secrets["literal"] = f"literal-canary-{rng.getrandbits(64):016x}"
+        text = text.replace("@LITERAL@", secrets["literal"])
+    spec.write_text(text)
+    junit, js, summary, outputs = tmp / "junit.xml", tmp / "result.json", tmp / "summary.md", tmp / "outputs"
+    for path in (junit, js, summary, outputs):
         path.unlink(missing_ok=True)
     with start(scenario, speed=10.0, workdir=str(tmp / "sim")) as sim:
         env = {**os.environ, **secrets, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
-               "GITHUB_OUTPUT": str(tmp / "outputs"),
+               "GITHUB_OUTPUT": str(outputs), **({"GATE_TARGET": target.url} if target else {}),
                # this tree's gate, not an installed copy (the run's cwd is its scratch directory)
                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         env.pop("KARGO_API_ADDRESS", None)
@@ -297,9 +486,14 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         secrets["kube token"] = kube_token
         if prom:
             sim.set_service_target("monitoring", "prometheus-operated", 9090, prom.url)
-        watch = DuplicateWatch(sim) if world.kargo else None
+        if world.sabotage == "duplicate":
+            _promotion(sim, "campaign-first")
+        watch = DuplicateWatch(sim) if world.kargo or world.args[0] != "verify" else None
+        if world.sabotage == "duplicate":
+            _promotion(sim, "campaign-second")
         for fault in faults:
-            sim.add_fault(fault)
+            if fault["path"] not in TARGET:
+                sim.add_fault(fault)
         argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
                 "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--junit", str(junit), "--json", str(js),
                 "--timeout", f"{world.timeout:g}s"]
@@ -312,11 +506,12 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         wall = time.monotonic() - started
         if watch is not None:
             watch._look()
-    if prom:
-        prom.stop()
+    for server in (prom, target):
+        if server:
+            server.stop()
     outcome = Outcome(world.name, faults, code, round(wall, 2), watch.created if watch else 0)
     texts = {"stdout": out, "stderr": err}
-    for path in (junit, js, summary):
+    for path in (junit, js, summary, outputs):
         if path.exists():
             texts[path.name] = path.read_text(errors="replace")
     if code == 0 and world.truth != 0:
@@ -325,35 +520,74 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         outcome.problems.append("duplicate promotion")
     if "Traceback (most recent call last)" in out + err:
         outcome.problems.append("traceback")
-    if wall > world.timeout + GRACE or code == -9:
+    judged = world.timeout if world.judged_timeout is None else world.judged_timeout
+    if wall > judged + GRACE or code == -9:
         outcome.problems.append("over deadline")
-    leaked = sorted({f"{name} in {where}" for name, value in secrets.items() for where, text in texts.items()
-                     if value and value in text})
+    leaked = leaks(secrets, texts)
     if leaked:
         outcome.problems.append("leak: " + ", ".join(leaked))
     return outcome
+
+
+# Worlds that lie to the judge, one per column: --self-test runs them and fails unless every column counts.
+SELF_TEST = [
+    World("self-false-pass", "healthy", ["verify"], 1, []),  # healthy, but the judge is told FAIL
+    World("self-duplicate", "promotion-running", ["precheck", "--freight", F2], 1, [], kargo=True,
+          sabotage="duplicate"),
+    World("self-traceback", "healthy", ["verify"], 1, [], spec=COMMAND_SPEC.replace(
+        '"env; exit 1"', '"python3 -c \'raise ValueError(1)\'"')),
+    World("self-over-deadline", "healthy", ["verify"], 1, [], spec=SLEEP_SPEC, judged_timeout=0.0),
+    World("self-leak", "healthy", ["verify"], 1, [], spec=COMMAND_SPEC.replace('"env; exit 1"',
+                                                                              '"echo @LITERAL@; exit 1"')),
+]
+COLUMNS = ("false pass", "duplicate promotion", "traceback", "over deadline", "leak")
+
+
+def _one(job: tuple[int, str, list[dict], int, str, bool]) -> tuple[int, Outcome]:
+    """One run in a worker (or in-process): its own simulator, stubs and scratch directory."""
+    i, name, faults, seed, tmpdir, self_test = job
+    world = {w.name: w for w in (SELF_TEST if self_test else WORLDS)}[name]
+    tmp = Path(tmpdir) / f"run{i}"
+    tmp.mkdir()
+    return i, run_once(world, faults, random.Random(seed), tmp)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="worlds run in parallel (each its own simulator)")
     parser.add_argument("--verbose", action="store_true", help="print every run, not only the bad ones")
     parser.add_argument("--world", action="append", help="only these worlds (repeatable)")
     parser.add_argument("--no-faults", action="store_true", help="check the worlds' true verdicts")
+    parser.add_argument("--self-test", action="store_true",
+                        help="run worlds built to trip each column; exit 0 only if every column counted")
     args = parser.parse_args()
-    worlds = [w for w in WORLDS if not args.world or w.name in args.world]
+    pool = SELF_TEST if args.self_test else WORLDS
+    worlds = [w for w in pool if not args.world or w.name in args.world]
+    if not worlds:
+        parser.error(f"no such world; known: {', '.join(w.name for w in pool)}")
     rng = random.Random(args.seed)
+    runs = len(worlds) if args.self_test else args.runs
+    plan = []
+    for i in range(runs):
+        world = worlds[i] if args.self_test else rng.choice(worlds)
+        faults = [] if args.no_faults or args.self_test else draw_faults(rng, world)
+        plan.append((i, world, faults, rng.getrandbits(64)))
     counts: Counter[str] = Counter()
     codes: Counter[tuple[int, int]] = Counter()
     slowest = 0.0
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gate-campaign-") as tmpdir:
-        for i in range(args.runs):
-            world = rng.choice(worlds)
-            faults = [] if args.no_faults else draw_faults(rng, world)
-            tmp = Path(tmpdir) / f"run{i}"
-            tmp.mkdir()
-            outcome = run_once(world, faults, rng, tmp)
+        jobs = [(i, w.name, f, seed, tmpdir, args.self_test) for i, w, f, seed in plan]
+        if args.jobs > 1:
+            executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"))
+            results = (f.result() for f in concurrent.futures.as_completed([executor.submit(_one, j) for j in jobs]))
+        else:
+            executor, results = None, map(_one, jobs)
+        for i, outcome in results:
+            world, faults = plan[i][1], plan[i][2]
             codes[(world.truth, outcome.code)] += 1
             slowest = max(slowest, outcome.wall - world.timeout)
             for problem in outcome.problems:
@@ -363,11 +597,19 @@ def main() -> int:
                 print(f"run {i} {world.name}: exit {outcome.code} (truth {world.truth}) in {outcome.wall}s, "
                       f"created {outcome.created}; faults {json.dumps(shown)}"
                       + (f"\n  -> {'; '.join(outcome.problems)}" if outcome.problems else ""), flush=True)
+        if executor is not None:
+            executor.shutdown()
     table = ", ".join(f"truth {t} -> exit {c}: {n}" for (t, c), n in sorted(codes.items()))
-    print(f"verdicts: {table}; worst overrun past --timeout {slowest:.1f}s")
-    print(f"runs {args.runs}, false passes {counts['false pass']}, duplicate promotions "
+    print(f"verdicts: {table}; worst overrun past --timeout {slowest:.1f}s; "
+          f"wall {time.monotonic() - started:.0f}s with --jobs {args.jobs}")
+    if args.self_test:
+        missed = [c for c in COLUMNS if not counts[c]]
+        print("self-test: " + (f"the judge missed {', '.join(missed)}" if missed else "every column counted"))
+    print(f"runs {runs}, false passes {counts['false pass']}, duplicate promotions "
           f"{counts['duplicate promotion']}, tracebacks {counts['traceback']}, over deadline "
           f"{counts['over deadline']}, leaks {counts['leak']}")
+    if args.self_test:
+        return 1 if missed else 0
     return 0 if sum(counts.values()) == 0 else 1
 
 

@@ -243,6 +243,7 @@ class ArgocdAppsCheck(Check):
     summary = ("Argo CD Applications (names or selector) are Synced and Healthy by Kargo's rule: no sync in "
                "flight, re-compared after their last operation, no error condition; optionally at an expected "
                "revision per source.")
+    segments: ClassVar[dict[str, str]] = {"names": "subdomain", "namespace": "label"}
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gate.cluster.kube import ClusterView, KubeClient, Permission
+from gate.cluster.resources import check_segments
 from gate.model import Observation
 
 
@@ -45,8 +46,14 @@ class Check:
     summary: ClassVar[str] = ""  # one line for the spec reference
     # where the spec wrote this check ({"file", "line", "key"}), set by the spec layer for messages
     origin: dict[str, Any] | None = None
+    # Params that become URL path segments, by the name rule they must follow: "label" (a namespace, a
+    # Kargo project), "subdomain" (an object name), "ref" (namespace/name); a list value is checked item
+    # by item. The constructor checks them, so a bad one is exit 2 at the spec's line (gate/spec/load.py
+    # turns the ValueError into a ConfigError), never an ERROR row mid-run.
+    segments: ClassVar[dict[str, str]] = {}
 
     def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
+        check_segments(params, self.segments)
         self.params = params
         self.name = name or self.default_name()
 

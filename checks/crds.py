@@ -37,6 +37,7 @@ def crd_problem(crd: dict) -> str | None:
 class CrdsCheck(Check):
     kind = "crds"
     summary = "CustomResourceDefinitions exist and are Established (shorthand: a list of names)."
+    segments: ClassVar[dict[str, str]] = {"names": "subdomain"}
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

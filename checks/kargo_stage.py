@@ -151,6 +151,7 @@ class KargoStageCheck(Check):
     kind = "kargo_stage"
     summary = ("The Kargo Stage is Healthy and Ready, its status observed its current spec, the latest "
                "verification of its current Freight is Successful and, with an expected Freight, it holds it.")
+    segments: ClassVar[dict[str, str]] = {"stage": "subdomain", "namespace": "label", "project": "label"}
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

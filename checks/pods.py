@@ -174,6 +174,7 @@ class PodsCheck(Check):
     kind = "pods"
     summary = ("Pods matching a label selector are Ready (all of them, or at least `min_ready`); a running "
                "Job or hook pod (restartPolicy Never/OnFailure) is not, until it Succeeds.")
+    segments: ClassVar[dict[str, str]] = {"namespace": "label"}
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

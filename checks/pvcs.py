@@ -8,7 +8,7 @@ from checks.base import Check, Clients
 from checks.pods import capped, meta_name, slug
 from gate.cluster import projection
 from gate.cluster.kube import Permission
-from gate.cluster.resources import PVCS, check_params
+from gate.cluster.resources import PVCS
 from gate.model import Observation
 
 # What pvc_detail() and the verdict read of a listed claim (gate.cluster.projection).
@@ -45,9 +45,7 @@ class PvcsCheck(Check):
         },
     }
 
-    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
-        check_params(params, subdomains=())  # they become URL path segments
-        super().__init__(params, name)
+    segments: ClassVar[dict[str, str]] = {"namespace": "label"}
 
     @property
     def namespace(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from checks.base import Check, Clients
 from gate import redact
 from gate.cluster.kube import Permission
-from gate.cluster.resources import SECRETS, check_params
+from gate.cluster.resources import SECRETS
 from gate.model import Observation
 
 
@@ -54,9 +54,7 @@ class SecretCheck(Check):
         },
     }
 
-    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
-        check_params(params, subdomains=("name",))  # they become URL path segments
-        super().__init__(params, name)
+    segments: ClassVar[dict[str, str]] = {"namespace": "label", "name": "subdomain"}
 
     @property
     def namespace(self) -> str:

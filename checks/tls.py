@@ -84,6 +84,7 @@ class Tls(Check):
     kind: ClassVar[str] = "tls"
     summary: ClassVar[str] = ("The served certificate is trusted, covers the host, has enough days left, "
                               "and optionally matches a cert-manager Secret.")
+    segments: ClassVar[dict[str, str]] = {"secret": "ref"}
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

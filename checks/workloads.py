@@ -16,7 +16,7 @@ from checks.base import Check, Clients
 from checks.pods import capped, condition, evidence_permissions, slug
 from gate.cluster import projection
 from gate.cluster.kube import Permission
-from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource, check_params
+from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource
 from gate.model import Observation
 
 HEALTHY, PROGRESSING, DEGRADED, SUSPENDED = "Healthy", "Progressing", "Degraded", "Suspended"
@@ -127,9 +127,7 @@ class WorkloadsCheck(Check):
         },
     }
 
-    def __init__(self, params: dict[str, Any], name: str | None = None) -> None:
-        check_params(params, subdomains=())  # they become URL path segments
-        super().__init__(params, name)
+    segments: ClassVar[dict[str, str]] = {"namespace": "label"}
 
     @property
     def namespace(self) -> str:

@@ -40,6 +40,13 @@ class Interrupted(BaseException):
 FINISH_WITHIN = 1.8  # seconds from the first signal to the process's end, reports or not
 _received: list[int] = []  # exit code of the first signal received
 _hooks: list[Callable[[bool], None]] = []
+_pending: list[Callable[[int], object]] = []  # writes the run's reports, until the run has written them
+
+
+def reports_pending(write: Callable[[int], object] | None) -> None:
+    """While set, an interrupt that reaches run() before the command wrote its reports (start-up, imports,
+    options) calls `write(exit_code)` so the reports asked for exist and say "interrupted". None: written."""
+    _pending[:] = [write] if write else []
 
 
 def _code(signum: int) -> int:
@@ -132,6 +139,7 @@ def _show_click_error(exc: click.ClickException) -> None:
 
 def run(cli: click.Group, args: list[str] | None = None) -> int:
     set_debug(False)
+    reports_pending(None)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         code = cli.main(args=args, prog_name="gate", standalone_mode=False)
@@ -148,6 +156,9 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
         click.echo(f"gate: {redact(str(exc))}", err=True)
         return exc.exit_code
     except Interrupted as exc:
+        if _pending:
+            with contextlib.suppress(Exception):
+                _pending.pop()(exc.code)
         click.echo("gate: interrupted", err=True)
         return exc.code
     except KeyboardInterrupt:  # a SIGINT handler replaced under us: still no traceback

@@ -249,10 +249,7 @@ class HttpClient:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # InsecureRequestWarning when the user said insecure
-                raw = self.session.request(method, url, **kwargs)
-                with raw:
-                    raw._content = deadlines.read_body(raw.raw, f"{method} {shown}")  # noqa: SLF001
-                    raw._content_consumed = True  # noqa: SLF001
+                raw = deadlines.load(self.session.request(method, url, **kwargs), f"{method} {shown}")
         except deadlines.DeadlineExceeded:
             raise
         except requests.exceptions.SSLError as exc:

@@ -120,6 +120,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     context: dict[str, str] = field(default_factory=dict)  # e.g. analysis run, promotion name
     diagnosis: Any = None  # a failed run's gate.diagnose.attach.FailureDiagnosis (never changes the verdict)
+    report_failures: list[str] = field(default_factory=list)  # reports asked for that could not be written
 
     def all_sections(self) -> list[Section]:
         return [*self.sections, *self.post_sections]
@@ -145,6 +146,8 @@ class RunResult:
     def exit_code(self) -> int:
         if self.interrupted and self.interrupt_code:
             return self.interrupt_code
+        if self.report_failures:  # a report asked for is missing: never "open", nor a verdict CI trusts
+            return EXIT_UNEVALUATED
         return {Status.PASS: EXIT_PASS, Status.FAIL: EXIT_CLOSED}.get(self.overall, EXIT_UNEVALUATED)
 
     def first_problem(self) -> CheckResult | None:

@@ -234,3 +234,70 @@ def test_yaml_loader_answers_data_or_config_error(data: bytes) -> None:
         yamlpos.loads_all(text, "f.yaml")
     except ConfigError as exc:
         assert exc.file == "f.yaml"
+
+
+# -- the commands added since: lint, scaffold, diagnose, status, init -----------------------------------
+@st.composite
+def manifest_shaped(draw: st.DrawFn) -> Any:
+    kind = draw(st.sampled_from(["Stage", "Warehouse", "Project", "PromotionTask", "AnalysisTemplate",
+                                 "Application", "ApplicationSet", "ConfigMap", 7, None]))
+    group = draw(st.sampled_from(["kargo.akuity.io/v1alpha1", "argoproj.io/v1alpha1", "v1", "x/y/z", None]))
+    docs = [{"apiVersion": group, "kind": kind, "metadata": draw(st.one_of(
+        st.fixed_dictionaries({"name": st.text(max_size=10), "namespace": st.text(max_size=6)}), values)),
+        "spec": draw(values)} for _ in range(draw(st.integers(1, 3)))]
+    return docs if draw(st.booleans()) else docs[0]
+
+
+def _files(tmp: Path, **files: bytes) -> dict[str, str]:
+    paths = {}
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+        paths[name] = str(tmp / name)
+    return paths
+
+
+@FAST
+@given(yaml_files(manifest_shaped()), yaml_files(settings_shaped()))
+def test_fuzzed_manifests_lint_or_usage_error(manifest: bytes, config: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _files(Path(tmp), **{"stage.yaml": manifest, "settings.yaml": config})
+        code, text = _gate("lint", paths["stage.yaml"], "--config", paths["settings.yaml"])
+    _no_bug(code, text, {0, 1, 2})
+
+
+@FAST
+@given(yaml_files(settings_shaped()), yaml_files(spec_shaped()))
+def test_fuzzed_files_scaffold_or_usage_error(config: bytes, spec: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _files(Path(tmp), **{"settings.yaml": config, "gate.yaml": spec})
+        code, text = _gate("scaffold", "stage", "s", "--app", "a", "--config", paths["settings.yaml"],
+                           "--spec", paths["gate.yaml"])
+    _no_bug(code, text, {0, 2})
+
+
+@FAST
+@given(st.sampled_from(["diagnose", "status"]), st.sampled_from(["spec", "config", "kubeconfig"]),
+       st.data())
+def test_fuzzed_files_diagnose_and_status_or_usage_error(command: str, which: str, data: st.DataObject) -> None:
+    shaped = {"spec": spec_shaped(), "config": settings_shaped(), "kubeconfig": kubeconfig_shaped()}[which]
+    files = {"gate.yaml": OK_SPEC.encode(), "settings.yaml": b"kargo_project: p\n",
+             "kubeconfig": OK_KUBECONFIG.encode()}
+    files[{"spec": "gate.yaml", "config": "settings.yaml", "kubeconfig": "kubeconfig"}[which]] = \
+        data.draw(yaml_files(shaped))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _files(Path(tmp), **files)
+        code, text = _gate(command, "--timeout", "2s", "--spec", paths["gate.yaml"], "--config",
+                           paths["settings.yaml"], "--kubeconfig", paths["kubeconfig"])
+    # the kubeconfig points at a closed port: a readable set of files ends "could not evaluate" (3)
+    _no_bug(code, text, {2, 3})
+
+
+@FAST
+@given(yaml_files(kubeconfig_shaped()), st.booleans())
+def test_fuzzed_kubeconfig_init_or_usage_error(kubeconfig: bytes, existing: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _files(Path(tmp), kubeconfig=kubeconfig)
+        out = Path(tmp) / "out"
+        code, text = _gate("init", "--kubeconfig", paths["kubeconfig"], "--spec", str(out / "gate.yaml"),
+                           "--config", str(out / "settings.yaml"))
+    _no_bug(code, text, {0, 2, 3})

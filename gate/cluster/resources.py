@@ -33,16 +33,25 @@ def check_name(value: object, what: str, *, label: bool = False, key: str | None
     return text
 
 
-def check_params(params: dict, labels: tuple[str, ...] = ("namespace",), subdomains: tuple[str, ...] = ()) -> None:
-    """For a check's constructor: the params that become path segments are valid names. Raises
-    ValueError, which the spec loader reports with the file, line and key path (exit 2)."""
-    for keys, label in ((labels, True), (subdomains, False)):
-        for key in keys:
-            if params.get(key) is not None:
-                try:
-                    check_name(params[key], key, label=label)
-                except ConfigError as exc:
-                    raise ValueError(str(exc)) from None
+def check_segments(params: dict, rules: dict[str, str]) -> None:
+    """For a check's constructor: the params that become path segments are valid names. `rules` maps a
+    param to "label", "subdomain" or "ref" (namespace/name); a list param is checked item by item.
+    Raises ValueError, which the spec loader reports with the file, line and key path (exit 2)."""
+    for key, rule in rules.items():
+        value = params.get(key)
+        what = key[:-1] if isinstance(value, list) and key.endswith("s") else key  # names: one name
+        for item in value if isinstance(value, list) else [] if value is None else [value]:
+            if isinstance(item, str) and "${" in item:
+                continue  # a placeholder left for later (render --offline): checked once substituted
+            try:
+                if rule == "ref":
+                    namespace, _, name = item.partition("/") if isinstance(item, str) else ("", "", "")
+                    check_name(namespace, f"{what} namespace", label=True)
+                    check_name(name, f"{what} name")
+                else:
+                    check_name(item, what, label=rule == "label")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
 
 
 def segment(value: object, what: str, *, label: bool = False, key: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -32,6 +33,7 @@ def verify(stage: str, levels: set[int] | None, freight: str | None, preflight: 
     """Run the spec's levels for STAGE in order; stop at the first level that does not pass."""
     opts = RunOptions(stage=stage, levels=levels, freight=freight, preflight=preflight, json_path=json_path,
                       extra={"watch": watch}, **common)  # type: ignore[arg-type]
+    reports_on_interrupt("verify", opts)
     raise click.exceptions.Exit(run_verify(opts))
 
 
@@ -112,12 +114,30 @@ def _preflight(session: object, result: RunResult) -> bool:
     return False
 
 
+def reports_on_interrupt(command: str, opts: RunOptions) -> None:
+    """From here until finish() wrote them, a signal still leaves the reports asked for, marked interrupted
+    (one that lands before the command's own handling: start-up, imports, connecting)."""
+    from gate import entry
+
+    def write(code: int) -> None:
+        result = RunResult(command=command, stage=opts.stage or "", project=opts.project, freight=opts.freight,
+                           interrupted=True, interrupt_code=code)
+        finish(result, opts)
+
+    entry.reports_pending(write)
+
+
 def finish(result: RunResult, opts: RunOptions) -> int:
     """Print the report, write every requested file, and return the exit code."""
     from gate import entry
     from gate.engine import deadlines
     from gate.reports import github, jsonreport, junit, text
 
+    def again(code: int) -> None:  # a signal while writing: write them all again, marked interrupted
+        result.interrupted, result.interrupt_code = True, code
+        finish(result, opts)
+
+    entry.reports_pending(again)
     deadlines.start_run(None)  # writing the reports is not held to the run's wall
     if result.interrupted and result.interrupt_code is None:
         result.interrupt_code = entry.received() or EXIT_SIGINT  # the reports say the code the process exits
@@ -126,20 +146,36 @@ def finish(result: RunResult, opts: RunOptions) -> int:
         click.echo(jsonreport.render_json(result))
     else:
         click.echo(text.render_text(result))
-    written = []
-    if opts.junit:
-        junit.write_junit(result, opts.junit)
-        written.append(f"JUnit report: {opts.junit}")
-    if opts.json_path:
-        jsonreport.write_json(result, opts.json_path)
-        written.append(f"JSON result: {opts.json_path}")
-    github.write_github(result, junit_path=opts.junit,
-                        stream=sys.stderr if opts.output == "json" else None)
+    files = [(f"JUnit report: {opts.junit}", lambda: junit.write_junit(result, opts.junit)) if opts.junit else None,
+             (f"JSON result: {opts.json_path}", lambda: jsonreport.write_json(result, opts.json_path))
+             if opts.json_path else None]
+    written = write_each([f for f in files if f], result)
+    write_each([("GitHub step summary and outputs", lambda: github.write_github(
+        result, junit_path=opts.junit, stream=sys.stderr if opts.output == "json" else None))], result)
+    if result.report_failures:  # a file written before the failure said the old exit code
+        write_each([f for f in files if f and f[0] in written], result)
     _termination_message(result)
     for line in written:
         click.echo(line, err=True)
     sys.stdout.flush()
+    entry.reports_pending(None)
     return result.exit_code
+
+
+def write_each(writers: list[tuple[str, Callable[[], object]]], result: RunResult) -> list[str]:
+    """Call every writer even when one fails (disk full, directory gone): each failure is said on
+    stderr and recorded in result.report_failures, which makes the exit code 3. The labels written."""
+    done = []
+    for label, write in writers:
+        try:
+            write()
+        except (ConfigError, OSError) as exc:
+            message = redact(str(exc))
+            result.report_failures.append(message)
+            click.echo(f"error: {message}", err=True)
+        else:
+            done.append(label)
+    return done
 
 
 def _termination_message(result: RunResult) -> None:

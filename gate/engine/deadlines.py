@@ -126,6 +126,16 @@ def read_body(resp: Any, what: str = "the answer") -> bytes:
     return b"".join(parts)
 
 
+def load(resp: Any, what: str = "the answer") -> Any:
+    """A `requests` response asked for with stream=True, its body read under the deadline (read_body):
+    requests' read timeout holds per socket read, so a body that trickles in would never trip it.
+    Returns `resp` with .content/.text/.json() ready; the connection goes back to the pool."""
+    with resp:
+        resp._content = read_body(resp.raw, what)  # noqa: SLF001
+        resp._content_consumed = True  # noqa: SLF001
+    return resp
+
+
 def _socket_timeout(resp: Any, seconds: float) -> None:
     """Best effort: the next socket read of `resp` waits at most `seconds`."""
     sock = getattr(getattr(resp, "_connection", None), "sock", None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
@@ -106,20 +107,23 @@ class KargoClient:
     # -- transport -------------------------------------------------------------------------------
     def _once(self, method: str, path: str, query: dict | None, body: Any) -> tuple[int, Any, dict]:
         try:
-            resp = self.http.request(
+            resp = deadlines.load(self.http.request(
                 method,
                 self.base + path,
                 params=query,
                 json=body if body is not None else None,
                 timeout=deadlines.clamp(self.config.timeout, f"Kargo API {method} {path}"),
                 verify=self.verify,
-            )
+                stream=True,  # the body is read under the deadline (deadlines.load)
+            ), f"Kargo API {method} {path}")
+        except deadlines.DeadlineExceeded:
+            raise
         except requests.exceptions.SSLError as exc:
             raise EvaluationError(
                 f"Kargo API at {self.base}: TLS verification failed ({exc.__class__.__name__});"
                 " pass --kargo-ca with its CA bundle"
             ) from None
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise deadlines.DeadlineExceeded(f"Kargo API {method} {path}: no answer before the deadline") \
                     from None

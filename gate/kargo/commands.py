@@ -69,8 +69,12 @@ def kargo_options(fn: Callable) -> Callable:
     return fn
 
 
-def _opts(stage: str, freight: str | None, common: dict) -> RunOptions:
-    return RunOptions(stage=stage, freight=freight, **common)  # type: ignore[arg-type]
+def _opts(command: str, stage: str, freight: str | None, common: dict) -> RunOptions:
+    from gate.commands.verify import reports_on_interrupt
+
+    opts = RunOptions(stage=stage, freight=freight, **common)  # type: ignore[arg-type]
+    reports_on_interrupt(command, opts)
+    return opts
 
 
 def _kopts(
@@ -118,7 +122,7 @@ def _split(kwargs: dict) -> tuple[dict, dict]:
 def precheck(**kwargs: object) -> None:
     """May the Freight be promoted to STAGE now? Each "do not promote if" rule is a row, with its reason."""
     common, rest = _split(kwargs)
-    opts = _opts(rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
+    opts = _opts("precheck", rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
     from gate.kargo.promote import run_precheck_command
 
     raise click.exceptions.Exit(run_precheck_command(opts, _kopts(**rest)))  # type: ignore[arg-type]
@@ -172,7 +176,7 @@ def promote(**kwargs: object) -> None:
     levels, then confirm it took hold (Freight current, downstream auto-promotion started, no Warning
     events). Exit 0 only when all of it passed."""
     common, rest = _split(kwargs)
-    opts = _opts(rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
+    opts = _opts("promote", rest["stage"], rest.get("freight"), common)  # type: ignore[arg-type]
     from gate.kargo.promote import run_promote_command
 
     raise click.exceptions.Exit(run_promote_command(opts, _kopts(**rest)))  # type: ignore[arg-type]
