@@ -31,8 +31,11 @@ CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
 ])
 def test_a_signal_at_any_moment_leaves_complete_reports(command: str, sig: signal.Signals, delay: float,
                                                          tmp_path: Path) -> None:
-    # a slow world (speed 1, the upstream verification still running) so the run is still going
-    with start("promotion-running", speed=1.0, workdir=str(tmp_path / "sim")) as sim:
+    # a slow world (speed 1, the upstream verification still running, Kargo API answers 0.3 s late) so the
+    # run is still going whatever the machine's speed
+    world = {"name": "promotion-running-slow", "extends": "promotion-running",
+             "faults": [{"path": "^/v1beta1/projects/", "latency": 0.3}]}
+    with start(world, speed=1.0, workdir=str(tmp_path / "sim")) as sim:
         info = mount(sim)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "GITHUB_", "KARGO_"))}
         env.update(PYTHONPATH=str(ROOT), KARGO_API_ADDRESS=sim.url, KARGO_API_TOKEN=info.token)

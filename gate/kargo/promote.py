@@ -84,7 +84,9 @@ def open_context(opts: RunOptions, kopts: KargoOptions, *, need_plan: bool, prom
             "with a logged-in kargo CLI",
             key="--kargo-address",
         )
-    session = Session.open(opts, need_cluster=True, need_plan=need_plan)
+    # precheck reads the target's Argo CD Applications (and Kargo itself without an API address) from the
+    # cluster, whatever the spec's checks need
+    session = Session.open(opts, need_cluster=True, need_plan=need_plan, connect_always=True)
     if not opts.project and hasattr(session, "discover"):
         session.discover({"kargo_project"})  # discovered like `gate discover` when not set
     settings = session.settings
