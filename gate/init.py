@@ -15,16 +15,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gate.cluster.kube import KindNotServed
-from gate.cluster.resources import APPLICATIONS, DAEMONSETS, DEPLOYMENTS, PODS, STAGES, STATEFULSETS, Resource
+from gate.cluster.resources import (
+    APPLICATIONS,
+    CLUSTERPROMOTIONTASKS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    PODS,
+    PROMOTIONTASKS,
+    STAGES,
+    STATEFULSETS,
+    Resource,
+)
 from gate.errors import ConfigError, PermissionDenied
 from gate.lint.manifests import Manifest
 from gate.lint.pipeline import Pipeline
 from gate.spec.settings import DEFAULT_FILE, KEYS, VARIABLES, Settings
 from gate.spec.yamlpos import Positions
 
-K = "kargo.akuity.io"
-TASKS = (Resource(K, "v1alpha1", "promotiontasks", "PromotionTask"),
-         Resource(K, "v1alpha1", "clusterpromotiontasks", "ClusterPromotionTask", namespaced=False))
+TASKS = (PROMOTIONTASKS, CLUSTERPROMOTIONTASKS)
 IN_CLUSTER = ("https://kubernetes.default.svc", "")  # Argo CD's own cluster, by server or name
 # settings keys whose values are namespaces: a namespace equal to one is written as its ${VAR}
 NAMESPACE_KEYS = ("monitoring_namespace", "app_namespace", "argocd_namespace", "kargo_namespace")

@@ -106,6 +106,19 @@ FREIGHTS = Resource("kargo.akuity.io", "v1alpha1", "freights", "Freight")
 PROMOTIONS = Resource("kargo.akuity.io", "v1alpha1", "promotions", "Promotion")
 PROJECTS = Resource("kargo.akuity.io", "v1alpha1", "projects", "Project", namespaced=False)
 WAREHOUSES = Resource("kargo.akuity.io", "v1alpha1", "warehouses", "Warehouse")
+PROMOTIONTASKS = Resource("kargo.akuity.io", "v1alpha1", "promotiontasks", "PromotionTask")
+CLUSTERPROMOTIONTASKS = Resource("kargo.akuity.io", "v1alpha1", "clusterpromotiontasks", "ClusterPromotionTask",
+                                 namespaced=False)
+APPLICATIONSETS = Resource("argoproj.io", "v1alpha1", "applicationsets", "ApplicationSet")
+CLUSTERANALYSISTEMPLATES = Resource("argoproj.io", "v1alpha1", "clusteranalysistemplates",
+                                    "ClusterAnalysisTemplate", namespaced=False)
+JOBS = Resource("batch", "v1", "jobs", "Job")
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+ROLES = Resource(RBAC_GROUP, "v1", "roles", "Role")
+ROLEBINDINGS = Resource(RBAC_GROUP, "v1", "rolebindings", "RoleBinding")
+CLUSTERROLES = Resource(RBAC_GROUP, "v1", "clusterroles", "ClusterRole", namespaced=False)
+CLUSTERROLEBINDINGS = Resource(RBAC_GROUP, "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False)
 
 ALL = [PODS, SERVICES, SECRETS, PVCS, EVENTS, NAMESPACES, DEPLOYMENTS, STATEFULSETS, DAEMONSETS,
        INGRESSES, CRDS, APPLICATIONS, ANALYSISRUNS, ANALYSISTEMPLATES, STAGES, FREIGHTS, PROMOTIONS,

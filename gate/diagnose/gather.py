@@ -20,22 +20,20 @@ from gate.cluster.resources import (
     ANALYSISRUNS,
     ANALYSISTEMPLATES,
     APPLICATIONS,
+    CLUSTERPROMOTIONTASKS,
     EVENTS,
     FREIGHTS,
+    JOBS,
     PODS,
     PROMOTIONS,
+    PROMOTIONTASKS,
     STAGES,
     WAREHOUSES,
-    Resource,
 )
 from gate.diagnose.view import View
 from gate.errors import GateError
 from gate.kargo.stages import argocd_apps, latest_verification
 
-JOBS = Resource("batch", "v1", "jobs", "Job")
-PROMOTIONTASKS = Resource("kargo.akuity.io", "v1alpha1", "promotiontasks", "PromotionTask")
-CLUSTERPROMOTIONTASKS = Resource("kargo.akuity.io", "v1alpha1", "clusterpromotiontasks",
-                                 "ClusterPromotionTask", namespaced=False)
 WORKERS = 8
 CONTROLLER_LOG_TAIL = 500  # lines read from the Kargo controller (the guide's `--tail=200`, a bit more)
 CONTROLLER_LOG_KEEP = 20  # lines kept per Stage

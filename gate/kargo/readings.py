@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from gate.cluster.resources import APPLICATIONS, Resource
+from gate.cluster.resources import APPLICATIONS, CLUSTERPROMOTIONTASKS, PROMOTIONTASKS
 from gate.errors import GateError
 from gate.kargo import stages as st
 from gate.kargo import steps as steps_mod
@@ -30,10 +30,7 @@ TARGET, FREIGHT, PROMOTIONS, UPSTREAMS, TASKS, APPS = (
     "Argo CD Applications",
 )
 
-PROMOTION_TASKS = Resource("kargo.akuity.io", "v1alpha1", "promotiontasks", "PromotionTask")
-CLUSTER_PROMOTION_TASKS = Resource(
-    "kargo.akuity.io", "v1alpha1", "clusterpromotiontasks", "ClusterPromotionTask", namespaced=False
-)
+PROMOTION_TASKS, CLUSTER_PROMOTION_TASKS = PROMOTIONTASKS, CLUSTERPROMOTIONTASKS
 
 
 @dataclass

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
+from gate.cluster import resources as R
 from gate.cluster.kube import KindNotServed, KubeClient
 from gate.cluster.resources import Resource
 from gate.errors import PermissionDenied
 from gate.lint.manifests import Manifest
 from gate.spec.yamlpos import Positions
 
-K, ARGO, RBAC = "kargo.akuity.io", "argoproj.io", "rbac.authorization.k8s.io"
-PROJECT_KINDS = (
-    Resource(K, "v1alpha1", "warehouses", "Warehouse"),
-    Resource(K, "v1alpha1", "stages", "Stage"),
-    Resource(K, "v1alpha1", "promotiontasks", "PromotionTask"),
-    Resource(K, "v1alpha1", "promotions", "Promotion"),
-    Resource(ARGO, "v1alpha1", "analysistemplates", "AnalysisTemplate"),
-    Resource("", "v1", "serviceaccounts", "ServiceAccount"),
-    Resource(RBAC, "v1", "roles", "Role"),
-    Resource(RBAC, "v1", "rolebindings", "RoleBinding"),
-)
-ARGOCD_KINDS = (
-    Resource(ARGO, "v1alpha1", "applications", "Application"),
-    Resource(ARGO, "v1alpha1", "applicationsets", "ApplicationSet"),
-)
-CLUSTER_KINDS = (
-    Resource(K, "v1alpha1", "clusterpromotiontasks", "ClusterPromotionTask", namespaced=False),
-    Resource(ARGO, "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False),
-    Resource(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
-    Resource(RBAC, "v1", "clusterroles", "ClusterRole", namespaced=False),
-)
+PROJECT_KINDS = (R.WAREHOUSES, R.STAGES, R.PROMOTIONTASKS, R.PROMOTIONS, R.ANALYSISTEMPLATES, R.SERVICEACCOUNTS,
+                 R.ROLES, R.ROLEBINDINGS)
+ARGOCD_KINDS = (R.APPLICATIONS, R.APPLICATIONSETS)
+CLUSTER_KINDS = (R.CLUSTERPROMOTIONTASKS, R.CLUSTERANALYSISTEMPLATES, R.CLUSTERROLEBINDINGS, R.CLUSTERROLES)
 _SERVER_FIELDS = ("status",)
 # Without these only the RBAC rules go unchecked: a refusal is a note, not exit 3.
 OPTIONAL = {"serviceaccounts", "roles", "rolebindings", "clusterroles", "clusterrolebindings"}
