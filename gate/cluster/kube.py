@@ -25,10 +25,13 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 
-try:
-    import orjson as _orjson  # optional (the `fast` extra): faster list parsing
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
+from gate.entry import signals_held
+
+with signals_held():  # a signal raised inside orjson's (Rust) module init crashes the process
+    try:
+        import orjson as _orjson  # optional (the `fast` extra): faster list parsing
+    except ImportError:  # pragma: no cover - depends on the environment
+        _orjson = None
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact

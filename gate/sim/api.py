@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-try:
-    import orjson as _orjson  # optional: big lists encoded fast
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
+from gate.entry import signals_held
+
+with signals_held():  # a signal raised inside orjson's (Rust) module init crashes the process
+    try:
+        import orjson as _orjson  # optional: big lists encoded fast
+    except ImportError:  # pragma: no cover - depends on the environment
+        _orjson = None
 
 from gate.sim import openapi, protobuf
 from gate.sim.http import SimRequest, SimResponse, status_response
