@@ -5,7 +5,8 @@ simulator, for the 12-call `dev` stage and a 40-check stage:
 - the wall time of the operations guide's way, one `kubectl` call per check (median of N runs of the script),
 - their ratio, and the API requests each made (from the simulator's request log);
 
-then the `gate --version` time and the ten costliest top-level imports of `gate verify` (`-X importtime`).
+then the `gate --version` time, the floor (Python's start and `import kubernetes.config` alone, against the
+12-call script), and the ten costliest top-level imports of `gate verify` (`-X importtime`).
 kubectl is Debian's /usr/bin/kubectl (or the one on PATH) with the simulator's kubeconfig; without it
 the kubectl columns are left out.
 """
@@ -129,6 +130,15 @@ def compare(sim, name: str, spec: str, stage: str, calls: list[list[str]], kubec
     print(line, flush=True)
 
 
+def import_floor(runs: int) -> tuple[float, float]:
+    """Wall of a bare `python -c pass` and of `python -c "import kubernetes.config"`: what any gate run that
+    reads a kubeconfig through the kubernetes package pays before its first own line (median of runs)."""
+    def wall(code: str) -> float:
+        return statistics.median(timed(lambda: subprocess.run([sys.executable, "-c", code], check=True))
+                                 for _ in range(runs))
+    return wall("pass"), wall("import kubernetes.config")
+
+
 def version_time(runs: int) -> float:
     return statistics.median(
         timed(lambda: subprocess.run([sys.executable, "-m", "gate", "--version"], cwd=ROOT,
@@ -159,6 +169,12 @@ def main() -> None:
         compare(sim, "12-call dev stage (7 checks)", dev, "dev", DEV_KUBECTL, kubectl, args.runs)
         compare(sim, "40-check stage", forty, "forty", FORTY_KUBECTL, kubectl, args.runs)
         print(f"gate --version: {version_time(args.runs):.3f} s")
+        bare, floor = import_floor(args.runs)
+        line = f"floor: python start {bare:.3f} s; python + import kubernetes.config {floor:.3f} s"
+        if kubectl:
+            kube_wall, _ = measure(sim, args.runs, lambda: kubectl_script(kubectl, DEV_KUBECTL, sim.kubeconfig))
+            line += f" = {floor / kube_wall:.2f}x of the 12-call kubectl script ({kube_wall:.3f} s)"
+        print(line)
         print("top-level imports of `gate verify` (-X importtime, cumulative):")
         for micros, module in import_top(dev, "dev", sim.kubeconfig):
             print(f"  {micros / 1000:7.1f} ms  {module}")
