@@ -288,3 +288,19 @@ def test_gaps_are_named_even_when_nothing_is_wrong(capsys: pytest.CaptureFixture
     code, out, _, _ = diagnose("crashloop", capsys=capsys)  # a world without Kargo controller pods
     assert code == 0
     assert "Could not read:\n  - log/kargo-controller: no Kargo controller pod found in namespace kargo" in out
+
+
+def test_sticky_verified_stage_whose_latest_verification_failed_is_diagnosed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Kargo keeps Verified (and Ready) True after a failed re-verification (regular_stages.go:1103-1121,
+    ~2389-2395): the latest verificationHistory entry tells the truth. Before: "the Stage is Ready;
+    nothing to fix", exit 0."""
+    code, out, _, requests = diagnose("upstream-unverified", "--stage", "operators", "--output", "json",
+                                      capsys=capsys)
+    doc = json.loads(out)
+    (stage,) = doc["stages"]
+    causes = [d for d in stage["diagnoses"] if d["kind"] == "root-cause"]
+    assert code == 1 and causes and causes[0]["rule"] == "verification-failed-other", stage
+    assert 'Metric "cert-manager-webhook" assessed Failed' in causes[0]["root_cause"]
+    assert any("kargo verify stage operators --project platform" in step for step in causes[0]["fix"])
+    assert not [r for r in requests if r["method"] in WRITES]

@@ -291,3 +291,18 @@ def test_each_pod_leaf(pod: dict, rule: str, cause: str, fix: str) -> None:
     (d,) = diagnose_failure(view)
     assert (d.rule, d.risk) == (rule, "LOW") and cause in d.root_cause and any(fix in f for f in d.fix)
     assert d.verify == "kubectl rollout status deployment/app -n apps --timeout=5m"
+
+
+@pytest.mark.parametrize("kit", ["upstream-unverified"], indirect=True)
+def test_failing_upstream_rule_carries_the_upstream_stages_diagnosis(kit: Kit, capsys) -> None:
+    """The upstream's failed verification is what blocks: its diagnosis explains the failure, not the
+    target's (which is healthy: before, "no diagnosis: no rule explains this failure")."""
+    code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
+    assert code == 1, out
+    text = out.split("DIAGNOSIS\n=========")[1]
+    assert "Stage: operators" in text and "Root Cause: verification Failed" in text
+    assert "kargo verify stage operators --project platform" in text
+    doc, _ = _files(kit)
+    assert doc["diagnosis"]["root_cause"]["rule"] == "verification-failed-other"
+    assert doc["diagnosis"]["check"] == "pre.upstream-verified"
+    reads_only(kit.sim.requests)

@@ -25,12 +25,11 @@ def test_a_signal_inside_the_block_is_handled_after_it_not_inside(sig: int) -> N
     previous = signal.signal(sig, _raise)
     reached_end = False
     try:
-        with pytest.raises(Raised):
-            with signals_held():
-                os.kill(os.getpid(), sig)
-                for _ in range(1000):  # bytecodes run: an unheld handler would raise here
-                    pass
-                reached_end = True
+        with pytest.raises(Raised), signals_held():
+            os.kill(os.getpid(), sig)
+            for _ in range(1000):  # bytecodes run: an unheld handler would raise here
+                pass
+            reached_end = True
         assert reached_end
         assert signal.getsignal(sig) is _raise  # the handler is back
     finally:

@@ -129,8 +129,8 @@ def effective_reason(view: View) -> str:
     if verified.get("status") == "False":
         return verified.get("reason") or "VerificationFailed"
     latest = view.latest_verification.get("phase")
-    if latest in ("Failed", "Error") and verified.get("status") != "True":
-        return f"Verification{latest}"
+    if latest in ("Failed", "Error"):  # whatever Verified says: it stays True after a failed re-verification
+        return f"Verification{latest}"  # (regular_stages.go:1103-1121; Ready copies it, ~2389-2395)
     if phase == "Failed":
         return "VerificationFailed" if latest in ("Failed", "Error") else "ReconcileError"
     healthy = view.cond("Healthy")
@@ -164,7 +164,13 @@ def is_fine(view: View) -> bool:
     """Step 1 of D4: the Stage is Ready (or, legacy, Steady with its last verification Successful)."""
     if view.legacy:
         return view.st.get("phase") == "Steady" and view.latest_verification.get("phase") == "Successful"
-    return view.cond("Ready").get("status") == "True"
+    return view.cond("Ready").get("status") == "True" and not stale_verified(view)
+
+
+def stale_verified(view: View) -> bool:
+    """Ready/Verified True while the current Freight's latest verification Failed or Errored: Kargo keeps
+    Verified (and Ready) True after a failed re-verification (regular_stages.go:1103-1121, ~2389-2395)."""
+    return view.latest_verification.get("phase") in ("Failed", "Error")
 
 
 def pod_ready(pod: dict) -> bool:

@@ -26,6 +26,7 @@ class PrecheckOutcome:
     attach_to: dict | None = None  # a non-terminal Promotion for this Freight: follow it, create none
     already_current: bool = False  # current and verified in the target: nothing to promote
     target: dict = field(default_factory=dict)
+    diagnose: str = ""  # the Stage whose diagnosis explains the failure, when not the target (an upstream)
 
     @property
     def ok(self) -> bool:
@@ -52,4 +53,5 @@ def run_precheck(
         attach_to=done.attach_to,
         already_current=done.already_current,
         target=readings.target,
+        diagnose=done.diagnose,
     )

@@ -65,6 +65,7 @@ class Context:
     argocd_namespace: str
     note: Callable[[str], None]
     session: Any = None
+    diagnose: str = ""  # the Stage whose diagnosis explains a failed precheck, when not the target
 
 
 def _note_fn(session: Any) -> Callable[[str], None]:
@@ -152,6 +153,7 @@ def run_precheck_command(opts: RunOptions, kopts: KargoOptions) -> int:
             retry_failed=kopts.retry_failed,
         )
         result.sections.append(pre.section)
+        ctx.diagnose = pre.diagnose
     except ConfigError:
         raise
     except GateError as exc:
@@ -161,14 +163,15 @@ def run_precheck_command(opts: RunOptions, kopts: KargoOptions) -> int:
 
 
 def diagnose_failure(ctx: Context | None, result: RunResult) -> None:
-    """A failed precheck/promote carries the target Stage's diagnosis (gate/diagnose/attach.py): read-only,
-    inside the run's deadline, never a change of verdict or exit code."""
+    """A failed precheck/promote carries a diagnosis (gate/diagnose/attach.py): of the target Stage, or of
+    the upstream Stage whose verification the failing rule is about. Read-only, inside the run's deadline,
+    never a change of verdict or exit code."""
     if ctx is None:
         return
     from gate.diagnose.attach import attach
 
     session = ctx.session
-    attach(result, ctx.kube, getattr(session, "settings", None) or {}, result.stage,
+    attach(result, ctx.kube, getattr(session, "settings", None) or {}, ctx.diagnose or result.stage,
            plan=getattr(session, "plan", None), project=ctx.project)
 
 
@@ -253,6 +256,7 @@ def _precheck(ctx: Context, kopts: KargoOptions, sel: Selection, result: RunResu
         for_promote=True,
     )
     result.sections.append(pre.section)
+    ctx.diagnose = pre.diagnose
     if pre.ok:
         return pre
     result.sections += [

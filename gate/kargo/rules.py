@@ -34,6 +34,7 @@ class Verdict:
     evidence: list[str] = field(default_factory=list)
     attach_to: dict | None = None  # a non-terminal Promotion for this Freight: promote follows it
     already_current: bool = False
+    about: str = ""  # the Stage a failure is about when it is not the target (a failing upstream)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def upstream_verified(r: Readings, flags: Flags) -> Verdict:
         text,
         hint=f"Wait for (or re-run) verification of {sel.label} in {', '.join(ups)}; a failed latest "
         "verification upstream blocks promotion even though Kargo's verifiedIn is sticky",
+        about=next(up for up, (v, _) in zip(ups, strict, strict=True) if not v),  # its diagnosis explains it
     )
 
 
@@ -387,6 +389,7 @@ class Evaluated:
     rows: list[CheckResult]
     attach_to: dict | None = None
     already_current: bool = False
+    diagnose: str = ""  # the Stage the first failing row is about, when not the target
 
 
 def evaluate(readings: Readings, flags: Flags, rules: tuple[Rule, ...] = RULES) -> Evaluated:
@@ -411,6 +414,8 @@ def evaluate(readings: Readings, flags: Flags, rules: tuple[Rule, ...] = RULES) 
             continue
         out.attach_to = out.attach_to or verdict.attach_to
         out.already_current = out.already_current or verdict.already_current
+        if verdict.status == Status.FAIL and not any(r.status == Status.FAIL for r in out.rows):
+            out.diagnose = verdict.about
         out.rows.append(
             row(
                 rule.id,
