@@ -143,3 +143,21 @@ def test_a_denied_permission_stops_verify_with_exit_3_naming_it(tmp_path: Path) 
     # daemonsets, pvcs; and the optional watch of each list (a denied watch only means polling)
     assert len(made) == 18
     assert not [r for r in sim.requests[before:] if r["method"] == "GET"], "no check ran after the denial"
+
+
+@pytest.mark.parametrize(("crd", "loaded"), [
+    ("prometheuses.monitoring.coreos.com", "[]"),  # passes: no diagnosis, no JUnit asked for
+    ("nothings.example.com", "['gate.diagnose']"),  # fails: its diagnosis is read
+])
+def test_verify_loads_the_diagnosis_only_for_a_failure_and_junit_only_when_asked(
+        tmp_path: Path, crd: str, loaded: str) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(f"stages:\n  s:\n    levels:\n      1:\n        - crds: {{names: [{crd}], timeout: 1s}}\n")
+    with start("healthy", workdir=str(tmp_path)) as sim:
+        argv = ["gate", "verify", "--stage", "s", "--spec", str(spec), "--config", CONFIG, "--kubeconfig",
+                sim.kubeconfig]
+        code = (f"import sys\nsys.argv = {argv!r}\nfrom gate.cli import main\ntry:\n    main()\n"
+                "except SystemExit:\n    pass\n"
+                "print('LOADED', sorted(m for m in ('gate.diagnose', 'junit_xml') if m in sys.modules))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.stdout.strip().splitlines()[-1] == f"LOADED {loaded}", proc.stdout + proc.stderr

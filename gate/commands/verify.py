@@ -47,7 +47,7 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
         _job_context(session, result)
         if opts.preflight and not _preflight(session, result):
             return finish(result, opts)
-        from gate.diagnose.attach import reserve
+        from gate.engine.deadlines import reserve
 
         with reserve():  # --timeout bounds the levels and the diagnosis of their failure together
             result.levels = session.run_levels()
@@ -86,6 +86,9 @@ def _job_context(session: object, result: RunResult) -> None:
 def _diagnose(session: object, result: RunResult) -> None:
     """A failed verdict carries its diagnosis (the same rules as `gate diagnose`); read-only, inside the
     run's deadline, and never a change of verdict or exit code."""
+    problem = result.first_problem()
+    if problem is None or problem.status != Status.FAIL:
+        return  # nothing to explain: the diagnosis modules stay unloaded
     from gate.diagnose.attach import attach
 
     attach(result, getattr(session, "kube", None), getattr(session, "settings", None), result.stage,
@@ -131,7 +134,7 @@ def finish(result: RunResult, opts: RunOptions) -> int:
     """Print the report, write every requested file, and return the exit code."""
     from gate import entry
     from gate.engine import deadlines
-    from gate.reports import github, jsonreport, junit, text
+    from gate.reports import github, jsonreport, text
 
     def again(code: int) -> None:  # a signal while writing: write them all again, marked interrupted
         result.interrupted, result.interrupt_code = True, code
@@ -146,7 +149,7 @@ def finish(result: RunResult, opts: RunOptions) -> int:
         click.echo(jsonreport.render_json(result))
     else:
         click.echo(text.render_text(result))
-    files = [(f"JUnit report: {opts.junit}", lambda: junit.write_junit(result, opts.junit)) if opts.junit else None,
+    files = [(f"JUnit report: {opts.junit}", lambda: _write_junit(result, opts.junit)) if opts.junit else None,
              (f"JSON result: {opts.json_path}", lambda: jsonreport.write_json(result, opts.json_path))
              if opts.json_path else None]
     written = write_each([f for f in files if f], result)
@@ -160,6 +163,12 @@ def finish(result: RunResult, opts: RunOptions) -> int:
     sys.stdout.flush()
     entry.reports_pending(None)
     return result.exit_code
+
+
+def _write_junit(result: RunResult, path: str) -> None:
+    from gate.reports.junit import write_junit  # junit_xml and the XML libraries only when asked for
+
+    write_junit(result, path)
 
 
 def write_each(writers: list[tuple[str, Callable[[], object]]], result: RunResult) -> list[str]:

@@ -12,9 +12,7 @@ the wall, inside its own smaller budget). Every text is masked before it is cut.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +28,6 @@ from gate.model import CheckResult, RunResult, Status
 
 BUDGET = 20.0  # seconds the diagnosis may take at most (and never past the run's wall)
 MIN_LEFT = 0.25  # less than this left before the deadline: skip, say so
-RESERVE_SHARE, RESERVE_MAX = 0.10, 2.0  # of the run's wall, kept back from the levels for the diagnosis
 MAX_PODS = 2  # failing pods whose logs are read
 LOG_LINES = 20  # tailLines asked for
 LOG_BYTES = 4000  # kept per log, after masking
@@ -49,22 +46,6 @@ class FailureDiagnosis:
     @property
     def text(self) -> str:
         return block(self.report)
-
-
-@contextlib.contextmanager
-def reserve() -> Iterator[None]:
-    """Hold back a slice of the run's wall (10 %, at most 2 s) from what runs inside (the levels), so a
-    failure found at the wall can still be diagnosed before it: --timeout bounds the whole command."""
-    wall = deadlines.run_wall()
-    if wall is None:
-        yield
-        return
-    left = wall - time.monotonic()
-    deadlines.start_run(max(1e-3, left - min(RESERVE_MAX, RESERVE_SHARE * left)))
-    try:
-        yield
-    finally:
-        deadlines.start_run(max(1e-3, wall - time.monotonic()))  # the same wall as before
 
 
 def failing_row(result: RunResult) -> CheckResult | None:

@@ -6,8 +6,6 @@ import json
 import os
 from dataclasses import dataclass, field
 
-import junit_xml
-
 from gate.diagnose.tree import Diagnosis
 from gate.diagnose.view import View, health_text, phase_text
 from gate.errors import EXIT_CLOSED, EXIT_PASS, EXIT_UNEVALUATED
@@ -119,6 +117,8 @@ def as_json(reports: list[StageReport], *, project: str, namespace: str) -> str:
 def render_junit(reports: list[StageReport], *, project: str) -> str:
     """A testsuite "Diagnose", a testcase per Stage; a root cause is a failure with the DIAGNOSIS block as
     its body (and system-out), so CI test views show it. Valid against the strict junit-10.xsd."""
+    import junit_xml
+
     from gate.reports.junit import _postprocess
 
     cases = []

@@ -51,6 +51,25 @@ def run_wall() -> float | None:
     return _run_wall
 
 
+RESERVE_SHARE, RESERVE_MAX = 0.10, 2.0  # of the run's wall, kept back from the levels for the diagnosis
+
+
+@contextlib.contextmanager
+def reserve() -> Iterator[None]:
+    """Hold back a slice of the run's wall (10 %, at most 2 s) from what runs inside (the levels), so a
+    failure found at the wall can still be diagnosed before it: --timeout bounds the whole command."""
+    wall = run_wall()
+    if wall is None:
+        yield
+        return
+    left = wall - time.monotonic()
+    start_run(max(1e-3, left - min(RESERVE_MAX, RESERVE_SHARE * left)))
+    try:
+        yield
+    finally:
+        start_run(max(1e-3, wall - time.monotonic()))  # the same wall as before
+
+
 def current() -> float | None:
     """The earliest of the run's wall and the deadline of the attempt this thread is making."""
     found = [d for d in (_run_wall, _current.get()) if d is not None]

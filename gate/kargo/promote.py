@@ -166,8 +166,9 @@ def diagnose_failure(ctx: Context | None, result: RunResult) -> None:
     """A failed precheck/promote carries a diagnosis (gate/diagnose/attach.py): of the target Stage, or of
     the upstream Stage whose verification the failing rule is about. Read-only, inside the run's deadline,
     never a change of verdict or exit code."""
-    if ctx is None:
-        return
+    problem = result.first_problem()
+    if ctx is None or problem is None or problem.status != Status.FAIL:
+        return  # nothing to explain: the diagnosis modules stay unloaded
     from gate.diagnose.attach import attach
 
     session = ctx.session
@@ -377,7 +378,7 @@ def _verify_then_levels(
 def _levels(ctx: Context, result: RunResult) -> None:
     session = ctx.session
     if session is not None and getattr(session, "plan", None) is not None:
-        from gate.diagnose.attach import reserve
+        from gate.engine.deadlines import reserve
 
         with reserve():  # --timeout bounds the levels and the diagnosis of their failure together
             result.levels = session.run_levels()
