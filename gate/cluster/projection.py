@@ -106,7 +106,7 @@ def projector(res: Resource) -> Callable[[dict], dict] | None:
 
 UNIQUE = ("name", "resourceVersion", "uid")  # metadata every object has its own of: not interned
 Memo = dict  # canonical key (see _shared) -> the one projected value with that content
-MEMO_MAX = 50_000
+MEMO_MAX = 20_000  # ~2.5 MB of keys at most (an app of unique sources: ~4 entries)
 _LIST = object()  # leads a list's key, so a list never has a dict's key
 _cache: dict[tuple[int, bool], tuple[Spec, Callable[[Any, Memo], Any]]] = {}
 
