@@ -8,13 +8,16 @@ done the operations guide's way, one `kubectl get -o json` per check evaluated i
 is printed. Usage: python benchmarks/bench_scale.py [--pods N] [--apps N] [--runs N] [--no-kubectl]
 [--gate-src DIR] (defaults: 20,000 pods, 2,000 apps, 1 run).
 
-Figures (20,000 pods + 2,000 apps, --no-kubectl --runs 3, medians; 2 shared cores, other work running,
-so walls move by +-0.3 s from run to run; ~55 MB of the peak is the gate's imports):
+Figures (20,000 pods + 2,000 apps, --no-kubectl --runs 3, medians, before and after measured one after
+the other; 2 shared cores with other work running, so walls move by +-0.3 s between sessions; ~55 MB of
+the peak is the gate's imports):
 
 | gate | wall | peak RSS | requests |
 |---|---|---|---|
-| before shared projections (092631e) | 2.24 s | 132 MB | 46 |
-| projections share equal parts, app projection slimmed | 2.10 s | 88 MB | 46 |
+| before shared projections (092631e), busy machine | 2.24 s | 132 MB | 46 |
+| projections share equal parts, app projection slimmed, busy machine | 2.10 s | 88 MB | 46 |
+| before, quieter machine | 2.07 s | 130 MB | 46 |
+| after, quieter machine | 1.79 s | 82 MB | 46 |
 
 What the data costs (tracemalloc, the lists alone): a projected pod 2.6 kB -> 0.5 kB (its own metadata
 dict, name and resourceVersion; labels, owner, spec and status are shared with the pods equal to it),
