@@ -49,7 +49,8 @@ from gate.cluster.resources import APPLICATIONS
 from gate.model import Observation
 
 # What app_problems() and revision_problems() read of a listed Application (gate.cluster.projection):
-# not spec.destination/syncPolicy, status.history/summary or the operation's own copy of the sync.
+# not spec.destination/syncPolicy, status.history/summary, sync.comparedTo or the operation's own copy of
+# the sync (startedAt is not read but kept: a state holding only it is still "a state", in_flight()).
 _RESOURCE = {k: True for k in ("group", "version", "kind", "namespace", "name", "status", "health",
                                "hookPhase", "message")}
 projection.declare(APPLICATIONS, {
@@ -57,9 +58,9 @@ projection.declare(APPLICATIONS, {
     "spec": {"source": True, "sources": True},
     "status": {
         "operationState": {"phase": True, "message": True, "startedAt": True, "finishedAt": True,
-                           "syncResult": {"resources": projection.Where(lambda r: failed_result(r), _RESOURCE),
-                                          "revision": True, "revisions": True}},
-        "reconciledAt": True, "sync": True, "health": True, "conditions": True,
+                           "syncResult": {"resources": projection.Where(lambda r: failed_result(r), _RESOURCE)}},
+        "reconciledAt": True, "health": True, "conditions": True,
+        "sync": {"status": True, "revision": True, "revisions": True},
         "resources": projection.Where(lambda r: unhealthy(r), _RESOURCE),
     },
 })

@@ -671,7 +671,7 @@ class ClusterView:
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> list[dict]:
         key = ("list", res, namespace, label_selector or None, field_selector or None)
-        project = functools.partial(projection.project, res) if projection.spec_for(res) is not True else None
+        project = projection.projector(res)
         if self.watches is None:
             return self._cached(key, lambda: self.kube.list(res, namespace, label_selector, field_selector,
                                                             project=project))
