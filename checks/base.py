@@ -83,6 +83,11 @@ class Check:
         None at all means the check needs no cluster: the session then does not connect for it."""
         return []
 
+    def optional_permissions(self) -> list[Permission]:
+        """RBAC rules read only to explain a failure (its DIAGNOSIS: a failing pod's log, its events), not to
+        observe: asked for and rendered (marked), but a denied one is a note, never a reason to stop."""
+        return []
+
     def action(self, obs: Observation) -> str:
         """What a person should do when this check fails: a command to run or a setting to change.
         The default is the observation's hint; check kinds whose hint restates the problem override it."""

@@ -142,7 +142,8 @@ def is_ready(pod: dict) -> bool:
 # -- evidence for a failure's diagnosis (gate/diagnose/attach.py) ---------------------------------------
 def evidence_permissions(namespace: str) -> list[Permission]:
     """What the diagnosis of a failing pods/workloads check reads besides the pods: the failing pods'
-    last log lines and their Warning events. Declared so `gate rbac check` and the rendered Role name them."""
+    last log lines and their Warning events. Optional (Check.optional_permissions): the check runs without
+    them and its diagnosis says what it could not read; `gate rbac check` and the rendered Role name them."""
     return [Permission("get", "pods/log", "", namespace), Permission("list", "events", "", namespace)]
 
 
@@ -202,7 +203,10 @@ class PodsCheck(Check):
         return f"{self.namespace}.{slug(selector)}" if selector else self.namespace
 
     def permissions(self) -> list[Permission]:
-        return [Permission("list", "pods", "", self.namespace), *evidence_permissions(self.namespace)]
+        return [Permission("list", "pods", "", self.namespace)]
+
+    def optional_permissions(self) -> list[Permission]:
+        return evidence_permissions(self.namespace)
 
     def evidence_scope(self) -> tuple[str, str | None, str | None]:
         """(namespace, label selector, field selector) of the pods a failure's diagnosis looks at."""

@@ -147,9 +147,11 @@ class WorkloadsCheck(Check):
         return f"{self.namespace}.{slug(extra)}" if extra else self.namespace
 
     def permissions(self) -> list[Permission]:
-        # a failure's diagnosis also reads the namespace's pods, their logs and Warning events
-        return [*(Permission("list", KINDS[k][0].plural, KINDS[k][0].group, self.namespace) for k in self.kinds),
-                Permission("list", "pods", "", self.namespace), *evidence_permissions(self.namespace)]
+        return [Permission("list", KINDS[k][0].plural, KINDS[k][0].group, self.namespace) for k in self.kinds]
+
+    def optional_permissions(self) -> list[Permission]:
+        # only a failure's diagnosis reads the namespace's pods, their logs and Warning events
+        return [Permission("list", "pods", "", self.namespace), *evidence_permissions(self.namespace)]
 
     def observe(self, clients: Clients) -> Observation:
         view = clients.need_view()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import click
 
 from gate import jobmode
 from gate.cluster.kube import Permission
-from gate.cluster.rbac import LABELS, RBAC_API, dump_yaml, required_permissions, role_documents
+from gate.cluster.rbac import LABELS, RBAC_API, all_permissions, dump_yaml, role_documents
 from gate.engine.plan import Plan
 from gate.errors import ConfigError
 from gate.options import RunOptions, setup_options
@@ -117,14 +117,15 @@ def analysis_template(*, name: str, namespace: str, stage: str, image: str, serv
 
 
 def rbac_documents(perms: list[Permission], *, name: str, namespace: str,
-                   service_account: str) -> list[dict]:
-    """ServiceAccount, then each Role/ClusterRole followed by its binding to that ServiceAccount."""
+                   service_account: str, diagnosis: Collection[Permission] = ()) -> list[dict]:
+    """ServiceAccount, then each Role/ClusterRole followed by its binding to that ServiceAccount; the
+    `diagnosis` permissions in rules marked as such (a YAML comment)."""
     subject = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
     docs: list[dict] = [{"apiVersion": "v1", "kind": "ServiceAccount",
                          "metadata": {"name": service_account, "namespace": namespace,
                                       "labels": dict(LABELS)}}]
     cluster_name = dns_name(name, namespace)  # ClusterRoles are cluster-wide: one per project
-    for role in role_documents(perms, name):
+    for role in role_documents(perms, name, diagnosis):
         meta = role["metadata"]
         if role["kind"] == "ClusterRole":
             meta["name"] = cluster_name
@@ -185,7 +186,7 @@ def verification_documents(session: Any, *, stage: str, image: str, namespace: s
     if config_text is not None:
         data["gitops-config.yaml"] = config_text
     seconds = math.ceil(opts.timeout) if opts.timeout else plan_seconds(plan)
-    perms = required_permissions(plan, job=False)
+    perms = all_permissions(plan, job=False)  # with the diagnosis-only ones: a full setup grants them
     perms += [p for p in jobmode.job_permissions(namespace) if p not in perms]
     docs = [
         {"apiVersion": "v1", "kind": "ConfigMap",
@@ -194,7 +195,8 @@ def verification_documents(session: Any, *, stage: str, image: str, namespace: s
                           service_account=service_account, configmap=configmap,
                           env=_env(spec_text, config_text is not None, dns_name(name, "secrets")),
                           timeout=seconds, ttl=ttl),
-        *rbac_documents(perms, name=name, namespace=namespace, service_account=service_account),
+        *rbac_documents(perms, name=name, namespace=namespace, service_account=service_account,
+                        diagnosis=plan.optional_permissions()),
     ]
     return name, docs
 

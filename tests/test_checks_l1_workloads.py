@@ -146,10 +146,10 @@ def test_kinds_subset_lists_and_needs_only_those():
     obs = check.observe(Clients(view=view))
     assert obs.ok and obs.observed == "1/1 workloads ready"
     assert view.calls == [("list", "statefulsets", "monitoring", "app=loki", None)]
-    # plus what a failure's diagnosis reads: the namespace's pods, their logs and Warning events
-    assert check.permissions() == [Permission("list", "statefulsets", "apps", "monitoring"),
-                                   Permission("list", "pods", "", "monitoring"),
-                                   Permission("get", "pods/log", "", "monitoring"),
-                                   Permission("list", "events", "", "monitoring")]
+    # and, optional, what a failure's diagnosis reads: the namespace's pods, their logs and Warning events
+    assert check.permissions() == [Permission("list", "statefulsets", "apps", "monitoring")]
+    assert check.optional_permissions() == [Permission("list", "pods", "", "monitoring"),
+                                            Permission("get", "pods/log", "", "monitoring"),
+                                            Permission("list", "events", "", "monitoring")]
     assert check.name == "StatefulSets ready in monitoring (app=loki)"
     assert WorkloadsCheck({"namespace": "monitoring"}).name == "Workloads ready in monitoring"

@@ -41,7 +41,7 @@ def check(capsys: pytest.CaptureFixture[str], sim, *args: str, config: str = CON
 
 
 def _rules(out: str) -> list[dict]:
-    return [{k: v for k, v in p.items() if k != "allowed"} for p in json.loads(out)["permissions"]]
+    return [{k: v for k, v in p.items() if k not in ("allowed", "optional")} for p in json.loads(out)["permissions"]]
 
 
 def test_job_adds_listing_analysisruns_in_the_project_namespace(capsys, sim) -> None:

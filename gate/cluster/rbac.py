@@ -4,12 +4,17 @@ One SelfSubjectAccessReview per permission; denied ones are printed as the Role/
 would grant them, in the same shape `gate render analysis-template` emits, so a missing rule can be
 copied straight into the manifest. `gate verify` runs the same preflight before the levels (the guide's
 Gotcha 4: a verification Job without RBAC otherwise just "fails").
+
+Two kinds of permission are optional: asked for, shown and rendered, never a reason to stop. `watch`
+(without it the lists are polled) and what a check reads only to diagnose its failure
+(Check.optional_permissions: a failing pod's log, its events), which the preflight names in a note.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import NamedTuple
 
 import click
 import yaml
@@ -24,6 +29,9 @@ RBAC_API = "rbac.authorization.k8s.io/v1"
 # change at once (gate/cluster/watches.py); without it the lists are polled. Asked for and shown, never
 # a reason to stop.
 OPTIONAL_VERBS = frozenset({"watch"})
+WATCH, DIAGNOSIS = "watch", "diagnosis"  # why a permission is optional (Review.optional)
+DIAGNOSIS_COMMENT = ("diagnosis only: read to explain a failing check (its pods, logs, events); "
+                     "the checks run without it")
 LABELS = {"app.kubernetes.io/name": "promotion-gate", "app.kubernetes.io/component": "verification"}
 
 
@@ -46,10 +54,22 @@ def rules_by_scope(perms: Iterable[Permission]) -> dict[str | None, list[dict]]:
     return dict(sorted(scopes.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
 
 
-def role_documents(perms: Iterable[Permission], name: str) -> list[dict]:
-    """A Role per namespace and one ClusterRole (cluster-wide permissions), all named `name`."""
+class MarkedRule(dict):
+    """A rule that only a failure's diagnosis needs: dumped as YAML with a comment above it (dump_yaml)."""
+
+    comment = DIAGNOSIS_COMMENT
+
+
+def role_documents(perms: Iterable[Permission], name: str,
+                   diagnosis: Collection[Permission] = ()) -> list[dict]:
+    """A Role per namespace and one ClusterRole (cluster-wide permissions), all named `name`. The
+    `diagnosis` ones come last in their Role, in rules of their own, marked (MarkedRule)."""
+    perms = list(perms)
+    needed = rules_by_scope(p for p in perms if p not in diagnosis)
+    for ns, rules in rules_by_scope(p for p in perms if p in diagnosis).items():
+        needed.setdefault(ns, []).extend(MarkedRule(rule) for rule in rules)
     docs = []
-    for ns, rules in rules_by_scope(perms).items():
+    for ns, rules in sorted(needed.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")):
         meta: dict = {"name": name, "labels": dict(LABELS)}
         if ns is None:
             docs.append({"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": meta, "rules": rules})
@@ -69,17 +89,36 @@ def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+_Dumper.add_representer(MarkedRule, yaml.SafeDumper.represent_dict)
 
 
 def dump_yaml(docs: Sequence[dict]) -> str:
-    """Multi-document YAML, keys in the order written."""
-    return "".join("---\n" + yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
-                   for d in docs)
+    """Multi-document YAML, keys in the order written; a MarkedRule gets its comment above it."""
+    return "".join("---\n" + _commented(d, yaml.dump(d, Dumper=_Dumper, sort_keys=False,
+                                                      default_flow_style=False)) for d in docs)
 
 
-def missing_rules_yaml(denied: Iterable[Permission], name: str = "promotion-gate") -> str:
-    """The Role/ClusterRole YAML that would grant the denied permissions."""
-    return dump_yaml(role_documents(denied, name))
+def _commented(doc: dict, text: str) -> str:
+    """`text` (the dump of a Role) with each MarkedRule's comment above its `- apiGroups:` line: the rules
+    are the Role's only top-level list, each item starting with its apiGroups key."""
+    rules = doc.get("rules") if isinstance(doc.get("rules"), list) else []
+    if not any(isinstance(rule, MarkedRule) for rule in rules):
+        return text
+    marks = iter(rules)
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("- apiGroups:"):
+            rule = next(marks, None)
+            if isinstance(rule, MarkedRule):
+                out.append(f"# {rule.comment}\n")
+        out.append(line)
+    return "".join(out)
+
+
+def missing_rules_yaml(denied: Iterable[Permission], name: str = "promotion-gate",
+                       diagnosis: Collection[Permission] = ()) -> str:
+    """The Role/ClusterRole YAML that would grant the denied permissions (the `diagnosis` ones marked)."""
+    return dump_yaml(role_documents(denied, name, diagnosis))
 
 
 # -- preflight -----------------------------------------------------------------------------------
@@ -124,15 +163,42 @@ def with_watch(perms: Iterable[Permission]) -> list[Permission]:
     return out
 
 
-def blocking(results: Iterable[tuple[Permission, bool]]) -> list[Permission]:
-    """The denied permissions the gate cannot do without (an optional verb denied only means polling)."""
-    return [perm for perm, allowed in results if not allowed and perm.verb not in OPTIONAL_VERBS]
+def all_permissions(plan: Plan, job: bool | None = None, namespace: str | None = None) -> list[Permission]:
+    """What to grant the gate for this plan: required_permissions, then the diagnosis-only ones."""
+    perms = required_permissions(plan, job, namespace)
+    return perms + [p for p in plan.optional_permissions() if p not in perms]
+
+
+class Review(NamedTuple):
+    """One SelfSubjectAccessReview's answer, and why the permission is optional (None: needed)."""
+
+    perm: Permission
+    allowed: bool
+    optional: str | None = None  # WATCH: the gate polls instead; DIAGNOSIS: a failure's diagnosis lacks it
+
+
+def blocking(results: Iterable[Review]) -> list[Permission]:
+    """The denied permissions the gate cannot do without (a denied optional one is a note at most)."""
+    return [r.perm for r in results if not r.allowed and not r.optional]
 
 
 def preflight(kube: KubeClient, plan: Plan, *, job: bool | None = None,
-              namespace: str | None = None) -> list[tuple[Permission, bool]]:
-    """A SelfSubjectAccessReview for each needed permission. API errors (401, 403, 5xx) propagate."""
-    return review_all(kube, required_permissions(plan, job, namespace))
+              namespace: str | None = None) -> list[Review]:
+    """A SelfSubjectAccessReview for each permission of all_permissions(). API errors (401, 403, 5xx)
+    propagate."""
+    diagnosis = set(plan.optional_permissions())
+    perms = all_permissions(plan, job, namespace)
+    return [Review(perm, allowed, DIAGNOSIS if perm in diagnosis else WATCH if perm.verb in OPTIONAL_VERBS
+                   else None) for perm, allowed in review_all(kube, perms)]
+
+
+_LOST = {"pods/log": "logs", "events": "events", "pods": "pods"}
+
+
+def diagnosis_notes(results: Iterable[Review]) -> list[str]:
+    """One line per denied diagnosis-only permission: what a failure's diagnosis will not show."""
+    return [f"diagnosis will not include {_LOST.get(r.perm.resource, r.perm.resource)}: cannot "
+            f"{r.perm.describe()}" for r in results if r.optional == DIAGNOSIS and not r.allowed]
 
 
 def review_all(kube: KubeClient, perms: Sequence[Permission],
@@ -169,11 +235,11 @@ def review_all(kube: KubeClient, perms: Sequence[Permission],
     return [(perm, allowed[perm]) for perm in perms]
 
 
-def denied_error(results: Sequence[tuple[Permission, bool]]) -> PermissionDenied | None:
-    """A PermissionDenied naming every denied permission and the rules to add, or None if none is."""
-    if not blocking(results):
+def denied_error(results: Sequence[Review]) -> PermissionDenied | None:
+    """A PermissionDenied naming every denied needed permission and the rules to add, or None."""
+    denied = blocking(results)
+    if not denied:
         return None
-    denied = [perm for perm, allowed in results if not allowed]
     lines = "\n".join(f"  - {perm.describe()}" for perm in denied)
     return PermissionDenied(
         f"preflight: the gate's identity lacks {len(denied)} of {len(results)} permissions its checks "
@@ -181,9 +247,10 @@ def denied_error(results: Sequence[tuple[Permission, bool]]) -> PermissionDenied
         f"{missing_rules_yaml(denied).rstrip()}", permission=denied[0])
 
 
-def format_table(results: Sequence[tuple[Permission, bool]]) -> str:
-    """PERMISSION / RESULT table, one row per permission."""
-    rows = [(perm.describe(), "allowed" if ok else "DENIED") for perm, ok in results]
+def format_table(results: Sequence[Review]) -> str:
+    """PERMISSION / RESULT table, one row per permission; a denied diagnosis-only one says so."""
+    rows = [(r.perm.describe(), "allowed" if r.allowed else "DENIED (diagnosis only)"
+             if r.optional == DIAGNOSIS else "DENIED") for r in results]
     width = max([len("PERMISSION"), *(len(r[0]) for r in rows)])
     out = [f"{'PERMISSION'.ljust(width)}  RESULT"]
     out += [f"{what.ljust(width)}  {verdict}" for what, verdict in rows]
@@ -213,12 +280,13 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
                       project=project, json_path=json_path, output=output, timeout=timeout)
     session = Session.open(opts, connect_always=True)  # it asks the cluster, whatever the checks need
     results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
-    denied = [perm for perm, ok in results if not ok]
+    denied = [r.perm for r in results if not r.allowed]
+    diagnosis = {r.perm for r in results if r.optional == DIAGNOSIS}
     if json_path or output == "json":
         doc = {"stage": stage, "permissions": [
-            {"verb": p.verb, "resource": p.resource, "group": p.group, "namespace": p.namespace,
-             "name": p.name, "allowed": ok} for p, ok in results],
-            "missing_rules": rules_by_scope(denied) and role_documents(denied, "promotion-gate")}
+            {"verb": r.perm.verb, "resource": r.perm.resource, "group": r.perm.group, "namespace": r.perm.namespace,
+             "name": r.perm.name, "allowed": r.allowed, "optional": r.optional} for r in results],
+            "missing_rules": rules_by_scope(denied) and role_documents(denied, "promotion-gate", diagnosis)}
         text = json.dumps(doc, indent=2)
         if json_path:
             with open(json_path, "w", encoding="utf-8") as fh:
@@ -233,7 +301,7 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
                                f"grant the missing rules", permission=needed[0])
 
 
-def _print_text(stage: str, results: Sequence[tuple[Permission, bool]], denied: list[Permission]) -> None:
+def _print_text(stage: str, results: Sequence[Review], denied: list[Permission]) -> None:
     if not results:
         click.echo(f"Stage {stage}: its checks need no Kubernetes permissions.")
         return
@@ -243,8 +311,16 @@ def _print_text(stage: str, results: Sequence[tuple[Permission, bool]], denied: 
         click.echo(f"All {len(results)} permissions allowed.")
         return
     if not blocking(results):
-        click.echo(f"All needed permissions allowed; {len(denied)} optional ({', '.join(sorted(OPTIONAL_VERBS))}) "
-                   f"DENIED: the gate polls those lists instead of watching them. To grant:")
+        lost = []
+        watch = [r for r in results if r.optional == WATCH and not r.allowed]
+        if watch:
+            lost.append(f"{len(watch)} optional ({', '.join(sorted(OPTIONAL_VERBS))}) DENIED: the gate polls "
+                        f"those lists instead of watching them")
+        diagnosis = [r for r in results if r.optional == DIAGNOSIS and not r.allowed]
+        if diagnosis:
+            lost.append(f"{len(diagnosis)} diagnosis-only DENIED: the checks run, the failure's diagnosis will "
+                        f"lack them")
+        click.echo(f"All needed permissions allowed; {'; '.join(lost)}. To grant:")
     else:
         click.echo(f"{len(denied)} of {len(results)} permissions DENIED. Missing rules:")
-    click.echo(missing_rules_yaml(denied).rstrip())
+    click.echo(missing_rules_yaml(denied, diagnosis={r.perm for r in results if r.optional == DIAGNOSIS}).rstrip())

@@ -96,13 +96,16 @@ def _diagnose(session: object, result: RunResult) -> None:
 
 
 def _preflight(session: object, result: RunResult) -> bool:
-    """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3)."""
-    from gate.cluster.rbac import blocking, missing_rules_yaml, preflight
+    """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3).
+    A denied optional one does not: `watch` only means polling; a diagnosis-only one is a note."""
+    from gate.cluster.rbac import blocking, diagnosis_notes, missing_rules_yaml, preflight
 
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
         return True
-    denied = blocking(preflight(kube, plan))  # a denied `watch` only means polling
+    results = preflight(kube, plan)
+    result.notes.extend(diagnosis_notes(results))
+    denied = blocking(results)
     if not denied:
         return True
     rows = [CheckResult(id=f"rbac.{i}", name=f"Permission: {perm.describe()}", kind="rbac", level=0,

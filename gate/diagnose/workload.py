@@ -68,6 +68,8 @@ def pod_evidence(v: View, pod: dict) -> list[str]:
                      + "".join(f"\n      | {ln}" for ln in logs[-LOG_LINES_SHOWN:]))
     elif f"log/{key}" in v.unread:
         lines.append(f"log of {key}: could not be read ({v.unread[f'log/{key}']})")
+    if f"events/{ns}" in v.unread:  # never read "could not list" as "no events"
+        lines.append(f"Warning events in namespace {ns}: could not be read ({v.unread[f'events/{ns}']})")
     for ev in v.pod_events:
         obj = ev.get("involvedObject") or {}
         if obj.get("name") == name:

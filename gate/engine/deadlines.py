@@ -145,6 +145,27 @@ def read_body(resp: Any, what: str = "the answer") -> bytes:
     return b"".join(parts)
 
 
+def read_piece(resp: Any, what: str = "the answer", *, wait: float | None = None) -> bytes:
+    """The next piece of a streamed urllib3 response as soon as any of it arrives (b"" at its end), for a
+    stream read line by line (a watch), whose whole body never ends. The socket waits at most `wait`
+    seconds and never past the current deadline; DeadlineExceeded when the deadline comes first, so a line
+    that trickles in a byte at a time is cut there. A `wait` of silence raises the transport's timeout."""
+    left = remaining()
+    if left is not None and left < MIN_REQUEST:
+        _close(resp)
+        raise DeadlineExceeded(f"{what}: the deadline passed while the stream was open")
+    limits = [x for x in (wait, left) if x is not None]
+    if limits:
+        _socket_timeout(resp, min(limits))
+    try:
+        return resp.read1(CHUNK, decode_content=True) if hasattr(resp, "read1") else resp.read(CHUNK)
+    except Exception:
+        if passed():
+            _close(resp)
+            raise DeadlineExceeded(f"{what}: the deadline passed while the stream was open") from None
+        raise
+
+
 def load(resp: Any, what: str = "the answer") -> Any:
     """A `requests` response asked for with stream=True, its body read under the deadline (read_body):
     requests' read timeout holds per socket read, so a body that trickles in would never trip it.

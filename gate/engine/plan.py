@@ -41,3 +41,15 @@ class Plan:
                 for perm in planned.check.permissions():
                     seen.setdefault(perm, None)
         return list(seen)
+
+    def optional_permissions(self) -> list[Permission]:
+        """The rules the checks read only to diagnose a failure (Check.optional_permissions), less the ones
+        some check needs anyway; deduplicated, in a stable order."""
+        needed = set(self.permissions())
+        seen: dict[Permission, None] = {}
+        for number in sorted(self.levels):
+            for planned in self.levels[number]:
+                for perm in planned.check.optional_permissions():
+                    if perm not in needed:
+                        seen.setdefault(perm, None)
+        return list(seen)

@@ -32,6 +32,7 @@ GROUP = "kargo.akuity.io"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Errored", "Aborted"})
 CONNECT_PREFIX = "/akuity.io.kargo.service.v1alpha1.KargoService/"
 REST_SINCE = (1, 9, 0)
+MAX_SSE_LINE = 1 << 20  # bytes: a longer line of a watch is an unreadable answer
 
 
 @dataclass
@@ -305,8 +306,10 @@ class KargoClient:
 
     def watch_promotion(self, project: str, name: str, timeout: float) -> Iterator[dict]:
         """SSE `?watch=true`: each event's object ({} for a keepalive), until the stream ends or `timeout`
-        of silence."""
+        of silence. Read in pieces under the run's deadline (a line that trickles in a byte at a time ends
+        there, not when its newline comes); a line over MAX_SSE_LINE is an unreadable answer."""
         url = self.base + _path("projects", (project, "project"), "promotions", (name, "Promotion name"))
+        what = f'watch of Promotion "{name}"'
         try:
             with self.http.get(
                 url,
@@ -321,28 +324,27 @@ class KargoClient:
                         resp.status_code, error_message(_safe_json(resp)), what=f'Promotion "{name}"'
                     )
                 event = ""
-                for line in resp.iter_lines(decode_unicode=True):
+                for line in _sse_lines(resp.raw, what, silence=timeout):
                     if deadlines.passed():  # keepalives keep the stream busy: the wall still holds
                         raise _watch_deadline(name)
-                    if line is None:
-                        continue
                     if line.startswith(":"):
                         yield {}  # keepalive: lets the caller check its deadline
                     elif line.startswith("event:"):
                         event = line[6:].strip()
                     elif line.startswith("data:"):
-                        data = answers.parse_json(line[5:].strip() or "{}", f'watch of Promotion "{name}"')
+                        data = answers.parse_json(line[5:].strip() or "{}", what)
                         if not isinstance(data, dict):
-                            raise answers.unreadable(f'watch of Promotion "{name}"', "an event that is not an "
-                                                     "object", data)
+                            raise answers.unreadable(what, "an event that is not an object", data)
                         if event == "error":
                             raise TransientError(f"Kargo watch error: {data.get('message')}")
                         obj = data.get("object")
                         if obj:
-                            yield answers.kargo_object(obj, "Promotion", f'watch of Promotion "{name}"')
+                            yield answers.kargo_object(obj, "Promotion", what)
                     elif not line:
                         event = ""
-        except requests.exceptions.RequestException as exc:
+        except deadlines.DeadlineExceeded:
+            raise _watch_deadline(name) from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise _watch_deadline(name) from None
             raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
@@ -426,6 +428,36 @@ class KargoClient:
             what=f'Promotion "{name}"',
             permission=perm,
         )
+
+
+def _sse_lines(raw: Any, what: str, *, silence: float) -> Iterator[str]:
+    """The lines of an event stream as they arrive (urllib3 response `raw`), each piece read under the
+    deadline (deadlines.read_piece) with at most `silence` seconds between pieces. A line longer than
+    MAX_SSE_LINE is an unreadable answer, never a buffer that grows until the stream ends."""
+    line = bytearray()
+    while True:
+        piece = deadlines.read_piece(raw, what, wait=silence)
+        if not piece:
+            if line:
+                yield _text(line)
+            return
+        start = 0
+        while True:
+            end = piece.find(b"\n", start)
+            line += piece[start:] if end < 0 else piece[start:end]
+            if len(line) > MAX_SSE_LINE:
+                raw.close()
+                raise answers.UnreadableAnswer(
+                    f"{what}: unreadable answer: a line longer than {MAX_SSE_LINE >> 20} MiB")
+            if end < 0:
+                break
+            yield _text(line)
+            line.clear()
+            start = end + 1
+
+
+def _text(line: bytearray) -> str:
+    return line.rstrip(b"\r").decode("utf-8", "replace")
 
 
 def _watch_deadline(name: str) -> deadlines.DeadlineExceeded:
