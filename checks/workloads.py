@@ -100,8 +100,20 @@ KINDS: dict[str, tuple[Resource, Callable[[dict], Health]]] = {
 
 # What the *_health() functions read of a listed workload (gate.cluster.projection): not the pod template.
 for _res, _ in KINDS.values():
-    projection.declare(_res, {"spec": {"paused": True, "replicas": True, "updateStrategy": True},
-                              "status": True})
+    projection.declare(_res, {"spec": {"paused": True, "replicas": True, "updateStrategy": True,
+                                       "selector": True}, "status": True})
+
+
+def pod_selector(obj: dict) -> str | None:
+    """The workload's `spec.selector` as a label selector string (`k=v`, `k in (a,b)`, `k notin (a)`, `k`,
+    `!k`): the pods it owns, for the diagnosis of its failure. None when it has none to offer."""
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), ",".join(expr.get("values") or [])
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": f"{key}",
+                      "DoesNotExist": f"!{key}"}.get(op, ""))
+    return ",".join(parts) if parts and all(parts) else None
 
 
 def health(kind: str, obj: dict) -> Health:
@@ -150,8 +162,15 @@ class WorkloadsCheck(Check):
         return [Permission("list", KINDS[k][0].plural, KINDS[k][0].group, self.namespace) for k in self.kinds]
 
     def optional_permissions(self) -> list[Permission]:
-        # only a failure's diagnosis reads the namespace's pods, their logs and Warning events
+        # only a failure's diagnosis reads pods (those of the first workload not Healthy), logs and events
         return [Permission("list", "pods", "", self.namespace), *evidence_permissions(self.namespace)]
+
+    def evidence_scope(self) -> tuple[str, str | None, str | None]:
+        """(namespace, label selector, field selector) of the pods a failure's diagnosis looks at: those of
+        the first workload that was not Healthy in the last observation (the namespace's, when none was)."""
+        return self.namespace, self._pods_of_first_bad, None
+
+    _pods_of_first_bad: str | None = None
 
     def observe(self, clients: Clients) -> Observation:
         view = clients.need_view()
@@ -183,6 +202,8 @@ class WorkloadsCheck(Check):
             evidence.append(f"no {'/'.join(self.kinds)} in namespace {self.namespace}{where}")
         expected = f"all ready ({total})" if total else (
             "none required" if empty_ok else "all ready (at least 1)")
+        self._pods_of_first_bad = next(
+            (pod_selector(obj) for kind, obj in found if health(kind, obj)[0] != HEALTHY), None)
         hint = ""
         if not ok and found and ready < len(found):
             hint = f"See the rollout: kubectl rollout status -n {self.namespace} " + self._first_bad(found)

@@ -99,7 +99,13 @@ def test_first_verification_failing_leaves_verified_and_ready_false() -> None:
 # -- no verification configured: one Successful entry, no AnalysisRun (~1240-1256) ---------------------
 def test_no_verification_records_one_successful_entry_without_analysisrun() -> None:
     with world("no-verification-recorded") as w:
-        w.wait("the Freight to be verified", lambda: w.history() and w.history()[0]["phase"] == "Successful")
+        # the world starts with an earlier Freight verified (with an AnalysisRun): wait for calm-crane's entry
+        w.wait("calm-crane to be verified", lambda: w.stage()["status"].get("freightSummary") == F2
+               and w.history() and w.history()[0]["phase"] == "Successful")
+        # verifiedIn and Ready may land a tick later (a loaded machine): wait for them, not a fixed sleep
+        w.wait("verifiedIn and Ready", lambda: "monitoring" in (w.get("freights", F2)["status"].get("verifiedIn")
+                                                                or {})
+               and w.conditions().get("Ready", {}).get("status") == "True")
         time.sleep(0.3)  # a few more controller ticks: still exactly one entry
         history = w.history()
         assert len(history) == 1 and "analysisRun" not in history[0]
