@@ -251,3 +251,43 @@ def test_a_pod_list_costs_its_metadata_not_its_objects():
         tracemalloc.stop()
     assert len(items) == 1000 and items[999]["metadata"]["name"] == "svc-19-000999"
     assert kept / len(items) < 1000, f"{kept / len(items):.0f} bytes a pod"
+
+
+class _ReadOnlyDict(dict):
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("a check changed a projected (shared) object")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore
+
+
+class _ReadOnlyList(list):
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("a check changed a projected (shared) list")
+
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = sort = reverse = clear = _refuse  # type: ignore
+    __iadd__ = __imul__ = _refuse  # type: ignore
+
+
+def _read_only(value: object) -> object:
+    if isinstance(value, dict):
+        return _ReadOnlyDict({k: _read_only(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return _ReadOnlyList(_read_only(v) for v in value)
+    return value
+
+
+def test_no_check_changes_a_projected_object_in_any_scenario_world():
+    """Projected objects of one list share their parts, so a reader that changed one would change its
+    neighbours: every list-reading check, over every world, reads them without changing anything."""
+    compared = 0
+    for world in _worlds():
+        objects = _world_objects(world)
+        frozen: dict[Resource, list[dict]] = {}
+        for res, objs in objects.items():
+            project = projection.projector(res)
+            frozen[res] = [_read_only(project(copy.deepcopy(o)) if project else o) for o in objs]  # type: ignore
+        for check in _checks(objects):
+            full = check.observe(Clients(view=FakeView(objects), settings=SETTINGS))
+            assert check.observe(Clients(view=FakeView(frozen), settings=SETTINGS)) == full, (world, check.kind)
+            compared += 1
+    assert compared > 100
