@@ -182,11 +182,13 @@ class WorkloadsCheck(Check):
                     found.append((kind, obj))
         evidence: list[str] = []
         ready = 0
+        first_bad: tuple[str, dict] | None = None  # (kind, object) of the first workload not Healthy
         for kind, obj in found:
             code, message = health(kind, obj)
             if code == HEALTHY:
                 ready += 1
             else:
+                first_bad = first_bad or (kind, obj)
                 name = (obj.get("metadata") or {}).get("name")
                 line = f"{kind} {self.namespace}/{name}: {code}"
                 evidence.append(f"{line}: {message}" if message else line)
@@ -202,17 +204,11 @@ class WorkloadsCheck(Check):
             evidence.append(f"no {'/'.join(self.kinds)} in namespace {self.namespace}{where}")
         expected = f"all ready ({total})" if total else (
             "none required" if empty_ok else "all ready (at least 1)")
-        self._pods_of_first_bad = next(
-            (pod_selector(obj) for kind, obj in found if health(kind, obj)[0] != HEALTHY), None)
+        self._pods_of_first_bad = pod_selector(first_bad[1]) if first_bad else None
         hint = ""
-        if not ok and found and ready < len(found):
-            hint = f"See the rollout: kubectl rollout status -n {self.namespace} " + self._first_bad(found)
+        if not ok and first_bad:
+            kind, obj = first_bad
+            hint = (f"See the rollout: kubectl rollout status -n {self.namespace} "
+                    f"{kind.lower()}/{(obj.get('metadata') or {}).get('name')}")
         return Observation(ok=ok, observed=f"{ready}/{total} workloads ready", expected=expected,
                            evidence=capped(evidence), hint=hint)
-
-    @staticmethod
-    def _first_bad(found: list[tuple[str, dict]]) -> str:
-        for kind, obj in found:
-            if health(kind, obj)[0] != HEALTHY:
-                return f"{kind.lower()}/{(obj.get('metadata') or {}).get('name')}"
-        return ""

@@ -160,6 +160,11 @@ class RunResult:
                     return row
         return None
 
+    def failed_row(self) -> CheckResult | None:
+        """The row a diagnosis explains: the first FAIL (a verdict), in report order; None without one."""
+        problem = self.first_problem()
+        return problem if problem is not None and problem.status == Status.FAIL else None
+
     @property
     def action_required(self) -> str:
         if self.interrupted:

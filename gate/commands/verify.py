@@ -86,8 +86,7 @@ def _job_context(session: object, result: RunResult) -> None:
 def _diagnose(session: object, result: RunResult) -> None:
     """A failed verdict carries its diagnosis (the same rules as `gate diagnose`); read-only, inside the
     run's deadline, and never a change of verdict or exit code."""
-    problem = result.first_problem()
-    if problem is None or problem.status != Status.FAIL:
+    if result.failed_row() is None:
         return  # nothing to explain: the diagnosis modules stay unloaded
     from gate.diagnose.attach import attach
 

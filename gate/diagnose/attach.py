@@ -24,7 +24,7 @@ from gate.diagnose.view import View
 from gate.diagnose.workload import diagnose_failure
 from gate.engine import deadlines
 from gate.errors import GateError
-from gate.model import CheckResult, RunResult, Status
+from gate.model import CheckResult, RunResult
 
 BUDGET = 20.0  # seconds the diagnosis may take at most (and never past the run's wall)
 MIN_LEFT = 0.25  # less than this left before the deadline: skip, say so
@@ -50,8 +50,7 @@ class FailureDiagnosis:
 
 def failing_row(result: RunResult) -> CheckResult | None:
     """The row the diagnosis explains: the first FAIL (a verdict), in report order."""
-    problem = result.first_problem()
-    return problem if problem is not None and problem.status == Status.FAIL else None
+    return result.failed_row()
 
 
 def attach(result: RunResult, kube: Any, settings: Any, stage: str, *, plan: Any = None,

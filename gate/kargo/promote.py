@@ -166,8 +166,7 @@ def diagnose_failure(ctx: Context | None, result: RunResult) -> None:
     """A failed precheck/promote carries a diagnosis (gate/diagnose/attach.py): of the target Stage, or of
     the upstream Stage whose verification the failing rule is about. Read-only, inside the run's deadline,
     never a change of verdict or exit code."""
-    problem = result.first_problem()
-    if ctx is None or problem is None or problem.status != Status.FAIL:
+    if ctx is None or result.failed_row() is None:
         return  # nothing to explain: the diagnosis modules stay unloaded
     from gate.diagnose.attach import attach
 
