@@ -1,9 +1,9 @@
 """The "Environment:" section of every command's --help, generated, so it cannot drift from the code.
 
 From each option's `envvar` setting, plus the variables a command reads outside its options (below):
-the settings keys' GATE_<KEY> variables (gate/spec/settings.py), KUBECONFIG (gate/cluster/kube.py), job mode's
-downward-API variables (gate/jobmode.py), GitHub Actions' files (gate/reports/github.py), and the
-demo's TMPDIR (gate/commands/demo.py).
+the settings keys' GATE_<KEY> variables (gate/spec/settings.py), KUBECONFIG (gate/cluster/kube.py),
+GATE_KUBE_CLIENT (gate/cluster/lightclient.py), job mode's downward-API variables (gate/jobmode.py),
+GitHub Actions' files (gate/reports/github.py), and the demo's TMPDIR (gate/commands/demo.py).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def environment_rows(cmd: click.Command, path: str) -> list[tuple[str, str]]:
     rows = _option_rows(cmd)
     if "kubeconfig" in names:
         rows.append(("KUBECONFIG", "kubeconfig file(s) when --kubeconfig is not given"))
+        rows.append(("GATE_KUBE_CLIENT", "library: every kubeconfig through the kubernetes package"))
     if "config" in names or path == "init":
         rows.append(("GATE_<KEY>", "a .gitops-config.yaml key, e.g. GATE_KARGO_NAMESPACE, GATE_DOMAIN"))
     if "junit" in names:

@@ -162,3 +162,23 @@ def test_verify_loads_the_diagnosis_only_for_a_failure_and_junit_only_when_asked
                 "print('LOADED', sorted(m for m in ('gate.diagnose', 'junit_xml') if m in sys.modules))")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.stdout.strip().splitlines()[-1] == f"LOADED {loaded}", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("client, loaded", [
+    ("", "['jsonschema']"),  # a plain token kubeconfig: the light path, no HTTP check
+    ("library", "['jsonschema', 'kubernetes', 'pydantic', 'requests']"),  # GATE_KUBE_CLIENT=library
+])
+def test_a_level_one_verify_with_a_token_kubeconfig_loads_no_kubernetes_package_nor_requests(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: str, loaded: str) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text("stages:\n  s:\n    levels:\n      1:\n        - crds: [prometheuses.monitoring.coreos.com]\n"
+                    "        - pods: {namespace: monitoring}\n")
+    monkeypatch.setenv("GATE_KUBE_CLIENT", client)
+    with start("healthy", workdir=str(tmp_path)) as sim:
+        argv = ["gate", "verify", "--stage", "s", "--spec", str(spec), "--config", CONFIG, "--kubeconfig",
+                sim.kubeconfig]
+        code = (f"import sys\nsys.argv = {argv!r}\nfrom gate.cli import main\ntry:\n    main()\n"
+                "except SystemExit as e:\n    print('EXIT', e.code)\n"
+                f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.stdout.strip().splitlines()[-2:] == ["EXIT 0", f"LOADED {loaded}"], proc.stdout + proc.stderr

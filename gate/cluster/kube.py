@@ -1,6 +1,7 @@
 """Kubernetes access: kubeconfig resolution like kubectl, one raw JSON client, and the per-round view.
 
-Requests go through the real `kubernetes` client (its configuration, TLS and auth handling) but bodies
+Requests go through the real `kubernetes` client (its configuration, TLS and auth handling), or for a
+plain bearer-token kubeconfig through gate.cluster.lightclient, which reads it as the client does; bodies
 stay plain dicts, the shape `kubectl get -o json` prints, so every check reads objects the same way.
 Transient failures are retried here with tenacity; what is left is raised as a gate error. Every call
 is held to the current deadline (gate/engine/deadlines.py): timeouts clamped to the time left, the body read
@@ -82,15 +83,24 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     """Resolve credentials as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, then in-cluster.
 
     Every kubeconfig file is read within the user-file limits first (gate.spec.yamlpos), and anything the
-    kubernetes library cannot use in it is a ConfigError naming the file (exit 2), never a traceback."""
+    kubernetes library cannot use in it is a ConfigError naming the file (exit 2), never a traceback.
+    A plain bearer-token kubeconfig is read by gate.cluster.lightclient instead, as the library reads it."""
+    files = _kubeconfig_files(kubeconfig)
+    flag = "--context" if context else "--kubeconfig"
+    read = [_check_kubeconfig_file(path) for path in files]
+    if len(files) == 1:
+        from gate.cluster import lightclient
+
+        light = lightclient.load(files[0], read[0], context)
+        if light is not None:
+            _register_credentials(light.configuration)
+            kube = KubeClient(light, request_timeout=request_timeout)
+            kube.origin = f"kubeconfig {files[0]}, context {light.context}, server {light.configuration.host}"
+            return kube
     from kubernetes import client, config
 
     cfg = client.Configuration()
-    files = _kubeconfig_files(kubeconfig)
-    flag = "--context" if context else "--kubeconfig"
     if files:
-        for path in files:
-            _check_kubeconfig_file(path)
         try:
             config.load_kube_config(config_file=os.pathsep.join(files), context=context,
                                     client_configuration=cfg, persist_config=False)
@@ -133,15 +143,15 @@ def _origin(files: list[str], context: str | None, server: str) -> str:
     return (f"kubeconfig {os.pathsep.join(files)}, context {context or '(current)'}, server {server}")
 
 
-def _check_kubeconfig_file(path: str) -> None:
-    """A readable kubeconfig: YAML within the limits, and a mapping (not e.g. /etc/passwd)."""
+def _check_kubeconfig_file(path: str) -> Any:
+    """A readable kubeconfig: YAML within the limits, and a mapping (not e.g. /etc/passwd). Returns it."""
     from gate.spec.yamlpos import load as load_yaml
 
     if not os.path.exists(path):
         raise ConfigError(f"kubeconfig file {path} does not exist", key="--kubeconfig")
     data, positions = load_yaml(path)
     if data is None:
-        return  # an empty file in a KUBECONFIG list is allowed (kubectl skips it)
+        return None  # an empty file in a KUBECONFIG list is allowed (kubectl skips it)
     if not isinstance(data, dict):
         raise ConfigError(f"not a kubeconfig: expected a mapping with clusters, users and contexts, "
                           f"got {type(data).__name__}", file=path, line=positions.line(()))
@@ -153,6 +163,7 @@ def _check_kubeconfig_file(path: str) -> None:
             if not isinstance(item, dict):
                 raise ConfigError("expected a mapping with a name", file=path,
                                   line=positions.line((key, i)), key=f"{key}[{i}]")
+    return data
 
 
 def _library_error(exc: Exception) -> str:

@@ -198,6 +198,9 @@ class Watches:
         """An ApiClient like the checks' (same configuration: TLS, auth) with a pool of its own."""
         with self._lock:
             if self._api is None:
+                if hasattr(self.kube.api, "with_pool_size"):  # gate.cluster.lightclient
+                    self._api = self.kube.api.with_pool_size(MAX_WATCHES)
+                    return self._api
                 from kubernetes import client
 
                 cfg = copy.copy(self.kube.api.configuration)
