@@ -66,11 +66,11 @@ def _change_at(sim: Any) -> float:
 def test_the_simulator_serves_a_watch_from_a_resource_version(tmp_path: Path) -> None:
     with start("stale-argocd") as sim:
         token = sim.token
-        listed = requests.get(sim.url + APPS, headers={"Authorization": f"Bearer {token}"}, verify=False,
+        listed = requests.get(sim.url + APPS, headers={"Authorization": f"Bearer {token}"}, verify=sim.ca_file,
                               timeout=5).json()
         rv = listed["metadata"]["resourceVersion"]
         with requests.get(sim.url + APPS, params={"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true"},
-                          headers={"Authorization": f"Bearer {token}"}, verify=False, stream=True,
+                          headers={"Authorization": f"Bearer {token}"}, verify=sim.ca_file, stream=True,
                           timeout=10) as resp:
             events = []
             for line in resp.iter_lines():
@@ -82,7 +82,7 @@ def test_the_simulator_serves_a_watch_from_a_resource_version(tmp_path: Path) ->
         assert changed["metadata"]["name"] == "loki" and int(changed["metadata"]["resourceVersion"]) > int(rv)
         sim.api.watches.expire()
         gone = requests.get(sim.url + APPS, params={"watch": "1", "resourceVersion": rv},
-                            headers={"Authorization": f"Bearer {token}"}, verify=False, timeout=5)
+                            headers={"Authorization": f"Bearer {token}"}, verify=sim.ca_file, timeout=5)
         (event,) = [json.loads(line) for line in gone.text.splitlines()]
         assert event["type"] == "ERROR" and event["object"]["code"] == 410
 
