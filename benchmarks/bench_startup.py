@@ -1,7 +1,9 @@
 """Start-up figures (run by hand: `python3 benchmarks/bench_startup.py [--runs N]`). Prints, against the
 simulator, for the 12-call `dev` stage and a 40-check stage:
 
-- the gate's wall time as a whole process (`python -m gate verify`, median of N runs),
+- the gate's wall time as a whole process (`python -m gate verify`, median of N runs), with the simulator's
+  plain token kubeconfig read by the light path and, for comparison, through the kubernetes library
+  (GATE_KUBE_CLIENT=library),
 - the wall time of the operations guide's way, one `kubectl` call per check (median of N runs of the script),
 - their ratio, and the API requests each made (from the simulator's request log);
 
@@ -93,10 +95,15 @@ def timed(run) -> float:  # noqa: ANN001 - a zero-argument callable
     return time.perf_counter() - started
 
 
-def gate_verify(spec: str, stage: str, kubeconfig: str) -> None:
+def gate_verify(spec: str, stage: str, kubeconfig: str, library: bool = False) -> None:
+    """One `gate verify`; `library`: the kubeconfig read through the kubernetes package
+    (GATE_KUBE_CLIENT=library) instead of the light path (gate/cluster/lightclient.py)."""
+    env = {k: v for k, v in os.environ.items() if k != "GATE_KUBE_CLIENT"}
+    if library:
+        env["GATE_KUBE_CLIENT"] = "library"
     proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", stage, "--spec", spec,
                            "--config", CONFIG, "--kubeconfig", kubeconfig, "--output", "json"],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+                          cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"gate verify exited {proc.returncode}:\n{proc.stderr[-2000:]}")
 
@@ -122,11 +129,15 @@ def measure(sim, runs: int, run) -> tuple[float, int]:  # noqa: ANN001
 def compare(sim, name: str, spec: str, stage: str, calls: list[list[str]], kubectl: str | None,
             runs: int) -> None:
     gate_wall, gate_reqs = measure(sim, runs, lambda: gate_verify(spec, stage, sim.kubeconfig))
+    lib_wall, _ = measure(sim, runs, lambda: gate_verify(spec, stage, sim.kubeconfig, library=True))
     line = f"{name}: gate {gate_wall:.3f} s ({gate_reqs} requests)"
     if kubectl:
         kube_wall, kube_reqs = measure(sim, runs, lambda: kubectl_script(kubectl, calls, sim.kubeconfig))
         line += (f"; kubectl script {kube_wall:.3f} s ({len(calls)} calls, {kube_reqs} requests); "
-                 f"ratio {gate_wall / kube_wall:.2f}x (speed-up {kube_wall / gate_wall:.1f}x)")
+                 f"ratio {gate_wall / kube_wall:.2f}x (speed-up {kube_wall / gate_wall:.1f}x); "
+                 f"through the kubernetes library {lib_wall:.3f} s = {lib_wall / kube_wall:.2f}x")
+    else:
+        line += f"; through the kubernetes library {lib_wall:.3f} s"
     print(line, flush=True)
 
 

@@ -16,6 +16,10 @@ environment, and judges what came out:
   short one) in its plain, percent-encoded, base64 or JSON-escaped form in stdout, stderr, JUnit, JSON,
   the GitHub step summary or the GitHub outputs.
 
+Every run also draws how the gate reads its kubeconfig: half through the light path
+(gate/cluster/lightclient.py), half through the kubernetes library (GATE_KUBE_CLIENT=library), so both
+transports meet every kind of fault.
+
 The worlds cover verify at each level (Kubernetes, HTTP, Prometheus, command), precheck (Kargo API and
 the Kubernetes-API fallback) and promote. `--self-test` runs worlds built to lie to the judge, one per
 column, and exits 0 only if every column counted them: a campaign that cannot fail proves nothing.
@@ -366,6 +370,7 @@ class Outcome:
     wall: float
     created: int
     problems: list[str] = field(default_factory=list)
+    transport: str = "light"
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path, limit: float) -> tuple[int, str, str]:
@@ -456,6 +461,7 @@ def leaks(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
 def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) -> Outcome:
     secrets = canaries(rng)
     kube_token = f"kube-canary-{rng.getrandbits(64):016x}"
+    transport = rng.choice(["light", "library"])
     scenario = {"name": world.name, "extends": world.scenario, "gate_token": kube_token,
                 "tokens": {kube_token: {"user": "system:serviceaccount:platform:gate", "groups": [
                     "system:serviceaccounts", "system:serviceaccounts:platform", "system:authenticated"]}},
@@ -479,6 +485,9 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         env.pop("KARGO_API_ADDRESS", None)
         env.pop("KARGO_API_TOKEN", None)
+        env.pop("GATE_KUBE_CLIENT", None)
+        if transport == "library":
+            env["GATE_KUBE_CLIENT"] = "library"
         if world.kargo:
             info = mount(sim)
             env.update(KARGO_API_ADDRESS=sim.url, KARGO_API_TOKEN=info.token)
@@ -509,7 +518,8 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
     for server in (prom, target):
         if server:
             server.stop()
-    outcome = Outcome(world.name, faults, code, round(wall, 2), watch.created if watch else 0)
+    outcome = Outcome(world.name, faults, code, round(wall, 2), watch.created if watch else 0,
+                      transport=transport)
     texts = {"stdout": out, "stderr": err}
     for path in (junit, js, summary, outputs):
         if path.exists():
@@ -576,6 +586,7 @@ def main() -> int:
         plan.append((i, world, faults, rng.getrandbits(64)))
     counts: Counter[str] = Counter()
     codes: Counter[tuple[int, int]] = Counter()
+    transports: Counter[str] = Counter()
     slowest = 0.0
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gate-campaign-") as tmpdir:
@@ -589,19 +600,22 @@ def main() -> int:
         for i, outcome in results:
             world, faults = plan[i][1], plan[i][2]
             codes[(world.truth, outcome.code)] += 1
+            transports[outcome.transport] += 1
             slowest = max(slowest, outcome.wall - world.timeout)
             for problem in outcome.problems:
                 counts[problem.split(":")[0]] += 1
             if outcome.problems or args.verbose:
                 shown = [{k: v for k, v in f.items() if v is not None} for f in faults]
-                print(f"run {i} {world.name}: exit {outcome.code} (truth {world.truth}) in {outcome.wall}s, "
+                print(f"run {i} {world.name} ({outcome.transport}): exit {outcome.code} (truth {world.truth}) "
+                      f"in {outcome.wall}s, "
                       f"created {outcome.created}; faults {json.dumps(shown)}"
                       + (f"\n  -> {'; '.join(outcome.problems)}" if outcome.problems else ""), flush=True)
         if executor is not None:
             executor.shutdown()
     table = ", ".join(f"truth {t} -> exit {c}: {n}" for (t, c), n in sorted(codes.items()))
     print(f"verdicts: {table}; worst overrun past --timeout {slowest:.1f}s; "
-          f"wall {time.monotonic() - started:.0f}s with --jobs {args.jobs}")
+          f"wall {time.monotonic() - started:.0f}s with --jobs {args.jobs}; kubeconfig read by the light path "
+          f"{transports['light']}, by the library {transports['library']}")
     if args.self_test:
         missed = [c for c in COLUMNS if not counts[c]]
         print("self-test: " + (f"the judge missed {', '.join(missed)}" if missed else "every column counted"))
