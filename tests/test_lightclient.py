@@ -357,3 +357,17 @@ def test_a_kubeconfig_the_library_refuses_is_still_exit_2_with_the_light_path_on
     with pytest.raises(ConfigError) as err:
         connect(str(path))
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("value, code", [("auto", 0), ("LIBRARY", 0), ("kubectl", 2)])
+def test_the_switch_takes_auto_or_library_and_names_anything_else(value: str, code: int, tmp_path: Path) -> None:
+    spec = _write(tmp_path, "stages:\n  s:\n    levels:\n      1:\n"
+                            "        - crds: [prometheuses.monitoring.coreos.com]\n", "gate.yaml")
+    with start("healthy") as sim:
+        proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "s", "--spec", str(spec),
+                               "--config", CONFIG, "--kubeconfig", sim.kubeconfig], capture_output=True, text=True,
+                              timeout=60, cwd=ROOT, env={**os.environ, lightclient.ENV: value})
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    if code == 2:
+        assert "GATE_KUBE_CLIENT must be auto or library, not 'kubectl'" in proc.stderr
+        assert "Traceback" not in proc.stdout + proc.stderr

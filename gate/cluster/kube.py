@@ -88,9 +88,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     files = _kubeconfig_files(kubeconfig)
     flag = "--context" if context else "--kubeconfig"
     read = [_check_kubeconfig_file(path) for path in files]
-    if len(files) == 1:
-        from gate.cluster import lightclient
+    from gate.cluster import lightclient
 
+    if lightclient.wanted() and len(files) == 1:  # wanted() also refuses a GATE_KUBE_CLIENT typo (exit 2)
         light = lightclient.load(files[0], read[0], context)
         if light is not None:
             _register_credentials(light.configuration)

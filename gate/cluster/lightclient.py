@@ -118,7 +118,13 @@ class LightApi:
 
 
 def wanted() -> bool:
-    return os.environ.get(ENV, "").strip().lower() != "library"
+    """False when GATE_KUBE_CLIENT=library; a value that is neither that nor auto is the user's to fix."""
+    value = os.environ.get(ENV, "").strip().lower()
+    if value not in ("", "auto", "library"):
+        from gate.errors import ConfigError
+
+        raise ConfigError(f"{ENV} must be auto or library, not {os.environ[ENV]!r}", key=ENV)
+    return value != "library"
 
 
 def load(path: str, data: Any, context: str | None) -> LightApi | None:
