@@ -24,6 +24,7 @@ import requests
 from checks.base import Clients
 from gate.cluster.kube import connect
 from gate.engine.runner import Runner
+from gate.sim.scenario import resolve
 from gate.sim.server import start
 from gate.spec.load import load_spec
 from gate.spec.settings import load_settings
@@ -34,6 +35,8 @@ APPS = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
 PODS = "/api/v1/namespaces/monitoring/pods"
 LOKI = "argocd_apps: [loki]"  # stale-argocd: loki's refresh lands on the timeline (at 4 s, speed 1)
 CRASHING = 'pods: {namespace: monitoring, selector: "app.kubernetes.io/name=grafana"}'  # never true
+REFRESH_LOKI = {"patch": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                          "metadata": {"name": "loki", "namespace": "argocd"}, "status": {"reconciledAt": "${now}"}}}
 
 
 def _plan(tmp_path: Path, check: str, defaults: str) -> Any:
@@ -165,6 +168,39 @@ def test_no_more_requests_than_polling_when_nothing_changes(tmp_path: Path) -> N
         assert level.status.value == "FAIL"
     assert [bool(r["query"].get("watch")) for r in counts[True]] == [False, True]  # one list, one watch
     assert len(counts[False]) >= 4
+
+
+@pytest.mark.parametrize("client", ["auto", "library"])
+def test_a_run_that_ends_holding_a_watch_leaves_the_server_nothing_to_reject(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], client: str) -> None:
+    # The verdict comes from a watch event while the watch is still streaming, so the level's end cuts it.
+    # The server must see the connection simply end: the old cut (urllib3's SHUT_RD) made the watch
+    # thread's OpenSSL send a fatal decode_error alert, which the simulator logged as
+    # "rejected a connection ...: TLS handshake failed (TLSV1_ALERT_DECODE_ERROR)".
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(f"defaults: {{timeout: 30s, interval: 10s}}\nstages:\n  monitoring:\n    levels:\n"
+                    f"      1:\n        - {LOKI}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_") and k != "KUBECONFIG"}
+    env.update(PYTHONPATH=str(ROOT), GATE_KUBE_CLIENT=client)
+    scenario = {**resolve("stale-argocd"), "timeline": []}  # loki is refreshed below, once it is watched
+    before = set(threading.enumerate())
+    with start(scenario) as sim:
+        proc = subprocess.Popen([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec",
+                                 str(spec), "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--no-preflight"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _until(lambda: _watches(_requests(sim, APPS)), 15.0)
+            sim.apply_change(REFRESH_LOKI)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        rows = _requests(sim, APPS)
+    _until(lambda: set(threading.enumerate()) <= before, 5.0)  # the server has done with every connection
+    logged = capsys.readouterr().err
+    assert proc.returncode == 0, out + err
+    assert [bool(r["query"].get("watch")) for r in rows] == [False, True], rows  # one list, one watch
+    assert "rejected a connection" not in logged, logged
 
 
 def test_watch_permission_is_asked_for_and_rendered(tmp_path: Path) -> None:

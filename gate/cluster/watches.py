@@ -27,6 +27,7 @@ import contextlib
 import copy
 import json
 import math
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -302,10 +303,20 @@ def _lines(resp: Any) -> Iterator[bytes]:
 
 
 def _cut(resp: Any) -> None:
-    """Unblock a thread reading `resp` (shutdown), from any thread."""
+    """Unblock a thread reading `resp`, from any thread: its socket shut down both ways, then closed.
+
+    Both ways, not urllib3's `HTTPResponse.shutdown()` (SHUT_RD only): the reading thread's OpenSSL takes
+    that local end of input for a truncated stream and, the write side still open, sends the server a
+    fatal decode_error alert (OpenSSL 3 ssl/record/rec_layer_s3.c, ssl3_read_n: SSLfatal(SSL_AD_DECODE_ERROR,
+    SSL_R_UNEXPECTED_EOF_WHILE_READING)); shut both ways, the alert cannot leave and the server sees the
+    connection end, as from any client that hangs up.
+    """
     if resp is None:
         return
-    for action in ("shutdown", "close"):
+    sock = getattr(getattr(resp, "connection", None), "sock", None)  # urllib3 HTTPResponse → its socket
+    if sock is not None:
         with contextlib.suppress(Exception):
-            getattr(resp, action)()
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        resp.close()
 
