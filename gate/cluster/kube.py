@@ -94,6 +94,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
         light = lightclient.load(files[0], read[0], context)
         if light is not None:
             _register_credentials(light.configuration)
+            _check_credentials_sendable(light.configuration, flag)
             kube = KubeClient(light, request_timeout=request_timeout)
             kube.origin = f"kubeconfig {files[0]}, context {light.context}, server {light.configuration.host}"
             return kube
@@ -119,6 +120,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
                           "or run inside a pod with a service account")
     _register_credentials(cfg)
     _check_client_certificate(cfg, flag)
+    _check_credentials_sendable(cfg, flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
     try:
         api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
@@ -237,6 +239,26 @@ def _register_credentials(cfg: Any) -> None:
             return
         redact.register(key)
         redact.register(key.strip())
+
+
+def _check_credentials_sendable(cfg: Any, flag: str) -> None:
+    """A token HTTP cannot carry is the user's to fix (exit 2), not an internal error at the first request.
+
+    A line break (a YAML `|` block keeps the last one) or another control character would split the
+    Authorization header, and http.client refuses it (ValueError); a character beyond Latin-1 cannot be
+    encoded at all. Go's net/http refuses the same (httpguts.ValidHeaderFieldValue), so kubectl fails too.
+    The message never quotes the token."""
+    for value in (cfg.api_key or {}).values():
+        text = str(value or "")
+        bad = next((ch for ch in text if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F or ord(ch) > 0xFF),
+                   None)
+        if bad is None:
+            continue
+        what = ("a line break (a YAML `|` block keeps a trailing newline: use `|-` or a plain string)"
+                if bad in "\r\n" else
+                f"the character U+{ord(bad):04X}, which an HTTP header cannot carry")
+        raise ConfigError(f"the kubeconfig's credentials cannot be sent: the user's token contains {what}",
+                          key=flag)
 
 
 def _check_client_certificate(cfg: Any, flag: str) -> None:
