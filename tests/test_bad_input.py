@@ -314,6 +314,20 @@ def test_promote_without_kargo_address_exits_2_before_anything(capsys, tmp_path:
     assert requests == []
 
 
+@pytest.mark.parametrize(("token", "words"), [("kargo-canary\n", ["a line break"]),
+                                              ("kargo-canary\u20ac", ["U+20AC"])])
+def test_a_kargo_token_http_cannot_carry_exits_2_without_quoting_it(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str, words: list[str]) -> None:
+    """Before: an internal error (U+20AC) or an ERROR blaming the cluster's reachability (a line break)."""
+    with kargo_sim("promote-ok", tmp_path) as kit:
+        monkeypatch.setenv("KARGO_API_ADDRESS", kit.sim.url)
+        monkeypatch.setenv("KARGO_API_TOKEN", token)
+        code, text = gate(capsys, "precheck", "--stage", "monitoring", "--freight", F2, "--config", CONFIG,
+                          "--kubeconfig", kit.sim.kubeconfig, "--kargo-ca", kit.sim.ca_file)
+    assert_usage_error(code, text, "Kargo API token cannot be sent", *words)
+    assert "kargo-canary" not in text
+
+
 # -- the internal-error path stays for bugs ---------------------------------------------------------------
 def test_internal_error_prints_a_traceback_only_with_debug(capsys, tmp_path: Path, sim: SimHandle,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:

@@ -242,23 +242,14 @@ def _register_credentials(cfg: Any) -> None:
 
 
 def _check_credentials_sendable(cfg: Any, flag: str) -> None:
-    """A token HTTP cannot carry is the user's to fix (exit 2), not an internal error at the first request.
+    """A token HTTP cannot carry is exit 2 naming why (gate/headers.py), on either kubeconfig path."""
+    from gate.headers import unsendable
 
-    A line break (a YAML `|` block keeps the last one) or another control character would split the
-    Authorization header, and http.client refuses it (ValueError); a character beyond Latin-1 cannot be
-    encoded at all. Go's net/http refuses the same (httpguts.ValidHeaderFieldValue), so kubectl fails too.
-    The message never quotes the token."""
     for value in (cfg.api_key or {}).values():
-        text = str(value or "")
-        bad = next((ch for ch in text if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F or ord(ch) > 0xFF),
-                   None)
-        if bad is None:
-            continue
-        what = ("a line break (a YAML `|` block keeps a trailing newline: use `|-` or a plain string)"
-                if bad in "\r\n" else
-                f"the character U+{ord(bad):04X}, which an HTTP header cannot carry")
-        raise ConfigError(f"the kubeconfig's credentials cannot be sent: the user's token contains {what}",
-                          key=flag)
+        why = unsendable(str(value or ""))
+        if why:
+            raise ConfigError(f"the kubeconfig's credentials cannot be sent: the user's token contains {why}",
+                              key=flag)
 
 
 def _check_client_certificate(cfg: Any, flag: str) -> None:
