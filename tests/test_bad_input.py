@@ -145,6 +145,44 @@ def test_bad_kubeconfig_exits_2(capsys, tmp_path: Path, content: str | None, wor
     assert_usage_error(code, text, *words)
 
 
+@pytest.mark.parametrize("client", ["auto", "library"])
+@pytest.mark.parametrize(("token", "words"), [
+    ("canary-tok3n\n", ["token contains a line break", "use `|-`"]),
+    ("canary-tok3n\r\nX-Injected: 1", ["token contains a line break"]),
+    ("canary-tok3n\x00", ["U+0000"]),
+    ("canary-tok3n\u20ac", ["U+20AC"]),
+])
+def test_a_token_http_cannot_carry_exits_2_without_quoting_it(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sim: SimHandle, client: str, token: str,
+        words: list[str]) -> None:
+    """Through either way of reading the kubeconfig (gate/cluster/lightclient.py or the library); before,
+    http.client's refusal of the header surfaced as an internal error at the first request."""
+    import yaml
+
+    monkeypatch.setenv("GATE_KUBE_CLIENT", client)
+    path = tmp_path / "kubeconfig.yaml"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "c", "cluster": {"server": sim.url, "certificate-authority": sim.ca_file}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+    code, text = verify(capsys, tmp_path, kubeconfig=str(path), spec=CLUSTER_SPEC)
+    assert_usage_error(code, text, "kubeconfig's credentials cannot be sent", *words)
+    assert "canary-tok3n" not in text
+
+
+def test_a_token_with_latin_1_letters_is_still_sent(capsys, tmp_path: Path, sim: SimHandle) -> None:
+    """Not every non-ASCII token is refused: one HTTP can carry reaches the cluster (which says 401)."""
+    path = tmp_path / "kubeconfig.yaml"
+    path.write_text(f"apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{{name: c, cluster: "
+                    f"{{server: '{sim.url}', certificate-authority: '{sim.ca_file}'}}}}]\n"
+                    "users: [{name: u, user: {token: 'tök-canary'}}]\n"
+                    "contexts: [{name: x, context: {cluster: c, user: u}}]\n")
+    code, text = verify(capsys, tmp_path, kubeconfig=str(path), spec=CLUSTER_SPEC)
+    assert code == 3 and "rejected the gate's credentials (401)" in text, text
+    assert "tök-canary" not in text
+
+
 # -- scenario files (the simulator) ------------------------------------------------------------------------
 @pytest.mark.parametrize(("content", "words"), [
     ("name: x\nobjects: 5\n", ["--scenario", "not a usable scenario"]),
@@ -274,6 +312,20 @@ def test_promote_without_kargo_address_exits_2_before_anything(capsys, tmp_path:
         requests = list(kit.sim.requests)
     assert_usage_error(code, text, "KARGO_API_ADDRESS", "kargo CLI")
     assert requests == []
+
+
+@pytest.mark.parametrize(("token", "words"), [("kargo-canary\n", ["a line break"]),
+                                              ("kargo-canary\u20ac", ["U+20AC"])])
+def test_a_kargo_token_http_cannot_carry_exits_2_without_quoting_it(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str, words: list[str]) -> None:
+    """Before: an internal error (U+20AC) or an ERROR blaming the cluster's reachability (a line break)."""
+    with kargo_sim("promote-ok", tmp_path) as kit:
+        monkeypatch.setenv("KARGO_API_ADDRESS", kit.sim.url)
+        monkeypatch.setenv("KARGO_API_TOKEN", token)
+        code, text = gate(capsys, "precheck", "--stage", "monitoring", "--freight", F2, "--config", CONFIG,
+                          "--kubeconfig", kit.sim.kubeconfig, "--kargo-ca", kit.sim.ca_file)
+    assert_usage_error(code, text, "Kargo API token cannot be sent", *words)
+    assert "kargo-canary" not in text
 
 
 # -- the internal-error path stays for bugs ---------------------------------------------------------------

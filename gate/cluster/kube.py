@@ -94,6 +94,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
         light = lightclient.load(files[0], read[0], context)
         if light is not None:
             _register_credentials(light.configuration)
+            _check_credentials_sendable(light.configuration, flag)
             kube = KubeClient(light, request_timeout=request_timeout)
             kube.origin = f"kubeconfig {files[0]}, context {light.context}, server {light.configuration.host}"
             return kube
@@ -119,6 +120,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
                           "or run inside a pod with a service account")
     _register_credentials(cfg)
     _check_client_certificate(cfg, flag)
+    _check_credentials_sendable(cfg, flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
     try:
         api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
@@ -237,6 +239,17 @@ def _register_credentials(cfg: Any) -> None:
             return
         redact.register(key)
         redact.register(key.strip())
+
+
+def _check_credentials_sendable(cfg: Any, flag: str) -> None:
+    """A token HTTP cannot carry is exit 2 naming why (gate/headers.py), on either kubeconfig path."""
+    from gate.headers import unsendable
+
+    for value in (cfg.api_key or {}).values():
+        why = unsendable(str(value or ""))
+        if why:
+            raise ConfigError(f"the kubeconfig's credentials cannot be sent: the user's token contains {why}",
+                              key=flag)
 
 
 def _check_client_certificate(cfg: Any, flag: str) -> None:

@@ -89,6 +89,11 @@ class KargoClient:
                 "or set KARGO_API_ADDRESS and KARGO_API_TOKEN",
                 key="--kargo-address",
             )
+        from gate.headers import unsendable
+
+        why = unsendable(config.token or "")
+        if why:
+            raise ConfigError(f"the Kargo API token cannot be sent: it contains {why}", key="--kargo-token")
         self.config = config
         self.base = config.address.rstrip("/")  # type: ignore[union-attr]
         if not self.base.startswith(("https://", "http://")):
