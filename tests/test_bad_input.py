@@ -131,6 +131,8 @@ def _kubeconfig(user: str) -> str:
     (_kubeconfig(f"{{client-certificate-data: {base64.b64encode(b'junk').decode()}, "
                  f"client-key-data: {base64.b64encode(b'not a key').decode()}}}"),
      ["client certificate or key"]),
+    (_kubeconfig("{token: t}").replace("insecure-skip-tls-verify: true", "tls-server-name: true"),
+     ["tls-server-name must be a host name, not bool"]),  # found by tests/test_fuzz_inputs.py
     (BOMB, ["kubeconfig.yaml:1", "aliases are expanded"]),
     (NUL, ["kubeconfig.yaml:2", "#x0000"]),
     ("clusters: 5\n", ["kubeconfig.yaml:1", "clusters", "expected a list"]),

@@ -13,9 +13,11 @@ import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -300,4 +302,57 @@ def test_fuzzed_kubeconfig_init_or_usage_error(kubeconfig: bytes, existing: bool
         out = Path(tmp) / "out"
         code, text = _gate("init", "--kubeconfig", paths["kubeconfig"], "--spec", str(out / "gate.yaml"),
                            "--config", str(out / "settings.yaml"))
+    _no_bug(code, text, {0, 2, 3})
+
+
+# -- kubeconfigs that are used: each run connects, through the light path or the library ---------------
+CLUSTER_SPEC = "stages:\n  s:\n    levels:\n      1:\n        - crds: [prometheuses.monitoring.coreos.com]\n"
+
+
+@pytest.fixture(scope="module")
+def fuzz_sim() -> Iterator[Any]:
+    from gate.sim.server import start
+
+    with start("healthy") as sim:
+        yield sim
+
+
+@st.composite
+def connecting_kubeconfig(draw: st.DrawFn, url: str, ca: str, token: str) -> Any:
+    """A kubeconfig aimed at the simulator, its values drawn from the right ones, odd ones and hostile ones.
+    No exec or auth-provider plugin and no proxy-url: those would run commands or reach other addresses."""
+    b64 = st.binary(max_size=40).map(lambda b: __import__("base64").b64encode(b).decode())
+    pieces = st.one_of(b64, values, st.text(max_size=20))
+    cluster: dict[str, Any] = {"server": draw(st.one_of(st.sampled_from([url, url + "/", url + "/x/"]), pieces))}
+    if draw(st.booleans()):
+        cluster["certificate-authority-data"] = draw(st.one_of(st.just(ca), pieces))
+    for key in draw(st.lists(st.sampled_from(["insecure-skip-tls-verify", "tls-server-name",
+                                              "certificate-authority"]), max_size=2, unique=True)):
+        cluster[key] = draw(st.one_of(st.booleans(), pieces))
+    user: dict[str, Any] = {"token": draw(st.one_of(st.just(token), st.text(max_size=24), pieces))}
+    for key in draw(st.lists(st.sampled_from(["client-key-data", "client-certificate-data", "username",
+                                              "password", "tokenFile", "as"]), max_size=2, unique=True)):
+        user[key] = draw(pieces)
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "x",
+            "clusters": [{"name": "c", "cluster": cluster}], "users": [{"name": "u", "user": user}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}
+
+
+@FAST
+@given(data=st.data(), client=st.sampled_from(["auto", "library"]))
+def test_fuzzed_kubeconfig_that_connects_is_a_verdict_or_a_usage_error(fuzz_sim: Any, data: st.DataObject,
+                                                                         client: str) -> None:
+    """The first request is where a kubeconfig value the transport cannot use (a token HTTP cannot carry,
+    a CA that is not one) would surface as a bug: it must be a verdict, an ERROR or exit 2."""
+    import base64
+
+    ca = base64.b64encode(Path(fuzz_sim.ca_file).read_bytes()).decode()
+    doc = data.draw(connecting_kubeconfig(fuzz_sim.url, ca, fuzz_sim.token))
+    before = os.environ.get("GATE_KUBE_CLIENT")
+    os.environ["GATE_KUBE_CLIENT"] = client
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            code, text = _verify(Path(tmp), spec=CLUSTER_SPEC.encode(), kubeconfig=_dump(doc).encode())
+    finally:
+        os.environ.pop("GATE_KUBE_CLIENT") if before is None else os.environ.update(GATE_KUBE_CLIENT=before)
     _no_bug(code, text, {0, 2, 3})

@@ -121,6 +121,10 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     _register_credentials(cfg)
     _check_client_certificate(cfg, flag)
     _check_credentials_sendable(cfg, flag)
+    if cfg.tls_server_name is not None and not isinstance(cfg.tls_server_name, str):
+        # the library passes it to urllib3 as is, which fails inside the first request
+        raise ConfigError(f"the kubeconfig's cluster tls-server-name must be a host name, not "
+                          f"{type(cfg.tls_server_name).__name__}", key=flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
     try:
         api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
