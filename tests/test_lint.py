@@ -133,7 +133,11 @@ def test_graph_mermaid_and_dot() -> None:
 @pytest.mark.parametrize("content, message", [
     ("kind: Stage\n  bad: [\n", "not valid YAML"),
     ("a: 1\x00\n", "NUL byte"),
-])
+    ("apiVersion: v1\nkind: ConfigMap\ndata: {n: " + "9" * 4301 + "}\n", "a value cannot be read"),  # fuzz
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)),
+     "aliases are expanded"),
+], ids=["bad-yaml", "nul", "long-integer", "alias-bomb"])
 def test_bad_input_exits_2_naming_the_file(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)

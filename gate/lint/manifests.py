@@ -80,7 +80,7 @@ def _documents(text: str, file: str) -> Iterator[tuple[Any, Positions]]:
             node = loader.get_node()
             if node is None:
                 continue
-            data = loader.construct_document(node)
+            data = yamlpos._construct(loader, node)  # size limit; a too-long integer is exit 2
             lines: dict[Path, int] = {(): node.start_mark.line + 1}
             yamlpos._walk(loader, node, (), lines)
             yield data, Positions(lines)
