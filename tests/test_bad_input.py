@@ -133,6 +133,8 @@ def _kubeconfig(user: str) -> str:
      ["client certificate or key"]),
     (_kubeconfig("{token: t}").replace("insecure-skip-tls-verify: true", "tls-server-name: true"),
      ["tls-server-name must be a host name, not bool"]),  # found by tests/test_fuzz_inputs.py
+    (_kubeconfig("{token: t}").replace("insecure-skip-tls-verify: true", "tls-server-name: \"\\uFFF9\""),
+     ["tls-server-name is not a valid host name"]),  # found by tests/test_fuzz_inputs.py
     (BOMB, ["kubeconfig.yaml:1", "aliases are expanded"]),
     (NUL, ["kubeconfig.yaml:2", "#x0000"]),
     ("clusters: 5\n", ["kubeconfig.yaml:1", "clusters", "expected a list"]),
@@ -171,6 +173,18 @@ def test_a_token_http_cannot_carry_exits_2_without_quoting_it(
     code, text = verify(capsys, tmp_path, kubeconfig=str(path), spec=CLUSTER_SPEC)
     assert_usage_error(code, text, "kubeconfig's credentials cannot be sent", *words)
     assert "canary-tok3n" not in text
+
+
+@pytest.mark.parametrize("client", ["auto", "library"])
+def test_a_server_host_that_is_no_host_name_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    client: str) -> None:
+    """Through either kubeconfig path: before, urllib3's IDNA refusal was an internal error in the check."""
+    monkeypatch.setenv("GATE_KUBE_CLIENT", client)
+    path = tmp_path / "kubeconfig.yaml"
+    path.write_text(_kubeconfig("{token: t}").replace("server: 'https://127.0.0.1:9', insecure-skip-tls-verify: "
+                                                      "true", 'server: "https://\\uFFF9:6443"'))
+    code, text = verify(capsys, tmp_path, kubeconfig=str(path), spec=CLUSTER_SPEC)
+    assert_usage_error(code, text, "cluster server is not a URL")
 
 
 def test_a_token_with_latin_1_letters_is_still_sent(capsys, tmp_path: Path, sim: SimHandle) -> None:

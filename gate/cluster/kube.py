@@ -95,6 +95,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
         if light is not None:
             _register_credentials(light.configuration)
             _check_credentials_sendable(light.configuration, flag)
+            _check_host_names(light.configuration, flag)
             kube = KubeClient(light, request_timeout=request_timeout)
             kube.origin = f"kubeconfig {files[0]}, context {light.context}, server {light.configuration.host}"
             return kube
@@ -121,10 +122,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     _register_credentials(cfg)
     _check_client_certificate(cfg, flag)
     _check_credentials_sendable(cfg, flag)
-    if cfg.tls_server_name is not None and not isinstance(cfg.tls_server_name, str):
-        # the library passes it to urllib3 as is, which fails inside the first request
-        raise ConfigError(f"the kubeconfig's cluster tls-server-name must be a host name, not "
-                          f"{type(cfg.tls_server_name).__name__}", key=flag)
+    _check_host_names(cfg, flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
     try:
         api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
@@ -254,6 +252,30 @@ def _check_credentials_sendable(cfg: Any, flag: str) -> None:
         if why:
             raise ConfigError(f"the kubeconfig's credentials cannot be sent: the user's token contains {why}",
                               key=flag)
+
+
+def _check_host_names(cfg: Any, flag: str) -> None:
+    """The server's host and tls-server-name must be names TLS can ask for: the library passes both to
+    urllib3 as they are, and one that is not a string or not IDNA-encodable failed inside the first
+    request (an internal error in a check) instead of naming the kubeconfig key (exit 2)."""
+    from urllib3.util import parse_url
+
+    try:
+        host = parse_url(cfg.host).host
+    except (ValueError, TypeError, urllib3.exceptions.LocationParseError):
+        raise ConfigError("the kubeconfig's cluster server is not a URL", key=flag) from None
+    sni = getattr(cfg, "tls_server_name", None)
+    for key, name in (("server", host), ("tls-server-name", sni)):
+        if name is None:
+            continue
+        if not isinstance(name, str):
+            raise ConfigError(f"the kubeconfig's cluster {key} must be a host name, not {type(name).__name__}",
+                              key=flag)
+        try:
+            name.encode("idna")
+        except UnicodeError:
+            raise ConfigError(f"the kubeconfig's cluster {key} is not a valid host name: {name!r}",
+                              key=flag) from None
 
 
 def _check_client_certificate(cfg: Any, flag: str) -> None:
