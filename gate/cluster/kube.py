@@ -93,9 +93,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     if lightclient.wanted() and len(files) == 1:  # wanted() also refuses a GATE_KUBE_CLIENT typo (exit 2)
         light = lightclient.load(files[0], read[0], context)
         if light is not None:
-            _register_credentials(light.configuration)
-            _check_credentials_sendable(light.configuration, flag)
-            _check_host_names(light.configuration, flag)
+            _vet(light.configuration, flag)
             kube = KubeClient(light, request_timeout=request_timeout)
             kube.origin = f"kubeconfig {files[0]}, context {light.context}, server {light.configuration.host}"
             return kube
@@ -119,10 +117,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     else:
         raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
                           "or run inside a pod with a service account")
-    _register_credentials(cfg)
-    _check_client_certificate(cfg, flag)
-    _check_credentials_sendable(cfg, flag)
-    _check_host_names(cfg, flag)
+    _vet(cfg, flag)
     cfg.retries = False  # tenacity owns retries, so each try is one request in the server's log
     try:
         api = client.ApiClient(cfg)  # builds the connection pool: a bad proxy-url fails here
@@ -241,6 +236,15 @@ def _register_credentials(cfg: Any) -> None:
             return
         redact.register(key)
         redact.register(key.strip())
+
+
+def _vet(cfg: Any, flag: str) -> None:
+    """What either kubeconfig path does with the configuration it read before the first request: its
+    credentials marked secret, then everything TLS and HTTP could only refuse mid-run made exit 2 now."""
+    _register_credentials(cfg)
+    _check_client_certificate(cfg, flag)
+    _check_credentials_sendable(cfg, flag)
+    _check_host_names(cfg, flag)
 
 
 def _check_credentials_sendable(cfg: Any, flag: str) -> None:
