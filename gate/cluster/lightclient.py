@@ -66,16 +66,14 @@ class TransportError(Exception):
 
 
 class LightResponse:
-    """kubernetes.client.rest.RESTResponse: the urllib3 answer, its body not read yet."""
+    """kubernetes.client.rest.RESTResponse as KubeClient reads it: the urllib3 answer (its body not read yet),
+    status and headers."""
 
     def __init__(self, response: Any) -> None:
         self.response = response
         self.status = response.status
         self.reason = response.reason
         self.headers = response.headers
-
-    def read(self) -> bytes:
-        return self.response.data
 
 
 class LightApi:
