@@ -40,7 +40,7 @@ from gate.cluster import answers, projection
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
-from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
+from gate.errors import AuthError, ConfigError, EvaluationError, GateError, PermissionDenied, TransientError
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 PAGE_SIZE = 500
@@ -102,8 +102,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     cfg = client.Configuration()
     if files:
         try:
-            config.load_kube_config(config_file=os.pathsep.join(files), context=context,
-                                    client_configuration=cfg, persist_config=False)
+            _load_kubeconfig(files, context, cfg)
+        except GateError:
+            raise  # an exec plugin that failed (exit 3) or is set up wrong (exit 2) says so itself
         except Exception as exc:  # noqa: BLE001 - the library's answer to a bad file is any exception
             raise ConfigError(f"cannot use kubeconfig {os.pathsep.join(files)}: {_library_error(exc)}",
                               key=flag) from None
@@ -114,6 +115,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             config.load_incluster_config(client_configuration=cfg)
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"cannot use the pod's service account: {_library_error(exc)}") from None
+        from gate.cluster.tokenfile import TokenFile
+
+        cfg.refresh_api_key_hook = TokenFile(f"{SA_DIR}/token", prefix="bearer ").refresh_hook  # rotation
     else:
         raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
                           "or run inside a pod with a service account")
@@ -127,6 +131,23 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     kube = KubeClient(api, request_timeout=request_timeout)
     kube.origin = origin if origin.startswith("kubeconfig") else f"{origin}, server {cfg.host}"
     return kube
+
+
+def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
+    """kubernetes.config.load_kube_config(persist_config=False), its `exec` step run by
+    gate.cluster.execcred (registered secrets, refreshed before expiry, exit 3 naming a failing plugin)."""
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    from gate.cluster import execcred
+
+    merged = KubeConfigMerger(os.pathsep.join(files))
+    if merged.config is None:
+        raise ConfigException("Invalid kube-config file. No configuration found.")
+    loader = execcred.loader_class()(config_dict=merged.config, config_base_path=None, active_context=context)
+    loader.load_and_set(cfg)
+    if loader.exec_plugin is not None and loader.exec_plugin.credential().token:
+        cfg.refresh_api_key_hook = loader.exec_plugin.refresh_hook
 
 
 def _origin(files: list[str], context: str | None, server: str) -> str:

@@ -1,0 +1,123 @@
+"""`gate verify` through kubeconfig `exec` credential plugins (client.authentication.k8s.io v1 and v1beta1),
+against the simulator: the fixture plugin (tests/fixtures/exec-credential) mints ServiceAccount tokens
+through the simulator's TokenRequest, as `aws eks get-token` or `kubelogin` mint theirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gate.sim.server import start
+from gate.sim.tokens import jwt_of_length
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = str(ROOT / "tests/fixtures/exec-credential")
+CONFIG = str(ROOT / "gate/demo/config.yaml")
+V1, V1BETA1 = "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"
+# A pod that becomes ready only 7 s into the run: the gate polls (no watch) for longer than a token lives.
+LATE_POD = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "late-0", "namespace": "apps", "labels": {"app": "late"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0,
+                                              "state": {"running": {}}}]}}
+SPEC = """defaults: {timeout: 30s, interval: 0.5s, max_interval: 1s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - pods: {namespace: apps, selector: "app=late", min_ready: 1}
+"""
+KARGO = jwt_of_length(2000)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    scenario = {"extends": "healthy", "token_request": {"min_expiration_seconds": 1},
+                "timeline": [{"at": "7s", "create": LATE_POD}]}
+    with start(scenario) as handle:
+        yield handle
+
+
+def _exec_kubeconfig(sim, tmp: Path, **exec_block) -> str:
+    block = {"apiVersion": V1, "command": PLUGIN, "interactiveMode": "Never",
+             "args": ["--server", sim.url, "--ca", sim.ca_file, "--log", str(tmp / "plugin.jsonl")],
+             "env": [{"name": "SIM_ADMIN_TOKEN", "value": sim.admin_token}], **exec_block}
+    return sim.write_kubeconfig(tmp / "kubeconfig", {"exec": {k: v for k, v in block.items() if v is not None}})
+
+
+def _verify(tmp: Path, kubeconfig: str, spec: str = SPEC, **env: str) -> subprocess.CompletedProcess[str]:
+    (tmp / "gate.yaml").write_text(spec)
+    return subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec",
+                           str(tmp / "gate.yaml"), "--config", CONFIG, "--kubeconfig", kubeconfig, "--no-watch"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "KARGO_API_TOKEN": KARGO, "PYTHONPATH": str(ROOT), **env})
+
+
+def _runs(tmp: Path) -> list[dict]:
+    return [json.loads(line) for line in (tmp / "plugin.jsonl").read_text().splitlines()]
+
+
+def test_an_exec_plugin_token_is_refreshed_before_it_expires_during_a_wait(sim, tmp_path: Path) -> None:
+    # Tokens live 3 s; the pod turns up 7 s into the scenario: without a refresh the run ends in a 401.
+    kubeconfig = _exec_kubeconfig(sim, tmp_path, args=["--server", sim.url, "--ca", sim.ca_file, "--expiration",
+                                                       "3", "--log", str(tmp_path / "plugin.jsonl")])
+    start_at = len(sim.requests)
+    proc = _verify(tmp_path, kubeconfig)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Overall: PASS" in proc.stdout
+    mine = sim.requests[start_at:]
+    assert mine and all(r["status"] != 401 for r in mine), [r for r in mine if r["status"] == 401][:3]
+    assert {r["identity"] for r in mine if r["path"].startswith("/api/v1/namespaces/apps")} == \
+        {"system:serviceaccount:platform:gate"}
+    runs = _runs(tmp_path)
+    assert len(runs) >= 3  # at least two refreshes in a wait of ~7 s
+    for run in runs:  # never interactive: spec.interactive false, no terminal, nothing on stdin
+        assert run["info"] == {"apiVersion": V1, "kind": "ExecCredential", "spec": {"interactive": False}}
+        assert run["stdin_tty"] is False and run["stdin_data"] == ""
+    assert sim.admin_token not in proc.stdout + proc.stderr and KARGO not in proc.stdout + proc.stderr
+
+
+def test_a_v1beta1_plugin_without_interactive_mode_passes(sim, tmp_path: Path) -> None:
+    kubeconfig = _exec_kubeconfig(sim, tmp_path, apiVersion=V1BETA1, interactiveMode=None)
+    proc = _verify(tmp_path, kubeconfig, spec=SPEC.replace("app=late", "app.kubernetes.io/name=grafana")
+                   .replace("namespace: apps", "namespace: monitoring"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _runs(tmp_path)[0]["info"]["apiVersion"] == V1BETA1
+
+
+def test_a_missing_plugin_exits_3_naming_the_command(sim, tmp_path: Path) -> None:
+    kubeconfig = _exec_kubeconfig(sim, tmp_path, command="aws-iam-authenticator-not-installed")
+    proc = _verify(tmp_path, kubeconfig)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "aws-iam-authenticator-not-installed" in proc.stderr and "not found" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Overall: PASS" not in proc.stdout
+
+
+def test_a_failing_plugin_exits_3_with_its_stderr_masked(sim, tmp_path: Path) -> None:
+    kubeconfig = _exec_kubeconfig(sim, tmp_path, args=["--fail"], env=[
+        {"name": "SIM_ADMIN_TOKEN", "value": sim.admin_token},
+        {"name": "PLUGIN_ERROR", "value": f"error: token {KARGO} was rejected by {sim.admin_token}: SSO expired"}])
+    proc = _verify(tmp_path, kubeconfig)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 3, out
+    assert PLUGIN in proc.stderr and "failed (exit 1)" in proc.stderr and "SSO expired" in proc.stderr
+    assert KARGO not in out and sim.admin_token not in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(("block", "words"), [
+    ({"interactiveMode": None}, ["interactiveMode must be specified", V1]),
+    ({"interactiveMode": "Always"}, ["interactiveMode: Always", "never runs a plugin interactively"]),
+    ({"apiVersion": "client.authentication.k8s.io/v1alpha1"}, ["apiVersion must be one of"]),
+])
+def test_an_exec_block_the_gate_cannot_run_exits_2(sim, tmp_path: Path, block: dict, words: list[str]) -> None:
+    proc = _verify(tmp_path, _exec_kubeconfig(sim, tmp_path, **block))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    for word in words:
+        assert word in proc.stderr
+    assert not (tmp_path / "plugin.jsonl").exists()  # refused before the plugin runs
