@@ -1,0 +1,130 @@
+"""In a Pod, the ServiceAccount token is a projected file the kubelet rotates while the gate runs.
+
+A private mount namespace gives `gate verify` the Pod's /var/run/secrets/kubernetes.io/serviceaccount
+(written as the kubelet's AtomicWriter writes a projected volume: timestamped directories, a `..data`
+symlink swapped on each update, `token` -> `..data/token`) and KUBERNETES_SERVICE_HOST/PORT. The test
+writes a new Pod-bound token (minted through the simulator's TokenRequest, ~1,100 characters) every
+1.5 s and the simulator stops accepting the old one 0.5 s after its successor is on disk, while the gate
+polls for a pod that turns up 7 s into the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from gate.sim.server import start
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "gate/demo/config.yaml")
+SPEC = """defaults: {timeout: 30s, interval: 0.5s, max_interval: 1s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - pods: {namespace: apps, selector: "app=late", min_ready: 1}
+"""
+LATE_POD = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "late-0", "namespace": "apps", "labels": {"app": "late"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0,
+                                              "state": {"running": {}}}]}}
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                                reason="needs root for a private mount namespace (the test bed runs as root)")
+
+
+class ProjectedVolume:
+    """A projected ServiceAccount volume, updated as the kubelet's AtomicWriter updates one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True)
+        self.generation = 0
+
+    def write(self, files: dict[str, str]) -> None:
+        self.generation += 1
+        stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.") + str(self.generation)
+        target = self.root / stamp
+        target.mkdir()
+        for name, text in files.items():
+            (target / name).write_text(text)
+            link = self.root / name
+            if not link.is_symlink():
+                link.symlink_to(f"..data/{name}")
+        tmp = self.root / "..data_tmp"
+        tmp.symlink_to(stamp)
+        os.replace(tmp, self.root / "..data")  # the atomic swap
+
+
+def _mint(sim) -> str:
+    resp = requests.post(
+        f"{sim.url}/api/v1/namespaces/platform/serviceaccounts/gate/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 3607, "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                                                      "name": "gate-verify-x7k2p"}}},
+        headers={"Authorization": f"Bearer {sim.admin_token}"}, verify=sim.ca_file, timeout=10)
+    resp.raise_for_status()
+    return resp.json()["status"]["token"]
+
+
+def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
+    scenario = {"extends": "healthy", "token_request": True, "timeline": [{"at": "7s", "create": LATE_POD}]}
+    with start(scenario) as sim:
+        volume = ProjectedVolume(tmp_path / "serviceaccount")
+        first = _mint(sim)
+        assert len(first) >= 1050
+        volume.write({"token": first, "ca.crt": Path(sim.ca_file).read_text(), "namespace": "platform"})
+        stop = threading.Event()
+        rotations: list[float] = []
+
+        def rotate() -> None:
+            current = first
+            while not stop.wait(1.0):
+                fresh = _mint(sim)
+                volume.write({"token": fresh, "ca.crt": Path(sim.ca_file).read_text(), "namespace": "platform"})
+                rotations.append(time.monotonic())
+                if stop.wait(0.5):
+                    return
+                sim.auth.revoke(current)  # from here on, only the token on disk is accepted
+                current = fresh
+
+        (tmp_path / "gate.yaml").write_text(SPEC)
+        host, port = sim.url.removeprefix("https://").rsplit(":", 1)
+        script = f"""set -e
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/secrets/kubernetes.io/serviceaccount
+mount --bind "{volume.root}" /run/secrets/kubernetes.io/serviceaccount
+exec "$@"
+"""
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
+               "PYTHONPATH": str(ROOT), "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
+        rotator = threading.Thread(target=rotate, daemon=True)
+        rotator.start()
+        try:
+            proc = subprocess.run(
+                ["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, "-m", "gate", "verify", "--stage",
+                 "monitoring", "--spec", str(tmp_path / "gate.yaml"), "--config", CONFIG, "--no-watch"],
+                env=env, capture_output=True, text=True, timeout=120, cwd="/")
+        finally:
+            stop.set()
+            rotator.join(timeout=10)
+        finished = time.monotonic()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Overall: PASS" in proc.stdout
+    assert len(rotations) >= 3, rotations  # the run outlived several tokens
+    assert [r for r in sim.requests if r["status"] == 401] == []
+    assert {r["identity"] for r in sim.requests if r["path"].startswith("/api/v1/namespaces/apps")} == \
+        {"system:serviceaccount:platform:gate"}
+    assert finished - rotations[0] > 2.5  # requests went on after the first token was revoked
+    for token in (first,):
+        assert token not in proc.stdout + proc.stderr
