@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 from gate.sim.faults import SHAPES  # noqa: E402
 from gate.sim.kargo_api import mount  # noqa: E402
 from gate.sim.server import start  # noqa: E402
+from gate.sim.tokens import shapes  # noqa: E402
 
 CONFIG = str(ROOT / "gate" / "demo" / "config.yaml")
 F2 = "7539ab25fa8b285f5321128519e52887bdf8c7a1"
@@ -458,14 +459,36 @@ def leaks(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
     return sorted(found)
 
 
+def real_credentials(secrets: dict[str, str], bits: int) -> tuple[str, str, dict[str, str]]:
+    """Credentials in the shapes real ones have (gate.sim.tokens.shapes), drawn from `bits` so the run's
+    other draws stay as they were: the kube token (a ServiceAccount, Pod-bound, OIDC or EKS token), how the
+    kubeconfig delivers it (the token itself or an exec plugin printing it), and CI variables holding a
+    JWT of 2,000 characters, a PEM private key and a base64 key file; the Kargo API token is a JWT too."""
+    local = random.Random(bits)
+    real = shapes(local)
+    kube_token = real[local.choice(["serviceaccount", "serviceaccount-bound", "oidc-2000", "eks"])]
+    secrets.update({"CI_JOB_JWT_V2": real["oidc-2000"], "DEPLOY_KEY": real["pem-key"],
+                    "GOOGLE_CREDENTIALS": real["base64-blob"]})
+    return kube_token, local.choice(["token", "token", "exec"]), {"token": shapes(local)["oidc-2000"]}
+
+
+def _exec_kubeconfig(sim: Any, path: Path, token: str) -> str:
+    """A kubeconfig whose exec credential plugin (tests/fixtures/exec-credential) prints `token`."""
+    return sim.write_kubeconfig(path, {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "interactiveMode": "Never",
+        "command": str(ROOT / "tests/fixtures/exec-credential"), "args": ["--static", token]}})
+
+
 def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) -> Outcome:
     secrets = canaries(rng)
-    kube_token = f"kube-canary-{rng.getrandbits(64):016x}"
+    kube_token, delivery, kargo = real_credentials(secrets, rng.getrandbits(64))
     transport = rng.choice(["light", "library"])
     scenario = {"name": world.name, "extends": world.scenario, "gate_token": kube_token,
                 "tokens": {kube_token: {"user": "system:serviceaccount:platform:gate", "groups": [
                     "system:serviceaccounts", "system:serviceaccounts:platform", "system:authenticated"]}},
                 **world.extra}
+    if world.kargo:
+        scenario["kargo"] = {**(world.extra.get("kargo") or {}), **kargo}
     prom = _Prometheus(world.prometheus) if world.prometheus else None
     target = _Target(world.target, secrets["GATE_CANARY"], [f for f in faults if f["path"] in TARGET]) \
         if world.target else None
@@ -503,8 +526,10 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         for fault in faults:
             if fault["path"] not in TARGET:
                 sim.add_fault(fault)
+        kubeconfig = _exec_kubeconfig(sim, tmp / "exec-kubeconfig", kube_token) if delivery == "exec" \
+            else sim.kubeconfig
         argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
-                "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--junit", str(junit), "--json", str(js),
+                "--config", CONFIG, "--kubeconfig", kubeconfig, "--junit", str(junit), "--json", str(js),
                 "--timeout", f"{world.timeout:g}s"]
         if world.kargo:
             argv += ["--kargo-ca", sim.ca_file, "--poll-interval", "0.1"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import secrets
 import time
 import uuid
@@ -165,3 +166,43 @@ class TokenIssuer:
         record = {"token": token, "user": f"system:serviceaccount:{namespace}:{name}",
                   "expires": int(now) + expiration, "accepted": self.issuer in audiences}
         return 201, answer, record
+
+
+def shapes(rng: random.Random) -> dict[str, str]:
+    """One credential of each shape real deployments carry, drawn from `rng` so a seed reproduces them
+    (JWT signatures are random bytes of the right length: the simulator accepts the strings it is given):
+    ServiceAccount tokens (plain, Pod-bound), an OIDC id-token of 2,000 characters, an EKS token, an RSA
+    private key in PEM, and a base64 blob (a cloud service-account key file, as GOOGLE_CREDENTIALS)."""
+    def b64(n: int) -> str:
+        return _b64(rng.randbytes(n))
+
+    def ids() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def jwt(claims: dict) -> str:
+        return f"{_part({'alg': 'RS256', 'kid': b64(32)})}.{_part(claims)}.{b64(256)}"
+
+    now = 1_780_000_000 + rng.randrange(10**6)
+    sa = {"aud": [DEFAULT_ISSUER], "exp": now + 3600, "iat": now, "iss": DEFAULT_ISSUER, "jti": ids(),
+          "kubernetes.io": {"namespace": "platform", "serviceaccount": {"name": "gate", "uid": ids()}},
+          "nbf": now, "sub": "system:serviceaccount:platform:gate"}
+    bound = {**sa, "kubernetes.io": {**sa["kubernetes.io"], "node": {"name": "node-1", "uid": ids()},
+                                     "pod": {"name": "gate-verify-x7k2p", "uid": ids()}, "warnafter": now + 3607}}
+    oidc = {"iss": "https://dex.example.com", "sub": b64(24), "aud": "kubernetes", "email": "ci@example.com",
+            "iat": now, "exp": now + 3600, "groups": []}
+    while len(jwt(oidc)) < 2000:
+        oidc["groups"].append(f"team-{rng.getrandbits(48):012x}")
+    url = (f"https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15"
+           f"&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIA{rng.getrandbits(64):016X}%2F20260101"
+           f"%2Feu-west-1%2Fsts%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=60"
+           f"&X-Amz-Security-Token={quote(b64(260), safe='')}&X-Amz-SignedHeaders=host%3Bx-k8s-aws-id"
+           f"&X-Amz-Signature={rng.getrandbits(256):064x}")
+    body = base64.b64encode(rng.randbytes(1190)).decode()
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(body[i:i + 64] for i in range(0, len(body), 64)) \
+        + "\n-----END RSA PRIVATE KEY-----\n"
+    key_file = json.dumps({"type": "service_account", "project_id": "shop", "private_key_id": b64(20),
+                           "private_key": pem.replace("RSA PRIVATE", "PRIVATE"),
+                           "client_email": "gate@shop.iam.gserviceaccount.com"})
+    return {"serviceaccount": jwt(sa), "serviceaccount-bound": jwt(bound), "oidc-2000": jwt(oidc),
+            "eks": "k8s-aws-v1." + _b64(url.encode()), "pem-key": pem,
+            "base64-blob": base64.b64encode(key_file.encode()).decode()}
