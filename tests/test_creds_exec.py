@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,8 @@ def _exec_kubeconfig(sim, tmp: Path, **exec_block) -> str:
 def _verify(tmp: Path, kubeconfig: str, spec: str = SPEC, **env: str) -> subprocess.CompletedProcess[str]:
     (tmp / "gate.yaml").write_text(spec)
     return subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec",
-                           str(tmp / "gate.yaml"), "--config", CONFIG, "--kubeconfig", kubeconfig, "--no-watch"],
+                           str(tmp / "gate.yaml"), "--config", CONFIG, "--kubeconfig", kubeconfig, "--no-watch",
+                           "--json", str(tmp / "result.json")],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "KARGO_API_TOKEN": KARGO, "PYTHONPATH": str(ROOT), **env})
 
@@ -83,12 +85,36 @@ def test_an_exec_plugin_token_is_refreshed_before_it_expires_during_a_wait(sim, 
     assert sim.admin_token not in proc.stdout + proc.stderr and KARGO not in proc.stdout + proc.stderr
 
 
-def test_a_v1beta1_plugin_without_interactive_mode_passes(sim, tmp_path: Path) -> None:
-    kubeconfig = _exec_kubeconfig(sim, tmp_path, apiVersion=V1BETA1, interactiveMode=None)
-    proc = _verify(tmp_path, kubeconfig, spec=SPEC.replace("app=late", "app.kubernetes.io/name=grafana")
-                   .replace("namespace: apps", "namespace: monitoring"))
+GRAFANA = SPEC.replace("app=late", "app.kubernetes.io/name=grafana").replace("namespace: apps", "namespace: monitoring")
+
+
+def test_a_v1beta1_plugin_without_interactive_mode_gets_the_cluster_info(sim, tmp_path: Path) -> None:
+    kubeconfig = _exec_kubeconfig(sim, tmp_path, apiVersion=V1BETA1, interactiveMode=None, provideClusterInfo=True)
+    proc = _verify(tmp_path, kubeconfig, spec=GRAFANA)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert _runs(tmp_path)[0]["info"]["apiVersion"] == V1BETA1
+    info = _runs(tmp_path)[0]["info"]
+    assert info["apiVersion"] == V1BETA1
+    assert info["spec"]["cluster"]["server"] == sim.url  # provideClusterInfo
+    assert info["spec"]["cluster"]["certificate-authority-data"]
+
+
+def test_a_plugin_beside_the_kubeconfig_can_give_a_client_certificate(tmp_path: Path) -> None:
+    with start({"extends": "healthy", "client_certificates": True}) as sim:
+        cert, key = sim.client_certificate("cert-admin", ["system:masters"])
+        (tmp_path / "c.crt").write_text(cert)
+        (tmp_path / "c.key").write_text(key)
+        shutil.copy(PLUGIN, tmp_path / "get-cert")  # `./get-cert`: relative to the kubeconfig's directory
+        kubeconfig = _exec_kubeconfig(sim, tmp_path, command="./get-cert",
+                                      args=["--cert", str(tmp_path / "c.crt"), "--key", str(tmp_path / "c.key")])
+        proc = _verify(tmp_path, kubeconfig, spec=GRAFANA + "        - command: {run: [cat, KEY]}\n"
+                       .replace("KEY", str(tmp_path / "c.key")))
+        identities = {r["identity"] for r in sim.requests}
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert identities == {"cert-admin"}
+    body = "".join(key.strip().splitlines()[1:-1])
+    result = (tmp_path / "result.json").read_text()
+    assert "-----BEGIN RSA PRIVATE KEY-----" not in result and "***" in result  # the check's output, masked
+    assert body[:40] not in proc.stdout + proc.stderr + result  # the key the plugin gave is a secret
 
 
 def test_a_missing_plugin_exits_3_naming_the_command(sim, tmp_path: Path) -> None:

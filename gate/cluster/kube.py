@@ -230,6 +230,10 @@ def _register_user(user: dict) -> None:
     for key in ("tokenFile", "client-key"):
         if isinstance(user.get(key), str):
             _register_file(user[key])
+    plugin = user.get("exec")
+    for item in (plugin.get("env") or []) if isinstance(plugin, dict) and isinstance(plugin.get("env"), list) else []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and redact.is_secret_name(item["name"]):
+            redact.register(item.get("value") if isinstance(item.get("value"), str) else None)
 
 
 def _register_file(path: str) -> None:
