@@ -32,6 +32,7 @@ stages:
       1:
         - pods: {namespace: apps, selector: "app=late", min_ready: 1}
 """
+F2 = "7539ab25fa8b285f5321128519e52887bdf8c7a1"
 LATE_POD = {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "late-0", "namespace": "apps", "labels": {"app": "late"}},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]},
@@ -77,6 +78,39 @@ def _mint(sim) -> str:
     return resp.json()["status"]["token"]
 
 
+def _in_pod(sim, volume: ProjectedVolume, tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`gate ARGS` with the volume mounted where a Pod has its ServiceAccount, and the service's address."""
+    host, port = sim.url.removeprefix("https://").rsplit(":", 1)
+    script = f"""set -e
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/secrets/kubernetes.io/serviceaccount
+mount --bind "{volume.root}" /run/secrets/kubernetes.io/serviceaccount
+exec "$@"
+"""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "LANG": "C.UTF-8",
+           "PYTHONPATH": str(ROOT), "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port, **env}
+    return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, "-m", "gate", *args,
+                           "--config", CONFIG], env=env, capture_output=True, text=True, timeout=120, cwd="/")
+
+
+def test_in_a_job_the_kargo_api_takes_the_pods_serviceaccount_token(tmp_path: Path) -> None:
+    """KARGO_API_ADDRESS set, no KARGO_API_TOKEN: the pod's token, which Kargo v1.11 verifies by asking
+    Kubernetes (pkg/server/option/auth.go, `authenticate` case 4)."""
+    with start({"extends": "promote-ok", "token_request": True}, speed=10.0) as sim:
+        from gate.sim.kargo_api import mount
+
+        mount(sim)
+        volume = ProjectedVolume(tmp_path / "serviceaccount")
+        token = _mint(sim)
+        volume.write({"token": token, "ca.crt": Path(sim.ca_file).read_text(), "namespace": "platform"})
+        proc = _in_pod(sim, volume, tmp_path, "precheck", "--stage", "monitoring", "--freight", F2,
+                       "--kargo-ca", sim.ca_file, KARGO_API_ADDRESS=sim.url)
+        kargo = [r for r in sim.requests if r["path"].startswith("/v1beta1/")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert kargo and {(r["status"], r["identity"]) for r in kargo} == {(200, "system:serviceaccount:platform:gate")}
+    assert token not in proc.stdout + proc.stderr
+
+
 def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
     scenario = {"extends": "healthy", "token_request": True, "timeline": [{"at": "7s", "create": LATE_POD}]}
     with start(scenario) as sim:
@@ -99,22 +133,11 @@ def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
                 current = fresh
 
         (tmp_path / "gate.yaml").write_text(SPEC)
-        host, port = sim.url.removeprefix("https://").rsplit(":", 1)
-        script = f"""set -e
-mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /run/secrets/kubernetes.io/serviceaccount
-mount --bind "{volume.root}" /run/secrets/kubernetes.io/serviceaccount
-exec "$@"
-"""
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
-               "PYTHONPATH": str(ROOT), "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
         rotator = threading.Thread(target=rotate, daemon=True)
         rotator.start()
         try:
-            proc = subprocess.run(
-                ["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, "-m", "gate", "verify", "--stage",
-                 "monitoring", "--spec", str(tmp_path / "gate.yaml"), "--config", CONFIG, "--no-watch"],
-                env=env, capture_output=True, text=True, timeout=120, cwd="/")
+            proc = _in_pod(sim, volume, tmp_path, "verify", "--stage", "monitoring", "--spec",
+                           str(tmp_path / "gate.yaml"), "--no-watch")
         finally:
             stop.set()
             rotator.join(timeout=10)

@@ -45,6 +45,7 @@ class KargoConfig:
     insecure_skip_tls_verify: bool = False
     timeout: float = 15.0
     retry_budget: float = 20.0
+    token_file: str | None = None  # the pod's ServiceAccount token, re-read when the kubelet rotates it
 
     @classmethod
     def resolve(
@@ -60,11 +61,33 @@ class KargoConfig:
         address = address or os.environ.get("KARGO_API_ADDRESS") or get("kargo_api_address")
         token = token or os.environ.get("KARGO_API_TOKEN") or get("kargo_api_token")
         redact.register(token)
+        if address and not token and "token_file" not in kw:
+            from gate.cluster.kube import SA_DIR, in_cluster
+
+            if in_cluster():  # in a Job: the pod's ServiceAccount token, which Kargo verifies with Kubernetes
+                from gate.cluster.tokenfile import TokenFile
+
+                kw["token_file"] = f"{SA_DIR}/token"
+                token = TokenFile(kw["token_file"]).current()
         return cls(address=address, token=token, **kw)
 
     @property
     def configured(self) -> bool:
         return bool(self.address and self.token)
+
+
+class _RotatingBearer(requests.auth.AuthBase):
+    """Authorization from a token file on every request (a rotated pod token is used from its first
+    request on)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def __call__(self, request: Any) -> Any:
+        token = self.source.current()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
 
 
 def parse_version(text: str | None) -> tuple[int, int, int] | None:
@@ -101,6 +124,10 @@ class KargoClient:
         redact.register(config.token)
         self.http = session or requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {config.token}", "Accept": "application/json"})
+        if config.token_file:
+            from gate.cluster.tokenfile import TokenFile
+
+            self.http.auth = _RotatingBearer(TokenFile(config.token_file))
         # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE in requests.
         self.verify: bool | str = False if config.insecure_skip_tls_verify else (config.ca_file or True)
         if config.insecure_skip_tls_verify:
