@@ -5,7 +5,7 @@ A private mount namespace gives `gate verify` the Pod's /var/run/secrets/kuberne
 symlink swapped on each update, `token` -> `..data/token`) and KUBERNETES_SERVICE_HOST/PORT. The test
 writes a new Pod-bound token (minted through the simulator's TokenRequest, ~1,100 characters) every
 1.5 s and the simulator stops accepting the old one 0.5 s after its successor is on disk, while the gate
-polls for a pod that turns up 7 s into the run.
+polls for a pod that turns up 8 s into the run.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def test_in_a_job_the_kargo_api_takes_the_pods_serviceaccount_token(tmp_path: Pa
 
 
 def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
-    scenario = {"extends": "healthy", "token_request": True, "timeline": [{"at": "7s", "create": LATE_POD}]}
+    scenario = {"extends": "healthy", "token_request": True, "timeline": [{"at": "8s", "create": LATE_POD}]}
     with start(scenario) as sim:
         volume = ProjectedVolume(tmp_path / "serviceaccount")
         first = _mint(sim)

@@ -101,3 +101,53 @@ def test_a_token_the_server_does_not_know_exits_3_and_prints_none(sim, tmp_path:
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "401" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
     assert _leaks(text, token, KARGO, CI_TOKEN) == []
+
+
+def test_a_kubeconfig_token_file_rewritten_during_the_run_is_re_read(tmp_path: Path) -> None:
+    """`tokenFile:` (a token a sidecar or CI step keeps fresh): each new token is used from the next
+    request on; the simulator stops accepting the old one 0.5 s after the file was replaced."""
+    import threading
+
+    late = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late-0", "namespace": "apps",
+                                                           "labels": {"app": "late"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    spec = ("defaults: {timeout: 30s, interval: 0.5s, max_interval: 1s}\nstages:\n  monitoring:\n    levels:\n"
+            "      1:\n        - pods: {namespace: apps, selector: \"app=late\", min_ready: 1}\n")
+    with start({"extends": "healthy", "timeline": [{"at": "8s", "create": late}]}) as sim:
+        def fresh() -> str:
+            token = jwt_of_length(1200)
+            sim.auth.issue(token, "system:serviceaccount:platform:gate")
+            return token
+
+        current = fresh()
+        (tmp_path / "token").write_text(current + "\n")
+        kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig", {"tokenFile": "token"})  # beside it
+        stop, rotations = threading.Event(), []
+
+        def rotate() -> None:
+            old = current
+            while not stop.wait(1.0):
+                new = fresh()
+                (tmp_path / "token.tmp").write_text(new + "\n")
+                os.replace(tmp_path / "token.tmp", tmp_path / "token")
+                rotations.append(new)
+                if stop.wait(0.5):
+                    return
+                sim.auth.revoke(old)
+                old = new
+
+        (tmp_path / "gate.yaml").write_text(spec)
+        rotator = threading.Thread(target=rotate, daemon=True)
+        rotator.start()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", "monitoring", "--spec",
+                                   str(tmp_path / "gate.yaml"), "--config", CONFIG, "--kubeconfig", kubeconfig,
+                                   "--no-watch"], capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        finally:
+            stop.set()
+            rotator.join(timeout=10)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(rotations) >= 3 and [r for r in sim.requests if r["status"] == 401] == []
+    assert _leaks(proc.stdout + proc.stderr, current, *rotations) == []

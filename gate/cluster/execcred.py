@@ -193,12 +193,23 @@ class ExecPlugin:
 
 
 def loader_class() -> type:
-    """kubernetes' KubeConfigLoader with its exec step replaced by ExecPlugin (the order of the other
-    authentication methods, and everything else it reads, unchanged)."""
+    """kubernetes' KubeConfigLoader with its exec step replaced by ExecPlugin, and the `tokenFile` a token
+    came from remembered (gate.cluster.tokenfile re-reads it); the order of the authentication methods,
+    and everything else it reads, unchanged."""
     from kubernetes.config.kube_config import FileOrData, KubeConfigLoader
 
     class GateKubeConfigLoader(KubeConfigLoader):  # type: ignore[misc]
         exec_plugin: ExecPlugin | None = None
+        token_file: str | None = None  # the user's tokenFile, when it is where the token came from
+
+        def _load_user_token(self) -> bool | None:
+            """As the library, and remember a `tokenFile` (no `token`): client-go re-reads it
+            (CachedFileTokenSource), so a token a sidecar or the kubelet rewrites keeps working."""
+            found = super()._load_user_token()
+            name = self._user.safe_get("tokenFile")
+            if found and not self._user.safe_get("token") and isinstance(name, str) and name:
+                self.token_file = os.path.join(self._get_base_path(self._user.path), name)
+            return found
 
         def _load_from_exec_plugin(self) -> bool | None:
             if "exec" not in self._user:

@@ -148,6 +148,12 @@ def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
     loader.load_and_set(cfg)
     if loader.exec_plugin is not None and loader.exec_plugin.credential().token:
         cfg.refresh_api_key_hook = loader.exec_plugin.refresh_hook
+    elif loader.token_file is not None:
+        from gate.cluster.tokenfile import TokenFile
+
+        source = TokenFile(loader.token_file)  # re-read when rewritten; trimmed, as client-go trims it
+        source.refresh_hook(cfg)  # (the library kept the file's trailing newline: not a sendable header)
+        cfg.refresh_api_key_hook = source.refresh_hook
 
 
 def _origin(files: list[str], context: str | None, server: str) -> str:
