@@ -136,6 +136,19 @@ def test_a_failing_plugin_exits_3_with_its_stderr_masked(sim, tmp_path: Path) ->
     assert KARGO not in out and sim.admin_token not in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize(("script", "words"), [
+    ("exit 0", "printed no JSON ExecCredential"),
+    ("exec sleep 30", "did not finish within"),  # waits for a browser login: the run's --timeout ends it
+])
+def test_a_plugin_without_a_credential_exits_3(sim, tmp_path: Path, script: str, words: str) -> None:
+    (tmp_path / "plugin").write_text(f"#!/bin/sh\n{script}\n")
+    (tmp_path / "plugin").chmod(0o755)
+    command = str(tmp_path / "plugin")
+    proc = _verify(tmp_path, _exec_kubeconfig(sim, tmp_path, command=command), GATE_TIMEOUT="4s")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert words in proc.stderr and command in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize(("block", "words"), [
     ({"interactiveMode": None}, ["interactiveMode must be specified", V1]),
     ({"interactiveMode": "Always"}, ["interactiveMode: Always", "never runs a plugin interactively"]),

@@ -18,8 +18,8 @@ So gate.cluster.kube hands the library a loader whose exec step is this module's
   and kept until shortly before `expirationTimestamp` (a tenth of its lifetime, between 1 and 60
   seconds), then the plugin runs again, once, whichever thread asks first: a wait longer than the
   token's life keeps working.
-- A plugin that is missing, fails, hangs past its limit or prints no ExecCredential is exit 3 naming the
-  command, with its stderr masked and cut.
+- A plugin that is missing, fails, hangs past its limit (60 s, or the run's deadline when sooner) or
+  prints no ExecCredential is exit 3 naming the command, with its stderr masked and cut.
 """
 
 from __future__ import annotations
@@ -127,9 +127,12 @@ class ExecPlugin:
             info["spec"]["cluster"] = self.cluster
         env = {**self.env, "KUBERNETES_EXEC_INFO": json.dumps(info)}
         name = self.command
+        from gate.engine import deadlines
+
+        limit = deadlines.clamp(RUN_LIMIT, f"the exec credential plugin {name!r} ran") or RUN_LIMIT
         try:
             proc = subprocess.run(self.argv, env=env, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace", timeout=RUN_LIMIT)
+                                  capture_output=True, text=True, errors="replace", timeout=limit)
         except FileNotFoundError:
             raise ExecPluginError(f"the kubeconfig's exec credential plugin {name!r} was not found "
                                   f"(not on PATH, or no such file)") from None
@@ -137,7 +140,7 @@ class ExecPlugin:
             raise ExecPluginError(f"the kubeconfig's exec credential plugin {name!r} is not executable") from None
         except subprocess.TimeoutExpired:
             raise ExecPluginError(f"the kubeconfig's exec credential plugin {name!r} did not finish within "
-                                  f"{RUN_LIMIT:.0f}s (does it wait for an interactive login?)") from None
+                                  f"{limit:.0f}s (does it wait for an interactive login?)") from None
         except OSError as exc:
             raise ExecPluginError(f"the kubeconfig's exec credential plugin {name!r} could not run: "
                                   f"{exc.strerror or type(exc).__name__}") from None
