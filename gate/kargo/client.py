@@ -60,20 +60,27 @@ class KargoConfig:
 
         address = address or os.environ.get("KARGO_API_ADDRESS") or get("kargo_api_address")
         token = token or os.environ.get("KARGO_API_TOKEN") or get("kargo_api_token")
-        redact.register(token)
         if address and not token and "token_file" not in kw:
-            from gate.cluster.kube import SA_DIR, in_cluster
-
-            if in_cluster():  # in a Job: the pod's ServiceAccount token, which Kargo verifies with Kubernetes
-                from gate.cluster.tokenfile import TokenFile
-
-                kw["token_file"] = f"{SA_DIR}/token"
-                token = TokenFile(kw["token_file"]).current()
+            token = _pod_token(kw)
+        redact.register(token)
         return cls(address=address, token=token, **kw)
 
     @property
     def configured(self) -> bool:
         return bool(self.address and self.token)
+
+
+def _pod_token(kw: dict[str, Any]) -> str | None:
+    """In a Job: the pod's ServiceAccount token (Kargo verifies a JWT it did not issue with Kubernetes),
+    its file kept in `kw` so the client re-reads it when the kubelet rotates it; None elsewhere."""
+    from gate.cluster.kube import SA_DIR, in_cluster
+
+    if not in_cluster():
+        return None
+    from gate.cluster.tokenfile import TokenFile
+
+    kw["token_file"] = f"{SA_DIR}/token"
+    return TokenFile(kw["token_file"]).current()
 
 
 class _RotatingBearer(requests.auth.AuthBase):

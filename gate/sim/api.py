@@ -71,13 +71,14 @@ def not_found_path() -> SimResponse:
 
 
 class KubeAPI:
+    token_issuer: TokenIssuer | None = None  # the scenario's `token_request:` (gate/sim/tokens.py)
+
     def __init__(
         self, store: Store, auth: Authorizer, logs: dict[str, Any], proxy: Any, server_url: str = ""
     ) -> None:
         self.store, self.auth, self.logs, self.proxy = store, auth, logs, proxy
         self.server_url = server_url
         self.watches = WatchHub(store)
-        self.token_issuer: TokenIssuer | None = None  # the scenario's `token_request:` (gate/sim/tokens.py)
 
     # -- entry ---------------------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> Identity | None:

@@ -113,6 +113,7 @@ class SimHandle:
         self.controllers = scen.controllers_enabled(data)  # a bad `controllers:` fails before serving
         self.name: str = data.get("name", "scenario")
         self.settings: dict = dict(data.get("settings") or {})
+        self.client_certificates = _client_cert_mode(data.get("client_certificates"))  # before serving
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="gate-sim-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -139,13 +140,12 @@ class SimHandle:
         self._stop = threading.Event()
         self._http = requests.Session()
         self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy)
+        self._start_server(port)
+        self.add_ticker(self._apply_timeline)
         if data.get("token_request"):
             from gate.sim.tokens import TokenIssuer
 
             self.api.token_issuer = TokenIssuer(data["token_request"])
-        self.client_certificates = _client_cert_mode(data.get("client_certificates"))
-        self._start_server(port)
-        self.add_ticker(self._apply_timeline)
         if self.controllers["argocd"]:
             from gate.sim.argocd_controller import ArgoCDController
 
