@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from gate.sim.server import start
-from gate.sim.tokens import eks_token, jwt_of_length, serviceaccount_token
+from gate.sim.tokens import DEFAULT_ISSUER, eks_token, jwt_of_length, serviceaccount_token
 
 TOKEN_PATH = "/api/v1/namespaces/platform/serviceaccounts/gate/token"
 PODS = "/api/v1/namespaces/monitoring/pods"
@@ -112,7 +112,16 @@ def test_client_certificate_authenticates_as_cn_with_o_groups(sim, tmp_path: Pat
 
 
 @pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl not installed")
-def test_kubectl_uses_a_client_certificate_kubeconfig(sim, tmp_path: Path) -> None:
+def test_kubectl_mints_a_token_and_uses_a_client_certificate_kubeconfig(sim, tmp_path: Path) -> None:
+    proc = subprocess.run(["kubectl", "--kubeconfig", sim.admin_kubeconfig, "create", "token", "gate", "-n",
+                           "platform", "--duration", "20m", "--audience", DEFAULT_ISSUER],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    token = proc.stdout.strip()
+    claims = _claims(token)
+    assert claims["sub"] == "system:serviceaccount:platform:gate" and 1150 < claims["exp"] - time.time() <= 1200
+    assert claims["aud"] == [DEFAULT_ISSUER]
+    assert _get(sim, PODS, token).status_code == 200
     cert, key = sim.client_certificate("cert-admin", ["system:masters"])
     kubeconfig = sim.write_kubeconfig(tmp_path / "kc", {
         "client-certificate-data": base64.b64encode(cert.encode()).decode(),

@@ -255,9 +255,13 @@ class KubeAPI:
         if self.store.get("", "serviceaccounts", t.namespace, t.name or "") is None:
             return self._missing(t)
         try:
-            body = req.json()
-        except ValueError:
-            return status_response(400, "BadRequest", "the body of the request is not JSON")
+            if req.headers.get("content-type", "").split(";")[0].strip() == protobuf.CONTENT_TYPE:
+                body = protobuf.token_request(req.body)  # what `kubectl create token` sends
+            else:
+                body = req.json()
+        except (ValueError, protobuf.ProtobufError):
+            return status_response(400, "BadRequest", "the body of the request is neither JSON nor a protobuf "
+                                                      "TokenRequest")
         assert self.token_issuer is not None
         status, answer, record = self.token_issuer.request(t.namespace or "", t.name or "", body)
         if record is None:
