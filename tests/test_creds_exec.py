@@ -37,11 +37,20 @@ stages:
 KARGO = jwt_of_length(2000)
 
 
+SCENARIO = {"extends": "healthy", "token_request": {"min_expiration_seconds": 1},
+            "timeline": [{"at": "7s", "create": LATE_POD}]}
+
+
 @pytest.fixture(scope="module")
 def sim():
-    scenario = {"extends": "healthy", "token_request": {"min_expiration_seconds": 1},
-                "timeline": [{"at": "7s", "create": LATE_POD}]}
-    with start(scenario) as handle:
+    with start(SCENARIO) as handle:
+        yield handle
+
+
+@pytest.fixture
+def waiting_sim():
+    """A simulator of its own: its late pod turns up 7 s after this test starts."""
+    with start(SCENARIO) as handle:
         yield handle
 
 
@@ -65,7 +74,8 @@ def _runs(tmp: Path) -> list[dict]:
     return [json.loads(line) for line in (tmp / "plugin.jsonl").read_text().splitlines()]
 
 
-def test_an_exec_plugin_token_is_refreshed_before_it_expires_during_a_wait(sim, tmp_path: Path) -> None:
+def test_an_exec_plugin_token_is_refreshed_before_it_expires_during_a_wait(waiting_sim, tmp_path: Path) -> None:
+    sim = waiting_sim
     # Tokens live 3 s; the pod turns up 7 s into the scenario: without a refresh the run ends in a 401.
     kubeconfig = _exec_kubeconfig(sim, tmp_path, args=["--server", sim.url, "--ca", sim.ca_file, "--expiration",
                                                        "3", "--log", str(tmp_path / "plugin.jsonl")])
@@ -83,6 +93,28 @@ def test_an_exec_plugin_token_is_refreshed_before_it_expires_during_a_wait(sim, 
         assert run["info"] == {"apiVersion": V1, "kind": "ExecCredential", "spec": {"interactive": False}}
         assert run["stdin_tty"] is False and run["stdin_data"] == ""
     assert sim.admin_token not in proc.stdout + proc.stderr and KARGO not in proc.stdout + proc.stderr
+
+
+def test_a_token_refused_before_it_expires_runs_the_plugin_again(waiting_sim, tmp_path: Path) -> None:
+    """The server stops accepting the plugin's token 3 s into the run (revoked, an SSO session ended): the
+    401 runs the plugin once more and the same request is asked again, as client-go does."""
+    import threading
+
+    sim = waiting_sim
+    kubeconfig = _exec_kubeconfig(sim, tmp_path)  # tokens of an hour: no refresh for expiry
+
+    def revoke() -> None:
+        for token in list(sim.auth.expiry):  # every minted token so far
+            sim.auth.revoke(token)
+
+    timer = threading.Timer(3.0, revoke)
+    timer.start()
+    try:
+        proc = _verify(tmp_path, kubeconfig)
+    finally:
+        timer.cancel()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(_runs(tmp_path)) == 2
 
 
 GRAFANA = SPEC.replace("app=late", "app.kubernetes.io/name=grafana").replace("namespace: apps", "namespace: monitoring")

@@ -17,7 +17,8 @@ So gate.cluster.kube hands the library a loader whose exec step is this module's
 - The credential (`status.token`, or `clientCertificateData`/`clientKeyData`) is registered as a secret
   and kept until shortly before `expirationTimestamp` (a tenth of its lifetime, between 1 and 60
   seconds), then the plugin runs again, once, whichever thread asks first: a wait longer than the
-  token's life keeps working.
+  token's life keeps working. A 401 before then runs it again (`renew`, KubeClient.checked), as
+  client-go does.
 - A plugin that is missing, fails, hangs past its limit (60 s, or the run's deadline when sooner) or
   prints no ExecCredential is exit 3 naming the command, with its stderr masked and cut.
 """
@@ -113,6 +114,14 @@ class ExecPlugin:
             if cred is None or (cred.refresh_at is not None and time.time() >= cred.refresh_at):
                 self._cred = cred = self._run()
             return cred
+
+    def renew(self) -> bool:
+        """Run the plugin again now (the server refused the credential before its expiry, as client-go
+        does on a 401); True when it gave another credential."""
+        with self._lock:
+            old = self._cred
+            self._cred = cred = self._run()
+            return old is None or (cred.token, cred.cert_data) != (old.token, old.cert_data)
 
     def refresh_hook(self, configuration: Any) -> None:
         """kubernetes.client.Configuration.refresh_api_key_hook: the current token on every request."""

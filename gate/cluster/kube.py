@@ -117,7 +117,8 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             raise ConfigError(f"cannot use the pod's service account: {_library_error(exc)}") from None
         from gate.cluster.tokenfile import TokenFile
 
-        cfg.refresh_api_key_hook = TokenFile(f"{SA_DIR}/token", prefix="bearer ").refresh_hook  # rotation
+        source = TokenFile(f"{SA_DIR}/token", prefix="bearer ")
+        cfg.refresh_api_key_hook, cfg.gate_renew = source.refresh_hook, source.renew  # rotation
     else:
         raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
                           "or run inside a pod with a service account")
@@ -148,12 +149,13 @@ def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
     loader.load_and_set(cfg)
     if loader.exec_plugin is not None and loader.exec_plugin.credential().token:
         cfg.refresh_api_key_hook = loader.exec_plugin.refresh_hook
+        cfg.gate_renew = loader.exec_plugin.renew
     elif loader.token_file is not None:
         from gate.cluster.tokenfile import TokenFile
 
         source = TokenFile(loader.token_file)  # re-read when rewritten; trimmed, as client-go trims it
         source.refresh_hook(cfg)  # (the library kept the file's trailing newline: not a sendable header)
-        cfg.refresh_api_key_hook = source.refresh_hook
+        cfg.refresh_api_key_hook, cfg.gate_renew = source.refresh_hook, source.renew
 
 
 def _origin(files: list[str], context: str | None, server: str) -> str:
@@ -406,8 +408,12 @@ class KubeClient:
 
     def checked(self, method: str, path: str, *, permission: Permission | None = None,
                 **kwargs: Any) -> Response:
-        """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused."""
+        """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused. A 401 to
+        a credential that can be renewed (an exec plugin's, a token file's) renews it and asks once more."""
         resp = self.request(method, path, **kwargs)
+        renew = getattr(self.api.configuration, "gate_renew", None)
+        if resp.status == 401 and renew is not None and renew():
+            resp = self.request(method, path, **kwargs)
         if resp.status == 401:
             raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}{self._where()}")
         if resp.status == 403:

@@ -50,6 +50,13 @@ class TokenFile:
                     self.reads += 1
             return self.token
 
+    def renew(self) -> bool:
+        """Read the file again now (the server refused the token); True when it holds another token."""
+        old = self.token
+        with self._lock:
+            self._seen = None
+        return self.current() not in (None, old)
+
     def refresh_hook(self, configuration: Any) -> None:
         token = self.current()
         if token:
