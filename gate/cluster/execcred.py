@@ -55,6 +55,7 @@ class Credential:
     key_data: str | None
     expires: float | None  # epoch seconds
     refresh_at: float | None
+    fetched: float = 0.0  # when the plugin gave it (epoch seconds)
 
 
 class ExecPlugin:
@@ -120,6 +121,8 @@ class ExecPlugin:
         does on a 401); True when it gave another credential."""
         with self._lock:
             old = self._cred
+            if old is not None and time.time() - old.fetched < 1.0:
+                return True  # another request's 401 ran it a moment ago (client-go: "already rotated")
             self._cred = cred = self._run()
             return old is None or (cred.token, cred.cert_data) != (old.token, old.cert_data)
 
@@ -191,7 +194,7 @@ class ExecPlugin:
             refresh_at = expires - margin
         return Credential(token if isinstance(token, str) and token else None,
                           cert if isinstance(cert, str) else None, key if isinstance(key, str) else None,
-                          expires, refresh_at)
+                          expires, refresh_at, time.time())
 
     def _expiry(self, value: Any) -> float | None:
         if value in (None, ""):
