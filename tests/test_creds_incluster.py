@@ -111,6 +111,22 @@ def test_in_a_job_the_kargo_api_takes_the_pods_serviceaccount_token(tmp_path: Pa
     assert token not in proc.stdout + proc.stderr
 
 
+def test_in_cluster_the_pods_token_is_a_secret(tmp_path: Path) -> None:
+    """A check that prints the token file shows it masked (it was registered only as "bearer <token>")."""
+    spec = SPEC.replace("apps, selector: \"app=late\"", "monitoring, selector: \"app.kubernetes.io/name=grafana\"") \
+        + "        - command: {run: [cat, /var/run/secrets/kubernetes.io/serviceaccount/token]}\n"
+    with start({"extends": "healthy", "token_request": True}) as sim:
+        volume = ProjectedVolume(tmp_path / "serviceaccount")
+        token = _mint(sim)
+        volume.write({"token": token, "ca.crt": Path(sim.ca_file).read_text(), "namespace": "platform"})
+        (tmp_path / "gate.yaml").write_text(spec)
+        proc = _in_pod(sim, volume, tmp_path, "verify", "--stage", "monitoring", "--spec", str(tmp_path / "gate.yaml"),
+                       "--json", str(tmp_path / "result.json"))
+    result = (tmp_path / "result.json").read_text()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert token[:60] not in proc.stdout + proc.stderr + result and "***" in result
+
+
 def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
     scenario = {"extends": "healthy", "token_request": True, "timeline": [{"at": "8s", "create": LATE_POD}]}
     with start(scenario) as sim:

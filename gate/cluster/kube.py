@@ -117,8 +117,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             raise ConfigError(f"cannot use the pod's service account: {_library_error(exc)}") from None
         from gate.cluster.tokenfile import TokenFile
 
-        source = TokenFile(f"{SA_DIR}/token", prefix="bearer ")
-        cfg.refresh_api_key_hook, cfg.gate_renew = source.refresh_hook, source.renew  # rotation
+        source = TokenFile(f"{SA_DIR}/token", prefix="bearer ")  # the token registered as a secret now,
+        source.refresh_hook(cfg)  # alone (the library's value is "bearer <token>"), and re-read when rotated
+        cfg.refresh_api_key_hook, cfg.gate_renew = source.refresh_hook, source.renew
     else:
         raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
                           "or run inside a pod with a service account")
@@ -238,8 +239,9 @@ def _register_user(user: dict) -> None:
     for key in ("tokenFile", "client-key"):
         if isinstance(user.get(key), str):
             _register_file(user[key])
-    plugin = user.get("exec")
-    for item in (plugin.get("env") or []) if isinstance(plugin, dict) and isinstance(plugin.get("env"), list) else []:
+    plugin = user.get("exec") if isinstance(user.get("exec"), dict) else {}
+    env = plugin.get("env") if isinstance(plugin.get("env"), list) else []
+    for item in env:  # an exec plugin's env values of secret-looking names (its run registers the rest)
         if isinstance(item, dict) and isinstance(item.get("name"), str) and redact.is_secret_name(item["name"]):
             redact.register(item.get("value") if isinstance(item.get("value"), str) else None)
 
