@@ -483,6 +483,7 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
     secrets = canaries(rng)
     kube_token, delivery, kargo = real_credentials(secrets, rng.getrandbits(64))
     transport = rng.choice(["light", "library"])
+    transport = "library" if delivery == "exec" else transport  # the light path leaves exec to the library
     scenario = {"name": world.name, "extends": world.scenario, "gate_token": kube_token,
                 "tokens": {kube_token: {"user": "system:serviceaccount:platform:gate", "groups": [
                     "system:serviceaccounts", "system:serviceaccounts:platform", "system:authenticated"]}},
