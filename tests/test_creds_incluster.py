@@ -40,8 +40,8 @@ LATE_POD = {"apiVersion": "v1", "kind": "Pod",
                        "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0,
                                               "state": {"running": {}}}]}}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                                reason="needs root for a private mount namespace (the test bed runs as root)")
+in_a_pod = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                              reason="needs root for a private mount namespace (the test bed runs as root)")
 
 
 class ProjectedVolume:
@@ -93,6 +93,7 @@ exec "$@"
                            "--config", CONFIG], env=env, capture_output=True, text=True, timeout=120, cwd="/")
 
 
+@in_a_pod
 def test_in_a_job_the_kargo_api_takes_the_pods_serviceaccount_token(tmp_path: Path) -> None:
     """KARGO_API_ADDRESS set, no KARGO_API_TOKEN: the pod's token, which Kargo v1.11 verifies by asking
     Kubernetes (pkg/server/option/auth.go, `authenticate` case 4)."""
@@ -111,6 +112,7 @@ def test_in_a_job_the_kargo_api_takes_the_pods_serviceaccount_token(tmp_path: Pa
     assert token not in proc.stdout + proc.stderr
 
 
+@in_a_pod
 def test_in_cluster_the_pods_token_is_a_secret(tmp_path: Path) -> None:
     """A check that prints the token file shows it masked (it was registered only as "bearer <token>")."""
     spec = SPEC.replace("apps, selector: \"app=late\"", "monitoring, selector: \"app.kubernetes.io/name=grafana\"") \
@@ -127,6 +129,7 @@ def test_in_cluster_the_pods_token_is_a_secret(tmp_path: Path) -> None:
     assert token[:60] not in proc.stdout + proc.stderr + result and "***" in result
 
 
+@in_a_pod
 def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
     scenario = {"extends": "healthy", "token_request": True, "timeline": [{"at": "8s", "create": LATE_POD}]}
     with start(scenario) as sim:
@@ -167,3 +170,33 @@ def test_in_cluster_the_rotated_token_file_is_re_read(tmp_path: Path) -> None:
     assert finished - rotations[0] > 2.5  # requests went on after the first token was revoked
     for token in (first,):
         assert token not in proc.stdout + proc.stderr
+
+
+def test_the_token_source_follows_a_projected_volume_swap(tmp_path: Path) -> None:
+    """The same source the in-cluster path installs, in this process (no mount namespace needed): the
+    kubernetes client's requests carry each token from the first request after the swap."""
+    from kubernetes import client
+
+    from gate import redact
+    from gate.cluster.kube import KubeClient
+    from gate.cluster.resources import PODS
+    from gate.cluster.tokenfile import TokenFile
+
+    with start({"extends": "healthy", "token_request": True}) as sim:
+        volume = ProjectedVolume(tmp_path / "serviceaccount")
+        tokens = [_mint(sim)]
+        volume.write({"token": tokens[0]})
+        cfg = client.Configuration()
+        cfg.host, cfg.ssl_ca_cert = sim.url, sim.ca_file
+        source = TokenFile(str(volume.root / "token"), prefix="bearer ")
+        source.refresh_hook(cfg)  # as connect() does: the client asks the hook only once a key is set
+        cfg.refresh_api_key_hook = source.refresh_hook
+        kube = KubeClient(client.ApiClient(cfg))
+        assert kube.list(PODS, "monitoring")
+        for _ in range(3):
+            tokens.append(_mint(sim))
+            volume.write({"token": tokens[-1]})
+            sim.auth.revoke(tokens[-2])  # only the token on disk is accepted
+            assert kube.list(PODS, "monitoring")
+        assert source.reads == 4 and [r for r in sim.requests if r["status"] == 401] == []
+        assert all(redact.redact(token) == "***" for token in tokens)
