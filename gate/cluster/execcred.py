@@ -17,8 +17,8 @@ So gate.cluster.kube hands the library a loader whose exec step is this module's
 - The credential (`status.token`, or `clientCertificateData`/`clientKeyData`) is registered as a secret
   and kept until shortly before `expirationTimestamp` (a tenth of its lifetime, between 1 and 60
   seconds), then the plugin runs again, once, whichever thread asks first: a wait longer than the
-  token's life keeps working. A 401 before then runs it again (`renew`, KubeClient.checked), as
-  client-go does.
+  token's life keeps working. A 401 before then runs it again unless it ran since (`renew`,
+  KubeClient.checked), as client-go does.
 - A plugin that is missing, fails, hangs past its limit (60 s, or the run's deadline when sooner) or
   prints no ExecCredential is exit 3 naming the command, with its stderr masked and cut.
 """
@@ -55,7 +55,6 @@ class Credential:
     key_data: str | None
     expires: float | None  # epoch seconds
     refresh_at: float | None
-    fetched: float = 0.0  # when the plugin gave it (epoch seconds)
 
 
 class ExecPlugin:
@@ -96,10 +95,10 @@ class ExecPlugin:
             if redact.is_secret_name(item["name"]):
                 redact.register(item["value"])
         self.argv = [self._resolve(command, base_dir, self.env), *args]
-        self.cwd = base_dir or None
         self.cluster = cluster if conf.get("provideClusterInfo") else None
         self._lock = threading.Lock()
         self._cred: Credential | None = None
+        self.generation = 0  # how many credentials the plugin gave (KubeClient.checked reads it)
 
     @staticmethod
     def _resolve(command: str, base_dir: str, env: dict[str, str]) -> str:
@@ -116,13 +115,13 @@ class ExecPlugin:
                 self._cred = cred = self._run()
             return cred
 
-    def renew(self) -> bool:
-        """Run the plugin again now (the server refused the credential before its expiry, as client-go
-        does on a 401); True when it gave another credential."""
+    def renew(self, seen: int) -> bool:
+        """The server refused the credential of generation `seen` (a 401 before its expiry): run the plugin
+        again unless it ran since (client-go `maybeRefreshCreds`); True when there is another credential."""
         with self._lock:
+            if self.generation != seen:
+                return True  # another request's 401, or the expiry, rotated it already
             old = self._cred
-            if old is not None and time.time() - old.fetched < 1.0:
-                return True  # another request's 401 ran it a moment ago (client-go: "already rotated")
             self._cred = cred = self._run()
             return old is None or (cred.token, cred.cert_data) != (old.token, old.cert_data)
 
@@ -133,6 +132,11 @@ class ExecPlugin:
             configuration.api_key["BearerToken"] = f"Bearer {token}"
 
     def _run(self) -> Credential:
+        cred = self._exec()
+        self.generation += 1
+        return cred
+
+    def _exec(self) -> Credential:
         info: dict[str, Any] = {"apiVersion": self.api_version, "kind": "ExecCredential",
                                 "spec": {"interactive": False}}
         if self.cluster is not None:
@@ -143,7 +147,7 @@ class ExecPlugin:
 
         limit = deadlines.clamp(RUN_LIMIT, f"the exec credential plugin {name!r} ran") or RUN_LIMIT
         try:
-            proc = subprocess.run(self.argv, env=env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+            proc = subprocess.run(self.argv, env=env, stdin=subprocess.DEVNULL,  # the gate's cwd, as client-go
                                   capture_output=True, text=True, errors="replace", timeout=limit)
         except FileNotFoundError:
             raise ExecPluginError(f"the kubeconfig's exec credential plugin {name!r} was not found "
@@ -194,7 +198,7 @@ class ExecPlugin:
             refresh_at = expires - margin
         return Credential(token if isinstance(token, str) and token else None,
                           cert if isinstance(cert, str) else None, key if isinstance(key, str) else None,
-                          expires, refresh_at, time.time())
+                          expires, refresh_at)
 
     def _expiry(self, value: Any) -> float | None:
         if value in (None, ""):

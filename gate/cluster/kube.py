@@ -119,7 +119,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
 
         source = TokenFile(f"{SA_DIR}/token", prefix="bearer ")  # the token registered as a secret now,
         source.refresh_hook(cfg)  # alone (the library's value is "bearer <token>"), and re-read when rotated
-        cfg.refresh_api_key_hook, cfg.gate_renew = source.refresh_hook, source.renew
+        cfg.refresh_api_key_hook, cfg.gate_credentials = source.refresh_hook, source
     else:
         raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
                           "or run inside a pod with a service account")
@@ -149,14 +149,13 @@ def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
     loader = execcred.loader_class()(config_dict=merged.config, config_base_path=None, active_context=context)
     loader.load_and_set(cfg)
     if loader.exec_plugin is not None and loader.exec_plugin.credential().token:
-        cfg.refresh_api_key_hook = loader.exec_plugin.refresh_hook
-        cfg.gate_renew = loader.exec_plugin.renew
+        cfg.refresh_api_key_hook, cfg.gate_credentials = loader.exec_plugin.refresh_hook, loader.exec_plugin
     elif loader.token_file is not None:
         from gate.cluster.tokenfile import TokenFile
 
         source = TokenFile(loader.token_file)  # re-read when rewritten; trimmed, as client-go trims it
         source.refresh_hook(cfg)  # (the library kept the file's trailing newline: not a sendable header)
-        cfg.refresh_api_key_hook, cfg.gate_renew = source.refresh_hook, source.renew
+        cfg.refresh_api_key_hook, cfg.gate_credentials = source.refresh_hook, source
 
 
 def _origin(files: list[str], context: str | None, server: str) -> str:
@@ -412,9 +411,10 @@ class KubeClient:
                 **kwargs: Any) -> Response:
         """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused. A 401 to
         a credential that can be renewed (an exec plugin's, a token file's) renews it and asks once more."""
+        creds = getattr(self.api.configuration, "gate_credentials", None)  # execcred.ExecPlugin, TokenFile
+        seen = creds.generation if creds is not None else 0
         resp = self.request(method, path, **kwargs)
-        renew = getattr(self.api.configuration, "gate_renew", None)
-        if resp.status == 401 and renew is not None and renew():
+        if resp.status == 401 and creds is not None and creds.renew(seen):
             resp = self.request(method, path, **kwargs)
         if resp.status == 401:
             raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}{self._where()}")

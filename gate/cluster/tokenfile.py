@@ -50,11 +50,17 @@ class TokenFile:
                     self.reads += 1
             return self.token
 
-    def renew(self) -> bool:
-        """Read the file again now (the server refused the token); True when it holds another token."""
-        old = self.token
+    @property
+    def generation(self) -> int:
+        return self.reads
+
+    def renew(self, seen: int) -> bool:
+        """The server refused the token of generation `seen`: read the file again now unless a newer token
+        was read since; True when there is another token."""
         with self._lock:
-            self._seen = None
+            if self.reads != seen:
+                return True
+            old, self._seen = self.token, None
         return self.current() not in (None, old)
 
     def refresh_hook(self, configuration: Any) -> None:
