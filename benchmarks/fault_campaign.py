@@ -60,7 +60,6 @@ sys.path.insert(0, str(ROOT))
 from gate.sim.faults import SHAPES  # noqa: E402
 from gate.sim.kargo_api import mount  # noqa: E402
 from gate.sim.server import start  # noqa: E402
-from gate.sim.tokens import shapes  # noqa: E402
 
 CONFIG = str(ROOT / "gate" / "demo" / "config.yaml")
 F2 = "7539ab25fa8b285f5321128519e52887bdf8c7a1"
@@ -464,6 +463,8 @@ def real_credentials(secrets: dict[str, str], bits: int) -> tuple[str, str, dict
     other draws stay as they were: the kube token (a ServiceAccount, Pod-bound, OIDC or EKS token), how the
     kubeconfig delivers it (the token itself or an exec plugin printing it), and CI variables holding a
     JWT of 2,000 characters, a PEM private key and a base64 key file; the Kargo API token is a JWT too."""
+    from gate.sim.tokens import shapes
+
     local = random.Random(bits)
     real = shapes(local)
     kube_token = real[local.choice(["serviceaccount", "serviceaccount-bound", "oidc-2000", "eks"])]
@@ -503,6 +504,8 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
     for path in (junit, js, summary, outputs):
         path.unlink(missing_ok=True)
     with start(scenario, speed=10.0, workdir=str(tmp / "sim")) as sim:
+        if delivery == "exec":  # the kubeconfig this run's gate reads
+            sim.kubeconfig = _exec_kubeconfig(sim, tmp / "exec-kubeconfig", kube_token)
         env = {**os.environ, **secrets, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
                "GITHUB_OUTPUT": str(outputs), **({"GATE_TARGET": target.url} if target else {}),
                # this tree's gate, not an installed copy (the run's cwd is its scratch directory)
@@ -527,10 +530,8 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         for fault in faults:
             if fault["path"] not in TARGET:
                 sim.add_fault(fault)
-        kubeconfig = _exec_kubeconfig(sim, tmp / "exec-kubeconfig", kube_token) if delivery == "exec" \
-            else sim.kubeconfig
         argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
-                "--config", CONFIG, "--kubeconfig", kubeconfig, "--junit", str(junit), "--json", str(js),
+                "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--junit", str(junit), "--json", str(js),
                 "--timeout", f"{world.timeout:g}s"]
         if world.kargo:
             argv += ["--kargo-ca", sim.ca_file, "--poll-interval", "0.1"]
