@@ -495,10 +495,11 @@ class SimHandle:
 
 def _client_cert_mode(raw: Any) -> str | None:
     """The scenario's `client_certificates:` switch: true/accept (a verified client certificate
-    authenticates, as kube-apiserver's --client-ca-file), require (no handshake without one)."""
+    authenticates, as kube-apiserver's --client-ca-file), require (no handshake without one). A mapping
+    of users to groups (how another branch's gate/sim/x509auth.py spells it) accepts too."""
     if raw in (None, False):
         return None
-    if raw is True or raw == "accept":
+    if raw is True or raw == "accept" or isinstance(raw, dict):  # a mapping {user: [groups]}: accept too
         return "accept"
     if raw == "require":
         return "require"
