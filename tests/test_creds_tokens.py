@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,8 @@ def test_a_token_the_server_does_not_know_exits_3_and_prints_none(sim, tmp_path:
 
 def test_a_kubeconfig_token_file_rewritten_during_the_run_is_re_read(tmp_path: Path) -> None:
     """`tokenFile:` (a token a sidecar or CI step keeps fresh): each new token is used from the next
-    request on; the simulator stops accepting the old one 0.5 s after the file was replaced."""
+    request on; the simulator stops accepting the old one 0.5 s after the file was replaced, and the pod
+    the gate waits for turns up after three replacements made while it polled."""
     import threading
 
     late = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late-0", "namespace": "apps",
@@ -114,7 +116,7 @@ def test_a_kubeconfig_token_file_rewritten_during_the_run_is_re_read(tmp_path: P
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
     spec = ("defaults: {timeout: 30s, interval: 0.5s, max_interval: 1s}\nstages:\n  monitoring:\n    levels:\n"
             "      1:\n        - pods: {namespace: apps, selector: \"app=late\", min_ready: 1}\n")
-    with start({"extends": "healthy", "timeline": [{"at": "8s", "create": late}]}) as sim:
+    with start("healthy") as sim:
         def fresh() -> str:
             token = jwt_of_length(1200)
             sim.auth.issue(token, "system:serviceaccount:platform:gate")
@@ -123,7 +125,7 @@ def test_a_kubeconfig_token_file_rewritten_during_the_run_is_re_read(tmp_path: P
         current = fresh()
         (tmp_path / "token").write_text(current + "\n")
         kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig", {"tokenFile": "token"})  # beside it
-        stop, rotations = threading.Event(), []
+        stop, rotations = threading.Event(), []  # (when, token) of each swap
 
         def rotate() -> None:
             old = current
@@ -131,11 +133,13 @@ def test_a_kubeconfig_token_file_rewritten_during_the_run_is_re_read(tmp_path: P
                 new = fresh()
                 (tmp_path / "token.tmp").write_text(new + "\n")
                 os.replace(tmp_path / "token.tmp", tmp_path / "token")
-                rotations.append(new)
+                rotations.append((time.time(), new))  # the clock of the simulator's request log
                 if stop.wait(0.5):
                     return
                 sim.auth.revoke(old)
                 old = new
+                if len(_polled_since(sim, rotations)) == 3:  # three swaps while the gate waited: enough
+                    sim.apply_change({"create": late})
 
         (tmp_path / "gate.yaml").write_text(spec)
         rotator = threading.Thread(target=rotate, daemon=True)
@@ -150,4 +154,10 @@ def test_a_kubeconfig_token_file_rewritten_during_the_run_is_re_read(tmp_path: P
             rotator.join(timeout=10)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(rotations) >= 3 and [r for r in sim.requests if r["status"] == 401] == []
-    assert _leaks(proc.stdout + proc.stderr, current, *rotations) == []
+    assert _leaks(proc.stdout + proc.stderr, current, *(token for _, token in rotations)) == []
+
+
+def _polled_since(sim, swaps: list) -> list:
+    """The swaps made after the gate first asked for the pods it waits for (the namespace `apps`)."""
+    asked = [r["time"] for r in list(sim.requests) if r["path"].startswith("/api/v1/namespaces/apps")]
+    return [swap for swap in swaps if asked and swap[0] > asked[0]]
