@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from packaging.version import Version
 
 import gate
 
@@ -23,9 +24,28 @@ def test_version_comes_from_one_place() -> None:
     assert proc.stdout.strip() == f"gate, version {gate.__version__}"
 
 
-def test_changelog_has_the_current_version_and_the_script_prints_it() -> None:
+def _released(changelog: str) -> list[Version]:
+    return [Version(v) for v in re.findall(r"(?m)^## \[(\d[^\]]*)\] - \d{4}-\d\d-\d\d$", changelog)]
+
+
+def test_the_version_says_whether_it_is_released() -> None:
+    """A version with a CHANGELOG section is a release, and nothing is left under [Unreleased]; with
+    entries under [Unreleased], the version is a .dev of one newer than every release (never a published
+    one, so the action installs its own source)."""
+    text = (ROOT / "CHANGELOG.md").read_text()
+    version = Version(gate.__version__)
+    unreleased = text.split("## [Unreleased]", 1)[1].split("\n## [", 1)[0] if "## [Unreleased]" in text else ""
+    if re.search(r"(?m)^- ", unreleased):
+        assert version.is_devrelease, f"{version}: [Unreleased] has entries, so this is not {version}"
+        assert all(Version(version.base_version) > v for v in _released(text))
+    else:
+        assert not version.is_devrelease and version in _released(text)
+
+
+def test_the_script_prints_a_release_section() -> None:
     script = ROOT / "scripts/changelog_section.py"
-    proc = subprocess.run([sys.executable, str(script), gate.__version__], capture_output=True, text=True)
+    latest = str(max(_released((ROOT / "CHANGELOG.md").read_text())))
+    proc = subprocess.run([sys.executable, str(script), latest], capture_output=True, text=True)
     assert proc.returncode == 0 and "### Added" in proc.stdout and "## [" not in proc.stdout
     missing = subprocess.run([sys.executable, str(script), "99.0.0"], capture_output=True, text=True)
     assert missing.returncode == 1 and "no [99.0.0] section" in missing.stderr
