@@ -30,6 +30,7 @@ def test_a_rejected_token_names_kargo_api_token_and_a_test(tmp_path: Path, capsy
     assert "KARGO_API_TOKEN" in action and KARGO_TEST in action
     assert not any(word in action for word in KUBE_WORDS), action
     assert "eyJ.wrong.token" not in out
+    assert out.count(KARGO_TEST) == 1, out  # said once: as Action Required, not also as the row's hint
 
 
 def test_an_unreachable_address_names_kargo_api_address(tmp_path: Path, capsys: pytest.CaptureFixture,

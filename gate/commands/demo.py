@@ -95,7 +95,8 @@ def _spec(workdir: Path, variables: dict[str, str]) -> str:
               help="Write the JUnit report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=report_path_cb,
               help="Also write the JSON result.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="What to print on stdout.")
 @click.option("--speed", type=float, default=None, help="Scenario time speed factor.")
 @click.option("--timeout", callback=_timeout_cb, help="Overall deadline, e.g. 30s.")
 @click.option("--promote", is_flag=True,
