@@ -96,6 +96,10 @@ def cli() -> None:
 
     Exit codes: 0 gate open, 1 gate closed, 2 usage or configuration error, 3 could not evaluate,
     130/143 interrupted. Each command's --help ends with the environment variables it reads.
+
+    \b
+    Example:
+      gate demo
     """
     from gate import redact
 

@@ -98,3 +98,19 @@ def test_dash_o_selects_the_output(tmp_path: Path) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout)["version"] == "2.1.0"
     proc = gate("lint", "--format", "sarif", clean, tmp_path=tmp_path)  # the old name stays
     assert proc.returncode == 0 and json.loads(proc.stdout)["version"] == "2.1.0"
+
+
+def test_sim_serve_help_groups_the_scenarios_and_sim_list_names_them_all() -> None:
+    from click.testing import CliRunner
+
+    from gate.cli import cli
+    from gate.sim.scenario import builtin_names
+
+    names = builtin_names()
+    text = CliRunner().invoke(cli, ["sim", "serve", "--help"], terminal_width=120).output
+    help_words = " ".join(text.split())
+    listed = [n for n in names if n in help_words.replace("- ", "-")]
+    assert len(listed) < len(names) / 2, "the help lists the families, not every scenario"
+    assert "diagnose-* (" in help_words and "argocd-* (" in help_words and "gate sim list" in help_words
+    out = CliRunner().invoke(cli, ["sim", "list"]).output.splitlines()
+    assert [line.split()[0] for line in out] == names
