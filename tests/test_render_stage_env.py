@@ -132,6 +132,28 @@ def test_an_unknown_field_fails_the_kubernetes_validation(docs: list[dict]) -> N
         kubernetes_validate.validate(role, K8S, strict=True)
 
 
+SHOP_NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"  # the app's, made first
+
+
+def test_the_offline_output_applies_as_it_is(tmp_path: Path) -> None:
+    """`kubectl apply` of the output, unchanged, against the simulator (strict server-side field validation
+    from its /openapi/v3, the real AnalysisTemplate CRD): every object is created."""
+    import shutil
+
+    from gate.sim.server import start
+
+    proc = render(tmp_path, *GIVEN)
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    with start("healthy") as sim:
+        applied = subprocess.run([shutil.which("kubectl") or "kubectl", "--kubeconfig", sim.admin_kubeconfig,
+                                  "--cache-dir", str(tmp_path / "cache"), "apply", "-f", "-"],
+                                 input=SHOP_NAMESPACE + proc.stdout, capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.count(" created") == len(docs) + 1, applied.stdout
+    assert "warning" not in applied.stderr.lower(), applied.stderr
+
+
 def test_offline_without_the_values_stops_naming_them_all(tmp_path: Path) -> None:
     proc = render(tmp_path, "--offline")
     assert proc.returncode == 2 and proc.stdout == ""
