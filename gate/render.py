@@ -250,8 +250,9 @@ def render() -> None:
 @click.option("--namespace", help="Kargo project namespace (default: --project / kargo_project).")
 @click.option("--service-account", help="ServiceAccount the Job runs as (default: promotion-gate-STAGE).")
 @click.option("--name", "template_name", help="AnalysisTemplate name (default: promotion-gate-STAGE).")
-@click.option("--ttl", type=int, default=DEFAULT_TTL, show_default=True,
-              help="ttlSecondsAfterFinished of the Job (its logs go with it).")
+@click.option("--ttl", default="24h", show_default=True, callback=lambda c, p, v: _ttl(v),
+              help="ttlSecondsAfterFinished of the Job (its logs go with it), e.g. 24h or 90m (a bare number "
+                   "is seconds).")
 @click.option("--offline", is_flag=True,
               help="Read no cluster and no secret: settings come from the files, GATE_* variables and --set; "
                    "${env:NAME} secrets are referenced from a Secret, never read.")
@@ -299,6 +300,16 @@ def analysis_template_cmd(stage: str, image: str, namespace: str | None, service
                           f"{', '.join(env_name(k) for k in missing)}; the manifests are printed only when "
                           "they apply as they are")
     click.echo(stage_snippet(name, stage) + dump_yaml(docs), nl=False)
+
+
+def _ttl(value: str | int) -> int:
+    from gate.options import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from None
+    return math.ceil(seconds or 0)
 
 
 def _set_values(items: tuple[str, ...]) -> dict[str, str]:

@@ -114,3 +114,15 @@ def test_sim_serve_help_groups_the_scenarios_and_sim_list_names_them_all() -> No
     assert "diagnose-* (" in help_words and "argocd-* (" in help_words and "gate sim list" in help_words
     out = CliRunner().invoke(cli, ["sim", "list"]).output.splitlines()
     assert [line.split()[0] for line in out] == names
+
+
+def test_render_ttl_takes_durations(tmp_path: Path) -> None:
+    from gate.render import analysis_template_cmd
+
+    for given, seconds in (("90m", 5400), ("86400", 86400), ("24h", 86400)):
+        ctx = analysis_template_cmd.make_context("analysis-template", ["--stage", "s", "--image", "i", "--ttl", given])
+        assert ctx.params["ttl"] == seconds
+    assert analysis_template_cmd.make_context("analysis-template", ["--stage", "s", "--image", "i"]).params["ttl"] \
+        == 86400
+    with pytest.raises(click.BadParameter):
+        analysis_template_cmd.make_context("analysis-template", ["--stage", "s", "--image", "i", "--ttl", "a day"])
