@@ -190,3 +190,17 @@ def test_a_job_of_one_stage_does_not_need_another_stage_s_secret(tmp_path: Path)
     assert "kubeconfig file" in proc.stderr, proc.stderr
     proc = gate("verify", "--stage", "uat", cwd=tmp_path)
     assert proc.returncode == 2 and "UAT_TOKEN is not set" in proc.stderr
+
+
+def test_a_spec_read_for_one_stage_never_plans_another_with_unfilled_values(tmp_path: Path) -> None:
+    from gate.errors import ConfigError
+    from gate.spec.load import load_spec
+    from gate.spec.settings import load_settings
+
+    (tmp_path / "gate.yaml").write_text(SPEC)
+    settings = load_settings(None, {"domain": "example.com", "app_namespace": "shop", "argocd_namespace": "a"})
+    spec = load_spec(str(tmp_path / "gate.yaml"), settings, env={"UAT_TOKEN": "t"}, stage="uat")
+    assert spec.plan("uat").levels  # its own values are all there
+    assert spec.env_names("uat") == ["UAT_TOKEN"] and spec.env_names("prod") == ["PROD_TOKEN"]
+    with pytest.raises(ConfigError, match="'prod' was not loaded with its values"):
+        spec.plan("prod")  # PROD_TOKEN was never read: its check would send the literal reference

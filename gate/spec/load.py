@@ -56,6 +56,8 @@ class Spec:
     kinds: Kinds = field(default_factory=dict, repr=False)
     # stage -> the `${VAR}` names and `${env:NAME}` references ("env:NAME") its checks use, as parsed
     references: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    # stages read for another one (load_spec's `stage`) whose references stayed unfilled: never planned
+    unfilled: set[str] = field(default_factory=set, repr=False)
 
     def env_names(self, stage: str) -> list[str]:
         """The NAMEs of the `${env:NAME}` references in `stage` (not in comments, not in other stages)."""
@@ -68,6 +70,9 @@ class Spec:
     def plan(self, stage: str, levels: set[int] | None = None) -> Plan:
         """The checks of `stage` (only `levels` when given), ready for the runner."""
         spec = self.stages.get(stage)
+        if stage in self.unfilled:  # fail closed: its checks would see `${VAR}`s instead of values
+            raise ConfigError(f"stage {stage!r} was not loaded with its values (the spec was read for another "
+                              "stage)", file=self.source, key="--stage")
         if spec is None:
             names = ", ".join(self.stages) or "none"
             raise ConfigError(f"unknown stage {stage!r}{did_you_mean(stage, list(self.stages))}; "
@@ -269,6 +274,7 @@ def load_spec(path: str | None, settings: Settings, *,
     for name, where in sub.used:
         if len(where) > 1 and where[0] == "stages":
             spec.references.setdefault(str(where[1]), set()).add(name)
+    spec.unfilled = {str(where[1]) for where in sub.tainted if len(where) > 1 and where[0] == "stages"}
     return spec
 
 
