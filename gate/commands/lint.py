@@ -13,7 +13,8 @@ from gate.errors import EXIT_CLOSED, EXIT_PASS, ConfigError
 
 @click.command()
 @click.argument("paths", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "sarif"]), default="text",
+@click.option("-o", "--output", "--format", "fmt", type=click.Choice(["text", "json", "junit", "sarif"]),
+              default="text",
               show_default=True, help="Output format (sarif: GitHub code scanning; junit: GitLab test view).")
 @click.option("--strict", is_flag=True, help="Warnings fail the lint too (exit 1).")
 @click.option("--graph", type=click.Choice(["mermaid", "dot"]), is_flag=False, flag_value="mermaid",
