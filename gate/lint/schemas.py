@@ -77,17 +77,32 @@ def _validator(api_version: str, kind: str) -> jsonschema.Draft7Validator | None
     return jsonschema.Draft7Validator(strict)
 
 
+def _prunable(value: Any, schema: Any) -> bool:
+    """A null the API server drops before validating: the field is not nullable and has no default
+    (apiextensions-apiserver structuraldefaulting.PruneNonNullableNullsWithoutDefaults)."""
+    return value is None and isinstance(schema, dict) and not schema.get("nullable") and "default" not in schema
+
+
 def defaulted(value: Any, schema: dict) -> Any:
-    """The object with the schema's defaults filled in, as the API server does before validating
-    (structural schema defaulting: a default applies where the parent object is present)."""
+    """The object as the API server validates it: nulls in non-nullable fields without a default pruned,
+    then the schema's defaults filled in (structural schema defaulting: a default applies where the
+    parent object is present, and to a null in a non-nullable field)."""
     if isinstance(value, dict):
         props = schema.get("properties") or {}
-        out = {k: defaulted(v, props.get(k) or schema.get("additionalProperties") or {})
-               if isinstance(schema.get("additionalProperties"), dict) or k in props else v
+        extra = schema.get("additionalProperties")
+
+        def sub(key: str) -> Any:
+            return props.get(key) or (extra if isinstance(extra, dict) else {})
+
+        value = {k: v for k, v in value.items() if not _prunable(v, sub(k) if k in props or isinstance(extra, dict)
+                                                                   else None)}
+        value = {k: copy.deepcopy(sub(k)["default"]) if v is None and isinstance(sub(k), dict)
+                 and "default" in sub(k) and not sub(k).get("nullable") else v for k, v in value.items()}
+        out = {k: defaulted(v, sub(k)) if isinstance(extra, dict) or k in props else v
                for k, v in value.items()}
-        for key, sub in props.items():
-            if key not in out and isinstance(sub, dict) and "default" in sub:
-                out[key] = copy.deepcopy(sub["default"])
+        for key, prop in props.items():
+            if key not in out and isinstance(prop, dict) and "default" in prop:
+                out[key] = copy.deepcopy(prop["default"])
         return out
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [defaulted(v, schema["items"]) for v in value]
