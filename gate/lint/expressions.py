@@ -31,6 +31,11 @@ class Unknown:
 
     expression: str
     label: str = ""
+    cause: str = ""  # the innermost expression that is unknown (ctx.promotion behind vars.app)
+
+    @property
+    def root(self) -> str:
+        return self.cause or self.expression
 
     def shown(self) -> str:
         return self.label or "${{ " + self.expression.strip() + " }}"
@@ -270,7 +275,7 @@ def evaluate(expression: str, env: dict[str, Any]) -> Any:
     except (_Unsupported, RecursionError, TypeError, ZeroDivisionError):
         return Unknown(expression.strip())
     if isinstance(value, Unknown):
-        return Unknown(expression.strip(), value.label)
+        return Unknown(expression.strip(), value.label, value.root)
     return value
 
 
@@ -296,8 +301,8 @@ def evaluate_template(template: str, env: dict[str, Any]) -> Any:
     if not any(a in template for a, _ in DELIMITERS):
         return template
     text, unknown = render(template, env)
-    if unknown:
-        return unknown[0]
+    if unknown:  # shown as the text with placeholders where it is used
+        return Unknown(template, text, unknown[0].root)
     if len(text) > 1 and text.startswith('"') and text.endswith('"'):
         return text[1:-1]
     try:

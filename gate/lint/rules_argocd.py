@@ -330,7 +330,8 @@ def check_expressions(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
                 if key in seen:
                     continue
                 seen.add(key)
+                why = f" ({unknown.root} is known only at promotion)" if unknown.root != unknown.expression \
+                    else " (known only at promotion)"
                 yield finding("expression-not-checked", ref.step.owner, ref.path,
                               f"not checked: expression ${{{{ {unknown.expression} }}}} in an argocd-update app of "
-                              f"Stage {stage.name} is known only at promotion; rules {APP_RULES} could not run "
-                              "for this app")
+                              f"Stage {stage.name}{why}; rules {APP_RULES} could not run for this app")
