@@ -62,7 +62,7 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, graph: str | None, foun
     if graph:
         click.echo(text, nl=False)
         return EXIT_PASS
-    render = {"text": lambda: output.text(found, read.files, len(objects), cluster),
+    render = {"text": lambda: output.text(found, read.files, len(objects), cluster, len(read.specs)),
               "json": lambda: output.as_json(found, read.files, len(objects)),
               "junit": lambda: output.junit(found, strict),
               "sarif": lambda: output.sarif(found)}[fmt]

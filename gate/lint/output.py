@@ -32,7 +32,7 @@ def _counts(findings: list[Finding]) -> dict[str, int]:
     return {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
 
 
-def text(findings: list[Finding], files: int, objects: int, cluster: bool = False) -> str:
+def text(findings: list[Finding], files: int, objects: int, cluster: bool = False, specs: int = 0) -> str:
     lines = []
     for f in findings:
         ref = f" {f.ref}:" if f.ref else ""
@@ -43,7 +43,8 @@ def text(findings: list[Finding], files: int, objects: int, cluster: bool = Fals
     n = _counts(findings)
     where = f"{files} files" + (" and the cluster" if cluster else "") if files or not cluster else "the cluster"
     info = f", {n['info']} notes" if n["info"] else ""
-    lines.append(f"{objects} objects in {where}: {n['error']} errors, {n['warning']} warnings{info}")
+    what = f"{objects} objects" + (f" and {specs} gate spec{'s' if specs > 1 else ''}" if specs else "")
+    lines.append(f"{what} in {where}: {n['error']} errors, {n['warning']} warnings{info}")
     return "\n".join(lines) + "\n"
 
 
