@@ -24,7 +24,8 @@ from typing import Any, BinaryIO
 import yaml
 
 from gate.errors import ConfigError
-from gate.spec.yamlpos import LIMITS, Limits, Path, Positions, check_size
+from gate.lint.yamlbuild import Builder
+from gate.spec.yamlpos import LIMITS, Limits, Path, Positions
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -40,6 +41,37 @@ class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  
         first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+    # libyaml calls back into Python for every node's tag (Resolver.resolve): a plain scalar whose first
+    # character no implicit resolver starts with, and any quoted one, is a string at once; short scalars
+    # repeat (keys, types) and are remembered; the path resolvers SafeLoader never registers are skipped.
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            if not implicit[0] or (value and value[0] not in _FIRST):
+                return _STR
+            if len(value) < 64:
+                key = (value, implicit)
+                tag = _RESOLVED.get(key)
+                if tag is None:
+                    if len(_RESOLVED) > 100_000:
+                        _RESOLVED.clear()
+                    tag = _RESOLVED[key] = super().resolve(kind, value, implicit)
+                return tag
+            return super().resolve(kind, value, implicit)
+        if kind is yaml.MappingNode:
+            return yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+        return yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+_FIRST = frozenset(k for k in _Loader.yaml_implicit_resolvers if k)
+_STR = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
+_RESOLVED: dict[tuple[str, Any], str] = {}
 
 
 class NodePositions:
@@ -146,49 +178,21 @@ class Input:
 
 
 # -- parsing ----------------------------------------------------------------------------------------
-def _check_node(node: yaml.Node, file: str, limits: Limits, problems: list[Problem]) -> None:
-    """Depth (walked without recursion), duplicate keys and alias-expanded size of one document."""
-    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
-    seen: set[int] = set()
-    while stack:
-        n, depth = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if depth > limits.max_depth:
-            raise ConfigError(f"nested more than {limits.max_depth} levels deep", file=file,
-                              line=n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            _duplicates(n, file, problems)
-            stack += [(c, depth + 1) for pair in n.value for c in pair]
-        elif isinstance(n, yaml.SequenceNode):
-            stack += [(c, depth + 1) for c in n.value]
-    check_size(node, file, limits)  # depth is bounded above, so its recursion is safe
-
-
-def _duplicates(node: yaml.MappingNode, file: str, problems: list[Problem]) -> None:
-    seen: dict[str, int] = {}
-    for key, _ in node.value:
-        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-            continue
-        line = key.start_mark.line + 1
-        if key.value in seen:
-            problems.append(Problem("yaml-duplicate-key", file, line,
-                                    f"duplicate key {key.value!r} (first at line {seen[key.value]}): kubectl and "
-                                    "`kargo apply` keep this last one, the first is ignored"))
-        seen[key.value] = line
-
-
 def _documents(text: str, file: str, limits: Limits, problems: list[Problem]) -> Iterator[tuple[Any, yaml.Node]]:
     loader = _Loader(text)
+
+    def duplicate(line: int, key: str, first: int) -> None:
+        problems.append(Problem("yaml-duplicate-key", file, line,
+                                f"duplicate key {key!r} (first at line {first}): kubectl and `kargo apply` keep "
+                                "this last one, the first is ignored"))
+
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            _check_node(node, file, limits, problems)
             try:
-                data = loader.construct_document(node)
+                data = Builder(loader, file, limits, duplicate).document(node)
             except ValueError as exc:  # an integer with more digits than Python converts
                 raise ConfigError(f"a value cannot be read: {exc}", file=file, line=node.start_mark.line + 1) \
                     from None
