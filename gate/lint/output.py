@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+from pathlib import Path
 
 import junit_xml
 
@@ -86,7 +87,7 @@ def junit(findings: list[Finding], strict: bool = False) -> str:
 def sarif_uri(path: str) -> str | None:
     """A file as code scanning wants it: relative to %SRCROOT% (the working directory), forward
     slashes, percent-encoded (RFC 3986); None for standard input and for files outside the root."""
-    if path == STDIN_NAME or path.startswith("cluster:"):
+    if _not_a_file(path):
         return None
     rel = os.path.relpath(os.path.abspath(path)).replace(os.sep, "/")
     if rel == ".." or rel.startswith("../"):
@@ -94,12 +95,16 @@ def sarif_uri(path: str) -> str | None:
     return urllib.parse.quote(rel, safe="/")
 
 
+def _not_a_file(path: str) -> bool:
+    return path == STDIN_NAME or path.startswith("cluster:")
+
+
 def _location(f: Finding, artifacts: dict[str, int]) -> dict:
     uri = sarif_uri(f.file)
     if uri is not None:
         artifact: dict = {"uri": uri, "uriBaseId": "%SRCROOT%"}
-    elif f.file.startswith(("/", "..")) and f.file != STDIN_NAME:
-        artifact = {"uri": urllib.parse.quote(f"file://{os.path.abspath(f.file)}", safe="/:")}
+    elif not _not_a_file(f.file):  # outside the working directory: where it is, not ../ under %SRCROOT%
+        artifact = {"uri": Path(os.path.abspath(f.file)).as_uri()}
     else:
         artifact = {"index": artifacts[f.file]}  # stdin, the cluster: an artifact with a description
     return {"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": f.line}}}
@@ -114,7 +119,7 @@ def sarif(findings: list[Finding]) -> str:
     artifacts: dict[str, int] = {}
     described: list[dict] = []
     for f in findings:
-        if sarif_uri(f.file) is None and f.file not in artifacts and not f.file.startswith(("/", "..")):
+        if _not_a_file(f.file) and f.file not in artifacts:
             artifacts[f.file] = len(described)
             what = "standard input (lint -)" if f.file == STDIN_NAME else f"live objects ({f.file})"
             described.append({"description": {"text": what}, "sourceLanguage": "yaml"})
