@@ -175,3 +175,14 @@ def test_selector_apps_are_checked_like_named_ones(tmp_path: Path) -> None:
     proc = gate("lint", "--format", "json", str(tmp_path / "p.yaml"))
     (found,) = json.loads(proc.stdout)["findings"]
     assert found["rule"] == "app-authorized-stage" and "web-dev-eu (Stage dev)" in found["message"]
+
+
+def test_evaluation_is_bounded() -> None:
+    """Vars that double each other, deep nesting and a growing replace end as Unknown, quickly."""
+    from gate.lint.pipeline import _evaluate_vars
+
+    entries = [("v0", "x" * 1000)] + [(f"v{i}", f"${{{{ vars.v{i - 1} + vars.v{i - 1} }}}}") for i in range(1, 60)]
+    assert isinstance(_evaluate_vars(entries, "dev", "p", {})["v59"], E.Unknown)
+    env = E.environment("dev", "p", {"big": "a" * 100_000})
+    assert E.render("${{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", env)[1]
+    assert E.render("${{ replace(vars.big, '', '" + "b" * 60 + "') }}", env)[1]

@@ -98,8 +98,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "hasSuffix": lambda s, p: (_need_str(s, p), s.endswith(p))[1],
     "len": lambda v: float(len(v)),
     "string": _json,
-    "repeat": lambda s, n: (_need_str(s), s * int(n))[1],
 }
+MAX_TEXT = 1 << 20  # vars may build on each other (b = a + a, c = b + b, …): no value grows past 1 MiB
 
 
 class _Parser:
@@ -184,7 +184,7 @@ class _Parser:
             if known:
                 left = known
             elif op == "+" and isinstance(left, str) and isinstance(right, str):
-                left = left + right
+                left = _bounded(left + right) if len(left) + len(right) <= MAX_TEXT else _bounded(None)
             elif isinstance(left, float) and isinstance(right, float):
                 left = left + right if op == "+" else left - right
             else:
@@ -247,9 +247,15 @@ class _Parser:
         if unknown:
             return unknown
         try:
-            return FUNCTIONS[name](*args)
-        except (TypeError, ValueError, AttributeError) as exc:
+            return _bounded(FUNCTIONS[name](*args))
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise _Unsupported(name) from exc
+
+
+def _bounded(value: Any) -> Any:
+    if value is None or (isinstance(value, (str, list)) and len(value) > MAX_TEXT):
+        raise _Unsupported("a value larger than lint evaluates")
+    return value
 
 
 def _unknown(*values: Any) -> Unknown | None:

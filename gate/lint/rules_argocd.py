@@ -321,6 +321,10 @@ def check_selector(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
                           "(\"no Argo CD Applications found matching selector\")")
 
 
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def check_expressions(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
     seen: set[tuple[int, tuple, str]] = set()
     for stage in p.stages:
@@ -330,8 +334,9 @@ def check_expressions(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
                 if key in seen:
                     continue
                 seen.add(key)
-                why = f" ({unknown.root} is known only at promotion)" if unknown.root != unknown.expression \
-                    else " (known only at promotion)"
+                why = f" ({_short(unknown.root)} is known only at promotion)" \
+                    if unknown.root != unknown.expression else " (not evaluated before promotion)"
+                shown = _short(unknown.expression)
                 yield finding("expression-not-checked", ref.step.owner, ref.path,
-                              f"not checked: expression ${{{{ {unknown.expression} }}}} in an argocd-update app of "
+                              f"not checked: expression ${{{{ {shown} }}}} in an argocd-update app of "
                               f"Stage {stage.name}{why}; rules {APP_RULES} could not run for this app")
