@@ -121,9 +121,10 @@ def test_gate_spec_is_checked_offline(tmp_path: Path) -> None:
     assert proc.stdout.strip() == "0 objects and 1 gate spec in 1 files: 0 errors, 0 warnings"
     code, found, _ = lint_json(str(FLAWED / "gate-spec.yaml"))
     assert code == 1 and [(f["line"], f["rule"]) for f in found] == [(4, "gate-spec"), (8, "gate-spec"),
-                                                                    (9, "gate-spec")]
+                                                                    (9, "gate-spec"), (10, "gate-spec")]
     assert "is not a Kubernetes name" in found[0]["message"] and "unknown variable ${APP_NAMESPACE}" in \
         found[1]["message"] and "unknown key 'min_redy'" in found[2]["message"]
+    assert "'Team_A' is not a valid namespace: expected a DNS-1123 label" in found[3]["message"]
 
 
 class _Clock:

@@ -334,8 +334,12 @@ def check_expressions(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
                 if key in seen:
                     continue
                 seen.add(key)
-                why = f" ({_short(unknown.root)} is known only at promotion)" \
-                    if unknown.root != unknown.expression else " (not evaluated before promotion)"
+                if unknown.root == "ctx.project":
+                    why = " (the Stage names no namespace and the linted objects name more than one project)"
+                elif unknown.root != unknown.expression:
+                    why = f" ({_short(unknown.root)} is known only at promotion)"
+                else:
+                    why = " (not evaluated before promotion)"
                 shown = _short(unknown.expression)
                 yield finding("expression-not-checked", ref.step.owner, ref.path,
                               f"not checked: expression ${{{{ {shown} }}}} in an argocd-update app of "

@@ -1,6 +1,7 @@
 """A gate spec (`gate.yaml`) checked offline, as `gate lint gate.yaml` does: the schema, `${VAR}`
 references (known names, well formed; values are filled at run time, so a missing one is fine here),
-and the names that become URL segments (Stage names, check `namespace` / `name` / `names`)."""
+and the names that become URL segments of API requests (Stage names, a check's `namespace`, the object
+`names` it lists; a check's `name` is its display name and is not checked)."""
 
 from __future__ import annotations
 
@@ -12,33 +13,40 @@ from gate.errors import ConfigError
 from gate.spec import yamlpos
 from gate.spec.yamlpos import Path, format_path
 
-# A Kubernetes object name (DNS-1123 subdomain): what a Kargo Stage, a namespace or an Application
-# may be called, and so what may stand in an API URL path segment.
+# A Kargo Stage name (a Kubernetes object name, DNS-1123 subdomain): it is a URL segment of Kargo API calls.
 DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_NAME_KEYS = ("namespace", "name")
 
 
-def _url_names(data: Any) -> Iterator[tuple[Path, str, str]]:
-    """(path, name, what) of every name that ends up in a URL."""
+def _checks(data: Any) -> Iterator[tuple[Path, str, dict]]:
+    """(path, kind, params) of every check item of the spec."""
     stages = data.get("stages") if isinstance(data, dict) else None
-    if not isinstance(stages, dict):
-        return
-    for stage, body in stages.items():
-        yield ("stages", str(stage)), str(stage), "Stage name"
+    for stage, body in stages.items() if isinstance(stages, dict) else ():
         levels = body.get("levels") if isinstance(body, dict) else None
-        for number, items in (levels or {}).items() if isinstance(levels, dict) else ():
+        for number, items in levels.items() if isinstance(levels, dict) else ():
             for i, item in enumerate(items if isinstance(items, list) else [], start=1):
-                for kind, params in (item or {}).items() if isinstance(item, dict) else ():
-                    if not isinstance(params, dict):
-                        continue
-                    base: Path = ("stages", str(stage), "levels", str(number), i, str(kind))
-                    for key in _NAME_KEYS:
-                        if isinstance(params.get(key), str):
-                            yield (*base, key), params[key], key
-                    for j, name in enumerate(params.get("names") or [] if isinstance(params.get("names"), list)
-                                             else [], start=1):
-                        if isinstance(name, str):
-                            yield (*base, "names", j), name, "name"
+                for kind, params in item.items() if isinstance(item, dict) else ():
+                    if isinstance(params, dict):
+                        yield ("stages", str(stage), "levels", str(number), i, str(kind)), str(kind), params
+
+
+def _segment_problems(data: Any, kinds: dict) -> Iterator[tuple[Path, str]]:
+    """Names that become URL path segments, checked by each check's own `segments` rules (checks/base.py),
+    as the gate checks them when it builds the check."""
+    from gate.cluster.resources import check_segments
+
+    stages = data.get("stages") if isinstance(data, dict) else None
+    for stage in stages if isinstance(stages, dict) else ():
+        name = str(stage)
+        if "${" not in name and (len(name) > 253 or not DNS1123.fullmatch(name)):
+            yield ("stages", name), (f"Stage name {name!r} is not a Kubernetes name (lowercase letters, digits, "
+                                     "'-' and '.'): it is sent as a URL path segment and no such Stage can exist")
+    for path, kind, params in _checks(data):
+        cls = kinds.get(kind)
+        for key, rule in (getattr(cls, "segments", None) or {}).items():
+            try:
+                check_segments({key: params.get(key)}, {key: rule})
+            except ValueError as exc:
+                yield (*path, key), str(exc)
 
 
 def problems(file: str, text: str) -> list[tuple[int, str]]:
@@ -56,11 +64,6 @@ def problems(file: str, text: str) -> list[tuple[int, str]]:
     errors: list[ConfigError] = list(sub.errors)
     errors += all_errors(data, schema_for(registry_kinds()), file, positions, skip=sub.tainted)
     out = [(e.line or 1, f"{e.key}: {e.detail}" if e.key else e.detail) for e in errors]
-    for path, name, what in _url_names(raw):
-        if "${" in name:
-            continue
-        if len(name) > 253 or not DNS1123.fullmatch(name):
-            out.append((positions.line(path) or 1,
-                        f"{format_path(path)}: {what} {name!r} is not a Kubernetes name (lowercase letters, digits, "
-                        "'-' and '.'): it is sent as a URL path segment and no such object can exist"))
+    out += [(positions.line(path) or 1, f"{format_path(path)}: {message}")
+            for path, message in _segment_problems(raw, dict(registry_kinds()))]
     return sorted(out)
