@@ -294,3 +294,9 @@ def test_scaffold_needs_the_stage_in_the_spec(tmp_path: Path) -> None:
                 "--config", "gate/demo/config.yaml")
     assert proc.returncode == 2
     assert "add a stage 'other' with its levels to the spec" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_readme_example_is_what_lint_prints() -> None:
+    proc = gate("lint", "tests/data/lint/clean", "tests/data/lint/flawed/app-auto-sync.yaml")
+    example = "\n".join(proc.stdout.splitlines()[:5])
+    assert example in (ROOT / "README.md").read_text()

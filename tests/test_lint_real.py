@@ -75,7 +75,10 @@ def test_planted_defect_behind_templated_names_is_found(tmp_path: Path, repo: st
     assert authorized["file"].endswith("argocd/appset.yaml") and auto["file"].endswith("argocd/appset.yaml")
     for app in apps:
         assert app in authorized["message"]
-    assert "no kargo.akuity.io/authorized-stage annotation" in authorized["message"]
+    assert "without kargo.akuity.io/authorized-stage in its template: Kargo will refuse to update them" \
+        in authorized["message"]
+    assert "template auto-syncs the Applications it generates, and Stages dev, staging" in auto["message"]
+    assert "template:\n    spec:\n      syncPolicy:\n        automated: null" in auto["fix"]
     project = "kargo-advanced" if repo == "advanced" else "kargo-helm"
     assert f"kargo.akuity.io/authorized-stage: {project}:{{{{path.basename}}}}" in authorized["fix"]
     lines = (tmp_path / repo / "argocd/appset.yaml").read_text().splitlines()

@@ -201,12 +201,13 @@ def check_authorized(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
     for appset, pairs, project, why in by_appset.values():
         has = _template_annotation(appset) is not None
         apps = ", ".join(f"{a} (Stage {s})" for a, s in pairs)
-        reason = why if len(pairs) == 1 or not has else f"its annotation does not name them ({why})"
+        them = "it" if len(pairs) == 1 else "them"
+        what = f"whose annotation does not authorize the Stage that promotes {them} ({why})" if has else \
+            f"without {AUTHORIZED_STAGE} in its template"
         yield finding("app-authorized-stage", appset,
                       ("spec", "template", "metadata", "annotations", AUTHORIZED_STAGE) if has
                       else ("spec", "template", "metadata"),
-                      f"ApplicationSet {appset.name} generates {apps}, but the generated Application "
-                      f"{reason}: Kargo will refuse to update it",
+                      f"ApplicationSet {appset.name} generates {apps} {what}: Kargo will refuse to update {them}",
                       {"spec": {"template": {"metadata": {"annotations": {
                           AUTHORIZED_STAGE: _param_fix(appset, pairs, project)}}}}})
 
@@ -221,14 +222,13 @@ def _is_foundation(stage: Manifest, opts: LintOptions) -> bool:
 
 
 def check_auto_sync(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
-    seen: set[int] = set()
+    found: dict[int, tuple[Manifest, tuple, list[str]]] = {}  # target -> (target, path, promoting Stages)
     for stage in p.stages:
         if _is_foundation(stage, opts):
             continue
         targets: list[tuple[Manifest, dict, tuple]] = []
         for _, app in promoted(p, stage):
-            target = app.origin or app
-            targets.append((target, app.spec, ("spec", "template", "spec", "syncPolicy", "automated")
+            targets.append((app.origin or app, app.spec, ("spec", "template", "spec", "syncPolicy", "automated")
                             if app.origin else ("spec", "syncPolicy", "automated")))
         for ref in p.apps(stage):
             appset = p.appset_for(ref) if p.application(ref) is None else None
@@ -236,13 +236,20 @@ def check_auto_sync(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
                 targets.append((appset, _dict(_dict(appset.spec.get("template")).get("spec")),
                                 ("spec", "template", "spec", "syncPolicy", "automated")))
         for target, spec, path in targets:
-            if id(target) in seen or not _automated(spec):
-                continue
-            seen.add(id(target))
-            yield finding("app-auto-sync", target, path,
-                          f"{target.kind} {target.name} auto-syncs but Stage {stage.name} promotes it: the two fight "
-                          f"(mark a foundation stage with the annotation {FOUNDATION}: \"true\" or --foundation)",
-                          {"spec": {"syncPolicy": {"automated": None}}})
+            if _automated(spec):
+                stages = found.setdefault(id(target), (target, path, []))[2]
+                if stage.name not in stages:
+                    stages.append(stage.name)
+    for target, path, stages in found.values():
+        what = f"{target.kind} {target.name} auto-syncs" if target.kind == "Application" else \
+            f"ApplicationSet {target.name}'s template auto-syncs the Applications it generates"
+        by = f"Stage {stages[0]}" if len(stages) == 1 else f"Stages {', '.join(stages)}"
+        yield finding("app-auto-sync", target, path,
+                      f"{what}, and {by} promote{'s' if len(stages) == 1 else ''} "
+                      f"{'it' if target.kind == 'Application' else 'them'}: the two fight (mark a foundation stage "
+                      f"with the annotation {FOUNDATION}: \"true\" or --foundation)",
+                      {"spec": {"syncPolicy": {"automated": None}}} if target.kind == "Application" else
+                      {"spec": {"template": {"spec": {"syncPolicy": {"automated": None}}}}})
 
 
 def _wildcard_appsets(p: Pipeline) -> Iterator[tuple[Manifest, Manifest, AppRef]]:
