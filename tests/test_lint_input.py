@@ -157,3 +157,19 @@ def test_progress_shows_after_a_second_on_a_terminal_only_and_clears_itself() ->
         shown.file("a.yaml")
         shown.phase("checking")
     assert pipe.getvalue() == ""
+
+
+def test_cluster_that_refuses_the_stages_cannot_be_linted() -> None:
+    """Everything else may be skipped with a note; without the Stages there is no pipeline: exit 3."""
+    from gate.sim import scenario
+    from gate.sim.server import start
+
+    world = scenario.resolve("healthy")
+    rules = world["rbac"]["system:serviceaccount:platform:gate"]
+    for rule in rules:
+        if "kargo.akuity.io" in rule.get("apiGroups", []):
+            rule["resources"] = [r for r in rule["resources"] if r != "stages"]
+    with start(world) as sim:
+        proc = gate("lint", "--cluster", "--project", "platform", "--kubeconfig", sim.kubeconfig)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "stages" in proc.stderr and "Traceback" not in proc.stderr
