@@ -85,10 +85,14 @@ def check_retry(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
 def check_threshold_one(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
     for step, refs in _update_steps(p):
         retry = step.body.get("retry")
-        if isinstance(retry, dict) and retry.get("errorThreshold") == 1:
+        # 0 is unset to Kargo: GetErrorThreshold falls back to the default, 1 (promotion_types.go 271-276)
+        if isinstance(retry, dict) and retry.get("errorThreshold") in (0, 1) and \
+                not isinstance(retry.get("errorThreshold"), bool):
             _, threshold = RETRY_BY_WEIGHT[_heaviest(p, refs)]
+            given = retry["errorThreshold"]
             yield finding("error-threshold-one", step.owner, (*step.path, "retry", "errorThreshold"),
-                          "errorThreshold 1 fails the Promotion on the first error (Kargo's default)",
+                          f"errorThreshold {given} fails the Promotion on the first error "
+                          f"({'0 means Kargo’s default, 1' if given == 0 else 'Kargo’s default'})",
                           {"retry": {"errorThreshold": threshold}})
 
 
