@@ -51,6 +51,8 @@ def _directories(gen: dict, roots: list[str]) -> list[str] | None:
         found: list[str] = []
         for entry in entries:
             pattern = str(entry.get("path") or "")
+            if not pattern or os.path.isabs(pattern) or ".." in pattern.split("/"):
+                return None  # not a path inside the repository: Argo CD would not match it there either
             matches = sorted(os.path.relpath(p, root).replace(os.sep, "/")
                              for p in glob.glob(os.path.join(root, pattern)) if os.path.isdir(p))
             if entry.get("exclude") is True:
