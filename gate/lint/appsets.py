@@ -18,6 +18,7 @@ from typing import Any
 
 from gate.lint.manifests import Manifest
 
+_GIT_KEYS = {"repoURL", "revision", "directories", "requeueAfterSeconds"}
 _FAST = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 
@@ -83,8 +84,10 @@ def _parameter_sets(appset: Manifest, roots: list[str]) -> list[dict[str, Any]] 
         return None
     for gen in generators:
         gen = _dict(gen)
-        if set(gen) - {"list", "git", "selector"}:
-            return None
+        if set(gen) - {"list", "git"}:
+            return None  # matrix, merge, clusters, SCM…, or a generator-level selector/template
+        if "git" in gen and set(_dict(gen["git"])) - _GIT_KEYS:
+            return None  # files, pathParamPrefix, values…: parameters lint does not build
         if "list" in gen:
             elements = _list(_dict(gen["list"]).get("elements"))
             if not elements or not all(isinstance(e, dict) for e in elements):
