@@ -139,6 +139,8 @@ def _render(value: Any, params: dict[str, Any], go: bool) -> Any:
 
 def expand(appset: Manifest, roots: list[str]) -> list[Manifest] | None:
     """The Applications the set generates, or None when its parameters are not all in the repository."""
+    if appset.spec.get("templatePatch"):
+        return None  # a Go-template patch applied per Application: not rendered here
     sets = _parameter_sets(appset, _roots(appset, roots))
     template = _dict(appset.spec.get("template"))
     if sets is None or not template:

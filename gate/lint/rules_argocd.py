@@ -271,7 +271,7 @@ def _wildcard_appsets(p: Pipeline) -> Iterator[tuple[Manifest, Manifest, AppRef]
 
 def check_appset_annotation(p: Pipeline, opts: LintOptions) -> Iterator[Finding]:
     for stage, appset, ref in _wildcard_appsets(p):
-        if _template_annotation(appset) is None:
+        if _template_annotation(appset) is None and AUTHORIZED_STAGE not in str(appset.spec.get("templatePatch")):
             project = p.project_of(stage) or "<project>"
             yield finding("appset-authorized-stage", appset, ("spec", "template", "metadata"),
                           f"ApplicationSet {appset.name} generates {ref.name}, promoted by Stage {stage.name}, "
