@@ -48,10 +48,12 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, graph: str | None, foun
     with progress.Progress(sys.stderr) as shown:
         read = manifests.load(paths, progress=shown.file)
         objects = read.manifests
+        notes: list = []
         if cluster:
+            shown.phase("reading the cluster")
             live, notes = _live(project, kubeconfig, context, config)
             objects += live
-            read.problems += notes
+            read.problems += [n for n in notes if n.rule]
         shown.phase("checking")
         pipeline = Pipeline(objects, [p for p in paths if p != manifests.STDIN and os.path.isdir(p)],
                             read.problems, read.specs)
@@ -59,6 +61,8 @@ def lint(paths: tuple[str, ...], fmt: str, strict: bool, graph: str | None, foun
             text = graphs.mermaid(pipeline) if graph == "mermaid" else graphs.dot(pipeline)
         else:
             found = rules.run(pipeline, rules.LintOptions(foundation=set(foundation), strict=strict))
+    for note in notes:  # after the progress line is cleared
+        click.echo(f"gate lint: {note.message}", err=True)
     if graph:
         click.echo(text, nl=False)
         return EXIT_PASS
@@ -82,7 +86,4 @@ def _live(project: str | None, kubeconfig: str | None, context: str | None, conf
         raise ConfigError("--cluster needs the Kargo project: pass --project or set kargo_project",
                           key="--project")
     kube = connect(kubeconfig, context)
-    objects, notes = live.read(kube, project, settings.get("argocd_namespace") or "argocd")
-    for note in notes:
-        click.echo(f"gate lint: {note.message}", err=True)
-    return objects, [n for n in notes if n.rule]
+    return live.read(kube, project, settings.get("argocd_namespace") or "argocd")
