@@ -25,7 +25,15 @@ from gate.cluster.kube import Permission
 from gate.cluster.resources import check_name, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
-from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
+from gate.errors import (
+    AuthError,
+    ConfigError,
+    EvaluationError,
+    GateClosed,
+    PermissionDenied,
+    TransientError,
+    from_kargo_api,
+)
 from gate.kargo.timefmt import normalize
 
 GROUP = "kargo.akuity.io"
@@ -191,7 +199,11 @@ class KargoClient:
             retry=retry_if_exception_type(TransientError),
             reraise=True,
         )
-        status, parsed, _ = attempts(self._once, method, path, query, body)
+        try:
+            status, parsed, _ = attempts(self._once, method, path, query, body)
+        except Exception as exc:
+            from_kargo_api(exc)  # unreachable, TLS, deadline: the Kargo API's, not the cluster's
+            raise
         return status, parsed
 
     def call(
@@ -375,7 +387,7 @@ class KargoClient:
                         if not isinstance(data, dict):
                             raise answers.unreadable(what, "an event that is not an object", data)
                         if event == "error":
-                            raise TransientError(f"Kargo watch error: {data.get('message')}")
+                            raise from_kargo_api(TransientError(f"Kargo watch error: {data.get('message')}"))
                         obj = data.get("object")
                         if obj:
                             yield answers.kargo_object(obj, "Promotion", what)
@@ -386,7 +398,8 @@ class KargoClient:
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise _watch_deadline(name) from None
-            raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
+            raise from_kargo_api(TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}")) \
+                from None
 
     def get_analysis_run(self, project: str, name: str) -> dict | None:
         what = f'AnalysisRun "{name}"'
@@ -535,7 +548,12 @@ def map_error(
     status: int, msg: str, *, what: str, key: str | None = None, permission: Permission | None = None
 ) -> Exception:
     """Kargo's HTTP answer → the gate error with the exit code a user sees."""
-    msg = redact.redact(msg)
+    return from_kargo_api(_mapped(status, redact.redact(msg), what=what, key=key, permission=permission))
+
+
+def _mapped(
+    status: int, msg: str, *, what: str, key: str | None = None, permission: Permission | None = None
+) -> Exception:
     if status == 400 and "not available" in msg:
         return GateClosed(f"Kargo refused the promotion: {msg}")
     if status == 401:
