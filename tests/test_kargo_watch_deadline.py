@@ -127,3 +127,38 @@ def test_a_watch_line_over_a_mib_is_unreadable_and_the_follow_polls(tmp_path: Pa
     assert "polling instead" in out and "longer than 1 MiB" in out, out
     assert code == 3, out  # the Promotion never ends: the run's deadline, an error, never a pass
     assert took < 4 + 1.5 and "Traceback" not in out
+
+
+def trickle_phase(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """The issue's reproduction: the start of a MODIFIED event up to `"phase":"`, then one byte every 0.3 s
+    (a phase that never completes), never a newline, for WATCH_LIMIT * 4 seconds."""
+    head = b'data: {"type":"MODIFIED","object":{"kind":"Promotion","status":{"phase":"'
+    h.wfile.write(head)
+    h.wfile.flush()
+    for _ in range(int(WATCH_LIMIT * 4 / 0.3)):
+        if stop.wait(0.3):
+            return
+        h.wfile.write(b"R")
+        h.wfile.flush()
+
+
+def test_a_trickling_watch_ends_at_the_promotion_timeout_and_a_get_reads_the_outcome(tmp_path: Path,
+                                                                                      capsys) -> None:
+    """`--promotion-timeout 8s` (the run's --timeout is far longer) ends the follow near 8 s although the
+    watch never completes a line, and the gate reads the Promotion (GET) before giving up: the Promotion
+    Succeeded in Kargo at ~4 s, so the gate reports it Succeeded. Old code: the watch was held only to the
+    run's --timeout (60 s here) and the Promotion was reported timed out or the run ended with exit 3."""
+    with kargo_sim("promote-ok", tmp_path) as kit, kargo_proxy(kit, trickle_phase) as proxy:
+        began = time.monotonic()
+        code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-verify",
+                             "--promotion-timeout", "8s", "--timeout", "60s", capsys=capsys,
+                             env={"KARGO_API_ADDRESS": proxy["url"]})
+        took = time.monotonic() - began
+        seen = list(proxy["seen"])
+    watch_at = next(t for t, _, path in seen if "watch=true" in path)
+    gets = [t for t, method, path in seen
+            if method == "GET" and "/promotions/" in path and "watch" not in path and t > watch_at]
+    assert gets, "the gate gave up without reading the Promotion"
+    assert took < 8 + 2.5, f"took {took:.1f}s under --promotion-timeout 8s"
+    assert code == 0, out
+    assert "Succeeded" in out and "Traceback" not in out
