@@ -20,7 +20,7 @@ from gate.engine import durations
 from gate.engine.plan import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_TIMEOUT, Plan, PlannedCheck
 from gate.errors import ConfigError
 from gate.spec.settings import KEY_OF_VARIABLE, Settings, did_you_mean
-from gate.spec.yamlpos import Path, Positions, format_path
+from gate.spec.yamlpos import Limits, Path, Positions, format_path
 from gate.spec.yamlpos import load as load_yaml
 
 DEFAULT_SPEC = "gate.yaml"
@@ -204,6 +204,11 @@ def _missing_setting_error(var: str, path: Path, sub: _Substitution, settings: S
     return err
 
 
+# A spec of 20,000 checks is ~60,000 values; one of 50,000 stages is refused before it is parsed (it took
+# 10.7 s and 260 MB to refuse after composing it).
+SPEC_LIMITS = Limits(max_nodes=100_000)
+
+
 # -- loading ---------------------------------------------------------------------------------------
 def load_spec(path: str | None, settings: Settings, *,
               resolve_missing: Callable[[set[str]], Settings] | None = None,
@@ -218,7 +223,7 @@ def load_spec(path: str | None, settings: Settings, *,
         hint = "" if path else " (pass --spec, or create gate.yaml)"
         what = "not a regular file" if os.path.exists(file) else "spec file not found"
         raise ConfigError(f"{what}{hint}", file=file, key="--spec" if path else None)
-    raw, positions = load_yaml(file)
+    raw, positions = load_yaml(file, SPEC_LIMITS)
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"expected a mapping, got {_kind(raw)}; a gate spec is a mapping with `stages:`", file=file,
                           line=positions.line(()))
@@ -228,6 +233,7 @@ def load_spec(path: str | None, settings: Settings, *,
 
     sub = _Substitution(settings.variables(), env, file, positions)
     data = sub.apply(raw)
+    _register_urls(data)  # before any message may quote one
     problems = sub.errors + all_errors(data, schema, file, positions, skip=sub.tainted)
     problems += [ConfigError(f"environment variable {name} is not set (used as ${{env:{name}}})",
                              file=file, line=positions.line(where), key=format_path(where))
@@ -243,8 +249,24 @@ def load_spec(path: str | None, settings: Settings, *,
                    for var, where in still.items()], file)
         sub = _Substitution(settings.variables(), env, file, positions)
         data = sub.apply(raw)
+        _register_urls(data)
         raise_all(all_errors(data, schema, file, positions), file)
     return _build(data, file, positions, settings, kinds)
+
+
+def _register_urls(data: Any) -> None:
+    """Every URL the spec holds (a check's url, a header, a command argument): its userinfo and credential
+    query values are secrets (redact.register_url)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "://" in item:
+                redact.register_url(item)
+        elif isinstance(item, dict):
+            stack += list(item.values())
+        elif isinstance(item, list):
+            stack += item
 
 
 MAX_ERRORS = 20  # spec problems listed in one run; the rest are counted
