@@ -91,6 +91,8 @@ def cli() -> None:
     # Before any command reads anything: credentials the CI system put in the environment are masked
     # in every output, whether or not the spec uses them.
     redact.register_environment(os.environ)
+    for value in os.environ.values():  # KARGO_API_ADDRESS, HTTPS_PROXY, …: a URL's userinfo and token=
+        redact.register_url(value)
     _redact_library_output()
 
 

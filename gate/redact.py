@@ -235,3 +235,49 @@ def clear() -> None:
         _long.clear()
         _short.clear()
         _pattern, _longest = None, 0
+
+
+# Query (and fragment) parameters whose value is a credential wherever a URL carries one.
+CREDENTIAL_PARAMETERS = frozenset({
+    "token", "access_token", "id_token", "refresh_token", "auth", "auth_token", "api_key", "apikey",
+    "password", "passwd", "secret", "client_secret", "private_token", "sig", "signature", "x-amz-signature",
+    "x-amz-security-token", "x-goog-signature",
+})
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credential-bearing parts of a URL, as written and percent-decoded: the userinfo
+    (`user:password`, the password, and a username that stands alone, which is then a token as in
+    `https://TOKEN@host`) and the values of credential query or fragment parameters (`token=`,
+    `access_token=`, …)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    url = url.strip() if isinstance(url, str) else ""
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url) or ("@" not in url and "=" not in url):
+        return []  # not a URL (an e-mail address has no userinfo to mask)
+    found: list[str] = []
+    scheme_less = url.split("://", 1)[1]
+    authority = re.split(r"[/?#]", scheme_less, maxsplit=1)[0]
+    userinfo = authority.rpartition("@")[0] if "@" in authority else ""
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        found += [userinfo, unquote(userinfo)]
+        found += [password, unquote(password)] if colon else [user, unquote(user)]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [f for f in found if f]
+    for text in (parts.query, parts.fragment):
+        for raw in text.split("&") if text else ():
+            name, eq, value = raw.partition("=")
+            if eq and unquote(name).strip().lower() in CREDENTIAL_PARAMETERS and value:
+                found.append(value)
+                found += [v for _, v in parse_qsl(raw, keep_blank_values=True)]
+    return [f for f in dict.fromkeys(found) if f]
+
+
+def register_url(url: str | None) -> None:
+    """Register the credential-bearing parts of a URL (url_secrets) wherever the gate reads one: a
+    kubeconfig server or proxy-url, KARGO_API_ADDRESS, a check's URL."""
+    for value in url_secrets(url or ""):
+        register(value)

@@ -61,6 +61,7 @@ class KargoConfig:
         address = address or os.environ.get("KARGO_API_ADDRESS") or get("kargo_api_address")
         token = token or os.environ.get("KARGO_API_TOKEN") or get("kargo_api_token")
         redact.register(token)
+        redact.register_url(address)  # https://user:TOKEN@kargo… or …?token=
         return cls(address=address, token=token, **kw)
 
     @property
