@@ -49,10 +49,13 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
     discovery, and with --offline the flags are all init knows.
     """
     from gate import init as starter
+    from gate.outfiles import check_target, write_all
     from gate.spec.discovery import discover
     from gate.spec.settings import load_settings
 
-    existing = [p for p in (spec_path, config_path) if os.path.exists(p)]
+    # Before anything is read: symlinks, FIFOs and devices are refused, never written through or opened.
+    targets = ((spec_path, "--spec"), (config_path, "--config"))
+    existing = [p for p, flag in targets if check_target(p, flag)]
     if existing and not force:
         raise ConfigError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
                           f"gate init writes new files only (pass --force to overwrite)", key="--force")
@@ -75,9 +78,7 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
             click.echo(f"gate init: note: {note}", err=True)
     spec = starter.spec_text(drafts, settings, origin)
     config = starter.settings_text(settings, origin)
-    for path, text in ((config_path, config), (spec_path, spec)):
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    write_all([(config_path, "--config", config), (spec_path, "--spec", spec)])
     names = ", ".join(d.name for d in drafts)
     click.echo(f"wrote {spec_path} (stages: {names}) and {config_path}", err=True)
     click.echo(f"next: gate verify --stage {drafts[0].name} --levels 1", err=True)
