@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from gate.errors import ConfigError
+from gate.options import timeout_option
 from gate.spec.settings import DEFAULT_FILE, FLAG_KEYS, KEYS
 
 _FLAG_OF_KEY = {key: flag for flag, key in FLAG_KEYS.items()}  # kargo_project -> --project
@@ -38,6 +39,7 @@ def settings_flags(fn: Callable) -> Callable:
               help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
 @click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context.")
 @settings_flags
+@timeout_option
 def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: str, force: bool,
          kubeconfig: str | None, context: str | None, **values: str | None) -> None:
     """Write a commented starter gate.yaml and .gitops-config.yaml from what `gate discover` finds.
