@@ -281,3 +281,59 @@ def register_url(url: str | None) -> None:
     kubeconfig server or proxy-url, KARGO_API_ADDRESS, a check's URL."""
     for value in url_secrets(url or ""):
         register(value)
+
+
+# -- identifiers the gate prints ------------------------------------------------------------------------
+# A short secret (`admin`, read by a `secret` check) is masked as a whole word, and "-" ends a word, so it
+# was masked inside the names the gate itself prints: "Secret monitoring/grafana-*** has ***-user". The
+# spec's object and key names are not secret: they are registered here, and redact() masks around them.
+# Free text (messages, logs, bodies) is masked as before, and an identifier is never protected when it is
+# a secret, holds a long (>= MIN_LENGTH) one, or came from `${env:…}` (the spec loader leaves those out).
+# Appended as a wrapper so the masking code above stays as it is: redact() below is the module's redact.
+_identifiers: set[str] = set()
+_mask = redact  # the masking itself; redact() below keeps identifiers whole around it
+_HOLD = 0xF0000  # Supplementary Private Use Area: one placeholder character per identifier in a text
+
+
+def register_identifier(value: object) -> None:
+    """Mark a name the gate prints (an object, key, namespace or stage name from the spec) as not secret."""
+    if isinstance(value, str) and len(value.strip()) >= 2 and value.strip().lower() not in TRIVIAL:
+        with _lock:
+            _identifiers.add(value)
+
+
+def _protectable(names: Iterable[str]) -> list[str]:
+    with _lock:
+        return [n for n in names if n not in _secrets and not any(form in n for form in _long)]
+
+
+def redact(text: str) -> str:  # noqa: F811 - deliberately wraps the masking above (see the comment block)
+    """The text with every registered secret, in every form, replaced by MASK; registered identifiers
+    (register_identifier) stay whole even where a short secret is part of them."""
+    if not text or not _identifiers:
+        return _mask(text)
+    with _lock:
+        present = [n for n in _identifiers if n in text]
+    present = _protectable(sorted(present, key=len, reverse=True))
+    if not present or any(_HOLD <= ord(ch) < _HOLD + 0xFFFE for ch in text):
+        return _mask(text)
+    holds = {name: chr(_HOLD + i) for i, name in enumerate(present)}
+    held = re.sub("|".join(re.escape(n) for n in present), lambda m: holds[m[0]], text)
+    masked = _mask(held)
+    for name, hold in holds.items():
+        masked = masked.replace(hold, name)
+    with _lock:
+        long_forms = list(_long)
+    if any(form in masked for form in long_forms):  # an identifier overlapped a long secret: mask it all
+        return _mask(text)
+    return masked
+
+
+_clear_secrets = clear
+
+
+def clear() -> None:  # noqa: F811 - wraps clear() above, as redact() wraps the masking
+    """For tests only: secrets and identifiers."""
+    _clear_secrets()
+    with _lock:
+        _identifiers.clear()

@@ -239,6 +239,7 @@ def load_spec(path: str | None, settings: Settings, *,
                              file=file, line=positions.line(where), key=format_path(where))
                  for name, where in sorted(sub.missing_env.items(), key=lambda i: positions.line(i[1]) or 0)]
     raise_all(problems, file)
+    _register_identifiers(raw, data, settings)
     if sub.missing_vars:
         keys = {KEY_OF_VARIABLE[v] for v in sub.missing_vars}
         discovered = resolve_missing is not None
@@ -267,6 +268,50 @@ def _register_urls(data: Any) -> None:
             stack += list(item.values())
         elif isinstance(item, list):
             stack += item
+
+
+# Check parameters that name objects, keys and places: the gate prints them, and they are not secret.
+IDENTIFIER_KEYS = frozenset({"namespace", "name", "names", "keys", "stage", "project", "service", "selector",
+                             "host", "apps", "app", "crds"})
+
+
+def _register_identifiers(raw: Any, data: Any, settings: Settings) -> None:
+    """Names the gate prints (redact.register_identifier), so a short secret value is not masked inside
+    them: the stage names, the settings' values, and each check's identifying parameters, except any
+    written with `${env:…}` (its value may be a secret, or part of one)."""
+    from gate.spec.settings import NAME_RULES
+
+    for key in NAME_RULES:  # namespaces, project, warehouse, domain (not ssh_command: free text)
+        redact.register_identifier(settings.get(key))
+    raw_stages = raw.get("stages") if isinstance(raw, dict) else None
+    for name, body in ((data or {}).get("stages") or {}).items():
+        redact.register_identifier(str(name))
+        raw_body = (raw_stages or {}).get(name) if isinstance(raw_stages, dict) else None
+        for number, items in ((body or {}).get("levels") or {}).items():
+            raw_items = ((raw_body or {}).get("levels") or {}).get(number) if isinstance(raw_body, dict) else None
+            for i, item in enumerate(items or []):
+                raw_item = raw_items[i] if isinstance(raw_items, list) and i < len(raw_items) else None
+                for kind, params in (item or {}).items():
+                    raw_params = raw_item.get(kind) if isinstance(raw_item, dict) else None
+                    _register_params(params, raw_params)
+
+
+def _register_params(params: Any, raw: Any) -> None:
+    if isinstance(params, list):  # a shorthand list of names (crds, argocd_apps)
+        pairs = [(v, raw[i] if isinstance(raw, list) and i < len(raw) else None) for i, v in enumerate(params)]
+    elif isinstance(params, dict):
+        pairs = [(v, (raw or {}).get(k) if isinstance(raw, dict) else None)
+                 for k, v in params.items() if k in IDENTIFIER_KEYS]
+    else:
+        pairs = [(params, raw)]
+    for value, written in pairs:
+        values = value if isinstance(value, list) else [value]
+        texts = written if isinstance(written, list) else [written]
+        if any(isinstance(t, str) and "${env:" in t.replace(" ", "") for t in texts) or written is None:
+            continue  # from the environment (or not found in the file as written): never protected
+        for item in values:
+            if isinstance(item, str):
+                redact.register_identifier(item)
 
 
 MAX_ERRORS = 20  # spec problems listed in one run; the rest are counted
