@@ -69,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 from gate.sim.faults import SHAPES  # noqa: E402
 from gate.sim.kargo_api import mount  # noqa: E402
 from gate.sim.server import start  # noqa: E402
+from gate.sim.watchproxy import WatchProxy, trickle_forever  # noqa: E402
 
 CONFIG = str(ROOT / "gate" / "demo" / "config.yaml")
 F2 = "7539ab25fa8b285f5321128519e52887bdf8c7a1"
@@ -419,65 +420,6 @@ class _Target:
         self.server.server_close()
 
 
-class _KargoProxy:
-    """Plain HTTP on 127.0.0.1 in front of the simulator's Kargo API (faults and all), except the Promotion
-    watch (`?watch=true`), which it answers itself as the issue saw it: the start of an event, then a byte
-    every 0.3 s, never a newline. The gate must give the watch up at --promotion-timeout and read the
-    Promotion (GET) before it gives up on it."""
-
-    def __init__(self, upstream: str, ca_file: str) -> None:
-        import requests
-
-        session, stop = requests.Session(), threading.Event()
-        self.stop_event = stop
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                if "/promotions/" in self.path and "watch=true" in self.path:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.end_headers()
-                    self.close_connection = True
-                    self.wfile.write(b'data: {"type":"MODIFIED","object":{"kind":"Promotion","status":{"phase":"')
-                    while not stop.wait(0.3):
-                        self.wfile.write(b"R")
-                        self.wfile.flush()
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("authorization", "content-type", "accept")}
-                try:
-                    resp = session.request(self.command, upstream + self.path, headers=headers, verify=ca_file,
-                                           data=self.rfile.read(length) if length else None, timeout=30)
-                except requests.RequestException:
-                    self.close_connection = True
-                    return self.connection.shutdown(socket.SHUT_RDWR)
-                self.send_response(resp.status_code)
-                for key in ("Content-Type", "Retry-After"):
-                    if key in resp.headers:
-                        self.send_header(key, resp.headers[key])
-                self.send_header("Content-Length", str(len(resp.content)))
-                self.end_headers()
-                self.wfile.write(resp.content)
-
-            do_GET = do_POST = _handle  # noqa: N815
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up mid-answer (the gate at its deadline) is expected, not news."""
@@ -634,7 +576,7 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
             env.update(KARGO_API_ADDRESS=sim.url, KARGO_API_TOKEN=info.token)
             secrets["KARGO_API_TOKEN"] = info.token
             if world.sse_trickle:
-                proxy = _KargoProxy(sim.url, sim.ca_file)
+                proxy = WatchProxy(sim.url, sim.ca_file, trickle_forever)  # never a line: the issue's watch
                 env["KARGO_API_ADDRESS"] = proxy.url
             if world.kargo_address:
                 env["KARGO_API_ADDRESS"] = world.kargo_address.replace("@URL@", secrets["url"])
