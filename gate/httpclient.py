@@ -366,6 +366,18 @@ def target_schema(*, path: bool = True) -> dict[str, Any]:
 TARGET_ONE_OF: list[dict[str, Any]] = [{"required": ["url"]}, {"required": ["service"]}]
 
 
+def _sendable(headers: dict[str, Any]) -> None:
+    """A header value HTTP cannot carry, `${env:…}` ones included (the schema does not read those), is a
+    usage error at load (the spec loader adds the file, line and key) naming the header, never its value
+    (gate/headers.py)."""
+    from gate.headers import unsendable
+
+    for name, value in headers.items():
+        why = unsendable(str(value))
+        if why:
+            raise ValueError(f"the value of header {name} cannot be sent: it contains {why}")
+
+
 @dataclass
 class Target:
     """A URL or Service from a check's params, with its trust and timeout settings."""
@@ -392,8 +404,10 @@ class Target:
             verify = str(params["ca_bundle"])
         timeout = parse(params["request_timeout"]) if params.get("request_timeout") is not None \
             else DEFAULT_TIMEOUT
+        headers = dict(params.get("headers") or {})
+        _sendable(headers)
         return cls(params.get("url"), service, str(params.get("path") or ""), params.get("via", "auto"),
-                   dict(params.get("headers") or {}), verify, timeout)
+                   headers, verify, timeout)
 
     def join(self, suffix: str) -> tuple[str | None, str]:
         """(url, service path) for an API path under this target."""
