@@ -293,6 +293,7 @@ def register_url(url: str | None) -> None:
 _identifiers: set[str] = set()
 _mask = redact  # the masking itself; redact() below keeps identifiers whole around it
 _HOLD = 0xF0000  # Supplementary Private Use Area: one placeholder character per identifier in a text
+_HELD = re.compile("[\U000F0000-\U000FFFFD]")
 
 
 def register_identifier(value: object) -> None:
@@ -315,7 +316,7 @@ def redact(text: str) -> str:  # noqa: F811 - deliberately wraps the masking abo
     with _lock:
         present = [n for n in _identifiers if n in text]
     present = _protectable(sorted(present, key=len, reverse=True))
-    if not present or any(_HOLD <= ord(ch) < _HOLD + 0xFFFE for ch in text):
+    if not present or _HELD.search(text):  # the text has such characters already: no placeholders
         return _mask(text)
     holds = {name: chr(_HOLD + i) for i, name in enumerate(present)}
     held = re.sub("|".join(re.escape(n) for n in present), lambda m: holds[m[0]], text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -197,7 +198,9 @@ def _check_value(key: str, value: str, source: str, file: str | None) -> None:
     if key not in NAME_RULES:
         return
     try:
-        check_name(value.lower() if key == "domain" else value, key, label=NAME_RULES[key])
+        # a domain is a host name in any case, perhaps with a port (grafana.${DOMAIN} in a URL)
+        name = re.sub(r":\d{1,5}$", "", value.lower()) if key == "domain" else value
+        check_name(name, key, label=NAME_RULES[key])
     except ConfigError as exc:
         if source.startswith("file "):
             line = int(source.rsplit(":", 1)[1])
