@@ -206,7 +206,7 @@ def _check_value(key: str, value: str, source: str, file: str | None) -> None:
             line = int(source.rsplit(":", 1)[1])
             raise ConfigError(exc.detail, file=file, line=line or None, key=key) from None
         where = source.split(" ", 1)[1] if " " in source else source
-        raise ConfigError(f"{where}: {exc.detail}", key=key) from None
+        raise ConfigError(exc.detail, key=where) from None  # the GATE_* variable or the flag
 
 
 def _link_project_and_namespace(layers: dict[str, tuple[str, str, int]], file_values: dict[str, str]) -> None:
