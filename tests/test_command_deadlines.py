@@ -43,11 +43,11 @@ def slow_sim() -> Iterator[Any]:
         yield sim
 
 
-def _gate(sim: Any, args: list[str], cwd: Path) -> tuple[int, str, float]:
+def _gate(sim: Any, args: list[str], cwd: Path, timeout: float = TIMEOUT) -> tuple[int, str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "gate", *args, "--kubeconfig", sim.kubeconfig,
-                           "--timeout", f"{TIMEOUT:g}s"], capture_output=True, text=True, timeout=120, cwd=cwd,
+                           "--timeout", f"{timeout:g}s"], capture_output=True, text=True, timeout=120, cwd=cwd,
                           env=env)
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
@@ -71,3 +71,15 @@ def test_render_reads_no_cluster_and_ends_at_once(slow_sim: Any, tmp_path: Path)
     assert code == 0, text
     assert "kind: AnalysisTemplate" in text and took < TIMEOUT
     assert len(slow_sim.requests) == before
+
+
+def test_status_watch_on_a_responsive_api_ends_0_at_its_timeout(tmp_path: Path) -> None:
+    """--timeout bounds the whole --watch: it stops before a redraw that could not finish by the wall, so
+    the last table stands (exit 0), never a redraw cut short by it (exit 3)."""
+    from gate.sim.server import start
+
+    with start("diagnose-healthy") as sim:
+        code, text, took = _gate(sim, ["status", "--watch", "--interval", "1", "--config", CONFIG], tmp_path,
+                                 timeout=8.0)
+    assert code == 0, text
+    assert text.count("gate status  project") >= 2 and took < 8.0 + SLACK, (took, text)
