@@ -75,3 +75,21 @@ def test_check_url_credentials_never_printed(tmp_path: Path) -> None:
     assert code == 1, text  # connection refused: the level fails
     assert "127.0.0.1" in text
     assert SECRET not in text and "Traceback" not in text
+
+
+def test_only_url_variables_the_gate_uses_register_their_userinfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KARGO_API_ADDRESS (and the proxy variables, and secret-named ones) carry credentials in their userinfo;
+    an unrelated `https://git@host/repo` does not make "git" a secret (it would mask `git-clone`)."""
+    from gate import redact
+    from gate.cli import cli
+    from gate.entry import run
+
+    redact.clear()
+    monkeypatch.setenv("KARGO_API_ADDRESS", f"https://{SECRET}@kargo.example")
+    monkeypatch.setenv("SOME_REPO_URL", "https://git@example.com/org/repo")
+    assert run(cli, ["lint", "--help"]) == 0
+    try:
+        assert redact.redact(f"x {SECRET} y") == "x *** y"
+        assert redact.redact("step git-clone: git") == "step git-clone: git"
+    finally:
+        redact.clear()
