@@ -41,14 +41,18 @@ def run_status(opts: RunOptions, *, watch: bool = False, interval: float = 5.0, 
         raise
     except GateError as exc:
         return could_not_read(exc)
-    started, shown = time.monotonic(), 0
+    from gate.engine import deadlines
+
+    shown = 0
     in_place = watch and sys.stdout.isatty()
     try:
         while True:
+            began = time.monotonic()
             try:
                 _, views = gather_views(kube, ns)
             except GateError as exc:
                 return could_not_read(exc)
+            took = time.monotonic() - began
             rows = [row(v) for v in pipeline_order(views)]
             text = render_json(rows, project=ns.project_name) if opts.output == "json" else render_table(rows)
             if in_place:
@@ -62,9 +66,10 @@ def run_status(opts: RunOptions, *, watch: bool = False, interval: float = 5.0, 
 
                 write_atomic(opts.json_path, render_json(rows, project=ns.project_name) + "\n")
             shown += 1
+            wall = deadlines.run_wall()  # --timeout: every redraw reads under the run's wall
             if not watch or (count and shown >= count) or (
-                    opts.timeout and time.monotonic() - started + interval > opts.timeout):
-                return 0
+                    wall is not None and time.monotonic() + interval + took > wall):
+                return 0  # the next redraw would not finish before the wall: the last one shown stands
             if not in_place:
                 click.echo("")
             time.sleep(interval)
