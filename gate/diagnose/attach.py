@@ -1,7 +1,7 @@
 """Every failing `verify`, `precheck` and `promote` carries its diagnosis (issue 10, item 3).
 
 When a run's verdict is FAIL, `attach()` reads what a person would fetch by hand and runs the same rules
-as `gate diagnose`: the Stage's decision tree (gate/diagnose/tree.py, on a full D1 gather of the Stage) and,
+as `gate diagnose`: the Stage's decision tree (gate/diagnose/tree.py and rules/, on a full D1 gather of the Stage) and,
 for a failing `pods`/`workloads` check, the pod leaves (gate/diagnose/workload.py) on the check's pods that
 are not Ready, their last log lines (`--previous` when the container died before) and their Warning events.
 

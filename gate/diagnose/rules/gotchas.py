@@ -1,0 +1,213 @@
+"""D5: the guide's gotchas, detected; each that applies is a note next to the root cause."""
+
+from __future__ import annotations
+
+import re
+
+from gate.diagnose.gather import latest_run
+from gate.diagnose.rules.base import GUIDE, LOW, MEDIUM, RS, Rule
+from gate.diagnose.rules.common import (
+    app_lines_for,
+    argocd_step,
+    controller_evidence,
+    forbidden_rules,
+    job_name,
+    ns,
+    pods,
+    promote_cmd,
+    ready_cmd,
+    retry_fix,
+    step_timeout,
+    template_sa,
+    verification_evidence,
+)
+from gate.diagnose.view import (
+    View,
+    generated_name,
+    pod_oomkilled,
+    pod_restarts,
+)
+
+
+# -- D5 gotcha readings ----------------------------------------------------------------------------
+def stale_operation_apps(v: View) -> list[dict]:
+    """Gotcha 2: an error in operationState, but the app has been reconciled since and is fine now."""
+    out = []
+    for app in v.apps:
+        st = app.get("status") or {}
+        op = st.get("operationState") or {}
+        fine = (st.get("health") or {}).get("status") == "Healthy" and (st.get("sync") or {}).get(
+            "status") == "Synced"
+        newer = (st.get("reconciledAt") or "") > (op.get("finishedAt") or "")
+        if op.get("phase") in ("Failed", "Error") and fine and newer:
+            out.append(app)
+    return out
+
+
+def health_delay_apps(v: View) -> list[dict]:
+    """Gotcha 3: Kargo does not trust app health yet: reconciledAt before operationState.finishedAt
+    (v1.10+, pkg/health/checker/builtin/argocd.go:221-235), or finished < 10 s ago (≤ v1.9)."""
+    out = []
+    for app in v.apps:
+        st = app.get("status") or {}
+        finished = (st.get("operationState") or {}).get("finishedAt")
+        if not finished:
+            continue
+        age, reconciled = v.age(finished), st.get("reconciledAt")
+        if (reconciled and reconciled < finished and not v.legacy) or (age is not None and age < 10):
+            out.append(app)
+    return out
+
+
+def empty_commit_warehouses(v: View) -> list[tuple[dict, str]]:
+    """Gotcha 5: the Warehouse saw a newer commit than any Freight carries: no Freight was made for it."""
+    known = {c.get("id") for f in v.freight for c in f.get("commits") or []}
+    out = []
+    direct = {(r.get("origin") or {}).get("name") for r in (v.stage.get("spec") or {}).get("requestedFreight") or []
+              if (r.get("sources") or {}).get("direct")}
+    for wh in v.warehouses:
+        if wh["metadata"]["name"] not in direct:  # only the Stages the Warehouse feeds directly
+            continue
+        for git in ((wh.get("status") or {}).get("discoveredArtifacts") or {}).get("git") or []:
+            commits = git.get("commits") or []
+            if commits and commits[0].get("id") and commits[0]["id"] not in known and known:
+                out.append((wh, commits[0]["id"]))
+    return out
+
+
+def selfheal_apps(v: View) -> list[dict]:
+    return [a for a in v.apps
+            if (((a.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}).get("selfHeal")
+            and ((a.get("status") or {}).get("sync") or {}).get("status") == "OutOfSync"]
+
+
+HEAVY_CHARTS = re.compile(r"prometheus|loki|thanos|mimir|tempo|elastic|opensearch|kafka|istio|cilium", re.I)
+
+
+def heavy_apps(v: View) -> list[dict]:
+    """Apps the guide calls heavy: big monitoring/logging/mesh charts, or many resources per sync."""
+    return [a for a in v.apps if HEAVY_CHARTS.search(a["metadata"]["name"]) or len(
+        (((a.get("status") or {}).get("operationState") or {}).get("syncResult") or {}).get("resources") or []) >= 50]
+
+
+def repo_server_struggles(v: View) -> list[dict]:
+    return [p for p in pods(v, "argocd-repo-server") if pod_oomkilled(p) or pod_restarts(p) > 0]
+
+
+def foundation_apps(v: View) -> list[dict]:
+    """Gotcha 8: the Stage promotes Argo CD or Kargo themselves."""
+    own = {v.kargo_controller_ns, v.argocd_ns}
+    rx = re.compile(r"^(argo-?cd|kargo)(-.*)?$")
+    return [a for a in v.apps if rx.match(a["metadata"]["name"])
+            or ((a.get("spec") or {}).get("destination") or {}).get("namespace") in own]
+
+
+def manual_promotions(v: View) -> list[dict]:
+    return [p for p in v.promotions if not generated_name(p["metadata"]["name"], v.name)]
+
+
+
+GOTCHAS: list[Rule] = [
+    Rule(
+        id="gotcha-manual-promotion-name", branch="D5 Gotcha 1: Promotions made with kubectl",
+        when=lambda v: bool(manual_promotions(v)),
+        cause=lambda v: "Promotion(s) with hand-made names: " + ", ".join(
+            p["metadata"]["name"] for p in manual_promotions(v)) + " (they break the lexicographic ordering)",
+        evidence=lambda v: [f"Promotion {p['metadata']['name']} is not {v.name}.<ULID>.<freight[:7]>, created by "
+                            f"{(p['metadata'].get('annotations') or {}).get('kargo.akuity.io/create-actor', 'unknown')}"
+                            for p in manual_promotions(v)],
+        fix=lambda v: ["promote only with the Kargo CLI/UI/API: " + promote_cmd(v, "<freight>"),
+                       "never kubectl create/apply a Promotion"],
+        verify=lambda v: f"kubectl get promotions -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
+        risk=LOW, ref=f"{GUIDE} Gotcha 1; kargo pkg/api/promotion.go:91, {RS}:715",
+        scenario="promotion-errored-manual",
+    ),
+    Rule(
+        id="gotcha-stale-operationstate", branch="D5 Gotcha 2: stale Argo CD operationState",
+        when=lambda v: bool(stale_operation_apps(v)),
+        cause=lambda v: "old Argo CD error, not the current state: " + ", ".join(
+            a["metadata"]["name"] for a in stale_operation_apps(v)) + " reconciled since and is Synced/Healthy",
+        evidence=lambda v: app_lines_for(v, stale_operation_apps(v)),
+        fix=lambda v: ["ignore that operationState message; it predates the last reconcile"],
+        verify=lambda v: f"kubectl get app {stale_operation_apps(v)[0]['metadata']['name']} -n {v.argocd_ns} "
+                         "-o jsonpath='{.status.operationState.finishedAt} {.status.reconciledAt}'",
+        risk=LOW, ref=f"{GUIDE} Gotcha 2, references/argocd-troubleshooting.md", problem=False,
+    ),
+    Rule(
+        id="gotcha-health-delay", branch="D5 Gotcha 3: health not trusted right after a sync",
+        when=lambda v: bool(health_delay_apps(v)),
+        cause=lambda v: "Kargo does not trust the health of " + ", ".join(
+            a["metadata"]["name"] for a in health_delay_apps(v)) + " yet: its sync finished after its last "
+            "reconcile (v1.10+: reconciledAt < operationState.finishedAt; <= v1.9: the 10-second rule)",
+        evidence=lambda v: app_lines_for(v, health_delay_apps(v)),
+        fix=lambda v: ["wait for Argo CD's next reconcile (Kargo asks for a hard refresh itself)",
+                       f"(or) argocd app get {health_delay_apps(v)[0]['metadata']['name']} --hard-refresh"],
+        verify=ready_cmd, risk=LOW,
+        ref=f"{GUIDE} Gotcha 3; kargo pkg/health/checker/builtin/argocd.go:221-235 (v1.10+ replaced the 10 s rule)",
+        problem=False,
+    ),
+    Rule(
+        id="gotcha-silent-verification-rbac", branch="D5 Gotcha 4: verification RBAC is silent",
+        when=lambda v: bool(forbidden_rules(v)) and "forbidden" not in (
+            ((latest_run(v) or {}).get("status") or {}).get("message") or "").lower(),
+        cause=lambda v: "the AnalysisRun does not say why it failed; the Job's log does (forbidden)",
+        evidence=lambda v: [ln for ln in verification_evidence(v) if "AnalysisRun" in ln or "forbidden" in ln],
+        fix=lambda v: [f"kubectl logs job/{job_name(v)} -n {ns(v)}"],
+        verify=lambda v: f"kubectl auth can-i --list --as=system:serviceaccount:{ns(v)}:{template_sa(v)[0]}",
+        risk=LOW, ref=f"{GUIDE} Gotcha 4", scenario="verification-rbac-forbidden",
+    ),
+    Rule(
+        id="gotcha-empty-commit", branch="D5 Gotcha 5: a commit that made no Freight",
+        when=lambda v: bool(empty_commit_warehouses(v)),
+        cause=lambda v: "the newest commit the Warehouse saw made no Freight: a commit that changes no file the "
+                        "subscription watches (an empty commit, or outside includePaths) is skipped",
+        evidence=lambda v: [f"Warehouse {w['metadata']['name']} status.discoveredArtifacts.git[].commits[0].id = "
+                            f"{cid[:12]}, in no Freight" for w, cid in empty_commit_warehouses(v)],
+        fix=lambda v: ["commit a real change under the subscribed paths (touch a file), push",
+                       f"kargo refresh warehouse {empty_commit_warehouses(v)[0][0]['metadata']['name']} "
+                       f"--project {v.project} --wait"],
+        verify=lambda v: f"kargo get freight --project {v.project} "
+                         f"--warehouse {empty_commit_warehouses(v)[0][0]['metadata']['name']}",
+        risk=LOW, ref=f"{GUIDE} Gotcha 5",
+    ),
+    Rule(
+        id="gotcha-selfheal-delay", branch="D5 Gotcha 6: selfHeal is not immediate",
+        when=lambda v: bool(selfheal_apps(v)),
+        cause=lambda v: ", ".join(a["metadata"]["name"] for a in selfheal_apps(v)) + " is OutOfSync with selfHeal "
+                        "on: Argo CD recreates deleted resources on its next reconcile (default every 3 min)",
+        evidence=lambda v: app_lines_for(v, selfheal_apps(v)),
+        fix=lambda v: ["wait up to 3 minutes (timeout.reconciliation)",
+                       f"(or) argocd app sync {selfheal_apps(v)[0]['metadata']['name']}"],
+        verify=lambda v: f"argocd app wait {selfheal_apps(v)[0]['metadata']['name']} --sync --timeout 300",
+        risk=LOW, ref=f"{GUIDE} Gotcha 6", problem=False,
+    ),
+    Rule(
+        id="gotcha-heavy-chart", branch="D5 Gotcha 7: heavy charts need longer step timeouts",
+        when=lambda v: argocd_step(v) is not None and bool(repo_server_struggles(v)) and bool(heavy_apps(v)) and (
+            step_timeout(argocd_step(v)[1]) < 600  # type: ignore[index]
+            or int((argocd_step(v)[1].get("retry") or {}).get("errorThreshold") or 1) < 3),  # type: ignore[index]
+        cause=lambda v: "the Argo CD repo-server restarts (OOM while rendering large charts such as "
+                        + ", ".join(a["metadata"]["name"] for a in heavy_apps(v)) + ") and the Stage's "
+                        "argocd-update step has no room for it (timeout < 10m or errorThreshold < 3)",
+        evidence=lambda v: controller_evidence(v, "argocd-repo-server") + [
+            f"Stage {v.name} argocd-update retry = {(argocd_step(v) or (0, {}))[1].get('retry') or 'unset'}"],
+        fix=lambda v: [retry_fix(v),
+                       "raise the repo-server's memory limit (argo-cd chart repoServer.resources.limits.memory)"],
+        verify=lambda v: f"kubectl get pods -n {v.argocd_ns} -l app.kubernetes.io/name=argocd-repo-server",
+        risk=LOW, ref=f"{GUIDE} Gotcha 7, references/kargo-state-machine.md",
+    ),
+    Rule(
+        id="gotcha-foundation-chicken-egg", branch="D5 Gotcha 8: a Stage that deploys Argo CD or Kargo",
+        when=lambda v: bool(foundation_apps(v)),
+        cause=lambda v: f"Stage {v.name} promotes Argo CD/Kargo themselves ("
+                        + ", ".join(a["metadata"]["name"] for a in foundation_apps(v)) + "): Kargo cannot promote "
+                        "itself; use Argo CD auto-sync for them",
+        evidence=lambda v: [f"Application {a['metadata']['name']} destination.namespace "
+                            f"{((a.get('spec') or {}).get('destination') or {}).get('namespace')}"
+                            for a in foundation_apps(v)],
+        fix=lambda v: ["move these apps out of the Stage's argocd-update step and give them "
+                       "syncPolicy.automated in git"],
+        verify=lambda v: f"argocd app get {foundation_apps(v)[0]['metadata']['name']}",
+        risk=MEDIUM, ref=f"{GUIDE} Gotcha 8",
+    ),
+]

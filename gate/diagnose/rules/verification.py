@@ -1,0 +1,123 @@
+"""Branch D4.1/D4.2 "verification": what the AnalysisRun, its Jobs and their logs say."""
+
+from __future__ import annotations
+
+import re
+
+from gate.diagnose.gather import latest_run
+from gate.diagnose.rules.base import GUIDE, IN_PROGRESS, LOW, RS, Rule
+from gate.diagnose.rules.common import (
+    forbidden_rules,
+    grant_cmd,
+    job_name,
+    log_has,
+    ns,
+    ready_cmd,
+    rerun_verification,
+    run_name,
+    run_text,
+    template_sa,
+    templates_named,
+    verification_evidence,
+    verification_failed,
+)
+from gate.diagnose.view import (
+    effective_reason,
+)
+
+RULES: list[Rule] = [
+    Rule(
+        id="verification-no-analysisrun", branch="D4.2 VerificationFailed, no AnalysisRun",
+        when=lambda v: verification_failed(v) and latest_run(v) is None and "analysisruns" not in v.unread,
+        cause=lambda v: "verification failed without an AnalysisRun: the AnalysisTemplate or its "
+                        "ServiceAccount is misconfigured (missing template, undeclared arg, Rollouts "
+                        "integration off)",
+        evidence=lambda v: verification_evidence(v) + [
+            f"AnalysisTemplate {t} in {ns(v)}: " + ("present" if any(x["metadata"]["name"] == t for x in v.templates)
+                                                    else "NOT FOUND") for t in templates_named(v)]
+        + [f"AnalysisRuns of {v.name}: none"],
+        fix=lambda v: [f"kubectl get analysistemplates -n {ns(v)}",
+                       f"kubectl get serviceaccount {template_sa(v)[0]} -n {ns(v)}",
+                       "create or fix the AnalysisTemplate (every spec.verification.args name declared), then: "
+                       + rerun_verification(v)],
+        verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
+                         "--sort-by=.metadata.creationTimestamp",
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/No AnalysisRun; kargo {RS}:1149, :1427",
+    ),
+    Rule(
+        id="verification-rbac-forbidden", branch="D4.2 VerificationFailed, Job log \"forbidden\"",
+        when=lambda v: verification_failed(v) and bool(forbidden_rules(v)),
+        cause=lambda v: "the verification Job's ServiceAccount lacks RBAC: " + "; ".join(
+            f"{r['user']} may not {r['verb']} {r['resource']}"
+            + (f".{r['group']}" if r["group"] else "") + (f" in {r['ns']}" if r["ns"] else " (cluster-wide)")
+            for r in forbidden_rules(v)),
+        evidence=verification_evidence,
+        fix=lambda v: [grant_cmd(r) for r in forbidden_rules(v)] + [rerun_verification(v)],
+        verify=lambda v: " && ".join(
+            f"kubectl auth can-i {r['verb']} {r['resource']}" + (f".{r['group']}" if r["group"] else "")
+            + (f" -n {r['ns']}" if r["ns"] else "") + f" --as={r['user']}" for r in forbidden_rules(v)),
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/RBAC + Gotcha 4; Argo Rollouts job provider",
+    ),
+    Rule(
+        id="verification-http-failed", branch="D4.2 VerificationFailed, HTTP check failed",
+        when=lambda v: verification_failed(v) and latest_run(v) is not None and bool(re.search(
+            r"\bHTTP\b|status code|\b[45]\d\d\b|no such host|connection refused|certificate|Level [23]",
+            run_text(v))),
+        cause=lambda v: "verification failed on an HTTP check: the service, ingress or SSO in front of it "
+                        "did not answer as expected",
+        evidence=verification_evidence,
+        fix=lambda v: [f"kubectl logs job/{job_name(v)} -n {ns(v)}",
+                       "kubectl get ingress,svc,endpoints -n <app namespace>   # is the backend reachable?",
+                       "fix the service / ingress / SSO, then: " + rerun_verification(v)],
+        verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
+                         "--sort-by=.metadata.creationTimestamp",
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/HTTP check failed",
+    ),
+    Rule(
+        id="verification-pod-failed", branch="D4.2 VerificationFailed, pod check failed",
+        when=lambda v: verification_failed(v) and latest_run(v) is not None and bool(re.search(
+            r"\bpods?\b|not ready|CrashLoopBackOff|ImagePull|Level 1", run_text(v), re.I)),
+        cause=lambda v: "verification failed on a pod check: the pods it looks for are missing or not ready "
+                        "(namespace or label selector wrong, or the workload is broken)",
+        evidence=verification_evidence,
+        fix=lambda v: ["kubectl get pods -n <namespace the check reads> -l <its selector>",
+                       "fix the namespace/selector in the check, or the workload, then: " + rerun_verification(v)],
+        verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
+                         "--sort-by=.metadata.creationTimestamp",
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/Pod check failed",
+    ),
+    Rule(
+        id="verification-failed-other", branch="D4.2 VerificationFailed, AnalysisRun failed",
+        when=verification_failed,
+        cause=lambda v: f"verification {v.latest_verification.get('phase') or 'failed'}: "
+                        f"{v.latest_verification.get('message') or 'the AnalysisRun gives no reason'}",
+        evidence=verification_evidence,
+        fix=lambda v: [f"kubectl get analysisrun {run_name(v)} -n {ns(v)} -o yaml",
+                       "fix what the metric reports, then: " + rerun_verification(v)],
+        verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed; kargo {RS}:1140-1152",
+    ),
+    Rule(
+        id="log-needs-verification", branch="D4.3 \"current Freight needs to be verified\"",
+        when=lambda v: bool(log_has(v, r"needs to be verified")),
+        cause=lambda v: "new Promotions wait: the current Freight must finish verification first",
+        evidence=lambda v: [f"kargo-controller log: {ln}" for ln in log_has(v, r"needs to be verified")]
+        + verification_evidence(v)
+        + [f"Promotion {p['metadata']['name']} waiting: {(p.get('status') or {}).get('phase') or 'Pending'}"
+           for p in v.promotions if (p.get("status") or {}).get("phase") in (None, "", "Pending")],
+        fix=lambda v: [f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
+                       rerun_verification(v) + "   # once the verification's cause is fixed"],
+        verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
+        risk=LOW, ref=f"{GUIDE} D4.3; kargo {RS}:833-845",
+    ),
+    Rule(
+        id="verification-in-progress", branch="D4.1 not yet Verified: verification pending or running",
+        when=lambda v: effective_reason(v) in IN_PROGRESS or (
+            v.legacy and v.st.get("phase") == "Verifying"),
+        cause=lambda v: f"verification of the current Freight is {v.latest_verification.get('phase') or 'pending'}"
+                        ": wait for it",
+        evidence=verification_evidence,
+        fix=lambda v: [f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} -w"],
+        verify=ready_cmd, risk=LOW, ref=f"{GUIDE} D4.1; kargo {RS}:1140", problem=False,
+    ),
+]
