@@ -125,11 +125,14 @@ def _creation_then_name(promo: dict) -> tuple[datetime, str]:
     return created or datetime.min.replace(tzinfo=UTC), promo["metadata"]["name"]
 
 
+def newest_terminal(promos: list[dict], freight: str) -> dict | None:
+    """The newest terminal Promotion of this Freight (`gate diagnose` marks a retry by the same answer)."""
+    terminal = [p for p in promos if phase_of(p) in TERMINAL_PHASES and promotion_freight(p) == freight]
+    return max(terminal, key=_creation_then_name) if terminal else None
+
+
 def no_failed_promotion(r: Readings, flags: Flags) -> Verdict:
-    terminal = [
-        p for p in r.promotions if phase_of(p) in TERMINAL_PHASES and promotion_freight(p) == r.freight_name
-    ]
-    newest = max(terminal, key=_creation_then_name) if terminal else None
+    newest = newest_terminal(r.promotions, r.freight_name)
     label = r.selection.label
     if newest is None or phase_of(newest) == "Succeeded":
         return Verdict(

@@ -12,7 +12,6 @@ from gate.diagnose.rules.common import (
     names,
     ns,
     pods,
-    promote_cmd,
     readable,
     ready_cmd,
     reconcile_message,
@@ -20,6 +19,7 @@ from gate.diagnose.rules.common import (
     resync_cmd,
     unhealthy_apps,
 )
+from gate.diagnose.rules.suggest import promote_line
 from gate.diagnose.view import (
     effective_reason,
     is_fine,
@@ -86,7 +86,7 @@ RULES: list[Rule] = [
                        f"kubectl delete stage {v.name} -n {ns(v)}",
                        f"kubectl delete promotions -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
                        resync_cmd(v),
-                       promote_cmd(v, (v.freight[0]["metadata"]["name"] if v.freight else "<freight>"))],
+                       promote_line(v, (v.current_freight or [None])[0])],
         verify=ready_cmd, risk=HIGH, ref=f"{GUIDE} D4.4, D6 \"All else fails\"",
     ),
 ]

@@ -7,16 +7,48 @@ from gate.diagnose.rules.common import (
     freight_of_warehouses,
     ns,
     promo_freight,
-    promote_cmd,
     readable,
     ready_cmd,
+    refresh_cmds,
     resync_cmd,
     stale_history,
 )
+from gate.diagnose.rules.suggest import (
+    control_flow,
+    judge,
+    label,
+    newest_promotable,
+    promote_line,
+    requested_freight,
+)
 from gate.diagnose.view import (
+    View,
     effective_reason,
 )
-from gate.kargo.stages import short
+
+CANDIDATES_SHOWN = 3
+
+
+def no_freight(v: View) -> bool:
+    """A regular Stage that never got Freight (a control-flow Stage never holds any: it routes it)."""
+    return effective_reason(v) == "NoFreight" and not v.st.get("freightHistory") and not control_flow(v)
+
+
+def candidate_lines(v: View) -> list[str]:
+    """The newest Freight the Stage requests, each with precheck's availability answer."""
+    return [f"Freight {label(v, f['metadata']['name'])} from {(f.get('origin') or {}).get('name')}: "
+            + ("available: " if (got := judge(v, f["metadata"]["name"])).ok else "") + got.text
+            for f in requested_freight(v)[:CANDIDATES_SHOWN]]
+
+
+def routed_lines(v: View) -> list[str]:
+    """A control-flow Stage's routing: which requested Freight Kargo has marked verified in it."""
+    out = []
+    for f in requested_freight(v)[:CANDIDATES_SHOWN]:
+        marked = v.name in ((f.get("status") or {}).get("verifiedIn") or {})
+        out.append(f"Freight {label(v, f['metadata']['name'])} status.verifiedIn[{v.name}]: "
+                   + ("set" if marked else "not set") + f"; available to it: {judge(v, f['metadata']['name']).text}")
+    return out
 
 RULES: list[Rule] = [
     Rule(
@@ -33,13 +65,12 @@ RULES: list[Rule] = [
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}",
                        resync_cmd(v),
-                       promote_cmd(v, promo_freight(stale_history(v) or {}))],
+                       promote_line(v, promo_freight(stale_history(v) or {}))],
         verify=ready_cmd, risk=MEDIUM, ref=f"{GUIDE} D4.2 NoFreight/Stale + Gotcha 1; kargo {RS}:700-720 (L715)",
     ),
     Rule(
         id="no-freight-warehouse-empty", branch="D4.2 NoFreight, empty history, Warehouse made no Freight",
-        when=lambda v: effective_reason(v) == "NoFreight" and not v.st.get("freightHistory")
-        and not freight_of_warehouses(v) and "freight" not in v.unread,
+        when=lambda v: no_freight(v) and not freight_of_warehouses(v) and "freight" not in v.unread,
         cause=lambda v: f"no Freight exists for Warehouse {', '.join(v.warehouses_requested())}: the Warehouse "
                         "subscription finds nothing (repo URL, credentials, tag/semver constraint, paths)",
         evidence=lambda v: [f"Stage {v.name} status.freightHistory is empty; Healthy/Verified reason NoFreight",
@@ -53,20 +84,46 @@ RULES: list[Rule] = [
         risk=LOW, ref=f"{GUIDE} D4.2 NoFreight/Empty/No freight; kargo {RS}:907, :1089",
     ),
     Rule(
-        id="no-freight-not-promoted", branch="D4.2 NoFreight, empty history, Freight exists",
-        when=lambda v: effective_reason(v) == "NoFreight" and not v.st.get("freightHistory"),
-        cause=lambda v: f"Freight exists but was never promoted to {v.name}: " + (
-            "auto-promotion is on, check the controller log for why it skipped"
-            if v.st.get("autoPromotionEnabled") else "auto-promotion is off for this Stage (ProjectConfig), "
-            "so someone has to promote"),
+        id="no-freight-not-promoted", branch="D4.2 NoFreight, empty history, Freight available",
+        when=lambda v: no_freight(v) and newest_promotable(v)[0] is not None,
+        cause=lambda v: f"Freight {label(v, newest_promotable(v)[0] or '')} is available to {v.name} but was never "
+                        "promoted: " + ("auto-promotion is on, check the controller log for why it skipped"
+                                        if v.st.get("autoPromotionEnabled") else "auto-promotion is off for this "
+                                        "Stage (ProjectConfig), so someone has to promote"),
         evidence=lambda v: [f"Stage {v.name} status.freightHistory is empty, status.autoPromotionEnabled = "
-                            f"{bool(v.st.get('autoPromotionEnabled'))}",
-                            f"newest Freight {short(freight_of_warehouses(v)[0]['metadata']['name'])} "
-                            f"({v.alias(freight_of_warehouses(v)[0]['metadata']['name'])})"]
+                            f"{bool(v.st.get('autoPromotionEnabled'))}"] + candidate_lines(v)
         + [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log[-3:]],
-        fix=lambda v: [promote_cmd(v, freight_of_warehouses(v)[0]["metadata"]["name"]),
+        fix=lambda v: [promote_line(v, newest_promotable(v)[0]),
                        "(or) enable auto-promotion for the Stage in the project's ProjectConfig "
                        "spec.promotionPolicies"],
-        verify=ready_cmd, risk=LOW, ref=f"{GUIDE} D4.2 NoFreight/Empty/Freight exists; kargo {RS}:1893-2029",
+        verify=ready_cmd, risk=LOW,
+        ref=f"{GUIDE} D4.2 NoFreight/Empty/Freight exists; kargo {RS}:1893-2029, api/v1alpha1/stage_types.go:174-207",
+    ),
+    Rule(
+        id="no-freight-none-available", branch="D4.2 NoFreight, empty history, Freight exists but none available",
+        when=lambda v: no_freight(v) and bool(requested_freight(v)) and "freight" not in v.unread,
+        cause=lambda v: f"{v.name} has never been promoted and nothing can be yet: {newest_promotable(v)[1]}",
+        evidence=lambda v: [f"Stage {v.name} status.freightHistory is empty"] + candidate_lines(v),
+        fix=lambda v: [promote_line(v, requested_freight(v)[0]["metadata"]["name"])],
+        verify=lambda v: f"kargo get freight --project {v.project} --stage {v.name}   # the Freight available to it",
+        risk=LOW, problem=False,
+        ref=f"{GUIDE} D4.2 NoFreight/Empty; kargo api/v1alpha1/stage_types.go:174-207 (IsFreightAvailable), "
+            "pkg/webhook/kubernetes/promotion/webhook.go (refuses unavailable Freight)",
+    ),
+    Rule(
+        id="control-flow-not-routing", branch="D4.2 control-flow Stage not Ready",
+        when=lambda v: control_flow(v) and not v.legacy and v.cond("Ready").get("status") == "False",
+        cause=lambda v: f"control-flow Stage {v.name} cannot mark Freight verified in it "
+                        f"({v.cond('Ready').get('reason')}): {v.cond('Ready').get('message') or 'no message'}",
+        evidence=lambda v: [f"Stage {v.name} has no promotion steps (control-flow; Kargo refuses Promotions to it)",
+                            f"Stage {v.name} condition Ready=False {v.cond('Ready').get('reason')}: "
+                            f"{v.cond('Ready').get('message', '')}"] + routed_lines(v)
+        + [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log[-3:]],
+        fix=lambda v: [f"kubectl logs -n {v.kargo_controller_ns} deploy/kargo-controller --tail=200 | grep {v.name}",
+                       "fix what the message names (usually the controller's RBAC on freights/status), then:"]
+        + refresh_cmds(v),
+        verify=ready_cmd, risk=LOW,
+        ref="kargo pkg/controller/stages/control_flow_stages.go:278-345 (Ready FreightRetrievalFailed / "
+            "FreightVerificationFailed), :391-418",
     ),
 ]

@@ -22,7 +22,6 @@ from gate.diagnose.rules.common import (
     ns,
     promo_evidence,
     promo_freight,
-    promote_cmd,
     ready_cmd,
     resync_cmd,
     retry_fix,
@@ -30,6 +29,7 @@ from gate.diagnose.rules.common import (
     step_message,
     step_timeout,
 )
+from gate.diagnose.rules.suggest import promote_line
 from gate.diagnose.view import (
     effective_reason,
     generated_name,
@@ -50,7 +50,7 @@ RULES: list[Rule] = [
         fix=lambda v: [f"kubectl get stage {v.name} -n {ns(v)} -o yaml > stage-{v.name}.backup.yaml",
                        f"kubectl delete stage {v.name} -n {ns(v)}   # its Promotions go with it (ownerReference)",
                        resync_cmd(v),
-                       promote_cmd(v, promo_freight(last_promo(v)))],
+                       promote_line(v, promo_freight(last_promo(v)))],
         verify=ready_cmd, risk=MEDIUM,
         ref=f"{GUIDE} D4.2 + Gotcha 1; kargo {RS}:715, pkg/api/promotion.go:91, issues #6214 #6741",
     ),
@@ -65,7 +65,7 @@ RULES: list[Rule] = [
             f"{(argocd_step(v) or (0, {}))[1].get('retry') or 'unset (errorThreshold 1: no retry)'}"],
         fix=lambda v: [retry_fix(v),
                        resync_cmd(v).split("   #")[0] + "   # or wait for auto-sync",
-                       promote_cmd(v, promo_freight(last_promo(v))) + "   # auto-promotion will not retry it"],
+                       promote_line(v, promo_freight(last_promo(v)), note="auto-promotion will not retry it")],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2, references/kargo-state-machine.md (retry); kargo "
                       "pkg/promotion/local_orchestrator.go:302-310, api/v1alpha1/promotion_types.go:239",
@@ -83,7 +83,7 @@ RULES: list[Rule] = [
                        f"kubectl get app {failing_app(v)} -n {v.argocd_ns} -o jsonpath="
                        "'{.status.operationState.syncResult.resources}'",
                        "fix the failing resource in git, then: "
-                       + promote_cmd(v, promo_freight(last_promo(v)))],
+                       + promote_line(v, promo_freight(last_promo(v)))],
         verify=lambda v: f"argocd app wait {failing_app(v)} --sync --health --timeout 300",
         risk=MEDIUM, ref=f"{GUIDE} D4.2, references/argocd-troubleshooting.md; kargo "
                          "pkg/promotion/runner/builtin/argocd_updater.go:343",
@@ -99,7 +99,7 @@ RULES: list[Rule] = [
             f"{((argocd_step(v) or (0, {}))[1].get('retry') or {}).get('timeout') or 'unset (default 5m)'}"]
             + controller_evidence(v, "argocd-repo-server"),
         fix=lambda v: [retry_fix(v),
-                       promote_cmd(v, promo_freight(last_promo(v)))],
+                       promote_line(v, promo_freight(last_promo(v)))],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} Gotcha 7; kargo pkg/promotion/local_orchestrator.go:323, "
                       "pkg/promotion/runner/builtin/argocd_updater.go:45 (DefaultTimeout 5m)",
@@ -113,8 +113,8 @@ RULES: list[Rule] = [
         evidence=lambda v: promo_evidence(v, last_promo(v)) + app_lines(v),
         fix=lambda v: [f"kargo get promotion {v.last_promotion.get('name')} --project {v.project} -o yaml",
                        "fix the cause the step message names (credentials, repository, manifests)",
-                       promote_cmd(v, promo_freight(last_promo(v)))
-                       + "   # or push a new commit so the Warehouse makes new Freight"],
+                       promote_line(v, promo_freight(last_promo(v)),
+                                    note="or push a new commit so the Warehouse makes new Freight")],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2 (Other); kargo {RS}:928, :2341-2346 (Ready/Healthy LastPromotion<Phase>)",
         scenario="promote-errored",
@@ -128,7 +128,8 @@ RULES: list[Rule] = [
         fix=lambda v: [f"kubectl logs -n {v.kargo_controller_ns} deploy/kargo-controller --tail=200 | grep {v.name}",
                        f"kargo promote --project {v.project} --abort --name "
                        f"{active_promotion(v).get('metadata', {}).get('name')}   # only once the log explains it",
-                       promote_cmd(v, promo_freight(active_promotion(v)))],
+                       promote_line(v, promo_freight(active_promotion(v)),
+                                    after="after aborting it: a deliberate retry of the same Freight")],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=MEDIUM, ref=f"{GUIDE} D4.2 ActivePromotion (> 15 min); kargo {RS}:854",
     ),
@@ -153,8 +154,8 @@ RULES: list[Rule] = [
         evidence=lambda v: [f"kargo-controller log: {ln}" for ln in log_has(v, r"already exists for|infinite loop")]
         + [f"Promotion {p['metadata']['name']} freight {short(promo_freight(p))}: "
            f"{(p.get('status') or {}).get('phase')}" for p in v.promotions[:3]],
-        fix=lambda v: [promote_cmd(v, promo_freight(v.promotions[0]) if v.promotions else "<freight>")
-                       + "   # an explicit promotion is not subject to the anti-loop",
+        fix=lambda v: [promote_line(v, promo_freight(v.promotions[0]) if v.promotions else None,
+                                    note="an explicit promotion is not subject to the anti-loop"),
                        f"(or) kubectl delete promotion {errored_names(v)} -n {ns(v)}"],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.3; kargo {RS}:1972, :1994 (no kargo.akuity.io/freight label exists in v1.11)",

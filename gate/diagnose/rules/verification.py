@@ -21,28 +21,73 @@ from gate.diagnose.rules.common import (
     verification_evidence,
     verification_failed,
 )
-from gate.diagnose.view import (
-    effective_reason,
-)
+from gate.diagnose.view import View, effective_reason
+
+_METRIC = re.compile(r'Metric "(?P<name>[^"]+)" assessed (?P<phase>Failed|Error|Inconclusive)')
+
+
+def recorded_ref(v: View) -> dict:
+    """verificationHistory[0].analysisRun: {namespace, name, phase}, set only once Kargo created the run."""
+    return v.latest_verification.get("analysisRun") or {}
+
+
+def recorded_run(v: View) -> str:
+    return recorded_ref(v).get("name") or ""
+
+
+def recorded_phase(v: View) -> str:
+    return recorded_ref(v).get("phase") or v.latest_verification.get("phase") or "Failed"
+
+
+def failed_metric_names(v: View) -> list[str]:
+    """The metrics the recorded message says failed (Argo Rollouts: 'Metric "x" assessed Failed due to …')."""
+    return list(dict.fromkeys(m.group("name") for m in _METRIC.finditer(v.latest_verification.get("message") or "")))
+
 
 RULES: list[Rule] = [
     Rule(
+        id="verification-run-deleted", branch="D4.2 VerificationFailed, its AnalysisRun is gone",
+        when=lambda v: verification_failed(v) and bool(recorded_run(v)) and latest_run(v) is None
+        and "analysisruns" not in v.unread,
+        cause=lambda v: f"AnalysisRun {recorded_run(v)} ran and ended {recorded_phase(v)}"
+                        + (f" (metric {', '.join(repr(m) for m in failed_metric_names(v))} failed)"
+                           if failed_metric_names(v) else "")
+                        + "; the run itself is gone now (garbage-collected or deleted), so its measurements and "
+                        "Jobs cannot be read: verify again to get a run to read",
+        evidence=lambda v: verification_evidence(v) + [
+            f"Stage {v.name} status.freightHistory[0].verificationHistory[0].analysisRun = "
+            f"{recorded_ref(v).get('namespace')}/{recorded_run(v)} (phase {recorded_ref(v).get('phase')}): Kargo "
+            f"records the reference only after creating the run ({RS}:1575, :1659)",
+            f"AnalysisRun {recorded_ref(v).get('namespace') or ns(v)}/{recorded_run(v)}: not found"],
+        fix=lambda v: [rerun_verification(v) + "   # a new AnalysisRun, measured against the current Freight",
+                       f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} -w",
+                       "then read why the new run's metric"
+                       + (f" {failed_metric_names(v)[0]!r}" if failed_metric_names(v) else "") + " fails: "
+                       f"kubectl get analysisrun <new run> -n {ns(v)} -o yaml"],
+        verify=ready_cmd,
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed; kargo {RS}:1427-1589 startVerification (reference set "
+                      "after Create, :1575), :1591-1667 getVerificationResult",
+    ),
+    Rule(
         id="verification-no-analysisrun", branch="D4.2 VerificationFailed, no AnalysisRun",
-        when=lambda v: verification_failed(v) and latest_run(v) is None and "analysisruns" not in v.unread,
-        cause=lambda v: "verification failed without an AnalysisRun: the AnalysisTemplate or its "
-                        "ServiceAccount is misconfigured (missing template, undeclared arg, Rollouts "
-                        "integration off)",
+        when=lambda v: verification_failed(v) and latest_run(v) is None and not recorded_run(v)
+        and "analysisruns" not in v.unread,
+        cause=lambda v: f"verification {v.latest_verification.get('phase') or 'failed'} before any AnalysisRun was "
+                        "created: " + (v.latest_verification.get("message") or "the AnalysisTemplate or its "
+                                       "ServiceAccount is misconfigured (missing template, undeclared arg, Rollouts "
+                                       "integration off)"),
         evidence=lambda v: verification_evidence(v) + [
             f"AnalysisTemplate {t} in {ns(v)}: " + ("present" if any(x["metadata"]["name"] == t for x in v.templates)
                                                     else "NOT FOUND") for t in templates_named(v)]
-        + [f"AnalysisRuns of {v.name}: none"],
+        + [f"AnalysisRuns of {v.name}: none, and verificationHistory[0] names none (Kargo records phase Error "
+           f"without a reference when it cannot build or create the run, {RS}:1447-1470, :1547-1569)"],
         fix=lambda v: [f"kubectl get analysistemplates -n {ns(v)}",
                        f"kubectl get serviceaccount {template_sa(v)[0]} -n {ns(v)}",
                        "create or fix the AnalysisTemplate (every spec.verification.args name declared), then: "
                        + rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
                          "--sort-by=.metadata.creationTimestamp",
-        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/No AnalysisRun; kargo {RS}:1149, :1427",
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/No AnalysisRun; kargo {RS}:1149, :1427-1470, :1547-1569",
     ),
     Rule(
         id="verification-rbac-forbidden", branch="D4.2 VerificationFailed, Job log \"forbidden\"",

@@ -1,0 +1,96 @@
+"""Issue 21: each diagnosis follows its own evidence and agrees with Kargo. Every item is a scenario pair (the
+case and its healthy twin, gate/sim/scenarios/diagnose-*.yaml) run through `gate diagnose` against the
+simulator with the real kubernetes client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gate.cli import cli
+from gate.entry import run
+from gate.sim.server import start
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "gate/demo/config.yaml")
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def diagnose(world: str | dict, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    with start(world) as sim:
+        code = run(cli, ["diagnose", "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--output", "json", *args])
+        writes = [r for r in sim.requests if r["method"] in WRITES]
+    assert not writes, "diagnose must not write"
+    return code, json.loads(capsys.readouterr().out)
+
+
+def stage(doc: dict, name: str) -> dict:
+    return next(s for s in doc["stages"] if s["stage"] == name)
+
+
+def fixes(doc: dict) -> list[str]:
+    return [f for s in doc["stages"] for d in s["diagnoses"] for f in d["fix"]]
+
+
+# -- item 1: the suggested Freight is the newest *available* one (precheck's answer) ------------------------
+def test_never_promoted_stage_gets_the_newest_available_freight_not_the_newest(capsys) -> None:
+    code, doc = diagnose("diagnose-no-freight-newest-unavailable", capsys, "--stage", "monitoring")
+    (d,) = [x for x in stage(doc, "monitoring")["diagnoses"] if x["kind"] == "root-cause"]
+    assert code == 1 and d["rule"] == "no-freight-not-promoted"
+    assert d["fix"][0] == "kargo promote --project platform --stage monitoring --freight-alias calm-crane"
+    assert not any("eager-eel" in f for f in d["fix"])
+    assert any("eager-eel" in e and "not available to monitoring: not verified in operators" in e
+               for e in d["evidence"])
+
+
+def test_no_available_freight_says_why_and_suggests_no_promotion(capsys) -> None:
+    code, doc = diagnose("diagnose-no-freight-none-available", capsys, "--stage", "monitoring")
+    (d,) = stage(doc, "monitoring")["diagnoses"]
+    assert d["rule"] == "no-freight-none-available" and not d["problem"] and code == 0
+    assert "not verified in operators" in d["root_cause"]
+    assert not any(f.startswith("kargo promote") for f in d["fix"]), d["fix"]
+    assert "operators must verify it first" in d["fix"][0]
+    assert any("soak time not met" in e for e in d["evidence"])
+
+
+# -- item 2: a control-flow Stage is judged by what it routes, never "never promoted" ----------------------
+def test_healthy_control_flow_stage_is_fine(capsys) -> None:
+    code, doc = diagnose("diagnose-control-flow-routing", capsys)
+    assert code == 0
+    assert stage(doc, "gate")["diagnoses"] == []
+    assert not any("kargo promote" in f for f in fixes(doc))
+
+
+def test_control_flow_stage_not_routing_is_fixed_by_rbac_and_refresh_not_a_promotion(capsys) -> None:
+    code, doc = diagnose("diagnose-control-flow-not-routing", capsys, "--stage", "gate")
+    (d,) = stage(doc, "gate")["diagnoses"]
+    assert code == 1 and d["rule"] == "control-flow-not-routing"
+    assert "cannot patch resource \"freights/status\"" in d["root_cause"]
+    assert any("status.verifiedIn[gate]: not set" in e for e in d["evidence"])
+    assert not any("kargo promote" in f for f in d["fix"])
+
+
+# -- item 3: a deleted AnalysisRun is named, with its failed metric, and re-verified ------------------------
+def test_deleted_analysisrun_is_named_with_its_metric(capsys) -> None:
+    code, doc = diagnose("diagnose-verification-run-deleted", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["diagnoses"][0]
+    assert code == 1 and d["rule"] == "verification-run-deleted"
+    assert "monitoring.01k3zz9x8w7v6t5s4r3q2p1n0m.6d30631" in d["root_cause"] and "'smoke'" in d["root_cause"]
+    assert "garbage-collected or deleted" in d["root_cause"]
+    assert d["fix"][0].startswith("kargo verify stage monitoring --project platform")
+    assert not any("AnalysisTemplate" in f for f in d["fix"])
+
+
+def test_analysisrun_still_there_is_read_not_called_deleted(capsys) -> None:
+    code, doc = diagnose("diagnose-verification-failed-other", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["diagnoses"][0]
+    assert code == 1 and d["rule"] == "verification-failed-other"
+
+
+def test_misconfigured_verification_without_a_run_quotes_kargo(capsys) -> None:
+    code, doc = diagnose("diagnose-verification-no-analysisrun", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["diagnoses"][0]
+    assert d["rule"] == "verification-no-analysisrun"
+    assert 'error getting AnalysisTemplate "monitoring-health"' in d["root_cause"]
