@@ -94,3 +94,38 @@ def test_misconfigured_verification_without_a_run_quotes_kargo(capsys) -> None:
     d = stage(doc, "monitoring")["diagnoses"][0]
     assert d["rule"] == "verification-no-analysisrun"
     assert 'error getting AnalysisTemplate "monitoring-health"' in d["root_cause"]
+
+
+# -- item 4: a failing kargo_stage check is diagnosed on the Kargo Stage it names ------------------------------
+NAMED_SPEC = """
+defaults: {timeout: 3s, interval: 0.3s, max_interval: 0.6s}
+stages:
+  monitoring-verify:
+    levels:
+      1:
+        - kargo_stage: {stage: monitoring}
+"""
+
+
+def verify_named(world: str, tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
+    (tmp / "gate.yaml").write_text(NAMED_SPEC)
+    js = tmp / "result.json"
+    with start(world) as sim:
+        code = run(cli, ["verify", "--stage", "monitoring-verify", "--spec", str(tmp / "gate.yaml"), "--config",
+                         CONFIG, "--kubeconfig", sim.kubeconfig, "--json", str(js), "--timeout", "20s"])
+    return code, json.loads(js.read_text()), capsys.readouterr().out
+
+
+def test_failing_kargo_stage_check_is_diagnosed_on_the_stage_it_names(tmp_path: Path, capsys) -> None:
+    code, doc, out = verify_named("diagnose-verification-failed-other", tmp_path, capsys)
+    assert code == 1, out
+    diag = doc["diagnosis"]
+    assert diag["root_cause"]["rule"] == "verification-failed-other", diag
+    assert diag["stage"] == "monitoring" and diag["root_cause"]["stage"] == "monitoring"
+    assert "Stage: monitoring\n" in out and "no diagnosis" not in out
+
+
+def test_passing_kargo_stage_check_under_another_key_has_no_diagnosis(tmp_path: Path, capsys) -> None:
+    code, doc, out = verify_named("diagnose-healthy", tmp_path, capsys)
+    assert code == 0, out
+    assert not doc.get("diagnosis") and "DIAGNOSIS" not in out
