@@ -78,7 +78,8 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "gotcha-health-delay": ("LOW", "does not trust the health of loki", "argocd app get loki --hard-refresh"),
     "gotcha-silent-verification-rbac": ("LOW", "the Job's log does (forbidden)",
                                         "kubectl logs job/6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform"),
-    "gotcha-empty-commit": ("LOW", "made no Freight", "kargo refresh warehouse platform-apps --project platform"),
+    "gotcha-empty-commit": ("LOW", "freightCreationCriteria.expression", "kargo refresh warehouse platform-apps "
+                            "--project platform"),
     "gotcha-selfheal-delay": ("LOW", "selfHeal on", "argocd app sync loki"),
     "gotcha-heavy-chart": ("LOW", "OOM while rendering large charts", "retry: {timeout: 10m, errorThreshold: 3}"),
     "gotcha-foundation-chicken-egg": ("MEDIUM", "Kargo cannot promote itself", "syncPolicy.automated"),

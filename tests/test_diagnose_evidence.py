@@ -129,3 +129,44 @@ def test_passing_kargo_stage_check_under_another_key_has_no_diagnosis(tmp_path: 
     code, doc, out = verify_named("diagnose-healthy", tmp_path, capsys)
     assert code == 0, out
     assert not doc.get("diagnosis") and "DIAGNOSIS" not in out
+
+
+# -- item 5: Gotcha 8 by what the app deploys, not its destination namespace -----------------------------------
+def test_app_of_apps_in_argocd_namespace_is_not_argo_cd_itself(capsys) -> None:
+    code, doc = diagnose("diagnose-gotcha-foundation-app-of-apps", capsys)
+    assert code == 0
+    assert not [d for s in doc["stages"] for d in s["diagnoses"]], doc
+
+
+def test_app_that_deploys_argo_cd_controllers_is_argo_cd_itself(capsys) -> None:
+    code, doc = diagnose("diagnose-gotcha-foundation-chicken-egg", capsys, "--stage", "operators")
+    (d,) = [x for x in stage(doc, "operators")["diagnoses"] if x["rule"] == "gotcha-foundation-chicken-egg"]
+    assert any("CRD applications.argoproj.io (Argo CD)" in e for e in d["evidence"])
+    assert any("Deployment argocd/argocd-server" in e for e in d["evidence"])
+
+
+# -- item 6: a discovered commit with no Freight is the Warehouse's creation policy, not "empty" ---------------
+def test_discovered_commit_without_freight_names_the_creation_criteria(capsys) -> None:
+    code, doc = diagnose("diagnose-gotcha-empty-commit", capsys, "--stage", "operators")
+    (d,) = [x for x in stage(doc, "operators")["diagnoses"] if x["rule"] == "gotcha-empty-commit"]
+    assert "freightCreationCriteria.expression" in d["root_cause"]
+    assert "not because the commit is empty" in d["root_cause"]
+    assert not any("touch a file" in f for f in d["fix"])
+
+
+def test_empty_commit_that_became_freight_is_fine(capsys) -> None:
+    code, doc = diagnose("diagnose-gotcha-empty-commit-made-freight", capsys)
+    assert code == 0 and not [d for s in doc["stages"] for d in s["diagnoses"]]
+
+
+# -- item 7: a Promotion without startedAt is dated by its creation, never "startedAt = None" -------------------
+@pytest.mark.parametrize(("world", "phrase"), [
+    ("diagnose-promotion-stuck-legacy", "no status.startedAt (older Kargo does not record it); created "),
+    ("diagnose-promotion-stuck", "startedAt = "),
+])
+def test_running_promotion_age(world: str, phrase: str, capsys) -> None:
+    code, doc = diagnose(world, capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["diagnoses"][0]
+    assert code == 1 and d["rule"] == "promotion-stuck" and "running 40 min" in d["root_cause"]
+    line = next(e for e in d["evidence"] if "status.phase = Running" in e)
+    assert phrase in line and "None" not in line and "(40 min ago)" in line

@@ -256,6 +256,17 @@ def active_age(v: View) -> float:
     return v.age(st.get("startedAt") or (promo.get("metadata") or {}).get("creationTimestamp")) or 0.0
 
 
+def started_text(v: View, promo: dict) -> str:
+    """When the Promotion started: status.startedAt, or (older Kargo never wrote it) its creation time."""
+    st, meta = promo.get("status") or {}, promo.get("metadata") or {}
+    ago = f"{int(active_age(v) // 60)} min ago"
+    if st.get("startedAt"):
+        return f"startedAt = {st['startedAt']} ({ago})"
+    if meta.get("creationTimestamp"):
+        return f"no status.startedAt (older Kargo does not record it); created {meta['creationTimestamp']} ({ago})"
+    return "no status.startedAt and no creationTimestamp: its age is unknown"
+
+
 def active_evidence(v: View) -> list[str]:
     promo = active_promotion(v)
     if not promo:
@@ -263,8 +274,7 @@ def active_evidence(v: View) -> list[str]:
     name, st = promo["metadata"]["name"], promo.get("status") or {}
     idx, meta = failing_step(promo)
     lines = [f"Stage {v.name} status.currentPromotion.name = {name}",
-             f"Promotion {name} status.phase = {st.get('phase')}, startedAt = {st.get('startedAt')} "
-             f"({int(active_age(v) // 60)} min ago)",
+             f"Promotion {name} status.phase = {st.get('phase')}, {started_text(v, promo)}",
              f"Promotion {name} status.currentStep = {idx}: step {meta.get('alias', '?')!r} "
              f"{meta.get('status', '')} {meta.get('message') or ''}".rstrip()]
     return lines + [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log[-3:]]

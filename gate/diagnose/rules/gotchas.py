@@ -75,6 +75,52 @@ def empty_commit_warehouses(v: View) -> list[tuple[dict, str]]:
     return out
 
 
+def _wh(v: View) -> dict:
+    return empty_commit_warehouses(v)[0][0]
+
+
+def _cid(v: View) -> str:
+    return empty_commit_warehouses(v)[0][1]
+
+
+def warehouse_creation_lines(wh: dict) -> list[str]:
+    spec, name = wh.get("spec") or {}, wh["metadata"]["name"]
+    lines = [f"Warehouse {name} spec.freightCreationPolicy = {spec.get('freightCreationPolicy') or 'Automatic'}"]
+    expr = (spec.get("freightCreationCriteria") or {}).get("expression")
+    if expr:
+        lines.append(f"Warehouse {name} spec.freightCreationCriteria.expression = {expr}")
+    for path in ("includePaths", "excludePaths"):
+        for sub in spec.get("subscriptions") or []:
+            if (sub.get("git") or {}).get(path):
+                lines.append(f"Warehouse {name} git {sub['git'].get('repoURL')} {path} = {sub['git'][path]}")
+    lines += [f"Warehouse {name} condition {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message', '')}"
+              for c in (wh.get("status") or {}).get("conditions") or [] if c.get("status") != "True"
+              or c.get("type") == "FreightCreationCriteriaSatisfied"]
+    return lines
+
+
+def no_freight_why(wh: dict) -> tuple[str, list[str]]:
+    """Why Kargo made no Freight of what the Warehouse discovered, and the fix (warehouses.go:331-372)."""
+    spec, name = wh.get("spec") or {}, wh["metadata"]["name"]
+    conds = {c.get("type"): c for c in (wh.get("status") or {}).get("conditions") or []}
+    if spec.get("freightCreationPolicy") == "Manual":
+        return ("spec.freightCreationPolicy is Manual, so Freight is made only when someone assembles it",
+                [f"assemble Freight from it in the Kargo UI (Warehouse {name}, Freight assembly), or set "
+                 "spec.freightCreationPolicy: Automatic on the Warehouse in git"])
+    crit = conds.get("FreightCreationCriteriaSatisfied") or {}
+    if crit.get("status") == "False":
+        expr = (spec.get("freightCreationCriteria") or {}).get("expression") or "?"
+        return (f"spec.freightCreationCriteria.expression ({expr}) is not satisfied by what it discovered",
+                [f"fix Warehouse {name}'s spec.freightCreationCriteria.expression in git so it holds for the "
+                 "artifacts you want promoted (or remove it)"])
+    bad = next((c for c in conds.values() if c.get("type") in ("Ready", "Healthy") and c.get("status") == "False"),
+               None)
+    if bad:
+        return (f"Freight creation failed: {bad.get('reason')}: {bad.get('message', '')}",
+                [f"fix what Warehouse {name}'s {bad.get('type')} condition names"])
+    return ("Freight creation has not run since the discovery (the Warehouse has not reconciled it yet)", [])
+
+
 def selfheal_apps(v: View) -> list[dict]:
     return [a for a in v.apps
             if (((a.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}).get("selfHeal")
@@ -94,12 +140,42 @@ def repo_server_struggles(v: View) -> list[dict]:
     return [p for p in pods(v, "argocd-repo-server") if pod_oomkilled(p) or pod_restarts(p) > 0]
 
 
+# What Argo CD and Kargo themselves are made of (their Helm charts' workloads and CRDs): an Application that
+# deploys these is Argo CD/Kargo; one that merely renders Application CRs into `argocd` (app-of-apps) is not.
+FOUNDATION_CHARTS = {"argo-cd": "Argo CD", "kargo": "Kargo"}
+FOUNDATION_CRDS = {"applications.argoproj.io": "Argo CD", "appprojects.argoproj.io": "Argo CD",
+                   "stages.kargo.akuity.io": "Kargo", "promotions.kargo.akuity.io": "Kargo",
+                   "freights.kargo.akuity.io": "Kargo"}
+FOUNDATION_WORKLOADS = {"argocd-server": "Argo CD", "argocd-repo-server": "Argo CD",
+                        "argocd-application-controller": "Argo CD", "kargo-controller": "Kargo",
+                        "kargo-api": "Kargo"}
+
+
+def _sources(app: dict) -> list[dict]:
+    spec = app.get("spec") or {}
+    return ([spec["source"]] if spec.get("source") else []) + list(spec.get("sources") or [])
+
+
+def foundation_signs(app: dict) -> list[str]:
+    """Why this Application is Argo CD or Kargo: the chart it installs, the CRDs or controllers it deploys
+    (status.resources), never its name or destination namespace alone."""
+    signs = [f"spec.source chart {s['chart']!r} ({FOUNDATION_CHARTS[s['chart']]})" for s in _sources(app)
+             if s.get("chart") in FOUNDATION_CHARTS]
+    for res in (app.get("status") or {}).get("resources") or []:
+        name, kind = res.get("name") or "", res.get("kind")
+        if kind == "CustomResourceDefinition" and name in FOUNDATION_CRDS:
+            signs.append(f"status.resources CRD {name} ({FOUNDATION_CRDS[name]})")
+        elif kind in ("Deployment", "StatefulSet"):
+            what = next((w for suffix, w in FOUNDATION_WORKLOADS.items()
+                         if name == suffix or name.endswith("-" + suffix)), None)
+            if what:
+                signs.append(f"status.resources {kind} {res.get('namespace', '')}/{name} ({what})")
+    return signs
+
+
 def foundation_apps(v: View) -> list[dict]:
-    """Gotcha 8: the Stage promotes Argo CD or Kargo themselves."""
-    own = {v.kargo_controller_ns, v.argocd_ns}
-    rx = re.compile(r"^(argo-?cd|kargo)(-.*)?$")
-    return [a for a in v.apps if rx.match(a["metadata"]["name"])
-            or ((a.get("spec") or {}).get("destination") or {}).get("namespace") in own]
+    """Gotcha 8: the Stage promotes Argo CD or Kargo themselves, judged by what the app deploys."""
+    return [a for a in v.apps if foundation_signs(a)]
 
 
 def manual_promotions(v: View) -> list[dict]:
@@ -157,18 +233,22 @@ GOTCHAS: list[Rule] = [
         risk=LOW, ref=f"{GUIDE} Gotcha 4", scenario="verification-rbac-forbidden",
     ),
     Rule(
-        id="gotcha-empty-commit", branch="D5 Gotcha 5: a commit that made no Freight",
+        id="gotcha-empty-commit", branch="D5 Gotcha 5: a discovered commit that made no Freight",
         when=lambda v: bool(empty_commit_warehouses(v)),
-        cause=lambda v: "the newest commit the Warehouse saw made no Freight: a commit that changes no file the "
-                        "subscription watches (an empty commit, or outside includePaths) is skipped",
+        cause=lambda v: f"Warehouse {_wh(v)['metadata']['name']} discovered commit {_cid(v)[:7]} but made no "
+                        f"Freight from it: {no_freight_why(_wh(v))[0]} (not because the commit is empty: without "
+                        "includePaths/excludePaths Kargo discovers every commit, empty or not, and makes Freight of "
+                        "it; a commit outside the path filters is never discovered at all)",
         evidence=lambda v: [f"Warehouse {w['metadata']['name']} status.discoveredArtifacts.git[].commits[0].id = "
-                            f"{cid[:12]}, in no Freight" for w, cid in empty_commit_warehouses(v)],
-        fix=lambda v: ["commit a real change under the subscribed paths (touch a file), push",
-                       f"kargo refresh warehouse {empty_commit_warehouses(v)[0][0]['metadata']['name']} "
-                       f"--project {v.project} --wait"],
-        verify=lambda v: f"kargo get freight --project {v.project} "
-                         f"--warehouse {empty_commit_warehouses(v)[0][0]['metadata']['name']}",
-        risk=LOW, ref=f"{GUIDE} Gotcha 5",
+                            f"{cid[:12]}, in no Freight" for w, cid in empty_commit_warehouses(v)]
+        + warehouse_creation_lines(_wh(v)),
+        fix=lambda v: no_freight_why(_wh(v))[1] + [
+            f"kargo refresh warehouse {_wh(v)['metadata']['name']} --project {v.project} --wait"],
+        verify=lambda v: f"kargo get freight --project {v.project} --warehouse {_wh(v)['metadata']['name']}",
+        risk=LOW, ref=f"{GUIDE} Gotcha 5 (wrong for Kargo v1.11: an empty commit does become Freight); kargo "
+                      "pkg/controller/git/commit/newest_from_branch_selector.go:195-198 (no filters: every commit), "
+                      ":210-224 (path filters drop a commit before discovery), "
+                      "pkg/controller/warehouses/warehouses.go:331-372 (freightCreationPolicy, criteria)",
     ),
     Rule(
         id="gotcha-selfheal-delay", branch="D5 Gotcha 6: selfHeal is not immediate",
@@ -202,12 +282,12 @@ GOTCHAS: list[Rule] = [
         cause=lambda v: f"Stage {v.name} promotes Argo CD/Kargo themselves ("
                         + ", ".join(a["metadata"]["name"] for a in foundation_apps(v)) + "): Kargo cannot promote "
                         "itself; use Argo CD auto-sync for them",
-        evidence=lambda v: [f"Application {a['metadata']['name']} destination.namespace "
-                            f"{((a.get('spec') or {}).get('destination') or {}).get('namespace')}"
-                            for a in foundation_apps(v)],
+        evidence=lambda v: [f"Application {a['metadata']['name']} deploys {sign}"
+                            for a in foundation_apps(v) for sign in foundation_signs(a)[:3]],
         fix=lambda v: ["move these apps out of the Stage's argocd-update step and give them "
                        "syncPolicy.automated in git"],
         verify=lambda v: f"argocd app get {foundation_apps(v)[0]['metadata']['name']}",
-        risk=MEDIUM, ref=f"{GUIDE} Gotcha 8",
+        risk=MEDIUM, ref=f"{GUIDE} Gotcha 8 (recognised by the chart, CRDs and controllers the app deploys, not "
+                         "by its destination namespace)",
     ),
 ]
