@@ -27,6 +27,8 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 EXPECT: dict[str, tuple[str, str, str]] = {
     "kargo-controller-unavailable": ("MEDIUM", "Kargo controller is not running",
                                      "kubectl rollout restart deployment/kargo-controller -n kargo"),
+    "kargo-controller-oomkilled": ("MEDIUM", "OOMKilled at its limit 512Mi",
+                                   "--set controller.resources.limits.memory=1Gi"),
     "promotion-errored-manual": ("MEDIUM", "lastPromotion 'monitoring-hotfix-by-hand' was created by hand",
                                  "kubectl delete stage monitoring -n platform"),
     "promotion-errored-refused": ("LOW", "connection refused :8081",
@@ -40,6 +42,9 @@ EXPECT: dict[str, tuple[str, str, str]] = {
                                  "kargo promote --project platform --stage monitoring --freight-alias calm-crane"),
     "no-freight-warehouse-empty": ("LOW", "no Freight exists for Warehouse platform-apps",
                                    "kargo refresh warehouse platform-apps --project platform --wait"),
+    "no-freight-warehouse-auth": ("LOW", "cannot read ghcr.io/acme/platform-bundle",
+                                  "kargo create repo-credentials --project=platform ghcr-io-acme-platform-bundle "
+                                  "--image --repo-url=ghcr.io/acme/platform-bundle"),
     "no-freight-not-promoted": ("LOW", "auto-promotion is off",
                                 "kargo promote --project platform --stage monitoring --freight-alias calm-crane"),
     "no-freight-none-available": ("LOW", "none of the 3 Freight is available to monitoring",

@@ -170,3 +170,44 @@ def test_running_promotion_age(world: str, phrase: str, capsys) -> None:
     assert code == 1 and d["rule"] == "promotion-stuck" and "running 40 min" in d["root_cause"]
     line = next(e for e in d["evidence"] if "status.phase = Running" in e)
     assert phrase in line and "None" not in line and "(40 min ago)" in line
+
+
+# -- fixes that follow their evidence ------------------------------------------------------------------------
+def test_warehouse_auth_error_gets_the_credentials_for_that_repo(capsys) -> None:
+    code, doc = diagnose("diagnose-no-freight-warehouse-auth", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["diagnoses"][0]
+    assert code == 1 and d["rule"] == "no-freight-warehouse-auth"
+    assert d["fix"][0].startswith("kargo create repo-credentials --project=platform ")
+    assert "--image --repo-url=ghcr.io/acme/platform-bundle" in d["fix"][0]
+    assert "kargo.akuity.io/cred-type=image" in d["fix"][1]
+
+
+def test_warehouse_constraint_error_is_not_called_credentials(capsys) -> None:
+    code, doc = diagnose("diagnose-no-freight-warehouse-empty", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["diagnoses"][0]
+    assert d["rule"] == "no-freight-warehouse-empty"
+    assert not any("credentials" in f for f in d["fix"])
+
+
+def test_oomkilled_controller_gets_a_memory_limit_not_a_restart(capsys) -> None:
+    code, doc = diagnose("diagnose-kargo-controller-oomkilled", capsys)
+    causes = {s["stage"]: s["root_cause"] for s in doc["stages"]}
+    assert code == 1 and {c["rule"] for c in causes.values()} == {"kargo-controller-oomkilled"}
+    fix = causes["monitoring"]["fix"]
+    assert "--set controller.resources.limits.memory=1Gi" in fix[0]
+    assert not any("rollout restart" in f for f in fix)
+
+
+def test_crashing_controller_not_oom_is_restarted_after_reading_its_log(capsys) -> None:
+    code, doc = diagnose("diagnose-kargo-controller-unavailable", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "kargo-controller-unavailable" and not any("memory" in f for f in d["fix"])
+
+
+def test_a_cluster_wide_cause_is_printed_once(capsys) -> None:
+    with start("diagnose-kargo-controller-oomkilled") as sim:
+        code = run(cli, ["diagnose", "--config", CONFIG, "--kubeconfig", sim.kubeconfig])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.count("Root Cause: the Kargo controller is killed for memory") == 1
+    assert "Stages: monitoring, operators, services (one cause for the whole cluster)" in out

@@ -22,10 +22,10 @@ from gate.diagnose.view import View, health_text, phase_text
 
 # The guide's order (D1 controller health, then D4.2 by reason, D4.3 the controller log, D4.1, D4.4).
 ORDER = (
-    "kargo-controller-unavailable",
+    "kargo-controller-oomkilled", "kargo-controller-unavailable",
     "promotion-errored-manual", "promotion-errored-refused", "promotion-errored-sync-failed",
     "promotion-errored-step-timeout", "promotion-errored-other",
-    "no-freight-stale-history", "no-freight-warehouse-empty", "no-freight-not-promoted",
+    "no-freight-stale-history", "no-freight-warehouse-auth", "no-freight-warehouse-empty", "no-freight-not-promoted",
     "no-freight-none-available", "control-flow-not-routing",
     "verification-run-deleted", "verification-no-analysisrun", "verification-rbac-forbidden",
     "verification-http-failed",
@@ -67,7 +67,7 @@ def _diagnosis(rule: Rule, v: View, kind: str) -> Diagnosis:
     evidence = rule.evidence(v) + (related_events(v) if kind == "root-cause" else [])
     return Diagnosis(stage=v.name, rule=rule.id, kind=kind, phase=phase_text(v), health=health_text(v),
                      root_cause=rule.cause(v), evidence=evidence, fix=rule.fix(v), verify=rule.verify(v),
-                     risk=rule.risk, ref=rule.ref, problem=rule.problem, unread=dict(v.unread))
+                     risk=rule.risk, ref=rule.ref, problem=rule.problem, unread=dict(v.unread), scope=rule.scope)
 
 
 def diagnose(view: View) -> list[Diagnosis]:

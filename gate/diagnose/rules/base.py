@@ -28,6 +28,7 @@ class Rule:
     ref: str
     problem: bool = True  # False: nothing to repair yet (wait); alone it does not make `diagnose` exit 1
     scenario: str = ""  # defaults to the id
+    scope: str = "stage"  # "cluster": the cause is the same for every Stage (printed once, naming them)
 
     @property
     def world(self) -> str:
@@ -49,6 +50,7 @@ class Diagnosis:
     ref: str
     problem: bool = True
     unread: dict[str, str] = field(default_factory=dict)
+    scope: str = "stage"  # "cluster": the same cause for every Stage (the text report prints it once)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

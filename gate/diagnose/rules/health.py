@@ -3,6 +3,8 @@ the nuclear option when nothing else explains it."""
 
 from __future__ import annotations
 
+import re
+
 from gate.diagnose.rules.base import GUIDE, HIGH, LOW, MEDIUM, RS, Rule
 from gate.diagnose.rules.common import (
     app_lines,
@@ -21,15 +23,59 @@ from gate.diagnose.rules.common import (
 )
 from gate.diagnose.rules.suggest import promote_line
 from gate.diagnose.view import (
+    View,
     effective_reason,
     is_fine,
+    pod_oomkilled,
     pod_ready,
 )
 
+_QUANTITY = re.compile(r"^(\d+)(Mi|Gi)$")
+
+
+def controller_down(v: View) -> bool:
+    return bool(pods(v, "kargo-controller")) and not any(pod_ready(p) for p in pods(v, "kargo-controller"))
+
+
+def memory_limit(v: View) -> str:
+    for pod in pods(v, "kargo-controller"):
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            if limit:
+                return str(limit)
+    return ""
+
+
+def doubled(limit: str) -> str:
+    """Twice the current limit (512Mi -> 1Gi), else a size to start from."""
+    m = _QUANTITY.match(limit or "")
+    if not m:
+        return "1Gi"
+    mib = int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1) * 2
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
 RULES: list[Rule] = [
     Rule(
+        id="kargo-controller-oomkilled", branch="D1 controller health: OOMKilled",
+        when=lambda v: controller_down(v) and any(pod_oomkilled(p) for p in pods(v, "kargo-controller")),
+        cause=lambda v: "the Kargo controller is killed for memory (OOMKilled at its limit "
+                        f"{memory_limit(v) or 'unset'}): no Stage or Promotion is reconciled until it has more; "
+                        "a restart only repeats the kill",
+        evidence=lambda v: controller_evidence(v, "kargo-controller")
+        + [f"kargo-controller container resources.limits.memory = {memory_limit(v) or 'unset'}"],
+        fix=lambda v: [f"helm upgrade kargo oci://ghcr.io/akuity/kargo-charts/kargo -n {v.kargo_controller_ns} "
+                       f"--reuse-values --set controller.resources.limits.memory={doubled(memory_limit(v))}   "
+                       "# or the same value in your Helm values / Argo CD app for Kargo",
+                       f"kubectl logs -n {v.kargo_controller_ns} deploy/kargo-controller --previous --tail=50   "
+                       "# what it was doing when it grew"],
+        verify=lambda v: f"kubectl rollout status deployment/kargo-controller -n {v.kargo_controller_ns} --timeout=2m",
+        risk=MEDIUM, scope="cluster",
+        ref=f"{GUIDE} D1 group 3 (controller health); kargo charts/kargo/values.yaml:787-788 (controller.resources)",
+    ),
+    Rule(
         id="kargo-controller-unavailable", branch="D1 controller health",
-        when=lambda v: bool(pods(v, "kargo-controller")) and not any(pod_ready(p) for p in pods(v, "kargo-controller")),
+        when=controller_down,
         cause=lambda v: "the Kargo controller is not running (no Ready pod): no Stage or Promotion is reconciled, "
                         "every status is stale",
         evidence=lambda v: controller_evidence(v, "kargo-controller"),
@@ -37,7 +83,7 @@ RULES: list[Rule] = [
                        f"kubectl describe pods -n {v.kargo_controller_ns} -l app.kubernetes.io/component=controller",
                        f"kubectl rollout restart deployment/kargo-controller -n {v.kargo_controller_ns}"],
         verify=lambda v: f"kubectl rollout status deployment/kargo-controller -n {v.kargo_controller_ns} --timeout=2m",
-        risk=MEDIUM, ref=f"{GUIDE} D1 group 3 (controller health)",
+        risk=MEDIUM, scope="cluster", ref=f"{GUIDE} D1 group 3 (controller health)",
     ),
     Rule(
         id="reconcile-error", branch="D4.2 ReconcileError",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gate.diagnose.rules.base import GUIDE, LOW, MEDIUM, RS, Rule
 from gate.diagnose.rules.common import (
     freight_of_warehouses,
@@ -32,6 +34,40 @@ CANDIDATES_SHOWN = 3
 def no_freight(v: View) -> bool:
     """A regular Stage that never got Freight (a control-flow Stage never holds any: it routes it)."""
     return effective_reason(v) == "NoFreight" and not v.st.get("freightHistory") and not control_flow(v)
+
+
+AUTH = re.compile(r"unauthori[sz]ed|authentication (required|failed)|invalid (username|credentials)|"
+                  r"could not read Username|access denied|denied: requested access|\b401\b|permission denied "
+                  r"\(publickey\)", re.I)
+SUB_KINDS = {"image": "image", "git": "git", "chart": "helm"}
+
+
+def auth_failures(v: View) -> list[tuple[str, str, str, str]]:
+    """(Warehouse, repo URL, credential type, message) for each requested Warehouse whose condition says the
+    registry or repository refused its credentials; the URL is the subscription the message names."""
+    out = []
+    for wh in v.warehouses:
+        name = wh["metadata"]["name"]
+        if name not in v.warehouses_requested():
+            continue
+        for c in (wh.get("status") or {}).get("conditions") or []:
+            msg = c.get("message") or ""
+            if c.get("status") == "True" or not AUTH.search(msg):
+                continue
+            subs = [(k, (s.get(k) or {}).get("repoURL") or "") for s in (wh.get("spec") or {}).get(
+                "subscriptions") or [] for k in SUB_KINDS if s.get(k)]
+            kind, url = next(((k, u) for k, u in subs if u and _bare(u) in msg), subs[0] if subs else ("git", "?"))
+            out.append((name, url, SUB_KINDS[kind], msg))
+            break
+    return out
+
+
+def _bare(url: str) -> str:
+    return re.sub(r"^(https?|oci)://", "", url).removesuffix(".git")
+
+
+def cred_name(url: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", _bare(url).lower()).strip("-")[:63]
 
 
 def candidate_lines(v: View) -> list[str]:
@@ -67,6 +103,25 @@ RULES: list[Rule] = [
                        resync_cmd(v),
                        promote_line(v, promo_freight(stale_history(v) or {}))],
         verify=ready_cmd, risk=MEDIUM, ref=f"{GUIDE} D4.2 NoFreight/Stale + Gotcha 1; kargo {RS}:700-720 (L715)",
+    ),
+    Rule(
+        id="no-freight-warehouse-auth", branch="D4.2 NoFreight, empty history, Warehouse cannot authenticate",
+        when=lambda v: no_freight(v) and not freight_of_warehouses(v) and "freight" not in v.unread
+        and bool(auth_failures(v)),
+        cause=lambda v: "; ".join(f"Warehouse {w} cannot read {url}: the registry/repository refuses its "
+                                  f"credentials ({kind} subscription)" for w, url, kind, _ in auth_failures(v)),
+        evidence=lambda v: [f"Stage {v.name} status.freightHistory is empty; no Freight from "
+                            f"{', '.join(v.warehouses_requested())}"]
+        + [f"Warehouse {w} condition: {msg}" for w, _, _, msg in auth_failures(v)],
+        fix=lambda v: [f"kargo create repo-credentials --project={v.project} {cred_name(url)} --{kind} "
+                       f"--repo-url={url} --username=<user> --password=<token with read access>"
+                       for _, url, kind, _ in auth_failures(v)]
+        + [f"(or) a Secret in {ns(v)} labelled kargo.akuity.io/cred-type={kind} with data repoURL={url}, "
+           "username, password (an existing one: fix its username/password)" for _, url, kind, _ in auth_failures(v)]
+        + [f"kargo refresh warehouse {w} --project {v.project} --wait" for w, _, _, _ in auth_failures(v)],
+        verify=lambda v: f"kargo get freight --project {v.project} --warehouse {auth_failures(v)[0][0]}",
+        risk=LOW, ref=f"{GUIDE} D4.2 NoFreight/Empty/No freight (credentials); kargo api/v1alpha1/labels.go:14-30 "
+                      "(kargo.akuity.io/cred-type), pkg/cli/cmd/create/repo_credentials.go:57-110",
     ),
     Rule(
         id="no-freight-warehouse-empty", branch="D4.2 NoFreight, empty history, Warehouse made no Freight",
