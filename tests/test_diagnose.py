@@ -73,7 +73,10 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "log-needs-verification": ("LOW", "must finish verification first",
                                "kargo verify stage monitoring --project platform"),
     "health-checks-not-passed": ("LOW", "not Healthy (loki)", "argocd app get loki"),
-    "log-reconcile-error": ("LOW", "cannot patch resource \"freights/status\"",
+    "controller-rbac-forbidden": ("LOW", "may not patch freights/status (kargo.akuity.io) in platform",
+                                  'missing rule: {apiGroups: ["kargo.akuity.io"], resources: ["freights/status"], '
+                                  'verbs: ["patch"]} in namespace platform'),
+    "log-reconcile-error": ("LOW", "etcdserver: leader changed",
                             "kargo refresh stage monitoring --project platform"),
     "verification-in-progress": ("LOW", "is Running: wait", "kubectl get analysisruns -n platform"),
     "nuclear": ("HIGH", "no branch of the tree explains", "kubectl delete promotions -n platform "

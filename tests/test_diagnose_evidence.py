@@ -211,3 +211,26 @@ def test_a_cluster_wide_cause_is_printed_once(capsys) -> None:
     assert code == 1
     assert out.count("Root Cause: the Kargo controller is killed for memory") == 1
     assert "Stages: monitoring, operators, services (one cause for the whole cluster)" in out
+
+
+def test_failed_job_metric_quotes_the_failing_log_line_and_reads_the_job_log(capsys) -> None:
+    code, doc = diagnose("diagnose-verification-failed-other", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert "error budget check: 7.2% errors over the last 10m, allowed 1%" in d["root_cause"]
+    assert d["fix"][0].startswith("kubectl logs job/6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform")
+
+
+def test_controller_forbidden_gets_the_exact_rbac_rule(capsys) -> None:
+    code, doc = diagnose("diagnose-controller-rbac-forbidden", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert code == 1 and d["rule"] == "controller-rbac-forbidden"
+    assert d["fix"][0] == ('missing rule: {apiGroups: ["kargo.akuity.io"], resources: ["freights/status"], '
+                           'verbs: ["patch"]} in namespace platform')
+    assert d["verify"] == ("kubectl auth can-i patch freights.kargo.akuity.io --subresource=status -n platform "
+                           "--as=system:serviceaccount:kargo:kargo-controller")
+
+
+def test_controller_error_that_is_no_refusal_stays_generic(capsys) -> None:
+    code, doc = diagnose("diagnose-log-reconcile-error", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "log-reconcile-error" and not any("missing rule" in f for f in d["fix"])

@@ -32,7 +32,8 @@ ORDER = (
     "verification-pod-failed", "verification-failed-other",
     "reconcile-error",
     "promotion-stuck", "promotion-running",
-    "log-promotion-exists", "log-needs-verification", "health-checks-not-passed", "log-reconcile-error",
+    "log-promotion-exists", "log-needs-verification", "health-checks-not-passed", "controller-rbac-forbidden",
+    "log-reconcile-error",
     "verification-in-progress",
     "nuclear",
 )

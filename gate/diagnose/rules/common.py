@@ -166,9 +166,47 @@ def forbidden_rules(v: View) -> list[dict]:
     return out
 
 
+_FORBIDDEN_OBJ = re.compile(r'(?P<plural>[a-z0-9-]+)\.(?P<group>[a-z0-9.-]+\.[a-z]+) "[^"]*" is forbidden')
+
+
+def controller_forbidden(texts: list[str], default_ns: str = "") -> list[dict]:
+    """The refusals in the Kargo controller's own words (its log lines, a condition message): the API group
+    from the object ("freights.kargo.akuity.io \"x\" is forbidden") when the message omits it, the namespace
+    from the log line's "namespace" field, else `default_ns`."""
+    out = []
+    for raw in texts:
+        text = readable(raw)
+        try:
+            line_ns = json.loads(raw).get("namespace") or ""
+        except (ValueError, AttributeError):
+            line_ns = ""
+        for m in _FORBIDDEN.finditer(text):
+            obj = _FORBIDDEN_OBJ.search(text[:m.start()])
+            rule = {"user": m.group("user"), "verb": m.group("verb"), "resource": m.group("resource"),
+                    "group": m.group("group") if m.group("group") is not None else (obj.group("group") if obj else ""),
+                    "ns": m.group("ns") or line_ns or default_ns}
+            if rule not in out:
+                out.append(rule)
+    return out
+
+
+def rbac_rule(r: dict) -> str:
+    """The one rule missing, as it goes in a Role/ClusterRole."""
+    return (f"{{apiGroups: [\"{r['group']}\"], resources: [\"{r['resource']}\"], verbs: [\"{r['verb']}\"]}}"
+            + (f" in namespace {r['ns']}" if r["ns"] else " (cluster-wide)"))
+
+
+def can_i(r: dict) -> str:
+    base, _, sub = r["resource"].partition("/")
+    res = base + (f".{r['group']}" if r["group"] else "")
+    return (f"kubectl auth can-i {r['verb']} {res}" + (f" --subresource={sub}" if sub else "")
+            + (f" -n {r['ns']}" if r["ns"] else "") + f" --as={r['user']}")
+
+
 def grant_cmd(r: dict) -> str:
     """kubectl commands that grant one refused rule to the ServiceAccount the log names."""
-    res = r["resource"] + (f".{r['group']}" if r["group"] else "")
+    base, _, sub = r["resource"].partition("/")
+    res = base + (f".{r['group']}" if r["group"] else "") + (f"/{sub}" if sub else "")
     sa = r["user"].removeprefix("system:serviceaccount:")
     sa_ref = sa if ":" in sa else f"<namespace>:{sa}"
     name = f"gate-verification-{r['resource'].replace('/', '-')}"

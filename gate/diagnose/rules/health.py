@@ -9,11 +9,14 @@ from gate.diagnose.rules.base import GUIDE, HIGH, LOW, MEDIUM, RS, Rule
 from gate.diagnose.rules.common import (
     app_lines,
     app_names,
+    can_i,
     controller_evidence,
+    controller_forbidden,
     log_has,
     names,
     ns,
     pods,
+    rbac_rule,
     readable,
     ready_cmd,
     reconcile_message,
@@ -109,6 +112,25 @@ RULES: list[Rule] = [
             "fix what makes the app unhealthy (pods, rollout, resources); Kargo verifies once it is Healthy"],
         verify=lambda v: f"argocd app wait {' '.join(app_names(v))} --health --timeout 300",
         risk=LOW, ref=f"{GUIDE} D4.3; kargo {RS}:1233-1237",
+    ),
+    Rule(
+        id="controller-rbac-forbidden", branch="D4.3 \"error reconciling Stage\": the controller is forbidden",
+        when=lambda v: bool(controller_forbidden(v.controller_log, ns(v))),
+        cause=lambda v: "the Kargo controller's ServiceAccount lacks RBAC: " + "; ".join(
+            f"{r['user']} may not {r['verb']} {r['resource']}" + (f" ({r['group']})" if r["group"] else "")
+            + (f" in {r['ns']}" if r["ns"] else "") for r in controller_forbidden(v.controller_log, ns(v))),
+        evidence=lambda v: [f"kargo-controller log: {readable(ln)}" for ln in v.controller_log
+                            if "forbidden" in ln][-3:],
+        fix=lambda v: [f"missing rule: {rbac_rule(r)}" for r in controller_forbidden(v.controller_log, ns(v))]
+        + [f"the Kargo chart's controller ClusterRole grants it: restore it (helm upgrade kargo ... --reuse-values, "
+           f"or kubectl get clusterrole -l app.kubernetes.io/component=controller -o yaml | grep -n "
+           f"{controller_forbidden(v.controller_log, ns(v))[0]['resource'].split('/')[0]}); is namespace {ns(v)} a "
+           "Kargo project (label kargo.akuity.io/project=true)?"]
+        + refresh_cmds(v)[:1],
+        verify=lambda v: " && ".join(can_i(r) for r in controller_forbidden(v.controller_log, ns(v))),
+        risk=LOW, scope="stage",
+        ref=f"{GUIDE} D4.3 \"error reconciling Stage\"; kargo "
+            "charts/kargo/templates/controller/cluster-roles.yaml:86-95 (freights/status patch)",
     ),
     Rule(
         id="log-reconcile-error", branch="D4.3 \"error reconciling Stage\"",

@@ -44,6 +44,18 @@ def failed_metric_names(v: View) -> list[str]:
     return list(dict.fromkeys(m.group("name") for m in _METRIC.finditer(v.latest_verification.get("message") or "")))
 
 
+_FAILING = re.compile(r"error|fail|denied|refused|timed? ?out|exceeded|forbidden|not found|✗|\[ \]", re.I)
+_SUMMARY = re.compile(r"^\s*(result|overall|level \d+[^:]*:)\s*:?\s*(fail|error)", re.I)
+
+
+def job_failure_line(v: View) -> str:
+    """The line of the verification Jobs' logs that says what failed: the last one naming a failure that is
+    not a bare summary ("result: FAIL", "Overall: FAIL"), else ""."""
+    lines = [ln.strip() for text in v.job_logs.values() for ln in text.splitlines() if ln.strip()]
+    hits = [ln for ln in lines if _FAILING.search(ln) and not _SUMMARY.match(ln)]
+    return hits[-1][:300] if hits else ""
+
+
 RULES: list[Rule] = [
     Rule(
         id="verification-run-deleted", branch="D4.2 VerificationFailed, its AnalysisRun is gone",
@@ -134,10 +146,15 @@ RULES: list[Rule] = [
     Rule(
         id="verification-failed-other", branch="D4.2 VerificationFailed, AnalysisRun failed",
         when=verification_failed,
-        cause=lambda v: f"verification {v.latest_verification.get('phase') or 'failed'}: "
-                        f"{v.latest_verification.get('message') or 'the AnalysisRun gives no reason'}",
+        cause=lambda v: (f"the verification Job's log says why: {job_failure_line(v)} "
+                         f"(AnalysisRun: {v.latest_verification.get('message') or 'no message'})"
+                         if job_failure_line(v) else
+                         f"verification {v.latest_verification.get('phase') or 'failed'}: "
+                         f"{v.latest_verification.get('message') or 'the AnalysisRun gives no reason'}"),
         evidence=verification_evidence,
-        fix=lambda v: [f"kubectl get analysisrun {run_name(v)} -n {ns(v)} -o yaml",
+        fix=lambda v: ([f"kubectl logs job/{job_name(v)} -n {ns(v)}   # the whole log the line above comes from"]
+                       if job_failure_line(v) else [])
+        + [f"kubectl get analysisrun {run_name(v)} -n {ns(v)} -o yaml",
                        "fix what the metric reports, then: " + rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed; kargo {RS}:1140-1152",
