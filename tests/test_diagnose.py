@@ -63,6 +63,8 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "verification-failed-other": ("LOW", "assessed Failed", "kubectl get analysisrun "
                                   "monitoring.01k40a1b2c3d4e5f6g7h8j9k0m.6d30631 -n platform -o yaml"),
     "reconcile-error": ("LOW", "etcdserver: request timed out", "kargo refresh stage monitoring --project platform"),
+    "promotion-stuck-app-operation": ("MEDIUM", "for Application argocd/loki, whose own sync is stuck",
+                                      "kubectl patch app loki -n argocd --type merge -p '{\"operation\": null}'"),
     "promotion-stuck": ("MEDIUM", "running 40 min (step 'argocd-update')",
                         "kargo promote --project platform --abort --name "
                         "monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2"),
@@ -89,6 +91,7 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "gotcha-empty-commit": ("LOW", "freightCreationCriteria.expression", "kargo refresh warehouse platform-apps "
                             "--project platform"),
     "gotcha-selfheal-delay": ("LOW", "selfHeal on", "argocd app sync loki"),
+    "gotcha-selfheal-not-healing": ("LOW", "did not heal it; waiting will not help", "argocd app diff loki"),
     "gotcha-heavy-chart": ("LOW", "OOM while rendering large charts", "retry: {timeout: 10m, errorThreshold: 3}"),
     "gotcha-foundation-chicken-egg": ("MEDIUM", "Kargo cannot promote itself", "syncPolicy.automated"),
 }

@@ -21,7 +21,7 @@ PROMOTE = re.compile(r"kargo promote --project (?P<project>\S+) --stage (?P<stag
                      r"(?P<flag>--freight-alias|--freight) (?P<freight>[^\s<>]+)(?P<rest>.*)")
 WORLDS = [n for n in builtin_names() if n.startswith("diagnose-")]
 # Rows a fix's own earlier step clears: "abort the stuck Promotion, then promote again".
-CLEARED_FIRST = {"after aborting": {"pre.no-active-promotion"}}
+CLEARED_FIRST = {"after aborting": {"pre.no-active-promotion"}, "operation: a deliberate": {"pre.argocd-not-syncing"}}
 # Worlds whose diagnosis must suggest a promotion (so the walk cannot pass by finding none).
 SUGGESTS = {"diagnose-promote-errored", "diagnose-no-freight-not-promoted", "diagnose-no-freight-newest-unavailable",
             "diagnose-promotion-stuck", "diagnose-no-freight-stale-history", "diagnose-log-promotion-exists"}

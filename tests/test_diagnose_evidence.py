@@ -234,3 +234,30 @@ def test_controller_error_that_is_no_refusal_stays_generic(capsys) -> None:
     code, doc = diagnose("diagnose-log-reconcile-error", capsys, "--stage", "monitoring")
     d = stage(doc, "monitoring")["root_cause"]
     assert d["rule"] == "log-reconcile-error" and not any("missing rule" in f for f in d["fix"])
+
+
+def test_promotion_stuck_on_an_app_whose_sync_is_stuck_looks_at_that_app(capsys) -> None:
+    code, doc = diagnose("diagnose-promotion-stuck-app-operation", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "promotion-stuck-app-operation" and d["risk"] == "MEDIUM"
+    assert "loki-schema-migrate" in d["root_cause"]
+    assert d["fix"][0] == "argocd app get argocd/loki --show-operation   # which hook/resource it waits on"
+    assert any("RISK: drops the requested sync" in f for f in d["fix"])
+
+
+def test_promotion_stuck_with_settled_apps_reads_the_controller_log(capsys) -> None:
+    code, doc = diagnose("diagnose-promotion-stuck", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "promotion-stuck" and not any("operation" in f and "patch" in f for f in d["fix"])
+
+
+def test_old_selfheal_drift_is_a_real_cause_never_exit_0(capsys) -> None:
+    code, doc = diagnose("diagnose-gotcha-selfheal-not-healing", capsys, "--stage", "monitoring")
+    rules = [d["rule"] for d in stage(doc, "monitoring")["diagnoses"]]
+    assert code == 1 and "gotcha-selfheal-not-healing" in rules and "gotcha-selfheal-delay" not in rules
+
+
+def test_recent_selfheal_drift_is_a_wait(capsys) -> None:
+    code, doc = diagnose("diagnose-gotcha-selfheal-delay", capsys, "--stage", "monitoring")
+    rules = [d["rule"] for d in stage(doc, "monitoring")["diagnoses"]]
+    assert "gotcha-selfheal-delay" in rules and "gotcha-selfheal-not-healing" not in rules

@@ -31,7 +31,7 @@ ORDER = (
     "verification-http-failed",
     "verification-pod-failed", "verification-failed-other",
     "reconcile-error",
-    "promotion-stuck", "promotion-running",
+    "promotion-stuck-app-operation", "promotion-stuck", "promotion-running",
     "log-promotion-exists", "log-needs-verification", "health-checks-not-passed", "controller-rbac-forbidden",
     "log-reconcile-error",
     "verification-in-progress",

@@ -121,10 +121,40 @@ def no_freight_why(wh: dict) -> tuple[str, list[str]]:
     return ("Freight creation has not run since the discovery (the Warehouse has not reconciled it yet)", [])
 
 
-def selfheal_apps(v: View) -> list[dict]:
+SELFHEAL_WINDOW = 180  # Argo CD's timeout.reconciliation default: a drift younger than this may heal on its own
+
+
+def _selfheal_out_of_sync(v: View) -> list[dict]:
     return [a for a in v.apps
             if (((a.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}).get("selfHeal")
             and ((a.get("status") or {}).get("sync") or {}).get("status") == "OutOfSync"]
+
+
+def drift_is_recent(v: View, app: dict) -> bool:
+    """Argo CD has not yet had its chance: its last reconcile is older than the window (it has not looked
+    since), or a sync (the self-heal) started within it. Otherwise it has reconciled, seen the drift and not
+    healed it: a real cause."""
+    st = app.get("status") or {}
+    op = st.get("operationState") or {}
+    reconciled = v.age(st.get("reconciledAt"))
+    started = v.age(op.get("startedAt"))
+    return (reconciled is None or reconciled > SELFHEAL_WINDOW or op.get("phase") in ("Running", "Terminating")
+            or (started is not None and started < SELFHEAL_WINDOW))
+
+
+def selfheal_apps(v: View) -> list[dict]:
+    """Gotcha 6: OutOfSync with selfHeal on, and the drift is recent: wait for the next reconcile."""
+    return [a for a in _selfheal_out_of_sync(v) if drift_is_recent(v, a)]
+
+
+def selfheal_failing_apps(v: View) -> list[dict]:
+    """OutOfSync with selfHeal on, although Argo CD reconciled since its last sync: it does not heal."""
+    return [a for a in _selfheal_out_of_sync(v) if not drift_is_recent(v, a)]
+
+
+def _since(v: View, stamp: str | None) -> str:
+    age = v.age(stamp)
+    return f"{stamp} ({int(age // 60)} min ago)" if age is not None else "never"
 
 
 HEAVY_CHARTS = re.compile(r"prometheus|loki|thanos|mimir|tempo|elastic|opensearch|kafka|istio|cilium", re.I)
@@ -254,12 +284,34 @@ GOTCHAS: list[Rule] = [
         id="gotcha-selfheal-delay", branch="D5 Gotcha 6: selfHeal is not immediate",
         when=lambda v: bool(selfheal_apps(v)),
         cause=lambda v: ", ".join(a["metadata"]["name"] for a in selfheal_apps(v)) + " is OutOfSync with selfHeal "
-                        "on: Argo CD recreates deleted resources on its next reconcile (default every 3 min)",
+                        "on and Argo CD has not reconciled it since (last " + _since(v, (selfheal_apps(v)[0].get(
+                            "status") or {}).get("reconciledAt")) + "): its next reconcile (default every 3 min) "
+                        "heals it",
         evidence=lambda v: app_lines_for(v, selfheal_apps(v)),
         fix=lambda v: ["wait up to 3 minutes (timeout.reconciliation)",
                        f"(or) argocd app sync {selfheal_apps(v)[0]['metadata']['name']}"],
         verify=lambda v: f"argocd app wait {selfheal_apps(v)[0]['metadata']['name']} --sync --timeout 300",
         risk=LOW, ref=f"{GUIDE} Gotcha 6", problem=False,
+    ),
+    Rule(
+        id="gotcha-selfheal-not-healing", branch="D5 Gotcha 6: selfHeal on, but the drift is not recent",
+        when=lambda v: bool(selfheal_failing_apps(v)),
+        cause=lambda v: "; ".join(
+            f"{a['metadata']['name']} stays OutOfSync with selfHeal on: Argo CD reconciled it "
+            f"{_since(v, (a.get('status') or {}).get('reconciledAt'))}, after its last sync "
+            f"{_since(v, ((a.get('status') or {}).get('operationState') or {}).get('startedAt'))}, and did not "
+            "heal it; waiting will not help: something keeps changing the live objects (a mutating webhook, an "
+            "HPA or operator) or the difference is one Argo CD should ignore" for a in selfheal_failing_apps(v)),
+        evidence=lambda v: app_lines_for(v, selfheal_failing_apps(v)),
+        fix=lambda v: [f"argocd app diff {selfheal_failing_apps(v)[0]['metadata']['name']}   # which fields differ",
+                       "a field another writer owns: add it to the Application's spec.ignoreDifferences (or "
+                       "jqPathExpressions/managedFieldsManagers) in git",
+                       "kubectl get mutatingwebhookconfigurations   # a webhook rewriting what Argo CD applies",
+                       f"argocd app sync {selfheal_failing_apps(v)[0]['metadata']['name']}   # once the cause is "
+                       "fixed"],
+        verify=lambda v: f"argocd app wait {selfheal_failing_apps(v)[0]['metadata']['name']} --sync --timeout 300",
+        risk=LOW, ref=f"{GUIDE} Gotcha 6 (only while the drift is recent), D3 OutOfSync; argo-cd "
+                      "timeout.reconciliation (180s), spec.ignoreDifferences",
     ),
     Rule(
         id="gotcha-heavy-chart", branch="D5 Gotcha 7: heavy charts need longer step timeouts",

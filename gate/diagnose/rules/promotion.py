@@ -11,6 +11,7 @@ from gate.diagnose.rules.common import (
     active_evidence,
     active_promotion,
     app_lines,
+    app_lines_for,
     argocd_step,
     controller_evidence,
     errored_names,
@@ -31,10 +32,29 @@ from gate.diagnose.rules.common import (
 )
 from gate.diagnose.rules.suggest import promote_line
 from gate.diagnose.view import (
+    View,
     effective_reason,
     generated_name,
 )
 from gate.kargo.stages import short
+
+
+def stuck_app(v: View) -> dict | None:
+    """An Application of the Stage whose own operation is in progress (requested, Running or Terminating)."""
+    return next((a for a in v.apps if a.get("operation") or ((a.get("status") or {}).get("operationState") or {})
+                 .get("phase") in ("Running", "Terminating")), None)
+
+
+def app_ref(app: dict | None) -> str:
+    meta = (app or {}).get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name", "<app>")
+
+
+def op_text(app: dict | None) -> str:
+    op = ((app or {}).get("status") or {}).get("operationState") or {}
+    return (f"operation {op.get('phase') or 'requested'} since {op.get('startedAt') or '?'}"
+            + (f": {op['message']}" if op.get("message") else ""))
+
 
 RULES: list[Rule] = [
     Rule(
@@ -118,6 +138,30 @@ RULES: list[Rule] = [
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2 (Other); kargo {RS}:928, :2341-2346 (Ready/Healthy LastPromotion<Phase>)",
         scenario="promote-errored",
+    ),
+    Rule(
+        id="promotion-stuck-app-operation", branch="D4.2 ActivePromotion > 15 min, waiting on a stuck Argo CD sync",
+        when=lambda v: effective_reason(v) == "ActivePromotion" and active_age(v) > STUCK_AFTER
+        and step_alias(active_promotion(v)) == "argocd-update" and stuck_app(v) is not None,
+        cause=lambda v: f"Promotion {active_promotion(v).get('metadata', {}).get('name')} has waited "
+                        f"{int(active_age(v) // 60)} min at argocd-update for Application {app_ref(stuck_app(v))}, "
+                        f"whose own sync is stuck: {op_text(stuck_app(v))}",
+        evidence=lambda v: active_evidence(v) + app_lines_for(v, [stuck_app(v)]),
+        fix=lambda v: [f"argocd app get {app_ref(stuck_app(v))} --show-operation   # which hook/resource it waits on",
+                       f"fix that (a hook Job that never ends, a resource that never gets healthy), or stop the "
+                       f"sync: argocd app terminate-op {app_ref(stuck_app(v))}",
+                       f"(guide D6, if terminate-op does not clear it) kubectl patch app "
+                       f"{stuck_app(v)['metadata']['name']} -n {stuck_app(v)['metadata'].get('namespace', v.argocd_ns)}"
+                       " --type merge -p '{\"operation\": null}'   # RISK: drops the requested sync; what it "
+                       "already applied stays, half-synced, until the next sync",
+                       "the argocd-update step then requests a new sync, or: "
+                       + promote_line(v, promo_freight(active_promotion(v)),
+                                      after=f"after aborting it and clearing {app_ref(stuck_app(v))}'s operation: "
+                                            "a deliberate retry of the same Freight")],
+        verify=lambda v: f"argocd app wait {app_ref(stuck_app(v))} --operation --timeout 300",
+        risk=MEDIUM, ref=f"{GUIDE} D4.2 ActivePromotion (> 15 min), D6 (stuck operation); kargo "
+                         "pkg/promotion/runner/builtin/argocd_updater.go (waits for the app's operation); "
+                         "argo-cd `argocd app terminate-op`",
     ),
     Rule(
         id="promotion-stuck", branch="D4.2 ActivePromotion, running > 15 min",
