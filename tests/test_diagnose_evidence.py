@@ -261,3 +261,18 @@ def test_recent_selfheal_drift_is_a_wait(capsys) -> None:
     code, doc = diagnose("diagnose-gotcha-selfheal-delay", capsys, "--stage", "monitoring")
     rules = [d["rule"] for d in stage(doc, "monitoring")["diagnoses"]]
     assert "gotcha-selfheal-delay" in rules and "gotcha-selfheal-not-healing" not in rules
+
+
+# -- the missing D3/D6 rules: each on its world (test_diagnose.py::test_rule), the twins here ------------------
+def test_comparison_error_for_credentials_gets_the_repository_credentials(capsys) -> None:
+    code, doc = diagnose("diagnose-argocd-comparison-auth", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "argocd-comparison-error" and "authentication required" in d["root_cause"]
+    assert "argocd repo add https://github.com/acme/platform-gitops.git" in d["fix"][1]
+
+
+@pytest.mark.parametrize("world", ["diagnose-healthy", "diagnose-gotcha-stale-operationstate",
+                                   "diagnose-gotcha-selfheal-delay"])
+def test_no_argocd_rule_on_apps_that_are_fine_or_only_drifting(world: str, capsys) -> None:
+    _, doc = diagnose(world, capsys)
+    assert not [d["rule"] for s in doc["stages"] for d in s["diagnoses"] if d["rule"].startswith("argocd-")]

@@ -2,7 +2,8 @@
 
 The rules are data, one declarative entry each, filed by the guide's branch in gate/diagnose/rules/:
 promotion.py (the last Promotion errored, a Promotion running or stuck), verification.py, nofreight.py,
-health.py (controllers, reconcile, app health, the nuclear option) and gotchas.py (D5). Each Rule says when
+health.py (controllers, reconcile, app health, the nuclear option), argocd.py (D3/D6: the Stage's Argo CD
+apps' own state) and gotchas.py (D5). Each Rule says when
 it applies (a predicate over a View), the root cause, the evidence (objects and fields read), the fix as
 exact commands (Kargo's and Argo CD's CLIs, kubectl for reads, annotations and deletions; never "create a
 Promotion with kubectl", Gotcha 1), how to confirm the fix, and its risk. `ref` names the guide's branch and
@@ -15,7 +16,7 @@ the root cause; every `GOTCHAS` entry that applies is added as a note.
 
 from __future__ import annotations
 
-from gate.diagnose.rules import gotchas, health, nofreight, promotion, verification
+from gate.diagnose.rules import argocd, gotchas, health, nofreight, promotion, verification
 from gate.diagnose.rules.base import HIGH, LOW, MEDIUM, Diagnosis, Rule
 from gate.diagnose.rules.common import run_name
 from gate.diagnose.view import View, health_text, phase_text
@@ -23,7 +24,10 @@ from gate.diagnose.view import View, health_text, phase_text
 # The guide's order (D1 controller health, then D4.2 by reason, D4.3 the controller log, D4.1, D4.4).
 ORDER = (
     "kargo-controller-oomkilled", "kargo-controller-unavailable",
-    "promotion-errored-manual", "promotion-errored-refused", "promotion-errored-sync-failed",
+    "promotion-errored-manual", "promotion-errored-refused",
+    "argocd-repo-server-unavailable", "argocd-comparison-error", "argocd-crd-order", "argocd-crd-sync-error",
+    "argocd-outofsync-after-sync", "argocd-health-unknown",
+    "promotion-errored-sync-failed",
     "promotion-errored-step-timeout", "promotion-errored-other",
     "no-freight-stale-history", "no-freight-warehouse-auth", "no-freight-warehouse-empty", "no-freight-not-promoted",
     "no-freight-none-available", "control-flow-not-routing",
@@ -37,7 +41,7 @@ ORDER = (
     "verification-in-progress",
     "nuclear",
 )
-_BY_ID: dict[str, Rule] = {r.id: r for m in (promotion, nofreight, verification, health) for r in m.RULES}
+_BY_ID: dict[str, Rule] = {r.id: r for m in (promotion, nofreight, verification, health, argocd) for r in m.RULES}
 if set(_BY_ID) != set(ORDER):  # a rule filed in a branch module but left out of the order (or the reverse)
     raise RuntimeError(f"diagnose ORDER and the branch modules disagree: {set(_BY_ID) ^ set(ORDER)}")
 CAUSES: list[Rule] = [_BY_ID[i] for i in ORDER]
