@@ -89,6 +89,10 @@ EXPECT: dict[str, tuple[str, str, str]] = {
                                   'verbs: ["patch"]} in namespace platform'),
     "log-reconcile-error": ("LOW", "etcdserver: leader changed",
                             "kargo refresh stage monitoring --project platform"),
+    "verification-job-failed": ("LOW", "failed for good (BackoffLimitExceeded, 1 attempt(s) of 1)",
+                                "kubectl logs job/6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform"),
+    "verification-job-retrying": ("LOW", "attempt 1 of 3 failed, the Job is retrying",
+                                  "kubectl get job 6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform -w"),
     "verification-in-progress": ("LOW", "is Running: wait", "kubectl get analysisruns -n platform"),
     "nuclear": ("HIGH", "no branch of the tree explains", "kubectl delete promotions -n platform "
                 "-l kargo.akuity.io/stage=monitoring"),

@@ -276,3 +276,17 @@ def test_comparison_error_for_credentials_gets_the_repository_credentials(capsys
 def test_no_argocd_rule_on_apps_that_are_fine_or_only_drifting(world: str, capsys) -> None:
     _, doc = diagnose(world, capsys)
     assert not [d["rule"] for s in doc["stages"] for d in s["diagnoses"] if d["rule"].startswith("argocd-")]
+
+
+@pytest.mark.parametrize(("world", "rule", "problem"), [
+    ("diagnose-verification-job-failed", "verification-job-failed", True),
+    ("diagnose-verification-job-retrying", "verification-job-retrying", False),
+    ("diagnose-verification-in-progress", "verification-in-progress", False),
+])
+def test_running_verification_says_whether_its_job_failed_or_retries(world: str, rule: str, problem: bool,
+                                                                     capsys) -> None:
+    code, doc = diagnose(world, capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == rule and d["problem"] is problem and code == (1 if problem else 0)
+    if rule == "verification-in-progress":  # nothing failed: no "failed 1" contradicting "wait"
+        assert not any("failed 1" in e for e in d["evidence"])

@@ -38,7 +38,7 @@ ORDER = (
     "promotion-stuck-app-operation", "promotion-stuck", "promotion-running",
     "log-promotion-exists", "log-needs-verification", "health-checks-not-passed", "controller-rbac-forbidden",
     "log-reconcile-error",
-    "verification-in-progress",
+    "verification-job-failed", "verification-job-retrying", "verification-in-progress",
     "nuclear",
 )
 _BY_ID: dict[str, Rule] = {r.id: r for m in (promotion, nofreight, verification, health, argocd) for r in m.RULES}

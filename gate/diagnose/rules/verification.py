@@ -56,6 +56,31 @@ def job_failure_line(v: View) -> str:
     return hits[-1][:300] if hits else ""
 
 
+def in_progress(v: View) -> bool:
+    return effective_reason(v) in IN_PROGRESS or (v.legacy and v.st.get("phase") == "Verifying")
+
+
+def job_attempts(v: View, *, final: bool) -> list[tuple[str, str]]:
+    """(Job, what happened) for the latest run's Jobs with a failed attempt: `final` those failed for good
+    (condition Failed), else those still retrying (attempts left under backoffLimit)."""
+    out = []
+    for job in v.jobs:
+        st, spec = job.get("status") or {}, job.get("spec") or {}
+        failed = int(st.get("failed") or 0)
+        if not failed:
+            continue
+        done = next((c for c in st.get("conditions") or [] if c.get("type") == "Failed"
+                     and c.get("status") == "True"), None)
+        limit = int(spec.get("backoffLimit") if spec.get("backoffLimit") is not None else 6)
+        if final and done:
+            out.append((job["metadata"]["name"], f"{done.get('reason') or 'Failed'}, {failed} attempt(s) of "
+                                                 f"{limit + 1}"))
+        elif not final and not done:
+            out.append((job["metadata"]["name"], f"attempt {failed} of {limit + 1} failed, the Job is retrying "
+                                                 f"({int(st.get('active') or 0)} pod active)"))
+    return out
+
+
 RULES: list[Rule] = [
     Rule(
         id="verification-run-deleted", branch="D4.2 VerificationFailed, its AnalysisRun is gone",
@@ -173,9 +198,35 @@ RULES: list[Rule] = [
         risk=LOW, ref=f"{GUIDE} D4.3; kargo {RS}:833-845",
     ),
     Rule(
+        id="verification-job-failed", branch="D4.1 verification Running, but its Job failed for good",
+        when=lambda v: in_progress(v) and bool(job_attempts(v, final=True)),
+        cause=lambda v: "verification is still Running, but " + "; ".join(
+            f"Job {j} failed for good ({why})" for j, why in job_attempts(v, final=True))
+        + ": the AnalysisRun will count a failed measurement" + (
+            f"; its log says: {job_failure_line(v)}" if job_failure_line(v) else ""),
+        evidence=verification_evidence,
+        fix=lambda v: [f"kubectl logs job/{job_attempts(v, final=True)[0][0]} -n {ns(v)}",
+                       "fix what the log names; once the run ends Failed: " + rerun_verification(v)],
+        verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} -w",
+        risk=LOW, ref=f"{GUIDE} D4.1; kubernetes Job status.conditions Failed (BackoffLimitExceeded); "
+                      "Argo Rollouts job provider (a failed Job is a failed measurement)",
+    ),
+    Rule(
+        id="verification-job-retrying", branch="D4.1 verification Running, a Job attempt failed, retrying",
+        when=lambda v: in_progress(v) and bool(job_attempts(v, final=False)),
+        cause=lambda v: "verification is Running; " + "; ".join(
+            f"Job {j}: {why}" for j, why in job_attempts(v, final=False))
+        + (f" (the failed attempt's log: {job_failure_line(v)})" if job_failure_line(v) else ""),
+        evidence=verification_evidence,
+        fix=lambda v: [f"kubectl logs job/{job_attempts(v, final=False)[0][0]} -n {ns(v)}   # why the attempt failed",
+                       f"kubectl get job {job_attempts(v, final=False)[0][0]} -n {ns(v)} -w   # the retry"],
+        verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} -w",
+        risk=LOW, problem=False,
+        ref=f"{GUIDE} D4.1; kubernetes Job spec.backoffLimit, status.failed/active",
+    ),
+    Rule(
         id="verification-in-progress", branch="D4.1 not yet Verified: verification pending or running",
-        when=lambda v: effective_reason(v) in IN_PROGRESS or (
-            v.legacy and v.st.get("phase") == "Verifying"),
+        when=in_progress,
         cause=lambda v: f"verification of the current Freight is {v.latest_verification.get('phase') or 'pending'}"
                         ": wait for it",
         evidence=verification_evidence,
