@@ -68,7 +68,11 @@ EXPECT: dict[str, tuple[str, str, str]] = {
                                     "kubectl create role gate-verification-pods -n monitoring --verb=list "
                                     "--resource=pods"),
     "verification-http-failed": ("LOW", "HTTP check", "kargo verify stage monitoring --project platform"),
-    "verification-pod-failed": ("LOW", "pod check", "kargo verify stage monitoring --project platform"),
+    "verification-selector-typo": ("LOW", "pods there are labelled app.kubernetes.io/name=grafana: a typo",
+                                   "AnalysisTemplate monitoring-health spec.args[1].value: "
+                                   "'app.kubernetes.io/name=grafna' -> 'app.kubernetes.io/name=grafana'"),
+    "verification-pod-failed": ("LOW", "0 of 1 pods matching app.kubernetes.io/name=grafana in monitoring",
+                                "kubectl get pods -n monitoring -l app.kubernetes.io/name=grafana"),
     "verification-failed-other": ("LOW", "assessed Failed", "kubectl get analysisrun "
                                   "monitoring.01k40a1b2c3d4e5f6g7h8j9k0m.6d30631 -n platform -o yaml"),
     "reconcile-error": ("LOW", "etcdserver: request timed out", "kargo refresh stage monitoring --project platform"),

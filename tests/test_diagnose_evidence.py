@@ -290,3 +290,22 @@ def test_running_verification_says_whether_its_job_failed_or_retries(world: str,
     assert d["rule"] == rule and d["problem"] is problem and code == (1 if problem else 0)
     if rule == "verification-in-progress":  # nothing failed: no "failed 1" contradicting "wait"
         assert not any("failed 1" in e for e in d["evidence"])
+
+
+def test_selector_typo_is_named_with_the_template_field(capsys) -> None:
+    with start("diagnose-verification-selector-typo") as sim:
+        run(cli, ["diagnose", "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--output", "json", "--stage",
+                  "monitoring"])
+        pod_lists = [r for r in sim.requests if r["method"] == "GET" and r["path"].endswith(
+            "/namespaces/monitoring/pods")]
+    doc = json.loads(capsys.readouterr().out)
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "verification-selector-typo" and "grafna" in d["root_cause"]
+    assert pod_lists, "the near miss is judged against the pods really there"
+
+
+def test_pod_check_that_matches_not_ready_pods_is_no_typo(capsys) -> None:
+    code, doc = diagnose("diagnose-verification-pod-failed", capsys, "--stage", "monitoring")
+    d = stage(doc, "monitoring")["root_cause"]
+    assert d["rule"] == "verification-pod-failed" and "the pods exist, the workload is not ready" in d["root_cause"]
+    assert not any("<" in f for f in d["fix"]), d["fix"]

@@ -33,7 +33,7 @@ ORDER = (
     "no-freight-none-available", "control-flow-not-routing",
     "verification-run-deleted", "verification-no-analysisrun", "verification-rbac-forbidden",
     "verification-http-failed",
-    "verification-pod-failed", "verification-failed-other",
+    "verification-selector-typo", "verification-pod-failed", "verification-failed-other",
     "reconcile-error",
     "promotion-stuck-app-operation", "promotion-stuck", "promotion-running",
     "log-promotion-exists", "log-needs-verification", "health-checks-not-passed", "controller-rbac-forbidden",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
-from gate.diagnose.gather import latest_run
+from gate.diagnose.gather import empty_selectors, latest_run
 from gate.diagnose.rules.base import GUIDE, IN_PROGRESS, LOW, RS, Rule
 from gate.diagnose.rules.common import (
     forbidden_rules,
@@ -79,6 +80,58 @@ def job_attempts(v: View, *, final: bool) -> list[tuple[str, str]]:
             out.append((job["metadata"]["name"], f"attempt {failed} of {limit + 1} failed, the Job is retrying "
                                                  f"({int(st.get('active') or 0)} pod active)"))
     return out
+
+
+_POD_CHECK = re.compile(r"\bin (?P<ns>[a-z0-9][a-z0-9-]*) \((?P<sel>[^()\s]+=[^()\s]+)\): observed "
+                        r"(?P<ready>\d+)/(?P<total>\d+)")
+
+
+def pod_checks(v: View) -> list[tuple[str, str, str, str]]:
+    """(namespace, selector, ready, total) of each failing pod check line in the verification Jobs' logs."""
+    seen = [(m.group("ns"), m.group("sel"), m.group("ready"), m.group("total"))
+            for text in v.job_logs.values() for m in _POD_CHECK.finditer(text)]
+    return list(dict.fromkeys(seen))
+
+
+def near_misses(v: View) -> list[tuple[str, str, str, str]]:
+    """(namespace, label key, value the check asked for, the close value pods really carry) for each pod check
+    of the verification Job that matched no pod, when one label value there is a near miss (difflib)."""
+    out = []
+    for where, selector in empty_selectors(v.job_logs):
+        pods = v.check_pods.get(where) or []
+        for part in selector.split(","):
+            key, _, bad = part.partition("=")
+            seen = sorted({((p.get("metadata") or {}).get("labels") or {}).get(key) for p in pods} - {None})
+            close = difflib.get_close_matches(bad, seen, n=1, cutoff=0.75)
+            if close and bad not in seen:
+                out.append((where, key, bad, close[0]))
+    return out
+
+
+def pod_names(v: View, where: str, key: str, value: str) -> list[str]:
+    return [p["metadata"]["name"] for p in v.check_pods.get(where) or []
+            if ((p.get("metadata") or {}).get("labels") or {}).get(key) == value][:3]
+
+
+def _paths(node: object, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(node, dict):
+        return [x for k, val in node.items() for x in _paths(val, f"{path}.{k}" if path else str(k))]
+    if isinstance(node, list):
+        return [x for i, val in enumerate(node) for x in _paths(val, f"{path}[{i}]")]
+    return [(path, node)] if isinstance(node, str) else []
+
+
+def typo_field(v: View, where: str, key: str, bad: str, good: str) -> str:
+    """Where the wrong value is written: the AnalysisTemplate field that holds it, else the gate spec."""
+    for t in v.templates:
+        if t["metadata"]["name"] not in templates_named(v):
+            continue
+        for path, text in _paths(t.get("spec") or {}, "spec"):
+            if re.search(rf"(?<![\w.-]){re.escape(bad)}(?![\w.-])", text):
+                return (f"in git, AnalysisTemplate {t['metadata']['name']} {path}: {text!r} -> "
+                        f"{text.replace(bad, good)!r}")
+    return (f"in git, the pod check's selector in the gate spec the verification Job runs ({key}={bad} -> "
+            f"{key}={good}); AnalysisTemplate {', '.join(templates_named(v)) or '?'} does not hold it")
 
 
 RULES: list[Rule] = [
@@ -156,14 +209,36 @@ RULES: list[Rule] = [
         risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/HTTP check failed",
     ),
     Rule(
+        id="verification-selector-typo", branch="D4.2 VerificationFailed, pod check selects no pod (near-miss)",
+        when=lambda v: verification_failed(v) and bool(near_misses(v)),
+        cause=lambda v: "; ".join(
+            f"the verification's pod check selects {key}={bad} in {where}, which matches no pod; pods there are "
+            f"labelled {key}={good}: a typo" for where, key, bad, good in near_misses(v)),
+        evidence=lambda v: [ln for ln in verification_evidence(v) if "pods/log" in ln or "AnalysisRun" in ln]
+        + [f"pods in {where} with {key}={good}: {', '.join(pod_names(v, where, key, good))}"
+           for where, key, bad, good in near_misses(v)],
+        fix=lambda v: [typo_field(v, where, key, bad, good) for where, key, bad, good in near_misses(v)]
+        + [rerun_verification(v)],
+        verify=lambda v: " && ".join(f"kubectl get pods -n {where} -l {key}={good}"
+                                     for where, key, _, good in near_misses(v)),
+        risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/Pod check failed (selector)",
+    ),
+    Rule(
         id="verification-pod-failed", branch="D4.2 VerificationFailed, pod check failed",
         when=lambda v: verification_failed(v) and latest_run(v) is not None and bool(re.search(
             r"\bpods?\b|not ready|CrashLoopBackOff|ImagePull|Level 1", run_text(v), re.I)),
-        cause=lambda v: "verification failed on a pod check: the pods it looks for are missing or not ready "
-                        "(namespace or label selector wrong, or the workload is broken)",
+        cause=lambda v: "verification failed on a pod check: " + ("; ".join(
+            f"{ready} of {total} pods matching {sel} in {where} are ready"
+            + (": the pods exist, the workload is not ready" if int(total) else ": no pod matches")
+            for where, sel, ready, total in pod_checks(v)) or "the pods it looks for are missing or not ready "
+            "(namespace or label selector wrong, or the workload is broken)"),
         evidence=verification_evidence,
-        fix=lambda v: ["kubectl get pods -n <namespace the check reads> -l <its selector>",
-                       "fix the namespace/selector in the check, or the workload, then: " + rerun_verification(v)],
+        fix=lambda v: ([f"kubectl get pods -n {where} -l {sel}" + ("   # why not ready: kubectl describe pods -n "
+                                                                   f"{where} -l {sel}" if int(total) else "")
+                        for where, sel, _, total in pod_checks(v)]
+                       or ["kubectl get pods -n <namespace the check reads> -l <its selector>"])
+        + ["fix " + ("the workload (its pods are not ready)" if any(int(x[3]) for x in pod_checks(v))
+                     else "the namespace/selector in the check, or the workload") + ", then: " + rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
                          "--sort-by=.metadata.creationTimestamp",
         risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/Pod check failed",
