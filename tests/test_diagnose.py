@@ -63,7 +63,7 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "verification-run-deleted": ("LOW", "ran and ended Failed (metric 'smoke' failed)",
                                  "kargo verify stage monitoring --project platform"),
     "verification-no-analysisrun": ("LOW", "Error before any AnalysisRun was created: error getting AnalysisTemplate",
-                                    "kubectl get analysistemplates -n platform"),
+                                    "create AnalysisTemplate monitoring-health in platform"),
     "verification-rbac-forbidden": ("LOW", "system:serviceaccount:platform:gate may not list pods in monitoring",
                                     "kubectl create role gate-verification-pods -n monitoring --verb=list "
                                     "--resource=pods"),
@@ -164,7 +164,8 @@ def test_diagnosis_block_for_an_errored_promotion(capsys: pytest.CaptureFixture[
     for heading in ("Root Cause: ", "Evidence:", "Recommended Fix:", "Risk Level: LOW"):
         assert any(ln.startswith(heading) for ln in lines), heading
     assert "status.stepExecutionMetadata[0]: step 'argocd-update' Errored" in out
-    assert "  4. Verify: kargo get promotions --project platform --stage monitoring" in out
+    assert "  6. Verify: kargo get promotions --project platform --stage monitoring" in out
+    assert "argocd repo add https://github.com/acme/platform-gitops.git" in out  # the step says: credentials
     assert "Event PromotionErrored on Promotion monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2" in out
     assert not [r for r in requests if r["method"] in WRITES]
 

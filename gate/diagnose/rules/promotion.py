@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from gate.diagnose.rules.argocd import AUTH as ARGOCD_AUTH
+from gate.diagnose.rules.argocd import repo_url
 from gate.diagnose.rules.base import ERRORED, GUIDE, LOW, MEDIUM, RS, STUCK_AFTER, Rule
 from gate.diagnose.rules.common import (
     active_age,
@@ -37,6 +39,21 @@ from gate.diagnose.view import (
     generated_name,
 )
 from gate.kargo.stages import short
+
+_STEP_APP = re.compile(r'Application "(?:(?P<ns>[^"/]+)/)?(?P<name>[^"]+)"')
+
+
+def step_cause_fix(v: View) -> list[str]:
+    """The fix the failing step's own message supports: an Argo CD app that cannot read its repository gets
+    that repository's credentials in Argo CD; anything else, the message to act on."""
+    msg = step_message(last_promo(v))
+    m = _STEP_APP.search(msg)
+    app = next((a for a in v.apps if m and a["metadata"]["name"] == m.group("name")), None)
+    if app is not None and ARGOCD_AUTH.search(msg):
+        return [f"Argo CD cannot read {repo_url(app)} for {app['metadata']['name']}: argocd repo list",
+                f"argocd repo add {repo_url(app)} --username <user> --password <token with read access> --upsert",
+                f"argocd app get {app['metadata']['name']} --hard-refresh   # the ComparisonError clears"]
+    return ["fix the cause the step message names (credentials, repository, manifests)"]
 
 
 def stuck_app(v: View) -> dict | None:
@@ -131,10 +148,10 @@ RULES: list[Rule] = [
                         f"{failing_step(last_promo(v))[1].get('alias', '?')!r}: "
                         f"{failing_step(last_promo(v))[1].get('message') or step_message(last_promo(v)) or '-'}",
         evidence=lambda v: promo_evidence(v, last_promo(v)) + app_lines(v),
-        fix=lambda v: [f"kargo get promotion {v.last_promotion.get('name')} --project {v.project} -o yaml",
-                       "fix the cause the step message names (credentials, repository, manifests)",
-                       promote_line(v, promo_freight(last_promo(v)),
-                                    note="or push a new commit so the Warehouse makes new Freight")],
+        fix=lambda v: [f"kargo get promotion {v.last_promotion.get('name')} --project {v.project} -o yaml"]
+        + step_cause_fix(v)
+        + [promote_line(v, promo_freight(last_promo(v)),
+                        note="or push a new commit so the Warehouse makes new Freight")],
         verify=lambda v: f"kargo get promotions --project {v.project} --stage {v.name}",
         risk=LOW, ref=f"{GUIDE} D4.2 (Other); kargo {RS}:928, :2341-2346 (Ready/Healthy LastPromotion<Phase>)",
         scenario="promote-errored",

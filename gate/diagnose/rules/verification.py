@@ -93,6 +93,32 @@ def pod_checks(v: View) -> list[tuple[str, str, str, str]]:
     return list(dict.fromkeys(seen))
 
 
+def misconfig_fix(v: View) -> list[str]:
+    """What Kargo's recorded message and the templates read say to fix, before any AnalysisRun could exist."""
+    msg = v.latest_verification.get("message") or ""
+    missing = [t for t in templates_named(v) if not any(x["metadata"]["name"] == t for x in v.templates)]
+    if missing and "analysistemplates" not in v.unread:
+        return [f"create AnalysisTemplate {t} in {ns(v)} (Stage {v.name} spec.verification.analysisTemplates "
+                f"names it), or fix that name in the Stage, in git" for t in missing]
+    if "Rollouts integration is disabled" in msg:
+        return ["turn the Kargo controller's Argo Rollouts integration on (kargo chart "
+                "controller.rollouts.integrationEnabled=true) and install Argo Rollouts' CRDs"]
+    return [f"kubectl get analysistemplates {' '.join(templates_named(v))} -n {ns(v)} -o yaml",
+            "fix what the message names in the AnalysisTemplate (every spec.verification.args name declared, its "
+            f"ServiceAccount {template_sa(v)[0]} present), in git"]
+
+
+_HTTP = re.compile(r"\bhttp (?P<ns>[a-z0-9][a-z0-9-]*)/(?P<svc>[a-z0-9][a-z0-9-]*):(?P<port>\d+)(?P<path>/\S*)?: "
+                   r"observed (?P<got>[^;]+)")
+
+
+def http_checks(v: View) -> list[tuple[str, str, str, str, str]]:
+    """(namespace, service, port, path, observed) of each failing HTTP check line in the Jobs' logs."""
+    return list(dict.fromkeys((m.group("ns"), m.group("svc"), m.group("port"), m.group("path") or "/",
+                               m.group("got").strip()) for text in v.job_logs.values()
+                              for m in _HTTP.finditer(text)))
+
+
 def near_misses(v: View) -> list[tuple[str, str, str, str]]:
     """(namespace, label key, value the check asked for, the close value pods really carry) for each pod check
     of the verification Job that matched no pod, when one label value there is a near miss (difflib)."""
@@ -171,10 +197,7 @@ RULES: list[Rule] = [
                                                     else "NOT FOUND") for t in templates_named(v)]
         + [f"AnalysisRuns of {v.name}: none, and verificationHistory[0] names none (Kargo records phase Error "
            f"without a reference when it cannot build or create the run, {RS}:1447-1470, :1547-1569)"],
-        fix=lambda v: [f"kubectl get analysistemplates -n {ns(v)}",
-                       f"kubectl get serviceaccount {template_sa(v)[0]} -n {ns(v)}",
-                       "create or fix the AnalysisTemplate (every spec.verification.args name declared), then: "
-                       + rerun_verification(v)],
+        fix=lambda v: misconfig_fix(v) + [rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
                          "--sort-by=.metadata.creationTimestamp",
         risk=LOW, ref=f"{GUIDE} D4.2 VerificationFailed/No AnalysisRun; kargo {RS}:1149, :1427-1470, :1547-1569",
@@ -202,7 +225,9 @@ RULES: list[Rule] = [
                         "did not answer as expected",
         evidence=verification_evidence,
         fix=lambda v: [f"kubectl logs job/{job_name(v)} -n {ns(v)}",
-                       "kubectl get ingress,svc,endpoints -n <app namespace>   # is the backend reachable?",
+                       *([f"kubectl get svc,endpoints {svc} -n {where}   # {observed} at :{port}{path}: is a "
+                          "backend Ready behind it?" for where, svc, port, path, observed in http_checks(v)]
+                         or ["kubectl get ingress,svc,endpoints -n <app namespace>   # is the backend reachable?"]),
                        "fix the service / ingress / SSO, then: " + rerun_verification(v)],
         verify=lambda v: f"kubectl get analysisruns -n {ns(v)} -l kargo.akuity.io/stage={v.name} "
                          "--sort-by=.metadata.creationTimestamp",
