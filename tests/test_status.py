@@ -146,3 +146,14 @@ def test_watch_exits_130_on_sigint() -> None:
         assert "Traceback" not in err
         writes = [r for r in sim.requests if r["method"] in WRITES]
     assert not writes
+
+
+def test_control_flow_stage_shows_what_it_routes(capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    code, out, _ = status("diagnose-control-flow-routing", capsys=capsys)
+    row = next(ln for ln in out.splitlines() if ln.startswith("gate "))
+    assert "routes calm-crane (" in row and row.rstrip().endswith("nothing") and "NoFreight" not in row
+    code, out, _ = status("diagnose-control-flow-routing", "--output", "json", capsys=capsys)
+    gate = next(s for s in json.loads(out)["stages"] if s["stage"] == "gate")
+    assert gate["control_flow"] and [f["alias"] for f in gate["freight"]] == ["calm-crane"]

@@ -158,6 +158,8 @@ def cells(s: dict[str, Any]) -> dict[str, str]:
         blocks = f"{b['rule']}: {b['root_cause']}"
     elif b:
         blocks = f"(wait) {b['rule']}: {b['root_cause']}"
+    elif s["control_flow"] and r["status"] == "True":  # routes Freight; never holds any ("NoFreight")
+        blocks = "nothing"
     else:
         blocks = "nothing" if (s["reason"] or "") in ("Verified", "Steady", "Ready", "") else s["reason"]
     if r["status"] == "False" and r["message"] and not (b and b["problem"]):  # a root cause says more
