@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bench_masking  # noqa: E402
+
 from gate.sim.server import start  # noqa: E402
 
 CONFIG = str(ROOT / "gate/demo/config.yaml")
@@ -191,6 +193,7 @@ def main() -> None:
             print(f"  {micros / 1000:7.1f} ms  {module}")
     if not kubectl:
         print("(kubectl not found: kubectl figures left out)")
+    bench_masking.report()
 
 
 if __name__ == "__main__":
