@@ -53,7 +53,8 @@ def _run(sim: Any, plan: Any, watch: bool = True) -> tuple[Any, float]:
 
 
 def _requests(sim: Any, path: str, since: int = 0) -> list[dict]:
-    return [r for r in sim.requests[since:] if r["path"] == path]
+    """The requests to the collection at `path` and to its objects by name (GET .../NAME)."""
+    return [r for r in sim.requests[since:] if r["path"] == path or r["path"].startswith(path + "/")]
 
 
 def _watches(rows: list[dict]) -> list[dict]:
@@ -99,7 +100,11 @@ def test_a_check_passes_within_moments_of_the_timeline_change(tmp_path: Path) ->
         rows = _requests(sim, APPS)
     assert level.status.value == "PASS"
     assert delay < 3.0, f"{delay:.2f}s from the change to the verdict (poll interval 10s)"
-    assert [bool(r["query"].get("watch")) for r in rows] == [False, True], rows  # one list, one watch
+    assert [bool(r["query"].get("watch")) for r in rows] == [False, True], rows  # one GET, one watch
+    get, watch = rows
+    assert get["path"] == APPS + "/loki"  # the app by name, never the namespace's list
+    assert watch["path"] == APPS and watch["query"]["fieldSelector"] == "metadata.name=loki"
+    assert watch["query"]["sendInitialEvents"] == "true"  # a streaming start: no resourceVersion needed
 
 
 def test_without_watches_the_change_waits_for_the_next_poll(tmp_path: Path) -> None:
@@ -166,8 +171,36 @@ def test_no_more_requests_than_polling_when_nothing_changes(tmp_path: Path) -> N
                             watch=watch)
             counts[watch] = _requests(sim, PODS)
         assert level.status.value == "FAIL"
-    assert [bool(r["query"].get("watch")) for r in counts[True]] == [False, True]  # one list, one watch
+    (stream,) = counts[True]  # one streaming list: the list and the watch in one request
+    assert stream["query"]["watch"] == "1" and stream["query"]["sendInitialEvents"] == "true"
+    assert stream["query"]["resourceVersionMatch"] == "NotOlderThan" and "resourceVersion" not in stream["query"]
     assert len(counts[False]) >= 4
+    assert not _watches(counts[False])
+
+
+def test_without_streaming_lists_the_first_list_is_a_cache_read_then_a_watch_from_it(tmp_path: Path) -> None:
+    # A server with the WatchList gate off refuses sendInitialEvents (422): the gate lists from the watch
+    # cache (resourceVersion=0) and watches from that list's resourceVersion, as before streaming lists.
+    with start({**resolve("crashloop"), "api": {"streaming_lists": False}}) as sim:
+        level, _ = _run(sim, _plan(tmp_path, CRASHING, "{timeout: 2s, interval: 0.3s, max_interval: 0.3s}"))
+        rows = _requests(sim, PODS)
+    assert level.status.value == "FAIL"
+    refused, listed, watch = rows
+    assert refused["query"]["sendInitialEvents"] == "true" and refused["status"] == 422
+    assert listed["query"].get("resourceVersion") == "0" and not listed["query"].get("watch")
+    assert watch["query"]["watch"] == "1" and watch["query"]["resourceVersion"] not in ("", "0")
+    assert "sendInitialEvents" not in watch["query"]
+
+
+def test_without_streaming_lists_a_named_object_is_polled_by_get(tmp_path: Path) -> None:
+    scenario = {**resolve("stale-argocd"), "api": {"streaming_lists": False}}
+    with start(scenario) as sim:
+        level, _ = _run(sim, _plan(tmp_path, LOKI, "{timeout: 30s, interval: 1s, max_interval: 1s}"))
+        rows = _requests(sim, APPS)
+    assert level.status.value == "PASS", level
+    assert [r["status"] for r in _watches(rows)] == [422]  # asked once, then polled
+    gets = [r for r in rows if not r["query"].get("watch")]
+    assert len(gets) >= 3 and {r["path"] for r in gets} == {APPS + "/loki"}
 
 
 @pytest.mark.parametrize("client", ["auto", "library"])
