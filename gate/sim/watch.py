@@ -78,8 +78,9 @@ class WatchHub:
             start = int(since) if since and since.isdigit() and since != "0" else None
             too_old = start is not None and start < self._oldest
             if start is None:  # "0"/absent: the current state as ADDED events first
+                current, _ = self.store.select(rt.group, rt.plural, namespace, lambda o: True)  # shallow copies
                 backlog = [(int(o["metadata"].get("resourceVersion") or 0), "ADDED", rt.group, rt.kind, o)
-                           for o in self.store.list(rt.group, rt.plural, namespace)]
+                           for o in current]
                 start = int(self.store.resource_version)
             else:
                 backlog = [e for e in self._history if e[0] > start]
