@@ -291,3 +291,36 @@ def _until(condition: Any, limit: float) -> None:
         if time.monotonic() > ends:
             pytest.fail(f"not within {limit}s")
         time.sleep(0.02)
+
+
+def test_a_streaming_list_holds_one_event_at_a_time_not_the_whole_answer(tmp_path: Path) -> None:
+    """6,000 pods as a real API server sends them (~20 MB of JSON): read as a streaming list, the gate's
+    peak memory is the one of its imports plus the projected pods; read whole from the watch cache (the
+    fallback), it also holds the answer's bytes and text at once."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchlib", ROOT / "benchmarks" / "benchlib.py")
+    benchlib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchlib)
+    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "load.py")
+    load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load)
+    gate_spec = tmp_path / "gate.yaml"
+    gate_spec.write_text("defaults: {timeout: 60s, interval: 1s}\nstages:\n  s:\n    levels:\n      1:\n"
+                         "        - pods: {namespace: apps}\n")
+    peaks = {}
+    for streaming in (True, False):
+        world = {"name": "many-pods", "controllers": False, "api": {"streaming_lists": streaming},
+                 "objects": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}],
+                 "generate": [{"count": 6000, "template": load.pod_template()}]}
+        with start(world) as sim:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+            env.update(KUBECONFIG=sim.admin_kubeconfig, PYTHONPATH=os.pathsep.join([str(benchlib._BLOCK), str(ROOT)]))
+            _, peaks[streaming], code, _ = benchlib.run_child(
+                [sys.executable, "-m", "gate", "verify", "--stage", "s", "--spec", str(gate_spec), "--no-preflight"],
+                env, cwd=tmp_path)
+            rows = _requests(sim, "/api/v1/namespaces/apps/pods")
+        assert code == 0
+        assert rows[0]["query"].get("sendInitialEvents") == "true"
+        assert streaming == (rows[0]["status"] == 200)
+    assert peaks[True] + 20 < peaks[False], peaks  # MB: the fallback holds the ~20 MB answer too
