@@ -26,8 +26,9 @@ came before it, and the same request goes on as the live watch (no second reques
 parsed and projected as its line arrives, so memory holds one event, not a page. Upstream: client-go
 tools/cache/reflector.go (watchList), apiserver pkg/storage/cacher/cacher.go (the end bookmark only with
 allowWatchBookmarks), apimachinery pkg/apis/meta/internalversion/validation/validation.go (a server with
-the gate off refuses sendInitialEvents: 422 Invalid; the gate then lists, from the watch cache for the
-first read, docs/semantics.md "Reading big lists", and watches from the list's resourceVersion).
+the gate off refuses sendInitialEvents: 422 Invalid; one whose etcd cannot report progress answers an ERROR
+event instead, cacher.go:576-581; the gate then lists, from the watch cache for the first read,
+docs/semantics.md "Reading big lists", and watches from the list's resourceVersion).
 A named read (`get`) watches its one object by `fieldSelector=metadata.name=NAME` (RBAC authorizes that
 watch by resourceName, apiserver pkg/endpoints/request/requestinfo.go) with the same streaming start; a
 server without streaming lists has that name polled by GET.
@@ -333,6 +334,12 @@ class Watches:
             return "stale"
         kind, obj = event.get("type"), event["object"]
         if kind == "ERROR":
+            if watched.initial is not None and obj.get("code") != 410:
+                # A streaming start the server ends before its end bookmark cannot stream (e.g. etcd
+                # without RequestWatchProgress: apiserver pkg/storage/cacher/cacher.go:576-581, "client-go is
+                # going to fall back to a standard LIST on any error returned for watch-list requests").
+                self.streaming = False
+                return "refused"
             return "stale" if obj.get("code") == 410 else "broken"
         version = (obj.get("metadata") or {}).get("resourceVersion") if isinstance(obj.get("metadata"), dict) \
             else None

@@ -19,7 +19,7 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
         _orjson = None
 
 from gate.sim import openapi, protobuf
-from gate.sim.http import SimRequest, SimResponse, status_response
+from gate.sim.http import SimRequest, SimResponse, status_body, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import DISCOVERY, Attributes, Authorizer, Identity, forbidden_message
 from gate.sim.schema import unknown_fields
@@ -78,10 +78,12 @@ class KubeAPI:
         self.server_url = server_url
         self.watches = WatchHub(store)
         # The scenario's `api:` switches, what a real server's version and feature gates decide:
-        # streaming_lists (the WatchList gate, KEP-3157), rules_review (SelfSubjectRulesReview served),
-        # rules_incomplete (its answer says incomplete: true, as behind a webhook authorizer).
+        # streaming_lists (the WatchList gate, KEP-3157; "storage": the gate on but etcd unable),
+        # rules_review (SelfSubjectRulesReview served), rules_incomplete (its answer says incomplete: true,
+        # as behind a webhook authorizer).
         features = features or {}
-        self.streaming_lists = bool(features.get("streaming_lists", True))
+        streaming = features.get("streaming_lists", True)
+        self.streaming_lists: bool | str = streaming if streaming == "storage" else bool(streaming)
         self.rules_review = bool(features.get("rules_review", True))
         self.rules_incomplete = bool(features.get("rules_incomplete", False))
 
@@ -304,6 +306,13 @@ class KubeAPI:
         invalid = self._watch_options(req)
         if invalid:
             return status_response(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: [{", ".join(invalid)}]')
+        if req.arg("sendInitialEvents") == "true" and self.streaming_lists == "storage":
+            # the WatchList gate on, etcd without RequestWatchProgress (< 3.5.13 / 3.4.31): an ERROR event
+            # (apiserver pkg/storage/cacher/cacher.go:576-581)
+            error = status_body(500, "InternalError", "a watch stream was requested by the client but the "
+                                "required storage feature RequestWatchProgress is disabled")
+            line = (json.dumps({"type": "ERROR", "object": error}) + "\n").encode()
+            return SimResponse(200, iter([line]), {"Content-Type": "application/json"})
         timeout = req.arg("timeoutSeconds")
         return self.watches.serve(
             t.rt, t.namespace, req.arg("resourceVersion"), req.arg("allowWatchBookmarks") in ("true", "1"),
