@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_masking  # noqa: E402
 import benchlib  # noqa: E402
 import load  # noqa: E402
 
@@ -212,6 +213,7 @@ def main() -> None:
             print(f"  {micros / 1000:7.1f} ms  {module}")
     if not kubectl:
         print("(kubectl not found: kubectl figures left out)")
+    bench_masking.report()
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
-from urllib.parse import quote, quote_plus
+from collections.abc import Iterable, Iterator, Mapping
 
 MASK = "***"
 # Below this length a value is masked only as a whole word (see the module docstring).
@@ -52,14 +51,17 @@ KNOWN_SECRET_VARIABLES = frozenset({
 SECRET_SUFFIXES = ("_TOKEN", "_PASSWORD", "_SECRET", "_KEY", "_JWT", "_PASSWD", "_CREDENTIALS",
                    "_APIKEY", "_PAT")
 _WORD = "A-Za-z0-9"
+_URL_SAFE = "A-Za-z0-9_.~\\-"  # urllib.parse._ALWAYS_SAFE, as a character class
 
 _lock = threading.Lock()
 _secrets: set[str] = set()  # the values as registered
 _warned: set[str] = set()  # names already warned about
 _long: set[str] = set()  # every form masked wherever it occurs
 _short: set[str] = set()  # every form masked as a whole word
-_pattern: re.Pattern[str] | None = None
-_longest = 0
+_matcher: _Matcher | None = None  # built on first use after a change
+# Long forms are looked up by this many leading characters (MIN_LENGTH: every long form has them all).
+PREFIX = MIN_LENGTH
+REGEX_PREFIXES = 256  # see _Matcher
 
 
 def is_secret_name(name: str) -> bool:
@@ -81,14 +83,14 @@ def register(value: str | None, *, name: str | None = None) -> bool:
                   file=sys.stderr)
         return False
     forms = _forms(value)
-    global _pattern
+    global _matcher
     with _lock:
         if value in _secrets:
             return True
         _secrets.add(value)
         for form in forms:
             (_long if len(form) >= MIN_LENGTH else _short).add(form)
-        _pattern = None
+        _matcher = None
     return True
 
 
@@ -121,9 +123,24 @@ def _lower_hex(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), text)
 
 
+def _quote(value: str, safe: str = "/", plus: bool = False) -> str:
+    """urllib.parse.quote (quote_plus with `plus`), byte for byte, at the cost of the characters it
+    encodes rather than of every character: a 10,000-character token is quoted in microseconds, not
+    the ~10 ms urllib's per-byte loop takes. A lone surrogate (an undecodable environment byte) is
+    encoded as its UTF-8 bytes instead of raising."""
+    safe_set = _URL_SAFE + re.escape(safe + (" " if plus else ""))
+
+    def encode(match: re.Match[str]) -> str:
+        return "".join(f"%{byte:02X}" for byte in match[0].encode("utf-8", "surrogatepass"))
+
+    quoted = re.sub(f"[^{safe_set}]+", encode, value)
+    return quoted.replace(" ", "+") if plus else quoted
+
+
 def _percent_forms(value: str) -> set[str]:
-    once = {quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="/")}
-    twice = {quote(form, safe="") for form in once}
+    once = {_quote(value, safe=""), _quote(value), _quote(value, safe="", plus=True),
+            _quote(value, safe="/", plus=True)}
+    twice = {_quote(form, safe="") for form in once}
     return {variant for form in once | twice for variant in (form, _lower_hex(form))}
 
 
@@ -143,7 +160,9 @@ def _base64_forms(data: bytes) -> set[str]:
 
 
 def _alternation(values: Iterable[str]) -> str:
-    """One regex matching any of the values, longest first (as a trie, so many values stay fast)."""
+    """One regex matching any of the values, longest first, as a trie so many values stay fast. Callers
+    pass short strings only (at most PREFIX characters), which bounds both the recursion here and the
+    nesting of the pattern: a secret's length never reaches the regex compiler."""
     trie: dict = {}
     for value in values:
         node = trie
@@ -164,34 +183,65 @@ def _alternation(values: Iterable[str]) -> str:
     return emit(trie)
 
 
-def _compiled() -> tuple[re.Pattern[str] | None, int]:
-    global _pattern, _longest
+class _Matcher:
+    """Finds every registered form in a text. A long form is found by its first PREFIX characters and
+    confirmed with `str.startswith`, longest form first, so the cost of registering a secret is bounded
+    by the number of its forms, not their length: a 10,000-character token costs what a short one does.
+    Up to REGEX_PREFIXES distinct prefixes are looked for with one regex (C speed); past that, compiling
+    the regex would cost more than it saves (Python's `re` compiles in Python: ~130 ms for 300 secrets),
+    and a scan of the text's windows against a set of prefixes is cheaper. Short forms (below
+    MIN_LENGTH) match as whole words through their own regex."""
+
+    def __init__(self, long_forms: set[str], short_forms: set[str]) -> None:
+        self.by_prefix: dict[str, list[str]] = {}
+        for form in sorted(long_forms, key=len, reverse=True):
+            self.by_prefix.setdefault(form[:PREFIX], []).append(form)
+        self.long = (re.compile("(?=(" + _alternation(self.by_prefix) + "))")
+                     if 0 < len(self.by_prefix) <= REGEX_PREFIXES else None)
+        # Every match at every position (a lookahead consumes nothing), so overlapping forms are all found.
+        self.short = (re.compile(f"(?=(?<![{_WORD}])(" + _alternation(short_forms) + f")(?![{_WORD}]))")
+                      if short_forms else None)
+        self.longest = max(map(len, long_forms | short_forms), default=0)
+
+    def _long_starts(self, text: str) -> Iterator[int]:
+        if self.long is not None:
+            return (match.start() for match in self.long.finditer(text))
+        if not self.by_prefix:
+            return iter(())
+        prefixes = self.by_prefix
+        return (i for i in range(len(text) - PREFIX + 1) if text[i:i + PREFIX] in prefixes)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every occurrence of a form, overlapping ones included, in order of start."""
+        found: list[tuple[int, int]] = []
+        for start in self._long_starts(text):
+            for form in self.by_prefix[text[start:start + PREFIX]]:
+                if text.startswith(form, start):
+                    found.append((start, start + len(form)))
+                    break
+        if self.short is not None:
+            found += [(m.start(1), m.end(1)) for m in self.short.finditer(text)]
+        found.sort()
+        return found
+
+
+def _compiled() -> _Matcher | None:
+    global _matcher
     with _lock:
-        if _pattern is None and (_long or _short):
-            parts = []
-            if _long:
-                parts.append(_alternation(_long))
-            if _short:
-                parts.append(f"(?<![{_WORD}])" + _alternation(_short) + f"(?![{_WORD}])")
-            # Every match at every position (a lookahead consumes nothing), so overlapping secrets are
-            # all found; redact() masks the union of what they cover.
-            _pattern = re.compile("(?=(" + "|".join(parts) + "))")
-            _longest = max(len(v) for v in _long | _short)
-        return _pattern, _longest
+        if _matcher is None and (_long or _short):
+            _matcher = _Matcher(set(_long), set(_short))
+        return _matcher
 
 
 def redact(text: str) -> str:
     """The text with every registered secret, in every form, replaced by MASK."""
     if not text:
         return text
-    pattern, _ = _compiled()
-    if pattern is None:
+    matcher = _compiled()
+    if matcher is None:
         return text
     spans: list[list[int]] = []
-    for match in pattern.finditer(text):
-        start, end = match.start(), match.start() + len(match[1])
-        if end == start:
-            continue
+    for start, end in matcher.spans(text):
         if spans and start <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], end)
         else:
@@ -208,7 +258,8 @@ def redact(text: str) -> str:
 
 def longest() -> int:
     """Length of the longest masked form: a window this wide holds any secret that starts in it."""
-    return _compiled()[1]
+    matcher = _compiled()
+    return matcher.longest if matcher else 0
 
 
 def cut(text: str, limit: int, marker: str = "…") -> str:
@@ -228,10 +279,10 @@ def tail(text: str, limit: int, *, partial_start: bool = False) -> str:
 
 def clear() -> None:
     """For tests only."""
-    global _pattern, _longest
+    global _matcher
     with _lock:
         _secrets.clear()
         _warned.clear()
         _long.clear()
         _short.clear()
-        _pattern, _longest = None, 0
+        _matcher = None

@@ -30,10 +30,13 @@ from gate.cluster.resources import PODS
 from gate.errors import AuthError, ConfigError
 from gate.sim.server import start
 from gate.sim.tls import make_certs
+from gate.sim.tokens import shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "gate/demo/config.yaml")
 SERVER = "https://127.0.0.1:6443"
+REAL = shapes(random.Random(24))  # credentials in the shapes real deployments carry (gate/sim/tokens.py)
+REAL_TOKENS = [REAL[k] for k in ("serviceaccount", "serviceaccount-bound", "oidc-2000", "eks")]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +124,8 @@ def taken_cases(pem: str, other: str) -> dict[str, tuple[dict, str | None]]:
                                                   {"name": "other", "context": {"cluster": "c", "user": "v"}}]},
                                     "other"),
         "CA data of another CA": (_doc({**base, "certificate-authority-data": _b64(other)}, {"token": "t"}), None),
+        **{f"a real {name} token": (_doc(base, {"token": REAL[name]}), None)
+           for name in ("serviceaccount", "serviceaccount-bound", "oidc-2000", "eks")},
     }
 
 
@@ -131,6 +136,12 @@ def declined_cases(pem: str) -> dict[str, tuple[dict | str, str | None]]:
     return {
         "exec plugin": (_doc(base, {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
                                              "command": "true"}}), None),
+        "exec plugin, v1 with env and args": (_doc(base, {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": "aws", "interactiveMode": "Never",
+            "args": ["eks", "get-token", "--cluster-name", "shop"], "env": [{"name": "AWS_PROFILE", "value": "ci"}]}}),
+            None),
+        "client certificate and key of real length": (_doc(base, {"client-certificate-data": _b64(pem),
+                                                                  "client-key-data": _b64(REAL["pem-key"])}), None),
         "auth-provider": (_doc(base, {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}), None),
         "client certificate": (_doc(base, {"client-certificate-data": _b64(pem), "client-key-data": "eA=="}),
                                None),
@@ -224,7 +235,7 @@ def _random_kubeconfig(rng: random.Random, pem: str, other: str) -> tuple[dict, 
         cluster["extensions"] = []
     user: dict[str, Any] = {}
     if rng.random() < 0.95:
-        user["token"] = _pick(rng, ["t", "a.b.c", "x y", "eyJ.abc_-="], ["", 7, None])
+        user["token"] = _pick(rng, ["t", "a.b.c", "x y", "eyJ.abc_-=", *REAL_TOKENS], ["", 7, None])
     for key, value in (("tokenFile", "/dev/null"), ("username", "a"), ("password", "b"),
                        ("client-certificate-data", _b64(pem)), ("as", "admin"),
                        ("exec", {"command": "true", "apiVersion": "client.authentication.k8s.io/v1"})):
@@ -279,9 +290,12 @@ def _verify(sim: Any, spec: Path, kubeconfig: str, tmp: Path, library: bool) -> 
                            "--config", CONFIG, "--kubeconfig", kubeconfig, "--json", str(out)],
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert f"KUBERNETES-LOADED {library}" in proc.stderr, proc.stderr[-2000:]
-    made = {(r["method"], r["path"], json.dumps({k: v for k, v in r["query"].items() if k != "resourceVersion"},
-                                                 sort_keys=True), r["status"], r["identity"])
-            for r in sim.requests[before:]}  # distinct: how often a failing check polls depends on the clock
+    # distinct: how often a failing check polls depends on the clock, and so does a watch's timeoutSeconds
+    # (the time left to its deadline: a streaming list is a watch from the first read)
+    made = {(r["method"], r["path"], json.dumps({k: v for k, v in r["query"].items()
+                                                 if k not in ("resourceVersion", "timeoutSeconds")},
+                                                sort_keys=True), r["status"], r["identity"])
+            for r in sim.requests[before:]}
     return proc.returncode, json.loads(out.read_text()) if out.exists() else {}, sorted(made)
 
 
