@@ -180,7 +180,7 @@ def test_namespace_resolution_and_permissions():
     check = KargoStageCheck({"stage": "monitoring"})
     check.apply_settings(SETTINGS)
     assert check.permissions() == [Permission("get", "stages", "kargo.akuity.io", "platform", "monitoring"),
-                                   Permission("list", "freights", "kargo.akuity.io", "platform")]
+                                   Permission("get", "freights", "kargo.akuity.io", "platform")]
     assert check.name == "Kargo Stage monitoring healthy and ready"
 
 

@@ -139,7 +139,8 @@ class SimHandle:
         self._timeline = scen.timeline_entries(data)
         self._stop = threading.Event()
         self._http = requests.Session()
-        self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy)
+        self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy,
+                           features=data.get("api"))
         self._start_server(port)
         self.add_ticker(self._apply_timeline)
         if data.get("token_request"):
