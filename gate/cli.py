@@ -43,6 +43,7 @@ COMMANDS = {
     "lint": "gate.commands.lint:lint",
     "scaffold": "gate.commands.scaffold:scaffold",
     "init": "gate.commands.init:init",
+    "capture": "gate.commands.capture:capture",
 }
 
 
@@ -63,9 +64,10 @@ class LazyGroup(click.Group):
         if target is None or not _available(target):
             return None
         module, attr = target.split(":", 1)
+        from gate.capture.options import attach as capture_options  # --replay, --capture-on-failure
         from gate.helpenv import attach
 
-        return attach(getattr(importlib.import_module(module), attr), cmd_name)
+        return attach(capture_options(getattr(importlib.import_module(module), attr), cmd_name), cmd_name)
 
 
 def _debug_cb(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
