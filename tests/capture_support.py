@@ -19,7 +19,7 @@ from gate.sim.server import start
 CONFIG = demo._resource("config.yaml")
 _TIMES = [
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"), "<time>"),
-    (re.compile(r"\b\d+(\.\d+)?(ms|s|m|h|d)\b"), "<dur>"),  # elapsed, ages, "in 0.002s"
+    (re.compile(r"\b\d+(\.\d+)? ?(ms|s|m|h|d)\b"), "<dur>"),  # elapsed, ages, "in 0.002s", "121 s"
     (re.compile(r"\b\d+(\.\d+)?\s*(seconds?|minutes?|hours?|days?)\b"), "<dur>"),
 ]
 
@@ -39,9 +39,15 @@ def verify_world(name: str, tmp: Path) -> Iterator[tuple[Any, str]]:
 
 
 def gate(*args: str, capsys: Any) -> tuple[int, str]:
+    code, out, err = gate_streams(*args, capsys=capsys)
+    return code, out + err
+
+
+def gate_streams(*args: str, capsys: Any) -> tuple[int, str, str]:
+    """Run `gate ARGS` in-process: (exit code, stdout, stderr)."""
     code = run(cli, list(args))
     out = capsys.readouterr()
-    return code, out.out + out.err
+    return code, out.out, out.err
 
 
 def normal(text: Any) -> Any:
