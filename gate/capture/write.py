@@ -64,6 +64,13 @@ def write(rec: Recorder, out: Output) -> tuple[int, str]:
     return scenario["capture"]["objects"], world.sha256(text)
 
 
+def in_job() -> bool:
+    """Running as a pod (a Kargo verification Job's container)."""
+    from gate.cluster.kube import in_cluster
+
+    return in_cluster()
+
+
 class RunRecorder(Recorder):
     """A Recorder that writes its capture when the run's verdict is known (gate/commands/verify.py finish)."""
 
@@ -93,13 +100,10 @@ class RunRecorder(Recorder):
             return
         self.written = f"{self.out.path} ({count} objects, sha256 {digest})"
         result.context["Capture"] = self.written
-        from gate.cluster.kube import in_cluster
-
-        line = f"capture: {count} objects, sha256 {digest}, {self.out.path}"
-        if in_cluster():  # a Kargo verification Job: the line in the pod's log, the file in its /tmp
-            print(line, file=sys.stdout, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        # In a Kargo verification Job the line goes to stdout, the pod's log (the file stays in the pod
+        # unless a volume is mounted there); elsewhere to stderr, next to the names of the other reports.
+        print(f"capture: {count} objects, sha256 {digest}, {self.out.path}",
+              file=sys.stdout if in_job() else sys.stderr, flush=True)
 
     def _version(self) -> None:
         """The Kubernetes version, when the run never asked (one GET /version; best effort)."""

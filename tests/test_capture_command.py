@@ -1,0 +1,103 @@
+"""`gate capture` on its own (a snapshot now, no verdict made), what a replay cannot reproduce (SKIPPED
+with the reason, never PASS), and the capture line of a Kargo verification Job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from capture_support import CONFIG, gate, gate_streams, load, rows, verdict, verify_world
+
+from gate.capture import write
+from gate.sim.server import start
+
+L1_SPEC = """defaults: {timeout: 3s, interval: 1s}
+stages:
+  monitoring:
+    levels:
+      1:
+        - pods: {namespace: monitoring, selector: "app.kubernetes.io/part-of=kube-prometheus-stack"}
+        - workloads: {namespace: monitoring}
+        - argocd_apps: {names: [kube-prometheus-stack, loki]}
+        - kargo_stage: {}
+"""
+
+
+def test_capture_snapshot_replays_to_the_verdict_of_a_live_verify(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(L1_SPEC)
+    world = tmp_path / "world.yaml"
+    base = ["--stage", "monitoring", "--config", CONFIG, "--spec", str(spec)]
+    with start("crashloop", workdir=str(tmp_path / "sim")) as sim:
+        code, out = gate("verify", *base, "--kubeconfig", sim.kubeconfig, "--json", str(tmp_path / "run.json"),
+                         capsys=capsys)
+        cap, cap_out, cap_err = gate_streams("capture", *base, "--kubeconfig", sim.kubeconfig, "-o", str(world),
+                                             capsys=capsys)
+    assert code == 1, out
+    assert cap == 0, cap_err
+    assert cap_out.startswith("capture: ") and "sha256 " in cap_out
+    header = yaml.safe_load(world.read_text())["capture"]
+    assert header["command"].startswith("gate capture --stage monitoring")
+    assert header["kubernetes_version"].startswith("v1.")
+    assert len(header["spec_sha256"]) == 64 and header["spec"] == spec.read_text()
+    assert "${now-" in world.read_text()  # times relative to the capture
+    code2, out2 = gate("verify", *base, "--replay", str(world), "--json", str(tmp_path / "replay.json"),
+                       capsys=capsys)
+    assert code2 == code, out2
+    run, replay = load(tmp_path / "run.json"), load(tmp_path / "replay.json")
+    assert verdict(replay) == verdict(run)
+    assert rows(replay) == rows(run)
+
+
+def test_what_was_not_recorded_is_skipped_in_a_replay_never_passed(tmp_path: Path, capsys) -> None:
+    """Without --with-commands, `gate capture` neither runs the smoke-test command nor sends the test alert:
+    the replay shows both rows SKIPPED with the reason."""
+    world = tmp_path / "world.yaml"
+    with verify_world("healthy", tmp_path) as (sim, spec):
+        base = ["--stage", "monitoring", "--config", CONFIG, "--spec", spec]
+        cap, out = gate("capture", *base, "--kubeconfig", sim.kubeconfig, "-o", str(world), capsys=capsys)
+    assert cap == 0, out
+    assert "not recorded: L4.command" in out
+    code, out = gate("verify", *base, "--replay", str(world), "--json", str(tmp_path / "replay.json"),
+                     capsys=capsys)
+    replay = load(tmp_path / "replay.json")
+    level4 = next(lv for lv in replay["levels"] if lv["level"] == 4)
+    by_kind = {c["kind"]: c for c in level4["checks"]}
+    for kind, why in (("command", "does not run command checks"), ("alertmanager", "does not send test alerts")):
+        assert by_kind[kind]["status"] == "SKIPPED", by_kind[kind]
+        assert why in by_kind[kind]["reason"] and by_kind[kind]["reason"].startswith("not replayable: ")
+    assert by_kind["prometheus_query"]["status"] == "PASS"
+    assert "[x] smoke test" not in out
+
+
+def test_an_http_answer_missing_from_the_capture_is_skipped(tmp_path: Path, capsys) -> None:
+    world = tmp_path / "world.yaml"
+    with verify_world("healthy", tmp_path) as (sim, spec):
+        base = ["--stage", "monitoring", "--config", CONFIG, "--spec", spec, "--levels", "1-2"]
+        gate("verify", *base, "--kubeconfig", sim.kubeconfig, "--capture", str(world), capsys=capsys)
+    data = yaml.safe_load(world.read_text())
+    data["capture"]["http"] = {k: v for k, v in data["capture"]["http"].items() if "/api/v1/targets" not in k}
+    world.write_text(yaml.safe_dump(data))
+    code, out = gate("verify", *base, "--replay", str(world), "--json", str(tmp_path / "r.json"), capsys=capsys)
+    row = next(c for lv in load(tmp_path / "r.json")["levels"] for c in lv["checks"]
+               if c["kind"] == "prometheus_targets")
+    assert row["status"] == "SKIPPED" and "the capture holds no answer for GET" in row["reason"], out
+
+
+@pytest.mark.parametrize("in_job", [True, False])
+def test_a_verification_job_prints_the_capture_line_on_stdout(tmp_path: Path, capsys, monkeypatch,
+                                                               in_job: bool) -> None:
+    monkeypatch.setattr(write, "in_job", lambda: in_job)
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(L1_SPEC)
+    world = tmp_path / "world.yaml"
+    with start("crashloop", workdir=str(tmp_path / "sim")) as sim:
+        code, out, err = gate_streams("verify", "--stage", "monitoring", "--config", CONFIG, "--spec", str(spec),
+                                      "--kubeconfig", sim.kubeconfig, "--capture-on-failure", str(world),
+                                      capsys=capsys)
+    assert code == 1 and world.exists()
+    line = next(ln for ln in (out if in_job else err).splitlines() if ln.startswith("capture: "))
+    count = len(yaml.safe_load(world.read_text())["objects"])
+    assert line.startswith(f"capture: {count} objects, sha256 ") and line.endswith(str(world))
+    assert f"Capture: {world} ({count} objects, sha256 " in out  # the report's header names it
