@@ -101,3 +101,41 @@ def test_a_verification_job_prints_the_capture_line_on_stdout(tmp_path: Path, ca
     count = len(yaml.safe_load(world.read_text())["objects"])
     assert line.startswith(f"capture: {count} objects, sha256 ") and line.endswith(str(world))
     assert f"Capture: {world} ({count} objects, sha256 " in out  # the report's header names it
+
+
+def test_replay_refuses_what_is_not_a_capture_and_cannot_also_write_one(tmp_path: Path, capsys) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("extends: healthy\n")
+    code, out = gate("verify", "--stage", "monitoring", "--config", CONFIG, "--replay", str(scenario),
+                     capsys=capsys)
+    assert code == 2 and "has no `capture:` header" in out
+    code, out = gate("diagnose", "--config", CONFIG, "--replay", str(tmp_path / "missing.yaml"), capsys=capsys)
+    assert code == 2 and "does not exist" in out
+    code, out = gate("verify", "--stage", "monitoring", "--replay", str(scenario), "--capture-on-failure",
+                     str(tmp_path / "w.yaml"), capsys=capsys)
+    assert code == 2 and "cannot also write one" in out
+
+
+def test_capture_all_stages_reads_every_stage_of_the_project(tmp_path: Path, capsys) -> None:
+    world = tmp_path / "world.yaml"
+    with start("healthy", workdir=str(tmp_path / "sim")) as sim:
+        code, out = gate("capture", "--all-stages", "--config", CONFIG, "--kubeconfig", sim.kubeconfig,
+                         "-o", str(world), capsys=capsys)
+    assert code == 0, out
+    stages = {o["metadata"]["name"] for o in yaml.safe_load(world.read_text())["objects"] if o["kind"] == "Stage"}
+    assert stages == {"operators", "monitoring", "services"}
+    code, out = gate("status", "--config", CONFIG, "--replay", str(world), capsys=capsys)
+    assert code == 0 and "Replay: " in out
+    assert all(name in out for name in stages)
+
+
+def test_capture_exits_3_when_nothing_could_be_read(tmp_path: Path, capsys) -> None:
+    from gate.sim.tls import write_kubeconfig  # a kubeconfig whose server does not answer
+
+    with start("healthy", workdir=str(tmp_path / "sim")) as sim:
+        ca = Path(sim.ca_file)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "https://127.0.0.1:9", ca, "gate-token")
+    code, out = gate("capture", "--stage", "monitoring", "--config", CONFIG, "--kubeconfig", str(kubeconfig),
+                     "--timeout", "5s", "-o", str(tmp_path / "w.yaml"), capsys=capsys)
+    assert code == 3, out
+    assert not (tmp_path / "w.yaml").exists()

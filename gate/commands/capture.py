@@ -89,13 +89,11 @@ def run_capture(opts: RunOptions, output: Any, *, all_stages: bool = False, frei
     saved = os.environ.get("GATE_WATCH")
     os.environ["GATE_WATCH"] = "0"
     tap.activate(rec)
-    read_any = False
     try:
         for part in (_levels, _precheck, _diagnosis):
             try:
                 part(opts, rec, all_stages=all_stages, freight=freight, with_commands=with_commands,
                      kargo=kargo or {})
-                read_any = True
             except ConfigError:
                 raise
             except GateError as exc:
@@ -107,7 +105,7 @@ def run_capture(opts: RunOptions, output: Any, *, all_stages: bool = False, frei
             os.environ.pop("GATE_WATCH", None)
         else:
             os.environ["GATE_WATCH"] = saved
-    if not read_any:
+    if not (rec.objects or rec.allowed or rec.http or rec.observations):  # not one answer: nothing to keep
         for note in rec.notes:
             click.echo(f"gate capture: {note}", err=True)
         return 3
