@@ -5,11 +5,12 @@ say ERROR. The replay reaches nothing but the in-process simulator serving the c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
-from capture_support import CONFIG, gate, load, rows, verdict, verify_world
+from capture_support import CONFIG, gate, load, normal, rows, verdict, verify_world
 
 from gate.commands.demo import SCENARIOS
 
@@ -36,6 +37,7 @@ def test_verify_scenarios_replay_to_the_same_verdict(tmp_path: Path, capsys, nam
     run, replay, out = _verify_and_replay(tmp_path, capsys, name)
     assert verdict(replay) == verdict(run)
     assert rows(replay) == rows(run)
+    assert normal(json.dumps(replay["diagnosis"])) == normal(json.dumps(run["diagnosis"]))
     assert replay["context"]["Replay"].startswith(str(tmp_path / "world.yaml"))
     assert "Replay: " in out and "offline" in out
 
