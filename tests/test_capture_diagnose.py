@@ -35,3 +35,18 @@ def test_diagnose_replays_offline_to_the_same_diagnosis(tmp_path: Path, capsys, 
     assert _same(replayed) == _same(live)
     assert status_code2 == status_code
     assert _same(replayed_status) == _same(live_status)
+
+
+def test_a_diagnosis_that_could_not_read_replays_as_exit_3(tmp_path: Path, capsys) -> None:
+    world = tmp_path / "world.yaml"
+    with start("diagnose-promotion-running", workdir=str(tmp_path / "sim")) as sim:
+        sim.add_fault({"path": "^/apis/kargo.akuity.io/v1alpha1/namespaces/platform/promotions$", "status": 503})
+        base = ["--config", CONFIG, "--timeout", "20s"]
+        code, live, err = gate_streams("diagnose", *base, "--kubeconfig", sim.kubeconfig, capsys=capsys)
+        cap, out = gate("capture", "--all-stages", *base, "--kubeconfig", sim.kubeconfig, "-o", str(world),
+                        capsys=capsys)
+    assert code == 3, live + err
+    assert cap == 0, out
+    code2, replayed, err2 = gate_streams("diagnose", *base, "--replay", str(world), capsys=capsys)
+    assert code2 == 3, replayed + err2
+    assert "503" in replayed + err2, replayed + err2

@@ -83,3 +83,23 @@ def test_capture_on_failure_writes_a_replayable_capture_named_in_junit(tmp_path:
     assert result["context"]["Capture"].startswith(f"{world} (")
     assert "capture: " in out and "sha256" in out
     assert code2 in (0, 1) and "Replay: " in out2 and "Pre-promotion" in out2
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("^/v1beta1/projects/platform/promotions$", 403),  # the Kargo API refuses: PermissionDenied rows
+    ("^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications$", 503),  # Kubernetes fails for good
+])
+def test_a_precheck_that_says_error_replays_as_error(tmp_path: Path, capsys, path: str, status: int) -> None:
+    world = tmp_path / "world.yaml"
+    with kargo_sim("promote-ok", tmp_path) as kit:
+        kit.sim.add_fault({"path": path, "status": status, "message": "recorded fault"})
+        args = ["precheck", "--stage", "monitoring", "--freight-alias", DEMO_FREIGHT_ALIAS, "--timeout", "20s"]
+        code, out = kit.gate(*args, "--capture-on-failure", str(world), capsys=capsys)
+        run = kit.result_json()
+        code2, out2 = kit.gate(*args, "--replay", str(world), capsys=capsys)
+        replay = kit.result_json()
+    assert code == code2 == 3, out + out2
+    assert any(r["status"] == "ERROR" for r in rows(run))
+    assert verdict(replay) == verdict(run)
+    assert [(r["id"], r["status"]) for r in rows(replay)] == [(r["id"], r["status"]) for r in rows(run)]
+    assert any(f["status"] == status for f in yaml.safe_load(world.read_text())["faults"])
