@@ -19,7 +19,8 @@ from gate.sim.server import start
 CONFIG = demo._resource("config.yaml")
 _TIMES = [
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"), "<time>"),
-    (re.compile(r"\b\d+(\.\d+)? ?(ms|s|m|h|d)\b"), "<dur>"),  # elapsed, ages, "in 0.002s", "121 s"
+    (re.compile(r"\b(?:\d+(?:\.\d+)?(?:ms|h|m|s|d))+\b"), "<dur>"),  # "in 0.002s", "20m02s"
+    (re.compile(r"\b\d+(\.\d+)? (ms|s|m|h|d)\b"), "<dur>"),  # "121 s"
     (re.compile(r"\b\d+(\.\d+)?\s*(seconds?|minutes?|hours?|days?)\b"), "<dur>"),
 ]
 

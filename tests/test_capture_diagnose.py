@@ -28,6 +28,7 @@ def test_diagnose_replays_offline_to_the_same_diagnosis(tmp_path: Path, capsys, 
         cap_code, out = gate("capture", "--all-stages", "--config", CONFIG, "--kubeconfig", sim.kubeconfig,
                              "-o", str(world), capsys=capsys)
     assert cap_code == 0, out
+    assert gate("capture", "--check", str(world), capsys=capsys)[0] == 0
     code2, replayed, err = gate_streams("diagnose", *base, "--replay", str(world), capsys=capsys)
     status_code2, replayed_status, _ = gate_streams("status", *base, "--replay", str(world), capsys=capsys)
     assert code2 == code, replayed + err

@@ -9,16 +9,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from capture_support import rows, verdict
+from capture_support import gate, rows, verdict
 from test_kargo_support import kargo_sim
 
 from gate.commands.demo import SCENARIOS
 from gate.kargo.demo import DEMO_FREIGHT_ALIAS
 
 PROMOTE = [s.sim for s in SCENARIOS.values() if s.promote]
+# and worlds whose precheck turns on ages and queues (soak time, a queued or failed Promotion)
+PRECHECK = ["soak-not-met", "precheck-promotion-queued", "precheck-last-promotion-failed",
+            "precheck-upstream-moved-on-soak-not-met"]
 
 
-@pytest.mark.parametrize("scenario", PROMOTE)
+@pytest.mark.parametrize("scenario", PROMOTE + PRECHECK)
 def test_precheck_of_every_promote_scenario_replays_offline(tmp_path: Path, capsys, scenario: str) -> None:
     world = tmp_path / "world.yaml"
     with kargo_sim(scenario, tmp_path) as kit:
@@ -27,6 +30,7 @@ def test_precheck_of_every_promote_scenario_replays_offline(tmp_path: Path, caps
         run = kit.result_json()
         assert world.exists(), out
         assert kit.token not in world.read_text()
+        assert gate("capture", "--check", str(world), capsys=capsys)[0] == 0
         before = len(kit.sim.requests)
         code2, out2 = kit.gate(*args, "--replay", str(world), capsys=capsys)
         replay = kit.result_json()

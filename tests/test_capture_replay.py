@@ -25,6 +25,7 @@ def _verify_and_replay(tmp: Path, capsys, name: str, *extra: str) -> tuple[dict,
                          "--json", str(tmp / "run.json"), *extra, capsys=capsys)
         served = len(sim.requests)
     assert world.exists(), out
+    assert gate("capture", "--check", str(world), capsys=capsys)[0] == 0  # what the gate writes passes its scan
     code2, out2 = gate(*base, "--replay", str(world), "--json", str(tmp / "replay.json"), capsys=capsys)
     run, replay = load(tmp / "run.json"), load(tmp / "replay.json")
     assert (code, code2) == (run["exit_code"], replay["exit_code"])
