@@ -139,3 +139,39 @@ def test_capture_exits_3_when_nothing_could_be_read(tmp_path: Path, capsys) -> N
                      "--timeout", "5s", "-o", str(tmp_path / "w.yaml"), capsys=capsys)
     assert code == 3, out
     assert not (tmp_path / "w.yaml").exists()
+
+
+def test_a_big_world_is_written_one_json_line_per_object_and_replays(tmp_path: Path, capsys) -> None:
+    from gate.capture.world import BLOCK_OBJECTS
+    from gate.sim.scenario import resolve
+
+    count = BLOCK_OBJECTS + 200
+    scenario = resolve("healthy")
+    scenario["objects"] += [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": f"extra-{i:04d}", "namespace": "monitoring", "creationTimestamp": "${now-1h}",
+            "labels": {"app.kubernetes.io/part-of": "kube-prometheus-stack"}},
+         "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0}]}}
+        for i in range(count)]
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(L1_SPEC)
+    world = tmp_path / "world.yaml"
+    base = ["verify", "--stage", "monitoring", "--config", CONFIG, "--spec", str(spec)]
+    with start(scenario, workdir=str(tmp_path / "sim")) as sim:
+        code, out = gate(*base, "--kubeconfig", sim.kubeconfig, "--capture", str(world),
+                         "--json", str(tmp_path / "run.json"), capsys=capsys)
+    text = world.read_text()
+    assert "\nobjects:\n- {" in text and text.count('\n- {"apiVersion"') > count
+    code2, out2 = gate(*base, "--replay", str(world), "--json", str(tmp_path / "replay.json"), capsys=capsys)
+    assert code2 == code, out2
+    run, replay = load(tmp_path / "run.json"), load(tmp_path / "replay.json")
+    assert verdict(replay) == verdict(run) and rows(replay) == rows(run)
+
+
+def test_a_capture_with_a_yaml_alias_is_refused(tmp_path: Path, capsys) -> None:
+    bomb = tmp_path / "world.yaml"
+    bomb.write_text("capture: {format: 1}\na: &a [x, x, x]\nb: [*a, *a, *a]\nobjects: []\n")
+    code, out = gate("diagnose", "--config", CONFIG, "--replay", str(bomb), capsys=capsys)
+    assert code == 2 and "alias" in out

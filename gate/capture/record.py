@@ -112,6 +112,7 @@ class Recorder:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._seq = itertools.count()
+        self._raw: dict[tuple, tuple] = {}  # request -> its last answer, read by materialize()
         self.objects: dict[Ident, _Seen] = {}
         self.absent: dict[Ident, int] = {}
         self.lists: dict[tuple, list[tuple[int, set[Ident]]]] = {}
@@ -131,21 +132,46 @@ class Recorder:
     # -- Kubernetes ------------------------------------------------------------------------------
     def kube_answer(self, method: str, path: str, query: dict | None, status: int, data: Any,
                     proxied: bool = False, client: Any = None) -> None:
-        """One answer of the API server, before the gate parsed or projected it."""
-        try:
-            self._kube_answer(method, path, query or {}, status, data, proxied)
-        except Exception as exc:  # noqa: BLE001 - recording must never change the run it records
-            self.notes.append(f"not recorded: {method} {path}: {type(exc).__name__}")
+        """One answer of the API server, before the gate parsed or projected it. Only kept here (the
+        last answer to each request): it is read when the capture is written, so recording costs a check
+        no time inside its deadline (parsing 20,000 pods again would)."""
+        if method != "GET" and not path.endswith("/selfsubjectaccessreviews"):
+            return
+        query = {k: v for k, v in (query or {}).items() if v is not None}
+        with self._lock:
+            seq = next(self._seq)
+            # every access review is its own answer (one path, many questions); a GET, the last one counts
+            key = (method, path, tuple(sorted((k, str(v)) for k, v in query.items())) if method == "GET" else seq)
+            self._raw[key] = (seq, status, data, proxied, time.time(), query)
+
+    def materialize(self) -> None:
+        """Read the kept answers, in the order they came (once; the capture is being written)."""
+        with self._lock:
+            raw, self._raw = sorted(self._raw.items(), key=lambda item: item[1][0]), {}
+        for (method, path, _), (_, status, data, proxied, at, query) in raw:
+            try:
+                self._kube_answer(method, path, query, status, data, proxied, at)
+            except Exception as exc:  # noqa: BLE001 - one unreadable answer must not lose the capture
+                self.notes.append(f"not recorded: {method} {path}: {type(exc).__name__}")
 
     def kube_failure(self, method: str, path: str) -> None:
-        """No answer at all (connection dropped, refused): replayed as a dropped connection."""
+        """No answer at all (connection dropped, refused): replayed as a dropped connection, unless an
+        answer to the same path came later."""
         if method == "GET" and "/proxy/" not in path:
             with self._lock:
-                self.faults[path] = {"drop": True}
+                self._raw[("DROP", path, ())] = (next(self._seq), 0, None, False, time.time(), {})
 
-    def _kube_answer(self, method: str, path: str, query: dict, status: int, data: Any, proxied: bool) -> None:
+    def _kube_answer(self, method: str, path: str, query: dict, status: int, data: Any, proxied: bool,
+                     at: float) -> None:
+        if method == "DROP":
+            self.faults[path] = {"drop": True}
+            return
         if path == "/version" and status == 200:
             self.kubernetes_version = str((_json(data) or {}).get("gitVersion") or "")
+            return
+        if status == 401:  # the credentials were refused: so they are in the replay
+            with self._lock:
+                self.faults[path] = {"status": 401, "method": method}
             return
         if method == "POST" and path.endswith("/selfsubjectaccessreviews") and status < 300:
             self._access_review(_json(data))
@@ -187,7 +213,7 @@ class Recorder:
             with self._lock:
                 self.faults[path] = {"raw_body": _text(data)[:BODY_LIMIT]}
             return
-        now = time.time()
+        now = at
         if kp.name:
             self._keep(_typed(body, kp.api_version, ""), now, kp.plural)
             return
@@ -318,6 +344,7 @@ class Recorder:
     # -- what the world is now -------------------------------------------------------------------
     def world_objects(self) -> list[tuple[dict, float]]:
         """The last version of every object still there when last looked at, with when it was read."""
+        self.materialize()
         with self._lock:
             gone = dict(self.absent)
             for observations in self.lists.values():

@@ -10,6 +10,7 @@ unknown blocks and ignores them.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from gate.capture.record import Attr, Recorder
 from gate.capture.scrub import Scrubber, walk
 
 FORMAT = 1
+BLOCK_OBJECTS = 1000  # more objects than this are written one JSON line each
 _LEGACY = {"subscriptions", "promotionMechanisms"}  # a Stage of Kargo before v1.5
 GATE_USER = "capture:gate"
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -92,7 +94,8 @@ def _http(answer: dict, scrub: Scrubber) -> dict:
 
 
 def _fault(path: str, fault: dict, scrub: Scrubber) -> dict:
-    method = None if "/akuity.io.kargo.service" in path else "GET"
+    fault = dict(fault)
+    method = fault.pop("method", None) or (None if "/akuity.io.kargo.service" in path else "GET")
     out = {"path": "^" + re.escape(path) + "$", **({"method": method} if method else {}), **scrub.value(fault)}
     if out.get("status") in (401, 403):
         out["message"] = "recorded: the answer the captured run got"
@@ -185,13 +188,25 @@ def dump(scenario: dict) -> str:
         "# Serve it:         gate sim serve --scenario THIS_FILE",
         "# Scan it:          gate capture --check THIS_FILE",
     ]
-    body = yaml.dump(scenario, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
+    objects = scenario.get("objects") or []
+    if len(objects) <= BLOCK_OBJECTS:
+        body = yaml.dump(scenario, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
+                         allow_unicode=True)
+        return "\n".join(head) + "\n" + body
+    # Many objects: one JSON line each (YAML's flow style), written and read back in C.
+    rest = {k: v for k, v in scenario.items() if k != "objects"}
+    body = yaml.dump(rest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
                      allow_unicode=True)
-    return "\n".join(head) + "\n" + body
+    lines = "".join(f"- {json.dumps(o, ensure_ascii=False, separators=(', ', ': '))}\n" for o in objects)
+    return "\n".join(head) + "\n" + body + "objects:\n" + lines
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (the spec, logs, HTTP bodies) as literal blocks, readable in a diff."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """The C emitter (a capture of 20,000 pods is ~10 MB of YAML); multi-line strings (the spec, logs,
+    HTTP bodies) as literal blocks, readable in a diff; never an anchor or alias (replay refuses them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:

@@ -107,7 +107,7 @@ class RunRecorder(Recorder):
 
     def _version(self) -> None:
         """The Kubernetes version, when the run never asked (one GET /version; best effort)."""
-        if self.kubernetes_version or self.kube_client is None:
+        if self.kubernetes_version or self.kube_client is None or any(k[1] == "/version" for k in self._raw):
             return
         try:
             self.kube_client.request("GET", "/version", retry=False, timeout=3)

@@ -105,6 +105,7 @@ def run_capture(opts: RunOptions, output: Any, *, all_stages: bool = False, frei
             os.environ.pop("GATE_WATCH", None)
         else:
             os.environ["GATE_WATCH"] = saved
+    rec.materialize()
     if not (rec.objects or rec.allowed or rec.http or rec.observations):  # not one answer: nothing to keep
         for note in rec.notes:
             click.echo(f"gate capture: {note}", err=True)
