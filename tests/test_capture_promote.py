@@ -107,3 +107,24 @@ def test_a_precheck_that_says_error_replays_as_error(tmp_path: Path, capsys, pat
     assert verdict(replay) == verdict(run)
     assert [(r["id"], r["status"]) for r in rows(replay)] == [(r["id"], r["status"]) for r in rows(run)]
     assert any(f["status"] == status for f in yaml.safe_load(world.read_text())["faults"])
+
+
+def test_a_precheck_read_through_kubernetes_replays_through_kubernetes(tmp_path: Path, capsys,
+                                                                       monkeypatch) -> None:
+    from capture_support import CONFIG, load
+
+    from gate.sim.server import start
+
+    monkeypatch.delenv("KARGO_API_ADDRESS", raising=False)
+    monkeypatch.delenv("KARGO_API_TOKEN", raising=False)
+    world = tmp_path / "world.yaml"
+    args = ["precheck", "--stage", "monitoring", "--freight-alias", DEMO_FREIGHT_ALIAS, "--config", CONFIG]
+    with start("precheck-last-promotion-failed", workdir=str(tmp_path / "sim")) as sim:
+        code, out = gate(*args, "--kubeconfig", sim.kubeconfig, "--capture", str(world),
+                         "--json", str(tmp_path / "run.json"), capsys=capsys)
+    assert yaml.safe_load(world.read_text())["capture"]["kargo_api"] is False
+    code2, out2 = gate(*args, "--replay", str(world), "--json", str(tmp_path / "replay.json"), capsys=capsys)
+    run, replay = load(tmp_path / "run.json"), load(tmp_path / "replay.json")
+    assert code2 == code, out + out2
+    assert replay["context"]["Kargo API"] == run["context"]["Kargo API"] == "kubernetes"
+    assert verdict(replay) == verdict(run) and rows(replay) == rows(run)
