@@ -39,7 +39,9 @@ def test_precheck_of_every_promote_scenario_replays_offline(tmp_path: Path, caps
     assert verdict(replay) == verdict(run)
     assert rows(replay) == rows(run)
     assert replay["context"]["Replay"].startswith(str(world))
-    assert yaml.safe_load(world.read_text())["capture"]["kargo_api"] is True
+    header = yaml.safe_load(world.read_text())["capture"]
+    assert header["kargo_api"] is True and header["kargo_version"] == "v1.11.2"
+    assert header["kubernetes_version"].startswith("v1.")
 
 
 def test_promote_replay_runs_the_precheck_and_creates_nothing(tmp_path: Path, capsys) -> None:

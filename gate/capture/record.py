@@ -148,11 +148,14 @@ class Recorder:
         """Read the kept answers, in the order they came (once; the capture is being written)."""
         with self._lock:
             raw, self._raw = sorted(self._raw.items(), key=lambda item: item[1][0]), {}
-        for (method, path, _), (_, status, data, proxied, at, query) in raw:
+        for key, (_, status, data, proxied, at, query) in raw:
             try:
-                self._kube_answer(method, path, query, status, data, proxied, at)
+                if key[0] == "KARGO":
+                    self._kargo_answer(key[1], key[2], status, data, at)
+                else:
+                    self._kube_answer(key[0], key[1], query, status, data, proxied, at)
             except Exception as exc:  # noqa: BLE001 - one unreadable answer must not lose the capture
-                self.notes.append(f"not recorded: {method} {path}: {type(exc).__name__}")
+                self.notes.append(f"not recorded: {key[-3]} {key[-2]}: {type(exc).__name__}")
 
     def kube_failure(self, method: str, path: str) -> None:
         """No answer at all (connection dropped, refused): replayed as a dropped connection, unless an
@@ -272,13 +275,15 @@ class Recorder:
 
     # -- Kargo API -------------------------------------------------------------------------------
     def kargo_answer(self, method: str, path: str, status: int, parsed: Any) -> None:
-        try:
-            self._kargo_answer(method, path, status, parsed)
-        except Exception as exc:  # noqa: BLE001 - as kube_answer
-            self.notes.append(f"not recorded: Kargo API {method} {path}: {type(exc).__name__}")
-
-    def _kargo_answer(self, method: str, path: str, status: int, parsed: Any) -> None:
+        """One answer of the Kargo API (REST or Connect), kept like kube_answer's and read with them."""
         self.kargo_api = True
+        with self._lock:
+            seq = next(self._seq)
+            # a Connect read is a POST whose body names the object: each is its own answer
+            key = ("KARGO", method, path, None if method == "GET" else seq)
+            self._raw[key] = (seq, status, parsed, False, time.time(), {})
+
+    def _kargo_answer(self, method: str, path: str, status: int, parsed: Any, at: float) -> None:
         if isinstance(parsed, dict) and ("server-version" in path or "GetVersionInfo" in path):
             info = parsed.get("versionInfo") if isinstance(parsed.get("versionInfo"), dict) else parsed
             self.kargo_version = str(info.get("version") or info.get("gitVersion") or self.kargo_version)
@@ -293,10 +298,9 @@ class Recorder:
             self.faults.pop(path, None)
         if status >= 300:
             return
-        now = time.time()
         kind = _kargo_kind(path)
         for obj in _objects(parsed, kind):
-            self._keep(obj, now)
+            self._keep(obj, at)
 
     # -- HTTP targets and observations -----------------------------------------------------------
     def http_send(self, live: Any) -> Any:

@@ -45,6 +45,7 @@ def write(rec: Recorder, out: Output) -> tuple[int, str]:
     """Write the capture; (objects, sha256 of the file)."""
     from gate import __version__
 
+    rec.materialize()  # the answers kept so far, read now: the versions seen are among them
     spec_text, config_text = _read(out.spec_path), _read(out.config_path)
     header = {
         "gate_version": __version__,
