@@ -36,6 +36,7 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
+from gate.capture import tap
 from gate.cluster import answers, projection
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
@@ -408,12 +409,16 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise deadlines.DeadlineExceeded(f"{method} {path}: no answer before the deadline") from None
+            if tap.current is not None:
+                tap.current.kube_failure(method, path)
             raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}{self._where()}") from None
         except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
             if getattr(exc, "status", None) == 0:
                 raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}{self._where()}") from None
             raise
         resp_headers = {k.lower(): v for k, v in raw.headers.items()}
+        if tap.current is not None:  # gate capture / --capture-on-failure: keep what was read
+            tap.current.kube_answer(method, path, query, raw.status, data, proxied, client=self)
         if proxied:
             return Response(raw.status, _text(data), resp_headers)
         resp = Response(raw.status, (parse or parse_body)(data), resp_headers)
