@@ -41,8 +41,9 @@ import re
 from datetime import datetime
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import capped, setting, slug
+from gate.checks.base import Check, Clients
+from gate.checks.pods import capped, setting, slug
+
 from gate.cluster import named, projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import APPLICATIONS

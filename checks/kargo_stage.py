@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import condition, setting
+from gate.checks.base import Check, Clients
+from gate.checks.pods import condition, setting
+
 from gate.cluster.kube import Permission
 from gate.cluster.resources import DNS_SUBDOMAIN, FREIGHTS, STAGES
 from gate.errors import EvaluationError

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import capped, condition, evidence_permissions, slug
+from gate.checks.base import Check, Clients
+from gate.checks.pods import capped, condition, evidence_permissions, slug
+
 from gate.cluster import named, projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource

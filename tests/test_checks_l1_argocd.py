@@ -6,9 +6,9 @@ import copy
 from types import SimpleNamespace
 
 import pytest
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Clients
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Clients
 from gate.cluster.kube import Permission
 from gate.cluster.resources import APPLICATIONS
 from tests.fakeview import FakeView, meta

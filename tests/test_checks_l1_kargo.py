@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from gate.checks.base import Clients
+from gate.checks.kargo_stage import KargoStageCheck
 
-from checks.base import Clients
-from checks.kargo_stage import KargoStageCheck
 from gate.cluster.kube import Permission
 from gate.cluster.resources import FREIGHTS, STAGES
 from gate.errors import EvaluationError

@@ -17,15 +17,15 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Check, Clients
+from gate.checks.crds import CrdsCheck
+from gate.checks.kargo_stage import KargoStageCheck
+from gate.checks.pods import PodsCheck
+from gate.checks.pvcs import PvcsCheck
+from gate.checks.secret import SecretCheck
+from gate.checks.workloads import WorkloadsCheck
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Check, Clients
-from checks.crds import CrdsCheck
-from checks.kargo_stage import KargoStageCheck
-from checks.pods import PodsCheck
-from checks.pvcs import PvcsCheck
-from checks.secret import SecretCheck
-from checks.workloads import WorkloadsCheck
 from gate import redact
 from gate.cluster.kube import ClusterView, KubeClient, Permission, connect
 from gate.engine.plan import Plan, PlannedCheck

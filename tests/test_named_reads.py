@@ -11,12 +11,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Check, Clients
+from gate.checks.kargo_stage import KargoStageCheck
+from gate.checks.secret import SecretCheck
+from gate.checks.workloads import WorkloadsCheck
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Check, Clients
-from checks.kargo_stage import KargoStageCheck
-from checks.secret import SecretCheck
-from checks.workloads import WorkloadsCheck
 from gate.cli import cli
 from gate.cluster.kube import ClusterView, connect
 from gate.engine.plan import Plan, PlannedCheck

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import requests
+from gate.checks.base import Clients
 
-from checks.base import Clients
 from gate.cluster.kube import connect
 from gate.engine.runner import Runner
 from gate.sim.scenario import resolve

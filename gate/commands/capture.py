@@ -127,7 +127,7 @@ def _stages(opts: RunOptions, spec: Any, all_stages: bool) -> list[str]:
 
 def _levels(opts: RunOptions, rec: Any, *, all_stages: bool, with_commands: bool, **_: Any) -> None:
     """One observation of every check of the stage's levels (no waiting: the world as it is now)."""
-    from checks.base import Clients
+    from gate.checks.base import Clients
     from gate.cluster.kube import ClusterView
     from gate.engine import deadlines
     from gate.session import Session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from checks.base import Check
+from gate.checks.base import Check
 from gate.cluster.kube import Permission
 
 DEFAULT_TIMEOUT = 300.0

@@ -32,8 +32,8 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential_jitter
 
-from checks.base import Check, Clients
 from gate.capture import tap
+from gate.checks.base import Check, Clients
 from gate.cluster import watches as watching
 from gate.cluster.kube import ClusterView, KubeClient
 from gate.engine import deadlines
