@@ -22,6 +22,8 @@ _TIMES = [
     (re.compile(r"\b(?:\d+(?:\.\d+)?(?:ms|h|m|s|d))+\b"), "<dur>"),  # "in 0.002s", "20m02s"
     (re.compile(r"\b\d+(\.\d+)? (ms|s|m|h|d)\b"), "<dur>"),  # "121 s"
     (re.compile(r"\b\d+(\.\d+)?\s*(seconds?|minutes?|hours?|days?)\b"), "<dur>"),
+    # gate status --output json (gate.status/v2): ages counted from the clock of each run
+    (re.compile(r'"(age|running)_seconds": \d+(\.\d+)?'), r'"\1_seconds": "<dur>"'),
 ]
 
 
