@@ -134,7 +134,7 @@ class CheckState:
     def make_result(self, status: Status, now: float, reason: str = "") -> CheckResult:
         obs = self.last
         result = CheckResult(
-            id=self.planned.id, name=self.check.name, kind=self.check.kind, level=self.planned.level,
+            id=self.planned.id, name=row_name(self.planned), kind=self.check.kind, level=self.planned.level,
             status=status, attempts=self.attempts, duration=round(now - self.started, 3),
             time_to_pass=self.passed_after,
             observed=obs.observed if obs else "", expected=obs.expected if obs else "",
@@ -144,6 +144,21 @@ class CheckState:
         if self.last_error is not None and status == Status.ERROR:
             result.reason = reason or f"could not evaluate: {self.last_error}"
         return result
+
+
+def row_name(planned: PlannedCheck) -> str:
+    """The check's line in the report, with its cluster when the run reads more than one."""
+    return f"[{planned.label}] {planned.check.name}" if planned.label else planned.check.name
+
+
+def _in_cluster(exc: EvaluationError, label: str) -> EvaluationError:
+    """An error that does not say which cluster refused, saying it (a forbidden destination)."""
+    if not label or f"cluster {label}" in str(exc):
+        return exc
+    out = type(exc).__new__(type(exc))
+    out.__dict__.update(exc.__dict__)
+    out.args = (f"{exc} (in cluster {label})",)
+    return out
 
 
 def _level(number: int, results: list[CheckResult], duration: float) -> LevelResult:
@@ -157,12 +172,15 @@ class Runner:
     def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
                  deadline: float | None = None, max_workers: int = 32, progress: ProgressFn | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, watch: bool = False) -> None:
+                 sleep: Callable[[float], None] = time.sleep, watch: bool = False,
+                 clusters: dict[str, Any] | None = None) -> None:
         """`timeout`: seconds from now for the whole run; `deadline`: the same as a `clock()` time (the
         run's wall, started before the runner); the earlier of the two holds. `watch`: answer lists
-        from watches while a level waits, and wake on their changes (real time only)."""
+        from watches while a level waits, and wake on their changes (real time only). `clusters`: cluster
+        key -> gate.cluster.destinations.Destination, for the checks with a `cluster:` (no watches there)."""
         self.clients = clients
         self.kube = kube
+        self.clusters = clusters or {}
         self.max_workers = max_workers
         self.progress = progress
         self.clock = clock
@@ -182,7 +200,7 @@ class Runner:
         for number in sorted(plan.levels):
             checks = plan.levels[number]
             if stopped_at is not None:
-                skipped = [CheckResult(id=p.id, name=p.check.name, kind=p.check.kind, level=number,
+                skipped = [CheckResult(id=p.id, name=row_name(p), kind=p.check.kind, level=number,
                                        status=Status.SKIPPED, reason=f"Level {stopped_at} did not pass")
                            for p in checks]
                 results.append(LevelResult(number, Status.SKIPPED, skipped))
@@ -264,9 +282,8 @@ class Runner:
             if not due:
                 return
         self.rounds += 1
-        view = ClusterView(self.kube, self.watches) if self.kube is not None else None
-        clients = Clients(**{**self.clients.__dict__, "view": view})
-        futures = [(s, pool.submit(self._attempt, s, clients)) for s in due]
+        views: dict[str | None, Any] = {}  # one ClusterView per cluster this round
+        futures = [(s, pool.submit(self._attempt, s, self._clients(s, views))) for s in due]
         for state, future in futures:
             try:
                 future.result(timeout=self._patience(state))
@@ -277,6 +294,22 @@ class Runner:
                     f"({now - state.started:.0f}s); abandoned")
                 continue
             self._after_attempt(state)
+
+    def _clients(self, state: CheckState, views: dict[str | None, Any]) -> Clients:
+        """The clients of the check's cluster, one ClusterView per cluster per round (shared by the round's
+        checks there)."""
+        from gate.cluster.destinations import clients_for
+
+        ref = state.planned.cluster
+        dest = self.clusters.get(ref.key) if ref is not None else None
+        key = ref.key if dest is not None else None
+        if key not in views:
+            kube = dest.kube if dest is not None else self.kube
+            views[key] = ClusterView(kube, self.watches if dest is None else None) if kube is not None else None
+        clients = clients_for(self.clients, dest, views[key])
+        if dest is not None and dest.error is not None:
+            clients.extra = {**clients.extra, "cluster_error": dest.error}
+        return clients
 
     def _patience(self, state: CheckState) -> float | None:
         """How long the main thread waits for this attempt (None: as long as it takes, fake clocks)."""
@@ -289,6 +322,8 @@ class Runner:
         try:
             with deadlines.scope(state.deadline if self.real_time else None), \
                     watching.reading(state.extra.setdefault("lists", set())):
+                if "cluster_error" in clients.extra:
+                    raise clients.extra["cluster_error"]
                 state.last = state.check.observe(clients)
             state.last_error = None
         except TransientError as exc:  # includes a read cut short by the deadline
@@ -298,7 +333,7 @@ class Runner:
             if not self._cut_by_deadline(state):
                 state.last_error = exc
         except EvaluationError as exc:
-            state.last_error = exc
+            state.last_error = _in_cluster(exc, state.planned.label)
             state.extra["permanent"] = True
         except Exception as exc:  # a bug in a check must not look like a pass or crash the run
             state.last_error = EvaluationError(f"internal error in {state.check.kind} check: "
