@@ -237,3 +237,43 @@ def clients_for(base: Any, dest: Destination | None, view: Any) -> Any:
         return Clients(**{**base.__dict__, "view": view})
     return Clients(**{**base.__dict__, "kube": dest.kube, "view": view, "http": dest.http,
                       "in_cluster": base.in_cluster and dest.control_plane})
+
+
+def preflight_each(session: Any) -> list[tuple[str, Any]]:
+    """gate.cluster.rbac.preflight for each cluster the plan reads, against that cluster: (label, Review)
+    pairs; the label is "" when the plan reads the default cluster only. A destination that cannot be
+    reviewed (unreachable, its Secret unreadable) is left to its checks, which are ERROR rows naming it."""
+    from gate.cluster.rbac import preflight
+
+    out: list[tuple[str, Any]] = []
+    for key, part in split(session.plan).items():
+        dest = session.clusters.get(key) if key is not None else None
+        if key is None or dest is None:
+            label = CONTROL_PLANE_LABEL if session.clusters else ""
+            if session.kube is not None:
+                out += [(label, r) for r in preflight(session.kube, part)]
+            continue
+        if dest.error is not None or dest.kube is None:
+            continue
+        try:
+            reviews = preflight(dest.kube, part)
+        except EvaluationError:
+            continue
+        out += [(dest.label, r) for r in reviews]
+    return out
+
+
+def kube_of_check(check_id: str, plan: Any, clusters: Mapping[str, Destination] | None,
+                  default: Any) -> tuple[Any, str]:
+    """The API client of the cluster the plan's check `check_id` reads (`default` for the default
+    cluster), or (None, why) when that cluster cannot be read: never the control plane instead."""
+    for checks in (plan.levels.values() if plan is not None else []):
+        for planned in checks:
+            ref = getattr(planned, "cluster", None)
+            if planned.id != check_id or ref is None:
+                continue
+            dest = (clusters or {}).get(ref.key)
+            if dest is None or dest.kube is None:
+                return None, f"cluster {dest.label if dest else ref.value} cannot be read"
+            return dest.kube, ""
+    return default, ""
