@@ -239,25 +239,38 @@ def clients_for(base: Any, dest: Destination | None, view: Any) -> Any:
                       "in_cluster": base.in_cluster and dest.control_plane})
 
 
-def preflight_each(session: Any) -> list[tuple[str, Any]]:
+def preflight_each(session: Any, *, job: bool | None = None, namespace: str | None = None,
+                   strict: bool = False) -> list[tuple[str, Any]]:
     """gate.cluster.rbac.preflight for each cluster the plan reads, against that cluster: (label, Review)
-    pairs; the label is "" when the plan reads the default cluster only. A destination that cannot be
-    reviewed (unreachable, its Secret unreadable) is left to its checks, which are ERROR rows naming it."""
-    from gate.cluster.rbac import preflight
+    pairs; the label is "" when the plan reads the default cluster only. The control plane's include
+    reading the destinations' Secrets and Applications (gate/cluster/destination_rbac.py). A destination
+    that cannot be reviewed (unreachable, its Secret unreadable) is left to its checks, which are ERROR
+    rows naming it; `strict` (`gate rbac check`) raises its error instead."""
+    from gate.cluster.destination_rbac import access_permissions
+    from gate.cluster.rbac import Review, preflight, review_all
+    from gate.engine.plan import Plan
 
+    parts = split(session.plan)
+    parts.setdefault(None, Plan(session.plan.stage, {}, session.plan.source))
     out: list[tuple[str, Any]] = []
-    for key, part in split(session.plan).items():
+    for key, part in sorted(parts.items(), key=lambda kv: kv[0] is not None):
         dest = session.clusters.get(key) if key is not None else None
         if key is None or dest is None:
             label = CONTROL_PLANE_LABEL if session.clusters else ""
             if session.kube is not None:
-                out += [(label, r) for r in preflight(session.kube, part)]
+                out += [(label, r) for r in preflight(session.kube, part, job=job, namespace=namespace)]
+                access = access_permissions(session.plan, session.settings)
+                out += [(label, Review(p, ok)) for p, ok in review_all(session.kube, access)] if access else []
             continue
         if dest.error is not None or dest.kube is None:
+            if strict and dest.error is not None:
+                raise dest.error
             continue
         try:
             reviews = preflight(dest.kube, part)
         except EvaluationError:
+            if strict:
+                raise
             continue
         out += [(dest.label, r) for r in reviews]
     return out

@@ -279,7 +279,14 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
                       project=project, json_path=json_path, output=output, timeout=timeout)
     session = Session.open(opts, connect_always=True)  # it asks the cluster, whatever the checks need
-    results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
+    if session.clusters:  # `cluster:`: each cluster's reviews in that cluster, every row naming it
+        from gate.cluster.destination_rbac import labelled
+        from gate.cluster.destinations import preflight_each
+
+        results = [labelled(label, review) for label, review in preflight_each(
+            session, job=job, namespace=session.settings.get("kargo_namespace"), strict=True)]
+    else:
+        results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
     denied = [r.perm for r in results if not r.allowed]
     diagnosis = {r.perm for r in results if r.optional == DIAGNOSIS}
     if json_path or output == "json":
