@@ -367,3 +367,35 @@ def test_control_plane_kinds_take_no_cluster(tmp_path: Path) -> None:
     proc = gate("verify", "--stage", "prod", "--spec", str(spec), "--config", str(CONFIG))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{spec}:5" in proc.stderr and "control plane" in proc.stderr
+
+
+# -- gate diagnose --------------------------------------------------------------------------------------
+def diagnose(sim: Any) -> subprocess.CompletedProcess[str]:
+    return gate("diagnose", "--stage", "prod", "--kubeconfig", sim.kubeconfig, "--config", str(CONFIG))
+
+
+def test_diagnose_reads_the_apps_pods_logs_and_events_in_its_destination() -> None:
+    with start("multicluster") as sim:
+        proc = diagnose(sim)
+        control, dest = list(sim.requests), list(sim.destinations["prod-eu"].requests)
+    assert "Root Cause: pod shop/web-5f7d9c8b6-h4k2m crash-loops" in proc.stdout, proc.stdout + proc.stderr
+    assert "(check: [prod-eu] pods of Application shop)" in proc.stdout
+    assert 'msg="cannot reach payments"' in proc.stdout  # its log, read in prod-eu with --previous
+    assert "Event BackOff x40 on Pod web-5f7d9c8b6-h4k2m" in proc.stdout
+    paths = [r["path"] for r in dest]
+    assert "/api/v1/namespaces/shop/pods/web-5f7d9c8b6-h4k2m/log" in paths
+    assert "/api/v1/namespaces/shop/events" in paths
+    assert not [r for r in control if "/namespaces/shop/" in r["path"]]
+
+
+def test_diagnose_of_the_healthy_twin_has_no_pod_leaf_and_an_unreachable_one_says_so() -> None:
+    with start("multicluster-healthy") as sim:
+        healthy = diagnose(sim)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "pods of Application" not in healthy.stdout
+    with start(world("multicluster", serve=False, server="https://127.0.0.1:9")) as sim:
+        unreachable = diagnose(sim)
+        control = list(sim.requests)
+    unread = unreachable.stdout.split("Could not read:", 1)[1]
+    assert "- pods/shop:" in unread and "cluster prod-eu, Argo CD Secret argocd/cluster-prod-eu" in unread, unread
+    assert not [r for r in control if "/namespaces/shop/" in r["path"]]
