@@ -399,3 +399,34 @@ def test_diagnose_of_the_healthy_twin_has_no_pod_leaf_and_an_unreachable_one_say
     unread = unreachable.stdout.split("Could not read:", 1)[1]
     assert "- pods/shop:" in unread and "cluster prod-eu, Argo CD Secret argocd/cluster-prod-eu" in unread, unread
     assert not [r for r in control if "/namespaces/shop/" in r["path"]]
+
+
+def test_readme_example_plans_with_each_checks_cluster(tmp_path: Path) -> None:
+    from gate.spec.load import load_spec
+    from gate.spec.settings import load_settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Destination clusters", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "gate.yaml").write_text(block)
+    plan = load_spec(str(tmp_path / "gate.yaml"), load_settings(str(CONFIG), {}, env={}), env={}).plan("prod")
+    where = {p.check.name: p.cluster and p.cluster.key for p in plan.levels[1]}
+    assert where == {"Argo CD apps synced and healthy: shop": None,
+                     "Pods ready in shop": "from_app:shop@cluster-prod-eu",
+                     "Pods ready in monitoring": "argocd:in-cluster", "Kargo Stage prod healthy and ready": None}
+
+
+def test_sim_serve_names_every_cluster(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "gate", "sim", "serve", "--scenario", "multicluster",
+                             "--kubeconfig-out", str(tmp_path / "kubeconfig")], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("destination cluster prod-eu" in ln for ln in lines):
+            lines.append(proc.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert any(ln.startswith("destination cluster prod-eu listening on https://127.0.0.1:") for ln in lines), lines

@@ -163,6 +163,9 @@ def _target(ref: ClusterRef, control: Any, ns: str) -> tuple[str | None, str | N
     if obj is None:
         raise EvaluationError(f"Application {app_ns}/{app} not found")
     dest = (obj.get("spec") or {}).get("destination") or {}
+    if dest.get("server") and dest.get("name"):  # argo-cd util/argo/argo.go:1090-1092
+        raise EvaluationError(f"Application {app_ns}/{app}: its destination has both name and server, which "
+                              f"Argo CD refuses")
     if dest.get("server"):
         return str(dest["server"]), None
     if dest.get("name"):
