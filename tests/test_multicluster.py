@@ -430,3 +430,37 @@ def test_sim_serve_names_every_cluster(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert any(ln.startswith("destination cluster prod-eu listening on https://127.0.0.1:") for ln in lines), lines
+
+
+# -- `cluster: {context: …}` -----------------------------------------------------------------------------
+def _two_contexts(sim: Any, path: Path) -> str:
+    """One kubeconfig holding the control plane (current context `sim`) and context `kind-prod-eu`."""
+    import yaml
+
+    doc = yaml.safe_load(Path(sim.kubeconfig).read_text())
+    dest = yaml.safe_load(Path(sim.destinations["prod-eu"].kubeconfig).read_text())
+    doc["clusters"].append({"name": "prod-eu", "cluster": dest["clusters"][0]["cluster"]})
+    doc["users"].append({"name": "prod-eu-reader", "user": dest["users"][0]["user"]})
+    doc["contexts"].append({"name": "kind-prod-eu", "context": {"cluster": "prod-eu", "user": "prod-eu-reader"}})
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_a_kubeconfig_context_names_the_destination(tmp_path: Path) -> None:
+    with start(world("multicluster")) as sim:
+        kubeconfig = _two_contexts(sim, tmp_path / "kubeconfig")
+        spec = tmp_path / "gate.yaml"
+        spec.write_text(SPEC.format(cluster="{context: kind-prod-eu}", timeout="3s"))
+        proc = gate("verify", "--stage", "prod", "--spec", str(spec), "--config", str(CONFIG), "--kubeconfig",
+                    kubeconfig, "--json", str(tmp_path / "r.json"))
+        secrets_read = [r for r in sim.requests if "/secrets" in r["path"]]
+        unknown = tmp_path / "unknown.yaml"
+        unknown.write_text(SPEC.format(cluster="{context: kind-nowhere}", timeout="3s"))
+        bad = gate("verify", "--stage", "prod", "--spec", str(unknown), "--config", str(CONFIG), "--kubeconfig",
+                   kubeconfig)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert any("web-5f7d9c8b6-h4k2m" in e for e in rows(result)["[kind-prod-eu] Pods ready in shop"]["evidence"])
+    assert rows(result)["[kind-prod-eu] Pods ready in shop"]["hint"].startswith("in cluster kind-prod-eu: ")
+    assert not secrets_read  # no Argo CD Secret is needed for a context
+    assert bad.returncode == 2 and "kind-nowhere" in bad.stderr, bad.stdout + bad.stderr

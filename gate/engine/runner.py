@@ -139,7 +139,7 @@ class CheckState:
             time_to_pass=self.passed_after,
             observed=obs.observed if obs else "", expected=obs.expected if obs else "",
             evidence=list(obs.evidence) if obs else [], output=obs.output if obs else "",
-            hint=_action(self.check, obs, status), reason=reason,
+            hint=_in_cluster_hint(_action(self.check, obs, status), self.planned.label), reason=reason,
         )
         if self.last_error is not None and status == Status.ERROR:
             result.reason = reason or f"could not evaluate: {self.last_error}"
@@ -149,6 +149,13 @@ class CheckState:
 def row_name(planned: PlannedCheck) -> str:
     """The check's line in the report, with its cluster when the run reads more than one."""
     return f"[{planned.label}] {planned.check.name}" if planned.label else planned.check.name
+
+
+def _in_cluster_hint(hint: str, label: str) -> str:
+    """A destination's hint (a kubectl command) says which cluster it is for."""
+    from gate.cluster.destinations import CONTROL_PLANE_LABEL
+
+    return f"in cluster {label}: {hint}" if hint and label and label != CONTROL_PLANE_LABEL else hint
 
 
 def _in_cluster(exc: EvaluationError, label: str) -> EvaluationError:
