@@ -197,12 +197,20 @@ def test_unauthorised_destination_is_an_error_naming_cluster_and_secret(tmp_path
     assert "cluster prod-eu" in row["reason"] and "argocd/cluster-prod-eu" in row["reason"], row["reason"]
 
 
-def test_missing_cluster_secret_is_an_error_never_the_control_plane(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cluster, label, words", [
+    ("{argocd: prod-us}", "prod-us", "no Argo CD cluster Secret in namespace argocd has name prod-us"),
+    ("{from_app: nowhere}", "nowhere", "Application argocd/nowhere not found"),
+    ("{argocd: prod-eu, secret: argocd-secret}", "prod-eu", "is not an Argo CD cluster Secret"),
+])
+def test_missing_destination_is_an_error_never_the_control_plane(tmp_path: Path, cluster: str, label: str,
+                                                                 words: str) -> None:
     with start("multicluster-healthy") as sim:
-        proc, result, _ = verify(sim, tmp_path, "{argocd: prod-us}")
+        proc, result, _ = verify(sim, tmp_path, cluster)
+        control = list(sim.requests)
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    row = rows(result)["[prod-us] Pods ready in shop"]
-    assert row["status"] == "ERROR" and "no Argo CD cluster Secret" in row["reason"]
+    row = rows(result)[f"[{label}] Pods ready in shop"]
+    assert row["status"] == "ERROR" and words in row["reason"], row["reason"]
+    assert not [r for r in control if "/namespaces/shop/" in r["path"]]
 
 
 def test_forbidden_destination_is_exit_3_naming_permission_and_cluster(tmp_path: Path) -> None:
