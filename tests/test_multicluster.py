@@ -472,3 +472,49 @@ def test_a_kubeconfig_context_names_the_destination(tmp_path: Path) -> None:
     assert rows(result)["[kind-prod-eu] Pods ready in shop"]["hint"].startswith("in cluster kind-prod-eu: ")
     assert not secrets_read  # no Argo CD Secret is needed for a context
     assert bad.returncode == 2 and "kind-nowhere" in bad.stderr, bad.stdout + bad.stderr
+
+
+def test_a_service_target_is_reached_through_the_destinations_api_server(tmp_path: Path) -> None:
+    """`http: {service: ...}` on prod-eu goes through prod-eu's services/proxy, never the control plane's."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = b'{"status": "ok"}'
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spec = """
+defaults: {timeout: 3s, interval: 0.3s}
+stages:
+  prod:
+    cluster: {argocd: prod-eu}
+    levels:
+      2:
+        - http: {service: "shop/web:8080", path: /healthz, expect: {status: 200, json: {status: ok}}}
+"""
+    rules = [*READER_RULES, {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]
+    try:
+        with start(world(rbac=rules)) as sim:
+            dest = sim.destinations["prod-eu"]
+            dest.apply_change({"create": {"apiVersion": "v1", "kind": "Service", "metadata": {
+                "name": "web", "namespace": "shop"}, "spec": {"ports": [{"name": "http", "port": 8080}]}}})
+            dest.set_service_target("shop", "web", 8080, f"http://127.0.0.1:{server.server_address[1]}")
+            proc, result, _ = verify(sim, tmp_path, spec=spec)
+            control, seen = list(sim.requests), list(dest.requests)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = rows(result).values()
+    assert row["name"].startswith("[prod-eu] ") and row["status"] == "PASS"
+    assert "/api/v1/namespaces/shop/services/web:8080/proxy/healthz" in [r["path"] for r in seen]
+    assert not [r for r in control if "/services/" in r["path"]]
