@@ -38,6 +38,13 @@ stages:
 """
 
 
+def stage_spec(cluster: str, checks: str, level: int = 1, timeout: str = "3s") -> str:
+    """A spec whose stage prod reads `cluster` and runs `checks` (YAML list items) at `level`."""
+    items = "".join(f"        {line}\n" for line in checks.strip().splitlines())
+    return (f"defaults: {{timeout: {timeout}, interval: 0.3s}}\nstages:\n  prod:\n    cluster: {cluster}\n"
+            f"    levels:\n      {level}:\n{items}")
+
+
 def gate(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gate", *args], capture_output=True, text=True, timeout=timeout)
 
@@ -142,15 +149,7 @@ def test_from_app_with_a_server_destination_and_argocd_by_server_url(tmp_path: P
 @pytest.mark.parametrize("cluster", ["{argocd: in-cluster}", "{argocd: 'https://kubernetes.default.svc'}",
                                      "{from_app: kube-prometheus-stack}"])
 def test_in_cluster_is_the_control_plane_itself(tmp_path: Path, cluster: str) -> None:
-    spec = f"""
-defaults: {{timeout: 3s, interval: 0.3s}}
-stages:
-  prod:
-    cluster: {cluster}
-    levels:
-      1:
-        - pods: {{namespace: monitoring}}
-"""
+    spec = stage_spec(cluster, "- pods: {namespace: monitoring}")
     with start("multicluster-healthy") as sim:
         proc, result, _ = verify(sim, tmp_path, spec=spec)
         dest = list(sim.destinations["prod-eu"].requests)
@@ -160,16 +159,10 @@ stages:
 
 
 def test_a_check_overrides_the_stage_cluster(tmp_path: Path) -> None:
-    spec = """
-defaults: {timeout: 3s, interval: 0.3s}
-stages:
-  prod:
-    cluster: {argocd: prod-eu}
-    levels:
-      1:
-        - pods: {namespace: shop}
-        - pods: {namespace: monitoring, cluster: {argocd: in-cluster}}
-"""
+    spec = stage_spec("{argocd: prod-eu}", """
+- pods: {namespace: shop}
+- pods: {namespace: monitoring, cluster: {argocd: in-cluster}}
+""")
     with start("multicluster-healthy") as sim:
         proc, result, _ = verify(sim, tmp_path, spec=spec)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -334,16 +327,10 @@ def test_no_credential_of_a_cluster_secret_in_any_output(tmp_path: Path) -> None
     """The destination's token reaches a command check's output and an error message; no report shows it."""
     import base64
 
-    spec = f"""
-defaults: {{timeout: 2s, interval: 0.3s}}
-stages:
-  prod:
-    cluster: {{argocd: prod-eu}}
-    levels:
-      1:
-        - pods: {{namespace: shop}}
-        - command: {{run: [sh, -c, "echo token {TOKEN}; exit 1"]}}
-"""
+    spec = stage_spec("{argocd: prod-eu}", f"""
+- pods: {{namespace: shop}}
+- command: {{run: [sh, -c, "echo token {TOKEN}; exit 1"]}}
+""", timeout="2s")
     with start(world("multicluster")) as sim:
         proc, result, junit = verify(sim, tmp_path, spec=spec)
         secret = next(o for o in sim.store.list("", "secrets", "argocd") if o["metadata"]["name"] == "cluster-prod-eu")
@@ -493,15 +480,9 @@ def test_a_service_target_is_reached_through_the_destinations_api_server(tmp_pat
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    spec = """
-defaults: {timeout: 3s, interval: 0.3s}
-stages:
-  prod:
-    cluster: {argocd: prod-eu}
-    levels:
-      2:
-        - http: {service: "shop/web:8080", path: /healthz, expect: {status: 200, json: {status: ok}}}
-"""
+    spec = stage_spec("{argocd: prod-eu}", """
+- http: {service: "shop/web:8080", path: /healthz, expect: {status: 200, json: {status: ok}}}
+""", level=2)
     rules = [*READER_RULES, {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]
     try:
         with start(world(rbac=rules)) as sim:
