@@ -499,3 +499,19 @@ def test_a_service_target_is_reached_through_the_destinations_api_server(tmp_pat
     assert row["name"].startswith("[prod-eu] ") and row["status"] == "PASS"
     assert "/api/v1/namespaces/shop/services/web:8080/proxy/healthz" in [r["path"] for r in seen]
     assert not [r for r in control if "/services/" in r["path"]]
+
+
+def test_another_clusters_broken_secret_does_not_stop_the_lookup(tmp_path: Path) -> None:
+    import base64
+
+    broken = {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "cluster-staging", "namespace": "argocd", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "data": {"name": base64.b64encode(b"staging").decode(), "server": base64.b64encode(b"https://x").decode(),
+                 "config": base64.b64encode(b"{not json").decode()}}
+    with start({**world(), "objects": [broken]}) as sim:
+        good, _, _ = verify(sim, tmp_path, "{argocd: prod-eu}")
+        bad, result, _ = verify(sim, tmp_path, "{argocd: prod-us}")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert bad.returncode == 3, bad.stdout + bad.stderr
+    reason = rows(result)["[prod-us] Pods ready in shop"]["reason"]
+    assert "1 could not be read" in reason and "argocd/cluster-staging" in reason, reason

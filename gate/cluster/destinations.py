@@ -192,11 +192,17 @@ def _cluster_secret(ref: ClusterRef, control: Any, ns: str, server: str | None,
             raise EvaluationError(f"Secret {ns}/{ref.secret} is for cluster {cluster.name} ({cluster.server}), "
                                   f"not {wanted}")
         return cluster
-    found = [argo.decode_secret(o) for o in control.list(SECRETS, ns, argo.CLUSTER_SELECTOR)]
+    found, broken = [], []
+    for obj in control.list(SECRETS, ns, argo.CLUSTER_SELECTOR):
+        try:
+            found.append(argo.decode_secret(obj))
+        except ConfigError as exc:  # another cluster's broken Secret is not this run's problem
+            broken.append(str(exc))
     hits = [c for c in found if argo.matches(c, server=server, name=name)]
     if not hits:
+        unreadable = f" ({len(broken)} could not be read: {'; '.join(broken)})" if broken else ""
         raise EvaluationError(f"no Argo CD cluster Secret in namespace {ns} has "
-                              f"{'server' if server else 'name'} {wanted}")
+                              f"{'server' if server else 'name'} {wanted}{unreadable}")
     if len(hits) > 1:
         raise EvaluationError(f"{len(hits)} Argo CD cluster Secrets match {wanted}: "
                               f"{', '.join(c.secret for c in hits)}")
