@@ -282,23 +282,35 @@ def test_a_plain_exec_plugin_the_image_can_run(tmp_path: Path) -> None:
 
 
 def test_client_certificate_secret(tmp_path: Path) -> None:
-    """certData/keyData become the client certificate TLS presents; a key that does not belong to the
-    certificate is exit 2 naming the Secret, before any request."""
+    """certData/keyData are the client certificate TLS presents: prod-eu authenticates it (the Secret holds
+    no token); a certificate prod-eu's client CA did not sign is refused (ERROR, never a PASS); a key that
+    does not belong to the certificate is exit 2 naming the Secret, before any request."""
     import base64
 
-    cert, key, other_key = _client_pair()
-    good = {"bearerToken": TOKEN, "tlsClientConfig": {"certData": base64.b64encode(cert).decode(),
-                                                      "keyData": base64.b64encode(key).decode()}}
-    with start(world(config=good)) as sim:
-        proc, _, _ = verify(sim, tmp_path)
+    with start(world(auth="client-certificate")) as sim:
+        secret = next(o for o in sim.store.list("", "secrets", "argocd") if o["metadata"]["name"] == "cluster-prod-eu")
+        config = json.loads(base64.b64decode(secret["data"]["config"]))
+        proc, result, _ = verify(sim, tmp_path)
+        seen = {r["identity"] for r in sim.destinations["prod-eu"].requests}
+        key = base64.b64decode(config["tlsClientConfig"]["keyData"]).decode()
+    assert "bearerToken" not in config and config["tlsClientConfig"]["certData"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert key.decode().strip().splitlines()[1] not in proc.stdout + proc.stderr
-    bad = {"tlsClientConfig": {"certData": base64.b64encode(cert).decode(),
-                               "keyData": base64.b64encode(other_key).decode()}}
-    with start(world(config=bad)) as sim:
-        proc, _, _ = verify(sim, tmp_path)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "argocd/cluster-prod-eu" in proc.stderr and "client certificate" in proc.stderr
+    assert seen == {"system:serviceaccount:kube-system:argocd-manager"}
+    assert key.strip().splitlines()[1] not in proc.stdout + proc.stderr + json.dumps(result)
+
+    cert, own_key, other_key = _client_pair()
+    foreign = {"bearerToken": None, "tlsClientConfig": {"certData": base64.b64encode(cert).decode(),
+                                                        "keyData": base64.b64encode(own_key).decode()}}
+    with start(world(auth="client-certificate", config=foreign)) as sim:
+        refused, result, _ = verify(sim, tmp_path, extra=("--no-preflight",))
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert rows(result)["[prod-eu] Pods ready in shop"]["status"] == "ERROR"
+    mismatched = {"tlsClientConfig": {"certData": base64.b64encode(cert).decode(),
+                                      "keyData": base64.b64encode(other_key).decode()}}
+    with start(world(config=mismatched)) as sim:
+        bad, _, _ = verify(sim, tmp_path)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "argocd/cluster-prod-eu" in bad.stderr and "client certificate" in bad.stderr
 
 
 def _client_pair() -> tuple[bytes, bytes, bytes]:

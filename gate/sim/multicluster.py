@@ -15,6 +15,8 @@ clusters:
     objects: [...]                     # the destination's world (Namespaces implied)
     logs: {shop/web-1: "..."}
     config: {tlsClientConfig: {insecure: true}}   # merged into the Secret's config (tests)
+    auth: client-certificate           # the Secret holds a client certificate for `user` (certData/keyData),
+                                       # which prod-eu authenticates (gate/sim/x509auth.py), instead of a token
     server: https://127.0.0.1:1        # with serve: false, nothing is served: an unreachable cluster
     serve: false
 ```
@@ -72,6 +74,7 @@ def destination_scenario(name: str, block: dict, parent: str) -> dict:
         groups += ["system:serviceaccounts", f"system:serviceaccounts:{user.split(':')[2]}"]
     data = {
         "name": f"{parent}/{name}",
+        "client_certificates": {user: groups} if block.get("auth") == "client-certificate" else None,
         "controllers": False,
         "crds": list(block.get("crds") or []),
         "objects": list(block.get("objects") or []),
@@ -84,12 +87,17 @@ def destination_scenario(name: str, block: dict, parent: str) -> dict:
     return scen.resolve(data)
 
 
-def cluster_secret(name: str, block: dict, server: str, ca_pem: bytes | None, namespace: str) -> dict:
-    """Argo CD's cluster Secret for the destination (Secret data is base64, as the API serves it)."""
+def cluster_secret(name: str, block: dict, server: str, ca_pem: bytes | None, namespace: str,
+                   client: tuple[bytes, bytes] | None = None) -> dict:
+    """Argo CD's cluster Secret for the destination (Secret data is base64, as the API serves it); with
+    `client` (certificate, key), a client certificate instead of the bearer token."""
     tls: dict[str, Any] = {"insecure": False}
     if ca_pem is not None:
         tls["caData"] = base64.b64encode(ca_pem).decode()
     config: dict[str, Any] = {"bearerToken": str(block.get("token") or f"{name}-token"), "tlsClientConfig": tls}
+    if client is not None:
+        del config["bearerToken"]
+        tls["certData"], tls["keyData"] = (base64.b64encode(part).decode() for part in client)
     extra = block.get("config") or {}
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -129,6 +137,10 @@ def serve_destinations(control: Any) -> dict[str, Any]:
             handles[str(name)] = handle
         server = str(block.get("server") or (handle.url if handle else ""))
         ca = Path(handle.ca_file).read_bytes() if handle else None
-        secrets.append(cluster_secret(str(name), block, server, ca, namespace))
+        client = None
+        if handle is not None and handle.client_ca is not None:
+            (user, groups), = handle.client_ca.users.items()
+            client = handle.client_ca.issue(user, groups)
+        secrets.append(cluster_secret(str(name), block, server, ca, namespace, client))
     control.store.load(secrets, owned=True)
     return handles

@@ -124,6 +124,12 @@ class SimHandle:
         self.admin_token: str = data.get("admin_token", "admin-token")
         tokens = dict(data.get("tokens") or {})
         tokens.setdefault(self.admin_token, {"user": "kubernetes-admin", "groups": ["system:masters"]})
+        self.client_ca = None  # gate/sim/x509auth.py: with `client_certificates:`, TLS client certificates
+        if data.get("client_certificates"):
+            from gate.sim.x509auth import ClientCA
+
+            self.client_ca = ClientCA(dict(data["client_certificates"]))
+            tokens.update(self.client_ca.tokens())
         self.auth = Authorizer(tokens, data.get("rbac") or {}, self.store)
         self.faults = Faults(data.get("faults"))
         self._answers: dict[tuple[str, str, str], SimResponse] = {}
@@ -156,6 +162,8 @@ class SimHandle:
         self.ca_file, cert, key = (str(p) for p in make_certs(self.workdir))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if self.client_ca is not None:
+            self.client_ca.configure(ctx)
         self._httpd = _Server(("127.0.0.1", port), _RequestHandler, bind_and_activate=True)
         self._httpd.socket = ctx.wrap_socket(
             self._httpd.socket, server_side=True, do_handshake_on_connect=False
@@ -283,6 +291,10 @@ class SimHandle:
             {k.lower(): v for k, v in h.headers.items()},
             body,
         )
+        if self.client_ca is not None and req.bearer is None:  # authenticated by its client certificate
+            token = self.client_ca.token_of(h.connection)
+            if token is not None:
+                req.headers["authorization"] = f"Bearer {token}"
         req.identity = self.identity_of(req.bearer)
         self._respond(h, req)
 
