@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import json
 from typing import Any
 
 import pytest
@@ -153,3 +154,12 @@ def test_rbac_check_names_a_rule_missing_in_the_destination(sim: Any, rendered: 
     denied = [line for line in out.splitlines() if line.rstrip().endswith("DENIED")]
     assert [line.split()[:2] for line in denied] == [["[prod-eu]", "list"], ["[prod-eu]", "watch"]], out
     assert all(" pods in namespace shop " in line for line in denied), out
+    missing = out.split("Missing rules:", 1)[1]
+    assert missing.lstrip().startswith("# in cluster prod-eu:"), missing
+    (role,) = [d for d in yaml.safe_load_all(missing) if d]
+    assert role["metadata"]["namespace"] == "shop" and role["rules"][0]["resources"] == ["pods"]
+    code, out, err = gate(capsys, "rbac", "check", "--stage", "prod", "--spec", SPEC, "--config", CONFIG,
+                          "--kubeconfig", sim.kubeconfig, "--output", "json")
+    denied_json = [p for p in json.loads(out)["permissions"] if not p["allowed"]]
+    assert {(p["cluster"], p["verb"], p["resource"]) for p in denied_json} == {("prod-eu", "list", "pods"),
+                                                                               ("prod-eu", "watch", "pods")}
