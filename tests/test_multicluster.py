@@ -215,6 +215,7 @@ def test_forbidden_destination_is_exit_3_naming_permission_and_cluster(tmp_path:
     preflight = [s for s in result["sections"] if s["title"] == "RBAC preflight"][0]
     names = [c["name"] for c in preflight["rows"]]
     assert "[prod-eu] Permission: list pods in namespace shop" in names, names
+    assert preflight["rows"][0]["output"].startswith("# in cluster prod-eu:\n---\n")
     assert "in cluster prod-eu" in proc.stdout
 
 

@@ -128,5 +128,19 @@ def labelled(label: str, review: Any) -> Any:
     return type(review)(named, review.allowed, review.optional)
 
 
+
+
+def missing_rules_by_cluster(denied: list[tuple[str, Permission]]) -> str:
+    """The rules to grant, as YAML, each cluster's under a `# in cluster NAME:` line (label "" alone: as
+    gate.cluster.rbac.missing_rules_yaml prints them)."""
+    from gate.cluster.rbac import missing_rules_yaml
+
+    labels = list(dict.fromkeys(label for label, _ in denied))
+    if labels == [""]:
+        return missing_rules_yaml([perm for _, perm in denied])
+    return "".join(f"# in cluster {label}:\n" + missing_rules_yaml([p for lb, p in denied if lb == label])
+                   for label in labels)
+
+
 __all__ = ["CONTROL_PLANE_LABEL", "ClusterPermission", "access_permissions", "control_plane_plan",
-           "destination_documents", "destination_yaml", "labelled"]
+           "destination_documents", "destination_yaml", "labelled", "missing_rules_by_cluster"]

@@ -98,7 +98,7 @@ def _diagnose(session: object, result: RunResult) -> None:
 def _preflight(session: object, result: RunResult) -> bool:
     """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3).
     A denied optional one does not: `watch` only means polling; a diagnosis-only one is a note."""
-    from gate.cluster.rbac import blocking, diagnosis_notes, missing_rules_yaml
+    from gate.cluster.rbac import blocking, diagnosis_notes
 
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
@@ -118,7 +118,9 @@ def _preflight(session: object, result: RunResult) -> bool:
                              f"(see `gate rbac check --stage {result.stage}`)")
             for i, (label, perm) in enumerate(denied)]
     # The rules to grant, as YAML a person can apply: in JUnit system-out and the JSON result.
-    rows[0].output = missing_rules_yaml([perm for _, perm in denied])
+    from gate.cluster.destination_rbac import missing_rules_by_cluster
+
+    rows[0].output = missing_rules_by_cluster(denied)
     result.sections.append(Section("RBAC preflight", Status.ERROR, rows))
     return False
 
