@@ -128,7 +128,7 @@ def _resolve_one(ref: ClusterRef, control: Any, settings: Any, kubeconfig: str |
     try:
         server, name = _target(ref, control, ns)
         label = name or server
-        if _is_in_cluster(server, name) and ref.secret is None:
+        if is_in_cluster(server, name) and ref.secret is None:
             return Destination(ref.key, argo.IN_CLUSTER_NAME, control, control_http, control_plane=True)
         cluster = _cluster_secret(ref, control, ns, server, name)
     except EvaluationError as exc:
@@ -146,7 +146,7 @@ def _resolve_one(ref: ClusterRef, control: Any, settings: Any, kubeconfig: str |
                        warnings=cluster.warnings())
 
 
-def _is_in_cluster(server: str | None, name: str | None) -> bool:
+def is_in_cluster(server: str | None, name: str | None) -> bool:
     return server is not None and server.rstrip("/") == argo.IN_CLUSTER_SERVER or \
         server is None and name == argo.IN_CLUSTER_NAME
 

@@ -21,14 +21,14 @@ from gate.errors import GateError
 def read_destinations(kube: Any, ns: Namespaces, views: list[View]) -> None:
     """For each view, the first remote Application with pods that are not Ready: those pods (view.pods),
     their logs and events, read in its destination cluster."""
-    from gate.cluster.destinations import ClusterRef, _is_in_cluster, resolve
+    from gate.cluster.destinations import ClusterRef, is_in_cluster, resolve
     from gate.diagnose.attach import read_pods
 
     for view in views:
         for app in view.apps:
             meta, dest = app.get("metadata") or {}, (app.get("spec") or {}).get("destination") or {}
             target_ns = dest.get("namespace")
-            if not target_ns or _is_in_cluster(dest.get("server"), dest.get("name")) or \
+            if not target_ns or is_in_cluster(dest.get("server"), dest.get("name")) or \
                     not (dest.get("server") or dest.get("name")):
                 continue
             ref = ClusterRef("from_app", f"{meta.get('namespace') or ns.argocd}/{meta.get('name')}")
