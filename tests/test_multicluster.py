@@ -528,3 +528,32 @@ def test_another_clusters_broken_secret_does_not_stop_the_lookup(tmp_path: Path)
     assert bad.returncode == 3, bad.stdout + bad.stderr
     reason = rows(result)["[prod-us] Pods ready in shop"]["reason"]
     assert "1 could not be read" in reason and "argocd/cluster-staging" in reason, reason
+
+
+def test_a_context_without_any_kubeconfig_is_exit_2_never_the_pods_own_cluster(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Inside a pod (a service account, no kubeconfig) `context:` names nothing: exit 2, not the pod's cluster."""
+    import gate.cluster.kube as kube
+    from gate.cli import cli
+    from gate.entry import run
+
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(SPEC.format(cluster="{context: kind-prod-eu}", timeout="3s"))
+    (tmp_path / "sa").mkdir()
+    (tmp_path / "sa" / "token").write_text("pod-token-0123456789abcdef")
+    (tmp_path / "sa" / "ca.crt").write_bytes(_client_pair()[0])
+    from kubernetes.config import incluster_config
+
+    monkeypatch.setattr(kube, "SA_DIR", str(tmp_path / "sa"))
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "sa" / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "sa" / "ca.crt"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "9")
+    monkeypatch.setenv("GATE_PODINFO_LABELS", str(tmp_path / "no-labels"))
+    assert kube.in_cluster()
+    code = run(cli, ["verify", "--stage", "prod", "--spec", str(spec), "--config", str(CONFIG), "--no-preflight"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "context: kind-prod-eu" in err and "kubeconfig" in err

@@ -118,9 +118,12 @@ def resolve(refs: Iterable[ClusterRef], control: Any, settings: Any, *, kubeconf
 def _resolve_one(ref: ClusterRef, control: Any, settings: Any, kubeconfig: str | None,
                  control_http: Any) -> Destination:
     if ref.way == "context":
-        from gate.cluster.kube import connect
+        from gate.cluster.kube import _kubeconfig_files, connect
         from gate.httpclient import HttpClient
 
+        if not _kubeconfig_files(kubeconfig):  # connect() would fall back to the pod's own cluster
+            raise ConfigError(f"cluster: {{context: {ref.value}}} needs a kubeconfig that has it: pass "
+                              f"--kubeconfig or set KUBECONFIG", key="cluster.context")
         kube = connect(kubeconfig, ref.value)
         return Destination(ref.key, ref.value, kube, HttpClient(kube=kube, in_cluster=False))
     ns = (settings.get("argocd_namespace") if settings is not None else None) or "argocd"
