@@ -359,6 +359,8 @@ def test_no_credential_of_a_cluster_secret_in_any_output(tmp_path: Path) -> None
     ("{argocd: prod-eu, context: kind-prod}", 5, "exactly one of argocd, from_app, context"),
     ("{argocd: prod-eu, cluster_secret: x}", 5, "unknown key 'cluster_secret'"),
     ("{context: kind-prod, secret: cluster-prod-eu}", 5, "goes with argocd or from_app"),
+    ("{argocd: prod-eu, secret: Bad/Name}", 5, "is not a valid Secret name"),
+    ("{argocd: ''}", 5, "expected at least 1 character"),
 ])
 def test_spec_errors_name_file_and_line(tmp_path: Path, stage_cluster: str, line: int, words: str) -> None:
     spec = tmp_path / "gate.yaml"

@@ -75,8 +75,8 @@ def parse_ref(raw: Any, *, file: str | None = None, line: int | None = None, key
     if secret is not None:
         try:
             segment(secret, "Secret name")
-        except ValueError as exc:
-            raise ConfigError(f"cluster.secret: {exc}", **where) from None
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"cluster.secret: {getattr(exc, 'detail', exc)}", **where) from None
     return ClusterRef(way, str(raw[way]), secret)
 
 
