@@ -559,3 +559,40 @@ def test_a_context_without_any_kubeconfig_is_exit_2_never_the_pods_own_cluster(
     err = capsys.readouterr().err
     assert code == 2, err
     assert "context: kind-prod-eu" in err and "kubeconfig" in err
+
+
+def test_a_destinations_lists_are_watched_and_a_change_there_passes_at_once(tmp_path: Path) -> None:
+    """With an 8 s poll interval, the crash-looping pod recovering in prod-eu 2 s in passes within moments:
+    the destination's lists are watched (in prod-eu) and its events wake the runner."""
+    import time
+
+    from gate.sim.scenario import resolve
+
+    healthy = {(o["kind"], o["metadata"]["name"]): o for o in resolve("multicluster-healthy")["objects"]
+               if o["kind"] in ("Pod", "Deployment") and o["metadata"].get("namespace") == "shop"}
+    recovered = [{"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": {"name": o["metadata"]["name"],
+                  "namespace": "shop"}, "status": {**o["status"], "unavailableReplicas": None}}
+                 for o in healthy.values()]
+    spec = tmp_path / "gate.yaml"
+    spec.write_text(stage_spec("{argocd: prod-eu}", "- pods: {namespace: shop}\n- workloads: {namespace: shop}",
+                               timeout="30s").replace("interval: 0.3s", "interval: 8s, max_interval: 10s"))
+    with start(world("multicluster")) as sim:
+        dest = sim.destinations["prod-eu"]
+        proc = subprocess.Popen([sys.executable, "-m", "gate", "verify", "--stage", "prod", "--spec", str(spec),
+                                 "--config", str(CONFIG), "--kubeconfig", sim.kubeconfig, "--no-preflight"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(r["path"] == "/api/v1/namespaces/shop/pods"
+                                                      for r in dest.requests):
+            time.sleep(0.1)
+        time.sleep(2)
+        changed_at = time.monotonic()
+        dest.apply_change({"patch": recovered})
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - changed_at
+        watches = [r for r in dest.requests if r["query"].get("watch") in ("1", "true")]
+        control_watches = [r for r in sim.requests if "/namespaces/shop/" in r["path"]]
+    assert proc.returncode == 0, out + err
+    assert took < 4, f"passed {took:.1f}s after the change: the destination was polled, not watched"
+    assert {r["path"] for r in watches} >= {"/api/v1/namespaces/shop/pods"}, watches
+    assert not control_watches

@@ -197,6 +197,7 @@ class Runner:
         # Deadlines reach the shared clients only in real time (tests may drive a fake clock).
         self.real_time = clock is time.monotonic
         self.watches = watching.Watches(kube) if watch and kube is not None and self.real_time else None
+        self.cluster_watches: dict[str, watching.Watches] = {}  # a destination's, sharing self.watches' wake-up
         self.rounds = 0
         self.done: list[LevelResult] = []  # levels finished so far, for an interrupted run's report
         self._live: tuple[int, list[CheckState]] | None = None
@@ -236,8 +237,9 @@ class Runner:
                 self._wait(pending)
         finally:
             pool.shutdown()
-            if self.watches is not None:
-                self.watches.reopen()  # this level's watches end with it (or with a signal)
+            for watches in [self.watches, *self.cluster_watches.values()]:
+                if watches is not None:
+                    watches.reopen()  # this level's watches end with it (or with a signal)
         self._live = None
         return _level(number, [s.result for s in states if s.result is not None], self.clock() - start)
 
@@ -247,8 +249,10 @@ class Runner:
         if self.watches is None:
             self.sleep(left)
             return
-        self.watches.arm(max(s.deadline for s in pending))
-        changed = self.watches.wait(left)
+        until = max(s.deadline for s in pending)
+        for watches in [self.watches, *self.cluster_watches.values()]:
+            watches.arm(until)
+        changed = watching.Watches.wait_any([self.watches, *self.cluster_watches.values()], left)
         if changed:
             now = self.clock()
             for state in pending:
@@ -312,11 +316,20 @@ class Runner:
         key = ref.key if dest is not None else None
         if key not in views:
             kube = dest.kube if dest is not None else self.kube
-            views[key] = ClusterView(kube, self.watches if dest is None else None) if kube is not None else None
+            views[key] = ClusterView(kube, self._watches_for(key, dest)) if kube is not None else None
         clients = clients_for(self.clients, dest, views[key])
         if dest is not None and dest.error is not None:
             clients.extra = {**clients.extra, "cluster_error": dest.error}
         return clients
+
+    def _watches_for(self, key: str | None, dest: Any) -> watching.Watches | None:
+        """The watches of the check's cluster: the control plane's, or a destination's own (lists from its
+        cache; a change there wakes the runner as one in the control plane does)."""
+        if self.watches is None or dest is None or dest.kube is self.kube:
+            return self.watches
+        if key not in self.cluster_watches:
+            self.cluster_watches[key] = watching.Watches(dest.kube, self.watches.condition)
+        return self.cluster_watches[key]
 
     def _patience(self, state: CheckState) -> float | None:
         """How long the main thread waits for this attempt (None: as long as it takes, fake clocks)."""
