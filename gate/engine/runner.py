@@ -1,6 +1,7 @@
 """The level runner: levels in order, the checks of a level polled together in rounds.
 
-Each round builds one ClusterView, so checks that need the same list share one request, and observes
+Each round builds one ClusterView per cluster it reads (the default one, and each destination of a
+`cluster:`, gate/cluster/destinations.py), so checks that need the same list share one request, and observes
 every check that is due, concurrently on a bounded pool. When a check is due again is decided by its
 own tenacity policy: capped exponential backoff with jitter from its `interval`, and a stop at its
 `timeout` (or the run's overall deadline, whichever is first). Transient errors (5xx, 429, connection
