@@ -163,3 +163,16 @@ def test_rbac_check_names_a_rule_missing_in_the_destination(sim: Any, rendered: 
     denied_json = [p for p in json.loads(out)["permissions"] if not p["allowed"]]
     assert {(p["cluster"], p["verb"], p["resource"]) for p in denied_json} == {("prod-eu", "list", "pods"),
                                                                                ("prod-eu", "watch", "pods")}
+
+
+def test_scaffold_stage_prints_the_destination_rbac_too() -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["scaffold", "stage", "prod", "--app", "shop", "--image", "ghcr.io/acme/gate:1",
+                                      "--project", NS, "--spec", SPEC, "--config", CONFIG], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    dest = destination_docs(docs)
+    assert {(d["kind"], d["metadata"]["namespace"]) for d in dest} == {("Role", "shop"), ("RoleBinding", "shop")}
+    assert not [d for d in control_docs(docs) if d["kind"] == "Role" and d["metadata"]["namespace"] == "shop"]
+    assert "APPLY IN THE DESTINATION CLUSTER OF APPLICATION SHOP" in result.stdout
