@@ -112,11 +112,15 @@ def test_destination_objects_are_read_in_the_destination_only(crashloop: tuple) 
     assert not [r for r in dest if "kargo" in r["path"] or "argoproj" in r["path"]]
 
 
-def test_demo_multicluster_and_its_twin() -> None:
-    failing = gate("demo", "--scenario", "multicluster", timeout=120)
+def test_demo_multicluster_and_its_twin(tmp_path: Path) -> None:
+    failing = gate("demo", "--scenario", "multicluster", "--junit", str(tmp_path / "junit.xml"), timeout=120)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "Level 1 (Infrastructure): FAIL" in failing.stdout
     assert "[prod-eu] Pods ready in shop" in failing.stdout and "web-5f7d9c8b6-h4k2m" in failing.stdout
+    import xmlschema
+    from refdata import JUNIT_XSD
+
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(tmp_path / "junit.xml"))
     twin = gate("demo", "--scenario", "multicluster-healthy", timeout=120)
     assert twin.returncode == 0, twin.stdout + twin.stderr
     assert "[prod-eu] Pods ready in shop: 1/1 pods Ready" in twin.stdout
@@ -254,6 +258,9 @@ def test_another_ca_is_not_trusted(tmp_path: Path) -> None:
                              "client.authentication.k8s.io/v1beta1"}},
      ["execProviderConfig", "no-such-credential-plugin"]),
     ({"awsAuthConfig": {"clusterName": "prod-eu"}}, ["awsAuthConfig", "argocd-k8s-auth"]),
+    ({"execProviderConfig": {"command": "argocd-k8s-auth", "args": ["azure"],  # Argo CD's Azure workload identity
+                             "apiVersion": "client.authentication.k8s.io/v1beta1"}},
+     ["execProviderConfig", "argocd-k8s-auth"]),
 ])
 def test_credentials_this_image_cannot_use_are_exit_2_at_start(tmp_path: Path, config: dict,
                                                                words: list[str]) -> None:
