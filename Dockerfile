@@ -4,7 +4,9 @@
 # Runs as uid 10001 with a read-only root filesystem; writes only to /tmp or paths you pass.
 # GitLab: set `image: {name: ..., entrypoint: [""]}` because the ENTRYPOINT is the CLI (README, "GitLab CI").
 
-ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+# Pinned by digest (the multi-platform index of python:3.12-slim-bookworm), so two builds of one tag
+# start from the same base; Dependabot's docker ecosystem moves it (.github/dependabot.yml).
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm@sha256:a116514e19457bcb7af7efe9c3dd0b9b71e85b317694e7882a1c52aa15a78134
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
@@ -13,10 +15,11 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
     && rm -rf /var/lib/apt/lists/*
 COPY . /src
-# The same two steps tests/test_ship_image.py runs: a wheel of this tree, installed into a fresh venv.
+# The same two steps tests/test_ship_image.py runs: a wheel of this tree, installed into a fresh venv, its
+# dependencies at the versions CI tested (requirements/image.txt, the constraints .ci/run installs with).
 RUN pip wheel --no-deps --wheel-dir /wheels /src \
     && python -m venv --without-pip /opt/gate \
-    && pip --python /opt/gate/bin/python install /wheels/*.whl
+    && pip --python /opt/gate/bin/python install --constraint /src/requirements/image.txt /wheels/*.whl
 
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.0.0

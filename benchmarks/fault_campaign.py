@@ -458,14 +458,39 @@ def leaks(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
     return sorted(found)
 
 
+def real_credentials(secrets: dict[str, str], bits: int) -> tuple[str, str, dict[str, str]]:
+    """Credentials in the shapes real ones have (gate.sim.tokens.shapes), drawn from `bits` so the run's
+    other draws stay as they were: the kube token (a ServiceAccount, Pod-bound, OIDC or EKS token), how the
+    kubeconfig delivers it (the token itself or an exec plugin printing it), and CI variables holding a
+    JWT of 2,000 characters, a PEM private key and a base64 key file; the Kargo API token is a JWT too."""
+    from gate.sim.tokens import shapes
+
+    local = random.Random(bits)
+    real = shapes(local)
+    kube_token = real[local.choice(["serviceaccount", "serviceaccount-bound", "oidc-2000", "eks"])]
+    secrets.update({"CI_JOB_JWT_V2": real["oidc-2000"], "DEPLOY_KEY": real["pem-key"],
+                    "GOOGLE_CREDENTIALS": real["base64-blob"]})
+    return kube_token, local.choice(["token", "token", "exec"]), {"token": shapes(local)["oidc-2000"]}
+
+
+def _exec_kubeconfig(sim: Any, path: Path, token: str) -> str:
+    """A kubeconfig whose exec credential plugin (tests/fixtures/exec-credential) prints `token`."""
+    return sim.write_kubeconfig(path, {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "interactiveMode": "Never",
+        "command": str(ROOT / "tests/fixtures/exec-credential"), "args": ["--static", token]}})
+
+
 def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) -> Outcome:
     secrets = canaries(rng)
-    kube_token = f"kube-canary-{rng.getrandbits(64):016x}"
+    kube_token, delivery, kargo = real_credentials(secrets, rng.getrandbits(64))
     transport = rng.choice(["light", "library"])
+    transport = "library" if delivery == "exec" else transport  # the light path leaves exec to the library
     scenario = {"name": world.name, "extends": world.scenario, "gate_token": kube_token,
                 "tokens": {kube_token: {"user": "system:serviceaccount:platform:gate", "groups": [
                     "system:serviceaccounts", "system:serviceaccounts:platform", "system:authenticated"]}},
                 **world.extra}
+    if world.kargo:
+        scenario["kargo"] = {**(world.extra.get("kargo") or {}), **kargo}
     prom = _Prometheus(world.prometheus) if world.prometheus else None
     target = _Target(world.target, secrets["GATE_CANARY"], [f for f in faults if f["path"] in TARGET]) \
         if world.target else None
@@ -479,6 +504,8 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
     for path in (junit, js, summary, outputs):
         path.unlink(missing_ok=True)
     with start(scenario, speed=10.0, workdir=str(tmp / "sim")) as sim:
+        if delivery == "exec":  # the kubeconfig this run's gate reads
+            sim.kubeconfig = _exec_kubeconfig(sim, tmp / "exec-kubeconfig", kube_token)
         env = {**os.environ, **secrets, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
                "GITHUB_OUTPUT": str(outputs), **({"GATE_TARGET": target.url} if target else {}),
                # this tree's gate, not an installed copy (the run's cwd is its scratch directory)

@@ -43,6 +43,7 @@ COMMANDS = {
     "lint": "gate.commands.lint:lint",
     "scaffold": "gate.commands.scaffold:scaffold",
     "init": "gate.commands.init:init",
+    "completion": "gate.commands.completion:completion",
 }
 
 
@@ -67,6 +68,16 @@ class LazyGroup(click.Group):
 
         return attach(getattr(importlib.import_module(module), attr), cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
+        """As click's, with "did you mean" for a mistyped command, as for a mistyped option."""
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            import difflib
+
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx), n=1, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {args[0]!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
 
 def _debug_cb(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
@@ -85,6 +96,10 @@ def cli() -> None:
 
     Exit codes: 0 gate open, 1 gate closed, 2 usage or configuration error, 3 could not evaluate,
     130/143 interrupted. Each command's --help ends with the environment variables it reads.
+
+    \b
+    Example:
+      gate demo
     """
     from gate import redact
 

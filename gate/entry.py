@@ -188,7 +188,10 @@ def _run(cli: click.Group, args: list[str] | None) -> int:
     reports_pending(None)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        code = cli.main(args=args, prog_name="gate", standalone_mode=False)
+        from gate.pipes import closed_stdout_tolerated
+
+        with closed_stdout_tolerated():
+            code = cli.main(args=args, prog_name="gate", standalone_mode=False)
         return code if isinstance(code, int) else 0  # click returns Exit codes when not standalone
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 EXIT_PASS = 0
 EXIT_CLOSED = 1
 EXIT_USAGE = 2
@@ -58,3 +60,16 @@ class PermissionDenied(EvaluationError):
     def __init__(self, message: str, permission: object | None = None) -> None:
         self.permission = permission
         super().__init__(message)
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def from_kargo_api(exc: E) -> E:
+    """Mark `exc` as the Kargo API's (not the cluster's): its hint then names KARGO_API_ADDRESS/TOKEN."""
+    exc.kargo_api = True  # type: ignore[attr-defined]
+    return exc
+
+
+def is_from_kargo_api(exc: BaseException) -> bool:
+    return bool(getattr(exc, "kargo_api", False))

@@ -68,8 +68,10 @@ def attach(cmd: click.Command, path: str) -> click.Command:
         for name, sub in cmd.commands.items():
             attach(sub, f"{path} {name}")
     if not getattr(cmd, "_env_epilog", False):
-        text = epilog(cmd, path)
-        if text:
-            cmd.epilog = f"{cmd.epilog}\n\n{text}" if cmd.epilog else text
+        from gate.helpexamples import example_epilog
+
+        for text in (example_epilog(path), epilog(cmd, path)):
+            if text:
+                cmd.epilog = f"{cmd.epilog}\n\n{text}" if cmd.epilog else text
         cmd._env_epilog = True  # type: ignore[attr-defined]
     return cmd

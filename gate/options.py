@@ -36,6 +36,19 @@ def parse_duration(value: str | float | int | None) -> float | None:
     return None if value in (None, "") else parse(value)
 
 
+def interval_cb(ctx: click.Context, param: click.Parameter, value: str | float | None) -> float | None:
+    """A duration of at least one second (`5`, `10s`, `1m`), as every duration option takes."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds is None or seconds < 1:
+        raise click.BadParameter(f"{value!r}: at least 1s (e.g. 10s, 1m)")
+    return seconds
+
+
 def _timeout_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     """A positive duration, or None when not given. `0` is refused rather than read as "no deadline"."""
     if value is None:
@@ -93,7 +106,7 @@ def common_options(fn: Callable) -> Callable:
                      help="Write a JUnit XML report here."),
         click.option("--json", "json_path", envvar="GATE_JSON", type=click.Path(dir_okay=False),
                      callback=report_path_cb, help="Write the JSON result here."),
-        click.option("--output", envvar="GATE_OUTPUT", type=click.Choice(["text", "json"]), default="text",
+        click.option("-o", "--output", envvar="GATE_OUTPUT", type=click.Choice(["text", "json"]), default="text",
                      show_default=True, help="What to print on stdout."),
         click.option("--timeout", envvar="GATE_TIMEOUT", callback=_timeout_cb,
                      help="Overall deadline for the whole run, e.g. 10m (more than 0)."),

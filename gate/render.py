@@ -13,9 +13,10 @@ import os
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+import yaml
 
 from gate import jobmode
 from gate.cluster.kube import Permission
@@ -23,12 +24,14 @@ from gate.cluster.rbac import LABELS, RBAC_API, all_permissions, dump_yaml, role
 from gate.engine.plan import Plan
 from gate.errors import ConfigError
 from gate.options import RunOptions, setup_options
-from gate.spec.settings import VARIABLES, Settings, load_settings
+from gate.spec.settings import KEY_OF_VARIABLE, VARIABLES, Settings, env_name, load_settings
+
+if TYPE_CHECKING:
+    from gate.spec.load import Spec
 
 MOUNT = "/etc/promotion-gate"
 STARTUP_GRACE = 120  # seconds for image pull, start-up and writing the reports
 DEFAULT_TTL = 86400  # finished Jobs (and their logs) are kept a day
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 OFFLINE_SOURCE = "offline: left as a reference"
 
 
@@ -53,7 +56,42 @@ def _read(path: str | None) -> str | None:
         return fh.read()
 
 
-def _env(spec_text: str, has_config: bool, secret_name: str) -> list[dict]:
+def _given(settings: Settings, key: str) -> str | None:
+    """A setting's value, None when unknown or only an offline placeholder."""
+    value = settings.get(key)
+    return None if value is None or settings.source(key) == OFFLINE_SOURCE else value
+
+
+def _config_text(settings: Settings) -> str | None:
+    """The Job's `.gitops-config.yaml`: the file as it is, or, when values came from elsewhere (--set,
+    --project, GATE_* variables), the file's values with those, so the Job runs with what was rendered."""
+    text = _read(settings.file)
+    extra = {k for k in VARIABLES if _given(settings, k) is not None and k not in settings.file_keys
+             and not settings.source(k).startswith(("default", "derived", "file"))}
+    extra |= {k for k in settings.file_keys if not settings.source(k).startswith("file")}  # overridden
+    if not extra:
+        return text
+    values = {k: _given(settings, k) for k in VARIABLES if k in extra or k in settings.file_keys}
+    origin = f"{settings.file} with " if text is not None else ""
+    return (f"# Written by `gate render analysis-template`: {origin}the values given to it.\n"
+            + yaml.safe_dump({k: v for k, v in values.items() if v is not None}, sort_keys=False))
+
+
+def unset_values(session: Any, docs: list[dict]) -> list[str]:
+    """Settings the stage uses (its `${VAR}`s, what its checks need, what the manifests name) that have
+    no value: an offline placeholder would leave `${VAR}` in a manifest the cluster rejects."""
+    from gate.session import plan_settings
+
+    settings, stage = session.settings, session.plan.stage
+    wanted = {KEY_OF_VARIABLE[v] for v in session.spec.variable_names(stage)} | set(plan_settings(session.plan))
+    text = dump_yaml([d for d in docs if d.get("kind") != "ConfigMap"])
+    wanted |= {KEY_OF_VARIABLE[v] for v in re.findall(r"\$\{([A-Z_]+)\}", text) if v in KEY_OF_VARIABLE}
+    return sorted(k for k in wanted if _given(settings, k) is None)
+
+
+def _env(secrets: list[str], has_config: bool, secret_name: str) -> list[dict]:
+    """The container's env: job mode's downward-API values, the mounted files, and one required
+    `secretKeyRef` per `${env:NAME}` of the stage (a key the Secret lacks keeps the pod from starting)."""
     env: list[dict] = [
         {"name": jobmode.ENV_UID,
          "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{jobmode.UID_LABEL}']"}}},
@@ -63,7 +101,7 @@ def _env(spec_text: str, has_config: bool, secret_name: str) -> list[dict]:
     if has_config:
         env.append({"name": "GATE_CONFIG", "value": f"{MOUNT}/gitops-config.yaml"})
     env += [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"}]
-    for var in sorted(set(_ENV_REF.findall(spec_text))):
+    for var in secrets:
         env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": var}}})
     return env
 
@@ -169,7 +207,7 @@ def verification_documents(session: Any, *, stage: str, image: str, namespace: s
                            ttl: int = DEFAULT_TTL) -> tuple[str, list[dict]]:
     """(template name, documents): ConfigMap with the spec, AnalysisTemplate, ServiceAccount and RBAC."""
     opts, plan, settings = session.opts, session.plan, session.settings
-    namespace = namespace or opts.project or (settings.get("kargo_project") if settings else None)
+    namespace = namespace or opts.project or (_given(settings, "kargo_project") if settings else None)
     if not namespace:
         raise ConfigError("the Kargo project namespace is unknown: pass --namespace (or --project, or set "
                           "kargo_project in .gitops-config.yaml)", key="--namespace")
@@ -179,8 +217,7 @@ def verification_documents(session: Any, *, stage: str, image: str, namespace: s
     spec_text = _read(spec_path)
     if spec_text is None:
         raise ConfigError(f"cannot read the spec file {spec_path}", key="--spec")
-    config_path = opts.config or getattr(settings, "file", None)
-    config_text = _read(config_path)
+    config_text = _config_text(settings)
     configmap = dns_name(name, "spec")
     data = {"gate.yaml": spec_text}
     if config_text is not None:
@@ -197,7 +234,8 @@ def verification_documents(session: Any, *, stage: str, image: str, namespace: s
          "metadata": {"name": configmap, "namespace": namespace, "labels": dict(LABELS)}, "data": data},
         analysis_template(name=name, namespace=namespace, stage=stage, image=image,
                           service_account=service_account, configmap=configmap,
-                          env=_env(spec_text, config_text is not None, dns_name(name, "secrets")),
+                          env=_env(session.spec.env_names(stage), config_text is not None,
+                                   dns_name(name, "secrets")),
                           timeout=seconds, ttl=ttl),
         *rbac_documents(perms, name=name, namespace=namespace, service_account=service_account,
                         diagnosis=plan.optional_permissions()),
@@ -216,34 +254,82 @@ def render() -> None:
 @click.option("--namespace", help="Kargo project namespace (default: --project / kargo_project).")
 @click.option("--service-account", help="ServiceAccount the Job runs as (default: promotion-gate-STAGE).")
 @click.option("--name", "template_name", help="AnalysisTemplate name (default: promotion-gate-STAGE).")
-@click.option("--ttl", type=int, default=DEFAULT_TTL, show_default=True,
-              help="ttlSecondsAfterFinished of the Job (its logs go with it).")
+@click.option("--ttl", default="24h", show_default=True, callback=lambda c, p, v: _ttl(v),
+              help="ttlSecondsAfterFinished of the Job (its logs go with it), e.g. 24h or 90m (a bare number "
+                   "is seconds).")
 @click.option("--offline", is_flag=True,
-              help="Read no cluster and no secret: settings the files do not give stay ${VAR} references, "
+              help="Read no cluster and no secret: settings come from the files, GATE_* variables and --set; "
                    "${env:NAME} secrets are referenced from a Secret, never read.")
+@click.option("--set", "values", multiple=True, metavar="KEY=VALUE", callback=lambda c, p, v: _set_values(v),
+              help="With --offline: a setting the manifests need (key or its variable, e.g. "
+                   "argocd_namespace=argocd or ARGOCD_NS=argocd); repeatable.")
 @setup_options
 def analysis_template_cmd(stage: str, image: str, namespace: str | None, service_account: str | None,
-                          template_name: str | None, ttl: int, offline: bool, config: str | None,
-                          spec: str | None, kubeconfig: str | None, context: str | None, project: str | None,
-                          timeout: float | None) -> None:
-    """AnalysisTemplate + ServiceAccount + least-privilege RBAC for running STAGE as Kargo verification."""
+                          template_name: str | None, ttl: int, offline: bool, values: dict[str, str],
+                          config: str | None, spec: str | None, kubeconfig: str | None, context: str | None,
+                          project: str | None, timeout: float | None) -> None:
+    """AnalysisTemplate + ServiceAccount + least-privilege RBAC for running STAGE as Kargo verification.
+
+    \b
+    Example:
+      gate render analysis-template --offline --stage uat --image ghcr.io/org/promotion-gate:0.1.0 \\
+        --set argocd_namespace=argocd | kubectl apply -f -
+    """
     from gate.session import Session
 
+    if values and not offline:
+        raise click.UsageError("--set is for --offline (online, settings come from the files, GATE_* "
+                               "variables and flags)")
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
                       project=project, timeout=timeout)
     try:
-        session = offline_session(opts) if offline else Session.open(opts, need_cluster=False)
+        given = {"kargo_namespace": namespace, **values} if namespace else values
+        session = offline_session(opts, given) if offline else Session.open(opts, need_cluster=False)
     except ConfigError as exc:
         if offline or "not set" not in exc.detail:
             raise
-        raise ConfigError(f"{exc.detail} (or pass --offline: secrets are only referenced, and settings nobody "
-                          f"gave stay ${{VAR}} references)", file=exc.file, line=exc.line, key=exc.key) from None
+        raise ConfigError(f"{exc.detail} (or pass --offline: secrets are only referenced, never read)",
+                          file=exc.file, line=exc.line, key=exc.key) from None
+    if offline and not (namespace or project or _given(session.settings, "kargo_project")):
+        namespace = "${KARGO_PROJECT}"  # named with the other missing values below
     name, docs = verification_documents(session, stage=stage, image=image, namespace=namespace,
                                         service_account=service_account, template_name=template_name, ttl=ttl)
+    missing = unset_values(session, docs)
+    if missing:
+        how = ("pass them as --set KEY=VALUE" if offline else "pass --offline with --set KEY=VALUE")
+        named = ", ".join(f"{k} (${{{VARIABLES[k]}}}{'; or --namespace, --project' if k == 'kargo_project' else ''})"
+                          for k in missing)
+        raise ConfigError(f"stage {stage!r} needs values for {named}: {how} (e.g. --set {missing[0]}=…), or "
+                          f"set them in {session.settings.file or '.gitops-config.yaml'} or as "
+                          f"{', '.join(env_name(k) for k in missing)}; the manifests are printed only when "
+                          "they apply as they are")
     from gate.cluster.destination_rbac import destination_yaml
 
     click.echo(stage_snippet(name, stage) + dump_yaml(docs) + destination_yaml(session.plan, name, session.settings),
                nl=False)
+
+
+def _ttl(value: str | int) -> int:
+    from gate.options import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from None
+    return math.ceil(seconds or 0)
+
+
+def _set_values(items: tuple[str, ...]) -> dict[str, str]:
+    """`--set KEY=VALUE` items as settings: KEY is a settings key or its spec variable."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = KEY_OF_VARIABLE.get(key.strip(), key.strip())
+        if not sep or key not in VARIABLES or not value:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(VARIABLES)} "
+                                     f"(or its variable: {', '.join(VARIABLES.values())})", param_hint="--set")
+        values[key] = value
+    return values
 
 
 class _EnvReferences(Mapping[str, str]):
@@ -264,14 +350,17 @@ class OfflineSession:
     opts: RunOptions
     settings: Settings
     plan: Plan
+    spec: Spec
 
 
-def offline_session(opts: RunOptions) -> OfflineSession:
-    """The spec's plan without a cluster or secrets: every setting nobody gave becomes its `${VAR}`."""
+def offline_session(opts: RunOptions, values: Mapping[str, str] | None = None) -> OfflineSession:
+    """The spec's plan without a cluster or secrets: every setting nobody gave becomes its `${VAR}`
+    (unset_values then names those the stage needs)."""
     from gate.spec.load import load_spec
 
-    settings = load_settings(opts.config, {"kargo_project": opts.project})
+    flags = {**(values or {}), **({"kargo_project": opts.project} if opts.project else {})}
+    settings = load_settings(opts.config, flags)
     placeholders = {key: "${" + var + "}" for key, var in VARIABLES.items() if settings.get(key) is None}
     settings = settings.with_values(placeholders, OFFLINE_SOURCE)
-    spec = load_spec(opts.spec, settings, env=_EnvReferences())
-    return OfflineSession(opts, settings, spec.plan(opts.stage or ""))
+    spec = load_spec(opts.spec, settings, env=_EnvReferences(), stage=opts.stage)
+    return OfflineSession(opts, settings, spec.plan(opts.stage or ""), spec)

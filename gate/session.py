@@ -73,7 +73,7 @@ class Session:
         if need_plan:
             if not opts.stage:
                 raise ConfigError("--stage is required", key="--stage")
-            spec = load_spec(opts.spec, settings, resolve_missing=resolve_missing)
+            spec = load_spec(opts.spec, settings, resolve_missing=resolve_missing, stage=opts.stage)
             plan = spec.plan(opts.stage, opts.levels)
             wanted = plan_settings(plan)
             if spec.settings.missing(set(wanted)):

@@ -61,7 +61,7 @@ def test_fresh_machine_installs_without_starting_or_enabling_services(tmp_path: 
     assert not policy.exists(), "the policy-rc.d this run wrote is removed again"
     assert log[6:] == [
         "python3 -m venv .venv",
-        ".venv/bin/python -m pip install --quiet .[test]",
+        ".venv/bin/python -m pip install --quiet .[test] --constraint requirements/image.txt",
         ".venv/bin/ruff check gate checks tests benchmarks scripts",
         ".venv/bin/python -m pytest -q",
     ]

@@ -49,6 +49,22 @@ def test_keep_keeps_the_demo_files_and_names_them(tmp_path: Path) -> None:
     assert {"kubeconfig", "gate.yaml", "junit.xml"} <= {p.name for p in kept.iterdir()}
 
 
+def test_demo_diagnose_leaves_nothing_and_honours_keep(tmp_path: Path) -> None:
+    """The temp dir holds the simulator's CA private key and an admin kubeconfig: gone after the run,
+    unless --keep, which names it."""
+    gone, kept_dir = tmp_path / "gone", tmp_path / "kept"
+    gone.mkdir()
+    kept_dir.mkdir()
+    proc = gate("demo", "--diagnose", tmpdir=gone)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(gone.iterdir()) == []
+    proc = gate("demo", "--diagnose", "--scenario", "promote-errored", "--keep", tmpdir=kept_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (kept,) = kept_dir.iterdir()
+    assert f"demo files kept in {kept}" in proc.stderr
+    assert {"kubeconfig", "junit.xml"} <= {p.name for p in kept.iterdir()}
+
+
 def _wait_for(condition, deadline: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the demo never got there"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import random
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from gate import redact
 from gate.cli import cli
 from gate.entry import run
 from gate.errors import ConfigError
+from gate.sim.tokens import shapes
 from gate.spec import yamlpos
 from gate.spec.settings import KEYS
 
@@ -72,9 +74,22 @@ def settings_shaped(draw: st.DrawFn) -> Any:
     return draw(st.dictionaries(keys, st.one_of(st.text(max_size=20), values), max_size=5))
 
 
+# Credentials as real deployments carry them (gate.sim.tokens.shapes: ServiceAccount, OIDC and EKS tokens
+# of 900-2,000 characters, a PEM private key, a base64 key file), base64-encoded as *-data fields hold them,
+# and exec plugins of both API versions.
+REAL = shapes(random.Random(24))
+real_credentials = st.sampled_from(sorted(REAL.values()))
+real_data = real_credentials.map(lambda v: __import__("base64").b64encode(v.encode()).decode())
+exec_plugins = st.fixed_dictionaries({
+    "apiVersion": st.sampled_from(["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"]),
+    "command": st.sampled_from(["true", "false", "gke-gcloud-auth-plugin-not-installed"]),
+    "interactiveMode": st.sampled_from(["Never", "IfAvailable"])})
+
+
 @st.composite
 def kubeconfig_shaped(draw: st.DrawFn) -> Any:
-    b64 = st.one_of(st.binary(max_size=30).map(lambda b: __import__("base64").b64encode(b).decode()), values)
+    b64 = st.one_of(st.binary(max_size=30).map(lambda b: __import__("base64").b64encode(b).decode()), values,
+                    real_credentials, real_data, exec_plugins)
     user = draw(st.dictionaries(st.sampled_from(["token", "client-key-data", "client-certificate-data",
                                                  "username", "password", "tokenFile", "exec", "auth-provider"]),
                                 b64, max_size=3))
@@ -329,10 +344,11 @@ def connecting_kubeconfig(draw: st.DrawFn, url: str, ca: str, token: str) -> Any
     for key in draw(st.lists(st.sampled_from(["insecure-skip-tls-verify", "tls-server-name",
                                               "certificate-authority"]), max_size=2, unique=True)):
         cluster[key] = draw(st.one_of(st.booleans(), pieces))
-    user: dict[str, Any] = {"token": draw(st.one_of(st.just(token), st.text(max_size=24), pieces))}
+    user: dict[str, Any] = {"token": draw(st.one_of(st.just(token), st.text(max_size=24), pieces,
+                                                    real_credentials))}
     for key in draw(st.lists(st.sampled_from(["client-key-data", "client-certificate-data", "username",
                                               "password", "tokenFile", "as"]), max_size=2, unique=True)):
-        user[key] = draw(pieces)
+        user[key] = draw(st.one_of(pieces, real_data) if key.endswith("-data") else pieces)
     return {"apiVersion": "v1", "kind": "Config", "current-context": "x",
             "clusters": [{"name": "c", "cluster": cluster}], "users": [{"name": "u", "user": user}],
             "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}

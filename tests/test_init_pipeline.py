@@ -38,7 +38,7 @@ def world() -> FakeView:
             stage("prod", [{"task": {"name": "deploy"}, "vars": [{"name": "app", "value": "api-prod"}]}],
                   upstream="edge"),
             stage("edge", [{"uses": "argocd-update", "config": {"apps": [
-                {"name": "${{ ctx.stage }}-api"}, {"name": "edge-proxy"}]}}]),
+                {"name": "${{ ctx.targetFreight.name }}-api"}, {"name": "edge-proxy"}]}}]),
         ],
         TASKS[0]: [task],
         APPLICATIONS: [app("api-prod", "apps"), app("edge-proxy", "proxy", server="https://edge.example:6443")],
@@ -53,12 +53,12 @@ def test_promotion_task_steps_are_expanded_and_the_rest_named(tmp_path: Path) ->
     assert prod.apps == {"argocd": ["api-prod"]}  # the task's step, with the Stage's value for vars.app
     assert [ns.name for ns in prod.namespaces] == ["apps"]
     assert prod.namespaces[0].workloads is None and prod.namespaces[0].pods == 1
-    assert edge.unresolved == ["${{ ctx.stage }}-api"]
+    assert edge.unresolved == ["${{ ctx.targetFreight.name }}-api"]
     assert edge.namespaces[0].remote == "https://edge.example:6443"
     assert any("deployments.apps" in n for n in notes)  # the refusal is reported, not fatal
 
     text = spec_text(drafts, SETTINGS, "in a test")
-    assert "# - argocd_apps: {names: [${{ ctx.stage }}-api]}" in text
+    assert "# - argocd_apps: {names: [${{ ctx.targetFreight.name }}-api]}" in text
     assert "proxy is on another cluster (https://edge.example:6443)" in text
     assert '- workloads: {namespace: "${APP_NS}"}      # Deployments/StatefulSets/DaemonSets ready (init could' in text
     assert '- pods: {namespace: "${APP_NS}"}      # 1 pods when init ran; all must be ready' in text

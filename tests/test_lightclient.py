@@ -30,10 +30,13 @@ from gate.cluster.resources import PODS
 from gate.errors import AuthError, ConfigError
 from gate.sim.server import start
 from gate.sim.tls import make_certs
+from gate.sim.tokens import shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "gate/demo/config.yaml")
 SERVER = "https://127.0.0.1:6443"
+REAL = shapes(random.Random(24))  # credentials in the shapes real deployments carry (gate/sim/tokens.py)
+REAL_TOKENS = [REAL[k] for k in ("serviceaccount", "serviceaccount-bound", "oidc-2000", "eks")]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +124,8 @@ def taken_cases(pem: str, other: str) -> dict[str, tuple[dict, str | None]]:
                                                   {"name": "other", "context": {"cluster": "c", "user": "v"}}]},
                                     "other"),
         "CA data of another CA": (_doc({**base, "certificate-authority-data": _b64(other)}, {"token": "t"}), None),
+        **{f"a real {name} token": (_doc(base, {"token": REAL[name]}), None)
+           for name in ("serviceaccount", "serviceaccount-bound", "oidc-2000", "eks")},
     }
 
 
@@ -131,6 +136,12 @@ def declined_cases(pem: str) -> dict[str, tuple[dict | str, str | None]]:
     return {
         "exec plugin": (_doc(base, {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
                                              "command": "true"}}), None),
+        "exec plugin, v1 with env and args": (_doc(base, {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": "aws", "interactiveMode": "Never",
+            "args": ["eks", "get-token", "--cluster-name", "shop"], "env": [{"name": "AWS_PROFILE", "value": "ci"}]}}),
+            None),
+        "client certificate and key of real length": (_doc(base, {"client-certificate-data": _b64(pem),
+                                                                  "client-key-data": _b64(REAL["pem-key"])}), None),
         "auth-provider": (_doc(base, {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}), None),
         "client certificate": (_doc(base, {"client-certificate-data": _b64(pem), "client-key-data": "eA=="}),
                                None),
@@ -224,7 +235,7 @@ def _random_kubeconfig(rng: random.Random, pem: str, other: str) -> tuple[dict, 
         cluster["extensions"] = []
     user: dict[str, Any] = {}
     if rng.random() < 0.95:
-        user["token"] = _pick(rng, ["t", "a.b.c", "x y", "eyJ.abc_-="], ["", 7, None])
+        user["token"] = _pick(rng, ["t", "a.b.c", "x y", "eyJ.abc_-=", *REAL_TOKENS], ["", 7, None])
     for key, value in (("tokenFile", "/dev/null"), ("username", "a"), ("password", "b"),
                        ("client-certificate-data", _b64(pem)), ("as", "admin"),
                        ("exec", {"command": "true", "apiVersion": "client.authentication.k8s.io/v1"})):

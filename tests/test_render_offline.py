@@ -40,13 +40,19 @@ def _render(tmp_path: Path, *extra: str, **env: str) -> subprocess.CompletedProc
                 cwd=tmp_path, **env)
 
 
+GIVEN = ("--set", "MONITORING_NS=monitoring", "--set", "ARGOCD_NS=argocd", "--set", "domain=example.com")
+
+
 def test_offline_needs_no_cluster_and_no_secret(tmp_path: Path) -> None:
     proc = _render(tmp_path, "--offline", "--namespace", "platform")
+    # settings nobody gave are named (a `${VAR}` left in a manifest would not apply)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "monitoring_namespace (${MONITORING_NS})" in proc.stderr and "argocd_namespace" in proc.stderr
+    proc = _render(tmp_path, "--offline", "--namespace", "platform", *GIVEN)
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     roles = {d["metadata"].get("namespace") for d in docs if d["kind"] == "Role"}
-    # settings nobody gave stay as references, for the user (or envsubst) to fill in
-    assert "${MONITORING_NS}" in roles and "${ARGOCD_NS}" in roles
+    assert {"monitoring", "argocd", "platform"} <= roles
     (template,) = [d for d in docs if d["kind"] == "AnalysisTemplate"]
     container = template["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["spec"]["containers"][0]
     (token,) = [e for e in container["env"] if e["name"] == "GRAFANA_TOKEN"]
@@ -56,18 +62,21 @@ def test_offline_needs_no_cluster_and_no_secret(tmp_path: Path) -> None:
 
 
 def test_offline_never_reads_a_secret_that_is_set(tmp_path: Path) -> None:
-    proc = _render(tmp_path, "--offline", "--namespace", "platform", GRAFANA_TOKEN=SECRET)
+    proc = _render(tmp_path, "--offline", "--namespace", "platform", *GIVEN, GRAFANA_TOKEN=SECRET)
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
 
 
 def test_offline_uses_the_settings_it_has(tmp_path: Path) -> None:
-    (tmp_path / ".gitops-config.yaml").write_text("monitoring_namespace: monitoring\nkargo_project: platform\n")
+    (tmp_path / ".gitops-config.yaml").write_text("monitoring_namespace: monitoring\nkargo_project: platform\n"
+                                                  "argocd_namespace: argocd\ndomain: example.com\n")
     proc = _render(tmp_path, "--offline")
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] == "Role"}
     assert "monitoring" in namespaces and "${MONITORING_NS}" not in namespaces
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert cm["data"]["gitops-config.yaml"] == (tmp_path / ".gitops-config.yaml").read_text()  # as it is
     assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "AnalysisTemplate"} == {"platform"}
 
 

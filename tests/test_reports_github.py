@@ -98,3 +98,16 @@ def test_unwritable_file_warns_but_does_not_fail(tmp_path, capsys) -> None:
     env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / "missing-dir" / "out")}
     github.write_github(samples.passing(), env=env, stream=io.StringIO())
     assert "warning: could not write" in capsys.readouterr().err
+
+
+def test_an_annotation_never_points_above_itself(tmp_path) -> None:
+    """An annotation is read alone: a reason or evidence repeating its headline refers to its own first
+    line, never to "the message above" (which the text report uses)."""
+    result = samples.failing_l1()
+    row = result.levels[0].checks[-1]
+    long = "pod grafana-7d9f8 in CrashLoopBackOff: back-off 5m0s restarting failed container grafana"
+    row.status, row.observed, row.reason = Status.FAIL, long, f"Errored at step x: {long}"
+    row.evidence = [f"event: {long}"]
+    _, _, log = run(result, tmp_path)
+    assert "(the message above)" not in log
+    assert log.count(github.FIRST_LINE) >= 2, log

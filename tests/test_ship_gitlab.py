@@ -135,10 +135,10 @@ def test_lint_job_leaves_junit_and_fails_on_errors(tmp_path: Path, flawed: bool,
     shutil.copytree(ROOT / "tests/data/lint/clean", workdir / "kargo")
     (workdir / "argocd").mkdir()
     if flawed:
-        shutil.copy(ROOT / "tests/data/lint/flawed/argocd-update-retry.yaml", workdir / "kargo")
+        shutil.copy(ROOT / "tests/data/lint/flawed/app-auto-sync.yaml", workdir / "kargo")
     proc = _run_job("lint", workdir, {})
     assert proc.returncode == code, proc.stdout + proc.stderr
     (report,) = _junit_reports(_job("lint"), workdir)
     failures = list(ET.parse(report).getroot().iter("failure"))
-    assert len(failures) == code  # one argocd-update-retry finding
-    assert ("[argocd-update-retry]" in proc.stdout) == flawed  # readable in the job log too
+    assert len(failures) == code  # one app-auto-sync finding
+    assert ("[app-auto-sync]" in proc.stdout) == flawed  # readable in the job log too

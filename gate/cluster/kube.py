@@ -40,7 +40,7 @@ from gate.cluster import answers, projection
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
-from gate.errors import AuthError, ConfigError, EvaluationError, PermissionDenied, TransientError
+from gate.errors import AuthError, ConfigError, EvaluationError, GateError, PermissionDenied, TransientError
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 PAGE_SIZE = 500
@@ -102,8 +102,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     cfg = client.Configuration()
     if files:
         try:
-            config.load_kube_config(config_file=os.pathsep.join(files), context=context,
-                                    client_configuration=cfg, persist_config=False)
+            _load_kubeconfig(files, context, cfg)
+        except GateError:
+            raise  # an exec plugin that failed (exit 3) or is set up wrong (exit 2) says so itself
         except Exception as exc:  # noqa: BLE001 - the library's answer to a bad file is any exception
             raise ConfigError(f"cannot use kubeconfig {os.pathsep.join(files)}: {_library_error(exc)}",
                               key=flag) from None
@@ -114,6 +115,11 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             config.load_incluster_config(client_configuration=cfg)
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"cannot use the pod's service account: {_library_error(exc)}") from None
+        from gate.cluster.tokenfile import TokenFile
+
+        source = TokenFile(f"{SA_DIR}/token", prefix="bearer ")  # the token registered as a secret now,
+        source.refresh_hook(cfg)  # alone (the library's value is "bearer <token>"), and re-read when rotated
+        cfg.refresh_api_key_hook, cfg.gate_credentials = source.refresh_hook, source
     else:
         raise ConfigError("no cluster credentials: pass --kubeconfig, set KUBECONFIG, "
                           "or run inside a pod with a service account")
@@ -127,6 +133,29 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     kube = KubeClient(api, request_timeout=request_timeout)
     kube.origin = origin if origin.startswith("kubeconfig") else f"{origin}, server {cfg.host}"
     return kube
+
+
+def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
+    """kubernetes.config.load_kube_config(persist_config=False), its `exec` step run by
+    gate.cluster.execcred (registered secrets, refreshed before expiry, exit 3 naming a failing plugin)."""
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    from gate.cluster import execcred
+
+    merged = KubeConfigMerger(os.pathsep.join(files))
+    if merged.config is None:
+        raise ConfigException("Invalid kube-config file. No configuration found.")
+    loader = execcred.loader_class()(config_dict=merged.config, config_base_path=None, active_context=context)
+    loader.load_and_set(cfg)
+    if loader.exec_plugin is not None and loader.exec_plugin.credential().token:
+        cfg.refresh_api_key_hook, cfg.gate_credentials = loader.exec_plugin.refresh_hook, loader.exec_plugin
+    elif loader.token_file is not None:
+        from gate.cluster.tokenfile import TokenFile
+
+        source = TokenFile(loader.token_file)  # re-read when rewritten; trimmed, as client-go trims it
+        source.refresh_hook(cfg)  # (the library kept the file's trailing newline: not a sendable header)
+        cfg.refresh_api_key_hook, cfg.gate_credentials = source.refresh_hook, source
 
 
 def _origin(files: list[str], context: str | None, server: str) -> str:
@@ -209,6 +238,11 @@ def _register_user(user: dict) -> None:
     for key in ("tokenFile", "client-key"):
         if isinstance(user.get(key), str):
             _register_file(user[key])
+    plugin = user.get("exec") if isinstance(user.get("exec"), dict) else {}
+    env = plugin.get("env") if isinstance(plugin.get("env"), list) else []
+    for item in env:  # an exec plugin's env values of secret-looking names (its run registers the rest)
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and redact.is_secret_name(item["name"]):
+            redact.register(item.get("value") if isinstance(item.get("value"), str) else None)
 
 
 def _register_file(path: str) -> None:
@@ -375,8 +409,13 @@ class KubeClient:
 
     def checked(self, method: str, path: str, *, permission: Permission | None = None,
                 **kwargs: Any) -> Response:
-        """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused."""
+        """Like request(), but 401/403 become AuthError/PermissionDenied naming what was refused. A 401 to
+        a credential that can be renewed (an exec plugin's, a token file's) renews it and asks once more."""
+        creds = getattr(self.api.configuration, "gate_credentials", None)  # execcred.ExecPlugin, TokenFile
+        seen = creds.generation if creds is not None else 0
         resp = self.request(method, path, **kwargs)
+        if resp.status == 401 and creds is not None and creds.renew(seen):
+            resp = self.request(method, path, **kwargs)
         if resp.status == 401:
             raise AuthError(f"the cluster rejected the gate's credentials (401) on {method} {path}{self._where()}")
         if resp.status == 403:

@@ -102,7 +102,8 @@ def _spec(workdir: Path, variables: dict[str, str], name: str = "levels.yaml") -
               help="Write the JUnit report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), callback=report_path_cb,
               help="Also write the JSON result.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="What to print on stdout.")
 @click.option("--speed", type=float, default=None, help="Scenario time speed factor.")
 @click.option("--timeout", callback=_timeout_cb, help="Overall deadline, e.g. 30s.")
 @click.option("--promote", is_flag=True,
@@ -123,7 +124,7 @@ def demo(scenario: str | None, junit: str | None, json_path: str | None, output:
                 click.echo(f"{name:34} {resolve('diagnose-' + name).get('description', '')}")
             return
         raise click.exceptions.Exit(run_demo_diagnose(scenario or "healthy", junit=junit, json_path=json_path,
-                                                      output=output))
+                                                      output=output, keep=keep))
     if scenario is not None and scenario not in SCENARIOS:
         raise click.BadParameter(f"{scenario!r} is a diagnose scenario: add --diagnose", param_hint="--scenario")
     if list_only:
@@ -143,22 +144,32 @@ def run_demo(name: str, *, junit: str | None = None, json_path: str | None = Non
              speed: float | None = None, timeout: float | None = None, keep: bool = False) -> int:
     """Run one scenario in a temp working directory, removed afterwards (also on failure or a signal)
     unless `keep`. A SIGTERM/SIGINT at any moment still writes the reports, marked interrupted."""
-    report = RunOptions(stage=SCENARIOS[name].stage, junit=junit, json_path=json_path, output=output, timeout=timeout)
-    workdir: Path | None = None
+    report = RunOptions(stage=SCENARIOS[name].stage, junit=junit, json_path=json_path, output=output,
+                        timeout=timeout)
     try:
-        workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
-        if keep and not junit:
-            report.junit = str(workdir / "junit.xml")
-        return _run_in(workdir, name, report, speed)
+        with _workdir(keep) as workdir:
+            if keep and not junit:
+                report.junit = str(workdir / "junit.xml")
+            return _run_in(workdir, name, report, speed)
     except Interrupted as exc:
         return _interrupted(name, report, exc)
     finally:
-        if workdir and keep:
-            click.echo(f"demo files kept in {workdir}", err=True)
-        elif workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
         if not report.junit:
             click.echo("JUnit report: not written (pass --junit FILE, or --keep)", err=True)
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    """A temp dir for the demo's files, which include the simulator's CA private key and an admin
+    kubeconfig: removed afterwards (also on failure or a signal), or kept and named with `keep`."""
+    workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            click.echo(f"demo files kept in {workdir}", err=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _interrupted(name: str, report: RunOptions, exc: Interrupted) -> int:
@@ -197,18 +208,18 @@ def _run_in(workdir: Path, name: str, report: RunOptions, speed: float | None) -
 
 
 def run_demo_diagnose(name: str, *, junit: str | None = None, json_path: str | None = None,
-                      output: str = "text") -> int:
+                      output: str = "text", keep: bool = False) -> int:
     """`gate diagnose` on a static simulated world: diagnose-<name> if there is one, else the scenario itself."""
     from gate.diagnose.run import run_diagnose
     from gate.sim.scenario import builtin_names
     from gate.sim.server import start
 
     world = f"diagnose-{name}" if f"diagnose-{name}" in builtin_names() else name
-    workdir = Path(tempfile.mkdtemp(prefix="gate-demo-", dir=os.environ.get("TMPDIR")))
-    junit = junit or str(workdir / "junit.xml")
-    with start(world, workdir=str(workdir)) as sim:
-        click.echo(f"gate demo --diagnose: scenario {name!r} ({sim.scenario.get('description', '').strip()}); "
-                   f"simulated cluster at {sim.url}", err=True)
-        opts = RunOptions(config=_resource("config.yaml"), kubeconfig=sim.kubeconfig, junit=junit,
-                          json_path=json_path, output=output)
-        return run_diagnose(opts)
+    with _workdir(keep) as workdir:
+        junit = junit or (str(workdir / "junit.xml") if keep else None)
+        with start(world, workdir=str(workdir)) as sim:
+            click.echo(f"gate demo --diagnose: scenario {name!r} "
+                       f"({sim.scenario.get('description', '').strip()}); simulated cluster at {sim.url}", err=True)
+            opts = RunOptions(config=_resource("config.yaml"), kubeconfig=sim.kubeconfig, junit=junit,
+                              json_path=json_path, output=output)
+            return run_diagnose(opts)

@@ -7,13 +7,13 @@ import time
 
 import click
 
-from gate.options import RunOptions, common_options
+from gate.options import RunOptions, common_options, interval_cb
 
 
 @click.command()
 @click.option("--watch", is_flag=True, help="Refresh the table in place until interrupted (Ctrl-C exits 130).")
-@click.option("--interval", type=click.FloatRange(min=1.0), default=5.0, show_default=True,
-              help="Seconds between refreshes with --watch.")
+@click.option("--interval", default="5s", show_default=True, callback=interval_cb,
+              help="Time between refreshes with --watch, e.g. 10s or 1m (a bare number is seconds).")
 @click.option("--count", type=click.IntRange(min=0), default=0,
               help="With --watch, stop after this many refreshes (0: until interrupted or --timeout).")
 @common_options

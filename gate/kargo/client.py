@@ -25,7 +25,15 @@ from gate.cluster.kube import Permission
 from gate.cluster.resources import check_name, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
-from gate.errors import AuthError, ConfigError, EvaluationError, GateClosed, PermissionDenied, TransientError
+from gate.errors import (
+    AuthError,
+    ConfigError,
+    EvaluationError,
+    GateClosed,
+    PermissionDenied,
+    TransientError,
+    from_kargo_api,
+)
 from gate.kargo.timefmt import normalize
 
 GROUP = "kargo.akuity.io"
@@ -45,6 +53,7 @@ class KargoConfig:
     insecure_skip_tls_verify: bool = False
     timeout: float = 15.0
     retry_budget: float = 20.0
+    token_file: str | None = None  # the pod's ServiceAccount token, re-read when the kubelet rotates it
 
     @classmethod
     def resolve(
@@ -59,12 +68,41 @@ class KargoConfig:
 
         address = address or os.environ.get("KARGO_API_ADDRESS") or get("kargo_api_address")
         token = token or os.environ.get("KARGO_API_TOKEN") or get("kargo_api_token")
+        if address and not token and "token_file" not in kw:
+            token = _pod_token(kw)
         redact.register(token)
         return cls(address=address, token=token, **kw)
 
     @property
     def configured(self) -> bool:
         return bool(self.address and self.token)
+
+
+def _pod_token(kw: dict[str, Any]) -> str | None:
+    """In a Job: the pod's ServiceAccount token (Kargo verifies a JWT it did not issue with Kubernetes),
+    its file kept in `kw` so the client re-reads it when the kubelet rotates it; None elsewhere."""
+    from gate.cluster.kube import SA_DIR, in_cluster
+
+    if not in_cluster():
+        return None
+    from gate.cluster.tokenfile import TokenFile
+
+    kw["token_file"] = f"{SA_DIR}/token"
+    return TokenFile(kw["token_file"]).current()
+
+
+class _RotatingBearer(requests.auth.AuthBase):
+    """Authorization from a token file on every request (a rotated pod token is used from its first
+    request on)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def __call__(self, request: Any) -> Any:
+        token = self.source.current()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
 
 
 def parse_version(text: str | None) -> tuple[int, int, int] | None:
@@ -101,6 +139,10 @@ class KargoClient:
         redact.register(config.token)
         self.http = session or requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {config.token}", "Accept": "application/json"})
+        if config.token_file:
+            from gate.cluster.tokenfile import TokenFile
+
+            self.http.auth = _RotatingBearer(TokenFile(config.token_file))
         # Passed on every request: a session-level value loses to REQUESTS_CA_BUNDLE in requests.
         self.verify: bool | str = False if config.insecure_skip_tls_verify else (config.ca_file or True)
         if config.insecure_skip_tls_verify:
@@ -157,7 +199,11 @@ class KargoClient:
             retry=retry_if_exception_type(TransientError),
             reraise=True,
         )
-        status, parsed, _ = attempts(self._once, method, path, query, body)
+        try:
+            status, parsed, _ = attempts(self._once, method, path, query, body)
+        except Exception as exc:
+            from_kargo_api(exc)  # unreachable, TLS, deadline: the Kargo API's, not the cluster's
+            raise
         return status, parsed
 
     def call(
@@ -341,7 +387,7 @@ class KargoClient:
                         if not isinstance(data, dict):
                             raise answers.unreadable(what, "an event that is not an object", data)
                         if event == "error":
-                            raise TransientError(f"Kargo watch error: {data.get('message')}")
+                            raise from_kargo_api(TransientError(f"Kargo watch error: {data.get('message')}"))
                         obj = data.get("object")
                         if obj:
                             yield answers.kargo_object(obj, "Promotion", what)
@@ -352,7 +398,8 @@ class KargoClient:
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise _watch_deadline(name) from None
-            raise TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}") from None
+            raise from_kargo_api(TransientError(f"Kargo watch of Promotion {name} ended: {type(exc).__name__}")) \
+                from None
 
     def get_analysis_run(self, project: str, name: str) -> dict | None:
         what = f'AnalysisRun "{name}"'
@@ -501,7 +548,12 @@ def map_error(
     status: int, msg: str, *, what: str, key: str | None = None, permission: Permission | None = None
 ) -> Exception:
     """Kargo's HTTP answer → the gate error with the exit code a user sees."""
-    msg = redact.redact(msg)
+    return from_kargo_api(_mapped(status, redact.redact(msg), what=what, key=key, permission=permission))
+
+
+def _mapped(
+    status: int, msg: str, *, what: str, key: str | None = None, permission: Permission | None = None
+) -> Exception:
     if status == 400 and "not available" in msg:
         return GateClosed(f"Kargo refused the promotion: {msg}")
     if status == 401:

@@ -1,7 +1,10 @@
 """The pipeline as a diagram (the guide's S1): Mermaid for a pull request comment, dot for Graphviz.
 
-Warehouses and Stages are nodes; an edge runs from each Freight source to the Stage that requests it;
-each Stage lists the Argo CD apps it updates and the AnalysisTemplates that verify it.
+Warehouses and Stages are nodes; an edge runs from each Freight source to the Stage that requests it (from
+a Warehouse only when the Stage takes its Freight directly, `sources.direct: true`; otherwise the Freight
+arrives through the upstream Stages); each Stage lists the Argo CD apps it updates, names resolved as
+Kargo would for that Stage (a part known only at promotion shown as a placeholder), and the
+AnalysisTemplates that verify it.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import re
 
 from gate.lint.manifests import Manifest
-from gate.lint.pipeline import Pipeline
+from gate.lint.pipeline import AppRef, Pipeline
 
 
 def _id(kind: str, name: str) -> str:
@@ -17,7 +20,7 @@ def _id(kind: str, name: str) -> str:
 
 
 def _stage_label(p: Pipeline, stage: Manifest) -> list[str]:
-    apps = [r.name for r in p.apps(stage)]
+    apps = list(dict.fromkeys(_app_label(r) for r in p.apps(stage)))
     checks = [name for _, name, _ in p.verification(stage)]
     lines = [f"Stage {stage.name}"]
     if p.is_control_flow(stage):
@@ -29,10 +32,19 @@ def _stage_label(p: Pipeline, stage: Manifest) -> list[str]:
     return lines
 
 
+def _app_label(ref: AppRef) -> str:
+    if ref.selector is not None:
+        labels = ref.selector.get("matchLabels") if isinstance(ref.selector.get("matchLabels"), dict) else {}
+        return "selector " + (",".join(f"{k}={v}" for k, v in labels.items()) or "(expressions)")
+    return ref.name
+
+
 def _edges(p: Pipeline) -> list[tuple[str, str]]:
     edges = []
     for stage in p.stages:
         for src in p.sources(stage):
+            if src.kind == "Warehouse" and not src.direct:
+                continue
             edge = (_id(src.kind, src.name), _id("Stage", stage.name))
             if edge not in edges:
                 edges.append(edge)

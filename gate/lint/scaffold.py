@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gate.lint.rules import _WEIGHT_PATTERNS, AUTHORIZED_STAGE, RETRY_BY_WEIGHT
+from gate.lint.rules_argocd import _WEIGHT_PATTERNS, AUTHORIZED_STAGE, RETRY_BY_WEIGHT
 
 
 @dataclass

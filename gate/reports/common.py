@@ -43,9 +43,9 @@ REPEAT_MIN = 40  # characters of a message worth referring to instead of printin
 SEE_ABOVE = "(the message above)"
 
 
-def collapse(text: str, shown: str) -> str:
+def collapse(text: str, shown: str, ref: str = SEE_ABOVE) -> str:
     """`text` with the longest stretch it shares with `shown` (already printed just above) replaced by a
-    reference, when that stretch is a message worth the words (REPEAT_MIN characters or more)."""
+    reference (`ref`), when that stretch is a message worth the words (REPEAT_MIN characters or more)."""
     if not text or not shown or text == shown:
         return text
     match = difflib.SequenceMatcher(None, text, shown, autojunk=False).find_longest_match(
@@ -60,7 +60,7 @@ def collapse(text: str, shown: str) -> str:
         end -= 1
     if end - start < REPEAT_MIN:
         return text
-    return text[:start] + SEE_ABOVE + text[end:]
+    return text[:start] + ref + text[end:]
 
 
 def counted(lines: list[str]) -> list[str]:

@@ -52,6 +52,10 @@ def _rows(result: RunResult) -> list[tuple[str, CheckResult]]:
     return out
 
 
+# An annotation is read alone (on the run page, beside a diff): "above" would point at nothing there.
+FIRST_LINE = "(as in the first line)"
+
+
 def annotations(result: RunResult) -> list[str]:
     """At most MAX_ANNOTATIONS `::error` commands, failures before errors."""
     lines = []
@@ -63,7 +67,7 @@ def annotations(result: RunResult) -> list[str]:
         if row.expected:
             parts.append(f"expected: {one_line(row.expected)}")
         if row.reason and one_line(row.reason) != one_line(row.observed):
-            parts.append(f"reason: {collapse(one_line(row.reason), head)}")
+            parts.append(f"reason: {collapse(one_line(row.reason), head, FIRST_LINE)}")
         parts += _evidence_lines(row, head)[:5]
         lines.append(f"::error title={escape_property(title)}::{escape_data(clean(chr(10).join(parts)))}")
     return lines
@@ -71,7 +75,8 @@ def annotations(result: RunResult) -> list[str]:
 
 def _evidence_lines(row: CheckResult, head: str) -> list[str]:
     """Evidence as "- line", identical lines counted, the headline's long message referred to."""
-    return [f"- {collapse(e, head)}" for e in counted([one_line(e) for e in row.evidence if one_line(e)])]
+    return [f"- {collapse(e, head, FIRST_LINE)}"
+            for e in counted([one_line(e) for e in row.evidence if one_line(e)])]
 
 
 def _count(rows: list[CheckResult], status: Status) -> int:

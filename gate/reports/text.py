@@ -20,10 +20,11 @@ def _passed_line(row: CheckResult) -> str:
     return text
 
 
-def _details(row: CheckResult, shown: str) -> list[str]:
+def _details(row: CheckResult, shown: str, said: str = "") -> list[str]:
     """Observed vs expected, the reason (unless the headline already says it), evidence, hint. Nothing is
     said twice: what the headline shows is not repeated, identical evidence lines are counted, and a long
-    message the headline already carries is referred to (see collapse())."""
+    message the headline already carries is referred to (see collapse()); a hint that is the report's
+    Action Required (`said`) is left to that line."""
     lines: list[str] = []
     observed, expected, reason = one_line(row.observed), one_line(row.expected), one_line(row.reason)
     if expected:  # the guide's observed vs expected; "(not stated)" is never printed
@@ -39,16 +40,16 @@ def _details(row: CheckResult, shown: str) -> list[str]:
     if row.attempts > 1:
         lines.append(f"after {row.attempts} attempts in {durations.format(row.duration)}")
     hint = one_line(row.hint)
-    if hint and hint not in (observed, reason) and hint not in shown:
+    if hint and hint not in (observed, reason, said) and hint not in shown:
         lines.append(f"hint: {hint}")
     return [DETAIL + collapse(line, shown) for line in lines]
 
 
-def _problem_lines(row: CheckResult) -> list[str]:
+def _problem_lines(row: CheckResult, said: str = "") -> list[str]:
     suffix = " FAILED" if row.status == Status.FAIL else " ERROR (could not evaluate)"
     summary = one_line(row.observed) or one_line(row.reason)
     head = f"{INDENT}[ ] {one_line(row.name)}" + (f": {summary}" if summary else "") + suffix
-    return [head, *_details(row, summary)]
+    return [head, *_details(row, summary, said)]
 
 
 def _skipped_line(row: CheckResult) -> str:
@@ -56,28 +57,28 @@ def _skipped_line(row: CheckResult) -> str:
     return f"{INDENT}[-] {one_line(row.name)} (skipped{': ' + reason if reason else ''})"
 
 
-def render_row(row: CheckResult) -> list[str]:
+def render_row(row: CheckResult, said: str = "") -> list[str]:
     """The lines for one check: `[x]` passed, `[ ]` failed/errored with details, `[-]` skipped."""
     if row.status == Status.PASS:
         return [_passed_line(row)]
     if row.status == Status.SKIPPED:
         return [_skipped_line(row)]
-    return _problem_lines(row)
+    return _problem_lines(row, said)
 
 
-def _block(header: str, rows: list[CheckResult]) -> list[str]:
+def _block(header: str, rows: list[CheckResult], said: str) -> list[str]:
     lines = [header]
     for row in rows:
-        lines += render_row(row)
+        lines += render_row(row, said)
     return lines
 
 
-def _section(section: Section) -> list[str]:
-    return _block(f"{one_line(section.title)}: {section.status.value}", section.rows)
+def _section(section: Section, said: str = "") -> list[str]:
+    return _block(f"{one_line(section.title)}: {section.status.value}", section.rows, said)
 
 
-def _level(level: LevelResult) -> list[str]:
-    return _block(f"{level_label(level)}: {level.status.value}", level.checks)
+def _level(level: LevelResult, said: str = "") -> list[str]:
+    return _block(f"{level_label(level)}: {level.status.value}", level.checks, said)
 
 
 def _header(result: RunResult) -> list[str]:
@@ -113,10 +114,11 @@ def _diagnosis(result: RunResult) -> list[str]:
 
 def render_text(result: RunResult) -> str:
     """The whole report, ending with a newline. Every piece of text is redacted and cleaned."""
+    said = one_line(result.action_required)  # the last line says it: no row repeats it as its hint
     blocks = [_header(result)]
-    blocks += [_section(s) for s in result.sections]
-    blocks += [_level(lv) for lv in result.levels]
-    blocks += [_section(s) for s in result.post_sections]
+    blocks += [_section(s, said) for s in result.sections]
+    blocks += [_level(lv, said) for lv in result.levels]
+    blocks += [_section(s, said) for s in result.post_sections]
     if diagnosis := _diagnosis(result):
         blocks.append(diagnosis)
     footer = [f"Note: {one_line(note)}" for note in result.notes]

@@ -26,6 +26,7 @@ from gate.sim.schema import unknown_fields
 from gate.sim.selectors import SelectorError, field_matcher, label_matcher
 from gate.sim.store import Store, StoreError
 from gate.sim.tables import table, wants_table
+from gate.sim.tokens import TokenIssuer
 from gate.sim.watch import WatchHub
 
 VERSION_INFO = {
@@ -70,6 +71,8 @@ def not_found_path() -> SimResponse:
 
 
 class KubeAPI:
+    token_issuer: TokenIssuer | None = None  # the scenario's `token_request:` (gate/sim/tokens.py)
+
     def __init__(
         self, store: Store, auth: Authorizer, logs: dict[str, Any], proxy: Any, server_url: str = ""
     ) -> None:
@@ -78,8 +81,15 @@ class KubeAPI:
         self.watches = WatchHub(store)
 
     # -- entry ---------------------------------------------------------------------------------
+    def authenticate(self, req: SimRequest) -> Identity | None:
+        """As kube-apiserver's union authenticator: a verified client certificate first, then the bearer
+        token (scenario tokens, minted ServiceAccount tokens)."""
+        if req.client_cert is not None:
+            return self.auth.identify_certificate(*req.client_cert)
+        return self.auth.identify(req.bearer)
+
     def handle(self, req: SimRequest) -> SimResponse:
-        ident = self.auth.identify(req.bearer)
+        ident = self.authenticate(req)
         if ident is None:
             return status_response(401, "Unauthorized", "Unauthorized")
         req.identity = ident.user
@@ -223,6 +233,8 @@ class KubeAPI:
             return self.proxy(req, t.namespace or "", t.name or "", t.rest)
         if t.sub == "log" and t.rt.plural == "pods":
             return self._pod_log(req, t)
+        if t.sub == "token" and t.rt.plural == "serviceaccounts" and self.token_issuer and verb == "create":
+            return self._token_request(req, t)
         if t.sub not in (None, "status") or (t.sub == "status" and not t.rt.has_status):
             return not_found_path()
         handler = {
@@ -237,6 +249,27 @@ class KubeAPI:
         if handler is None:
             return status_response(405, "MethodNotAllowed", f"{verb} is not supported by the simulator")
         return handler(req, t)
+
+    def _token_request(self, req: SimRequest, t: Target) -> SimResponse:
+        """TokenRequest: a signed ServiceAccount token the API server then accepts until it expires."""
+        if self.store.get("", "serviceaccounts", t.namespace, t.name or "") is None:
+            return self._missing(t)
+        try:
+            if req.headers.get("content-type", "").split(";")[0].strip() == protobuf.CONTENT_TYPE:
+                body = protobuf.token_request(req.body)  # what `kubectl create token` sends
+            else:
+                body = req.json()
+        except (ValueError, protobuf.ProtobufError):
+            return status_response(400, "BadRequest", "the body of the request is neither JSON nor a protobuf "
+                                                      "TokenRequest")
+        assert self.token_issuer is not None
+        status, answer, record = self.token_issuer.request(t.namespace or "", t.name or "", body)
+        if record is None:
+            reason = "Invalid" if status == 422 else "BadRequest"
+            return status_response(status, reason, answer["message"])
+        if record["accepted"]:  # a token for another audience is minted but not accepted here
+            self.auth.issue(record["token"], record["user"], expires=record["expires"])
+        return SimResponse(status, answer)
 
     def _list(self, req: SimRequest, t: Target) -> SimResponse:
         try:

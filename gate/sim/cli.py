@@ -76,6 +76,16 @@ def _start(start: Any, scenario_ref: str, **kwargs: Any) -> Any:
                                  param_hint="--scenario") from None
 
 
+def scenario_groups(names: list[str]) -> str:
+    """The built-in scenarios for --help: families by prefix (`argocd-*` (11)), then the single ones."""
+    families: dict[str, list[str]] = {}
+    for name in names:
+        families.setdefault(name.split("-", 1)[0], []).append(name)
+    grouped = [f"{prefix}-* ({len(members)})" for prefix, members in sorted(families.items()) if len(members) > 1]
+    single = [members[0] for _, members in sorted(families.items()) if len(members) == 1]
+    return f"{len(names)} built in: {', '.join(grouped)}; and {', '.join(single)}"
+
+
 @click.group()
 def sim() -> None:
     """The simulated cluster (Kubernetes API and Kargo API) used by tests and `gate demo`."""
@@ -83,7 +93,8 @@ def sim() -> None:
 
 @sim.command()
 @click.option("--scenario", "scenario_ref", default="healthy", show_default=True,
-              help=f"scenario file or built-in name ({', '.join(scen.builtin_names())})")
+              help=f"scenario file or built-in name ({scenario_groups(scen.builtin_names())}); "
+                   "`gate sim list` names each with its description")
 @click.option("--port", type=int, default=0, show_default=True, help="port on 127.0.0.1 (0: any free port)")
 @click.option("--kubeconfig-out", type=click.Path(dir_okay=False), help="also write the kubeconfig here")
 @click.option("--request-log", type=click.Path(dir_okay=False), help="append every request as a JSON line")
@@ -91,7 +102,12 @@ def sim() -> None:
 @click.option("--admin", is_flag=True, help="write the cluster-admin token into --kubeconfig-out instead")
 def serve(scenario_ref: str, port: int, kubeconfig_out: str | None, request_log: str | None,
           speed: float | None, admin: bool) -> None:
-    """Serve a simulated cluster over HTTPS and block until SIGINT/SIGTERM."""
+    """Serve a simulated cluster over HTTPS and block until SIGINT/SIGTERM.
+
+    \b
+    Example:
+      gate sim serve --scenario crashloop --kubeconfig-out /tmp/sim.kubeconfig
+    """
     from gate.sim.server import start
 
     handle = _start(start, scenario_ref, port=port, speed=speed, request_log=request_log)
@@ -130,3 +146,13 @@ def serve(scenario_ref: str, port: int, kubeconfig_out: str | None, request_log:
         handle.stop()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+@sim.command("list")
+def list_scenarios() -> None:
+    """Name every built-in scenario with its description, one a line."""
+    for name in scen.builtin_names():
+        docs = scen._load_vendored(scen.SCENARIOS / f"{name}.yaml")  # the file's own text: no world built
+        head = docs[0] if docs and isinstance(docs[0], dict) else {}
+        about = " ".join(str(head.get("description") or "").split())
+        click.echo(f"{name:44} {about}".rstrip())

@@ -16,6 +16,7 @@ class SimRequest:
     headers: dict[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     identity: str | None = None  # token identity when the bearer token is known to the scenario
+    client_cert: tuple[str, list[str]] | None = None  # a verified client certificate's (CN, [O, ...])
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8")) if self.body else None

@@ -16,7 +16,7 @@ clusters:
     logs: {shop/web-1: "..."}
     config: {tlsClientConfig: {insecure: true}}   # merged into the Secret's config (tests)
     auth: client-certificate           # the Secret holds a client certificate for `user` (certData/keyData),
-                                       # which prod-eu authenticates (gate/sim/x509auth.py), instead of a token
+                                       # which prod-eu authenticates (`client_certificates: true`), not a token
     server: https://127.0.0.1:1        # with serve: false, nothing is served: an unreachable cluster
     serve: false
 ```
@@ -74,7 +74,7 @@ def destination_scenario(name: str, block: dict, parent: str) -> dict:
         groups += ["system:serviceaccounts", f"system:serviceaccounts:{user.split(':')[2]}"]
     data = {
         "name": f"{parent}/{name}",
-        "client_certificates": {user: groups} if block.get("auth") == "client-certificate" else None,
+        "client_certificates": True if block.get("auth") == "client-certificate" else None,
         "controllers": False,
         "crds": list(block.get("crds") or []),
         "objects": list(block.get("objects") or []),
@@ -138,9 +138,10 @@ def serve_destinations(control: Any) -> dict[str, Any]:
         server = str(block.get("server") or (handle.url if handle else ""))
         ca = Path(handle.ca_file).read_bytes() if handle else None
         client = None
-        if handle is not None and handle.client_ca is not None:
-            (user, groups), = handle.client_ca.users.items()
-            client = handle.client_ca.issue(user, groups)
+        if handle is not None and handle.client_certificates:
+            (token, who), = handle.scenario["tokens"].items()
+            cert, key = handle.client_certificate(who["user"], who["groups"])
+            client = (cert.encode(), key.encode())
         secrets.append(cluster_secret(str(name), block, server, ca, namespace, client))
     control.store.load(secrets, owned=True)
     return handles

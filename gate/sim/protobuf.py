@@ -89,3 +89,19 @@ def self_subject_access_review(body: bytes) -> dict:
         spec["nonResourceAttributes"] = _strings(parts[2][-1], {1: "path", 2: "verb"})
     return {"apiVersion": api_version or "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "spec": spec}
+
+
+def token_request(body: bytes) -> dict:
+    """A protobuf TokenRequest (`kubectl create token`) as the JSON dict the apiserver would have decoded
+    (k8s.io/api authentication/v1/generated.proto: spec {1: audiences, 3: boundObjectRef {1: kind,
+    2: apiVersion, 3: name, 4: uid}, 4: expirationSeconds})."""
+    api_version, kind, raw = unwrap(body)
+    if kind and kind != "TokenRequest":
+        raise ProtobufError(f"expected a TokenRequest, got {kind}")
+    parts = fields((fields(raw).get(2) or [b""])[-1])
+    spec: dict[str, Any] = {"audiences": [a.decode() for a in parts.get(1, [])]}
+    if 4 in parts:
+        spec["expirationSeconds"] = parts[4][-1]
+    if 3 in parts:
+        spec["boundObjectRef"] = _strings(parts[3][-1], {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"})
+    return {"apiVersion": api_version or "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}

@@ -9,6 +9,7 @@ Namespace) changes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +186,8 @@ class Authorizer:
         """tokens: token -> {user, groups}; rbac: user -> rules (the scenario's table); store: the
         cluster whose RBAC objects also grant permissions."""
         self.by_token: dict[str, Identity] = {}
+        self.expiry: dict[str, float] = {}  # token -> epoch seconds after which it is refused
+        self.rbac = rbac
         for token, info in tokens.items():
             user = info.get("user") or token
             rules = [Rule.parse(r) for r in rbac.get(user, [])]
@@ -231,7 +234,32 @@ class Authorizer:
         return self.decide(ident, a) is not None
 
     def identify(self, token: str | None) -> Identity | None:
+        """The identity a bearer token authenticates, or None (unknown, revoked, or past its `exp`)."""
+        expires = self.expiry.get(token or "")
+        if expires is not None and expires <= time.time():
+            return None
         return self.by_token.get(token or "")
+
+    def issue(self, token: str, user: str, groups: list[str] | None = None,
+              expires: float | None = None) -> Identity:
+        """Accept a token minted at run time (TokenRequest, a test's OIDC or EKS token) until `expires`
+        (epoch seconds; None: for the run). Its user's rules come from the scenario's `rbac:` table."""
+        ident = Identity(user, implied_groups(user, list(groups or [])),
+                         [Rule.parse(r) for r in self.rbac.get(user, [])])
+        self.by_token[token] = ident
+        if expires is not None:
+            self.expiry[token] = expires
+        return ident
+
+    def revoke(self, token: str) -> None:
+        """No longer accept `token` (a rotated projected token whose successor is on disk)."""
+        self.by_token.pop(token, None)
+        self.expiry.pop(token, None)
+
+    def identify_certificate(self, user: str, groups: list[str]) -> Identity:
+        """The identity of a verified client certificate: CN is the user, each O a group (the API
+        server's x509 authenticator, `CommonNameUserConversion`)."""
+        return Identity(user, implied_groups(user, groups), [Rule.parse(r) for r in self.rbac.get(user, [])])
 
     def token_for(self, user: str) -> str | None:
         return next((t for t, ident in self.by_token.items() if ident.user == user), None)

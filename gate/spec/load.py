@@ -55,10 +55,25 @@ class Spec:
     source: str
     settings: Settings  # after lazy discovery: the values the spec was filled with
     kinds: Kinds = field(default_factory=dict, repr=False)
+    # stage -> the `${VAR}` names and `${env:NAME}` references ("env:NAME") its checks use, as parsed
+    references: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    # stages read for another one (load_spec's `stage`) whose references stayed unfilled: never planned
+    unfilled: set[str] = field(default_factory=set, repr=False)
+
+    def env_names(self, stage: str) -> list[str]:
+        """The NAMEs of the `${env:NAME}` references in `stage` (not in comments, not in other stages)."""
+        return sorted(r[4:] for r in self.references.get(stage, ()) if r.startswith("env:"))
+
+    def variable_names(self, stage: str) -> list[str]:
+        """The `${VAR}` settings variables `stage` uses."""
+        return sorted(r for r in self.references.get(stage, ()) if not r.startswith("env:"))
 
     def plan(self, stage: str, levels: set[int] | None = None) -> Plan:
         """The checks of `stage` (only `levels` when given), ready for the runner."""
         spec = self.stages.get(stage)
+        if stage in self.unfilled:  # fail closed: its checks would see `${VAR}`s instead of values
+            raise ConfigError(f"stage {stage!r} was not loaded with its values (the spec was read for another "
+                              "stage)", file=self.source, key="--stage")
         if spec is None:
             names = ", ".join(self.stages) or "none"
             raise ConfigError(f"unknown stage {stage!r}{did_you_mean(stage, list(self.stages))}; "
@@ -147,12 +162,15 @@ def _duration(value: Any, **where: Any) -> float:
 @dataclass
 class _Substitution:
     """Fills `${VAR}` and `${env:NAME}`; records where a value was missing instead of failing, so
-    schema errors can be reported first."""
+    schema errors can be reported first. With a `scope` (a stage's path), a value missing outside it is
+    no error: its reference stays as written, for a run of another stage to fill."""
 
     variables: dict[str, str]
     env: Mapping[str, str]
     file: str
     positions: Positions
+    scope: Path | None = None
+    used: list[tuple[str, Path]] = field(default_factory=list)  # every reference ("env:NAME" or VAR)
     missing_vars: dict[str, Path] = field(default_factory=dict)  # first use of each
     missing_env: dict[str, Path] = field(default_factory=dict)
     tainted: list[Path] = field(default_factory=list)
@@ -191,14 +209,18 @@ class _Substitution:
             self.tainted.append(path)
         return result
 
+    def _in_scope(self, path: Path) -> bool:
+        return self.scope is None or path[:len(self.scope)] == self.scope
+
     def _lookup(self, name: str, path: Path) -> str | None:
         if name.startswith("env:"):
             env = name[4:].strip()
             if not _ENV_NAME.match(env):
                 self._error(f"'${{{name}}}' is not an environment variable reference like ${{env:NAME}}", path)
                 return None
+            self.used.append((f"env:{env}", path))
             value = self.env.get(env)
-            if value is None:
+            if value is None and self._in_scope(path):
                 self.missing_env.setdefault(env, path)
             else:
                 redact.register(value, name=f"${{env:{env}}}")  # before anything can print it
@@ -208,8 +230,9 @@ class _Substitution:
             self._error(f"unknown variable ${{{name}}}{did_you_mean(name, list(KEY_OF_VARIABLE))}; "
                         f"known: {known}, and ${{env:NAME}}", path)
             return None
+        self.used.append((name, path))
         value = self.variables.get(name)
-        if value is None:
+        if value is None and self._in_scope(path):
             self.missing_vars.setdefault(name, path)
         return value
 
@@ -234,9 +257,11 @@ def _missing_setting_error(var: str, path: Path, sub: _Substitution, settings: S
 # -- loading ---------------------------------------------------------------------------------------
 def load_spec(path: str | None, settings: Settings, *,
               resolve_missing: Callable[[set[str]], Settings] | None = None,
-              kinds: Kinds | None = None, env: Mapping[str, str] | None = None) -> Spec:
+              kinds: Kinds | None = None, env: Mapping[str, str] | None = None,
+              stage: str | None = None) -> Spec:
     """Read, substitute and validate the spec. `kinds` and `env` default to the check registry and
-    os.environ."""
+    os.environ. With `stage`, only that stage's `${VAR}`s and `${env:NAME}`s must have values: a run of
+    one stage (a verification Job holds that stage's secrets only) is not stopped by another's."""
     from gate.spec.schema import all_errors, schema_for
     from gate.spec.schema import kinds as registry_kinds
 
@@ -253,7 +278,8 @@ def load_spec(path: str | None, settings: Settings, *,
     schema = schema_for(kinds)  # built and compiled once per process
     env = os.environ if env is None else env
 
-    sub = _Substitution(settings.variables(), env, file, positions)
+    scope: Path | None = None if stage is None else ("stages", stage)
+    sub = _Substitution(settings.variables(), env, file, positions, scope)
     data = sub.apply(raw)
     problems = sub.errors + all_errors(data, schema, file, positions, skip=sub.tainted)
     problems += [ConfigError(f"environment variable {name} is not set (used as ${{env:{name}}})",
@@ -268,10 +294,15 @@ def load_spec(path: str | None, settings: Settings, *,
         still = {v: p for v, p in sub.missing_vars.items() if settings.get(KEY_OF_VARIABLE[v]) is None}
         raise_all([_missing_setting_error(var, where, sub, settings, discovered)
                    for var, where in still.items()], file)
-        sub = _Substitution(settings.variables(), env, file, positions)
+        sub = _Substitution(settings.variables(), env, file, positions, scope)
         data = sub.apply(raw)
-        raise_all(all_errors(data, schema, file, positions), file)
-    return _build(data, file, positions, settings, kinds)
+        raise_all(all_errors(data, schema, file, positions, skip=sub.tainted), file)
+    spec = _build(data, file, positions, settings, kinds)
+    for name, where in sub.used:
+        if len(where) > 1 and where[0] == "stages":
+            spec.references.setdefault(str(where[1]), set()).add(name)
+    spec.unfilled = {str(where[1]) for where in sub.tainted if len(where) > 1 and where[0] == "stages"}
+    return spec
 
 
 MAX_ERRORS = 20  # spec problems listed in one run; the rest are counted

@@ -175,7 +175,29 @@ def load_settings(path: str | None, flags: Mapping[str, str | None],
     for key, (value, source, _) in layers.items():
         setattr(settings, key, value)
         settings.sources[key] = source
+    if settings.ssh_command:
+        _note_ssh_command(settings.source("ssh_command"))
     return settings
+
+
+SSH_COMMAND_NOTE = (
+    "ssh_command ({source}) is not used to reach the cluster: the gate connects with the kubeconfig "
+    "(--kubeconfig, KUBECONFIG, --context), and the spec may use the value as ${{SSH_CMD}}. To go through "
+    "SSH, open a tunnel yourself (e.g. ssh -N -L 6443:API_SERVER:6443 BASTION) and point a kubeconfig's "
+    "server at https://127.0.0.1:6443 with tls-server-name: API_SERVER."
+)
+_noted: list[str] = []  # the note goes out once per process
+
+
+def _note_ssh_command(source: str) -> None:
+    """Say once that ssh_command is accepted (it is one of the guide's keys) but not used to connect. The
+    value itself is not printed: a command line may carry a key path or a host that is nobody's business."""
+    if _noted:
+        return
+    _noted.append(source)
+    import sys
+
+    sys.stderr.write("gate: note: " + SSH_COMMAND_NOTE.format(source=source) + "\n")
 
 
 def _link_project_and_namespace(layers: dict[str, tuple[str, str, int]], file_values: dict[str, str]) -> None:

@@ -60,6 +60,28 @@ class Limits:
 LIMITS = Limits()
 
 
+def check_size(node: yaml.Node, file: str, limits: Limits = LIMITS) -> None:
+    """Refuse a document whose alias-expanded size is past the limit (counted once per node)."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        known = sizes.get(id(n))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total += sum(size(item) for item in n.value)
+        sizes[id(n)] = total = min(total, limits.max_nodes + 1)
+        return total
+
+    if size(node) > limits.max_nodes:
+        raise ConfigError(f"too large once its aliases are expanded (more than {limits.max_nodes} "
+                          "values); write the values out or simplify the anchors", file=file,
+                          line=node.start_mark.line + 1)
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently) and documents past
     `limits` (nesting depth while composing, alias-expanded size before constructing)."""
@@ -80,25 +102,7 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
     def check_size(self, node: yaml.Node) -> None:
-        """Refuse a document whose alias-expanded size is past the limit (counted once per node)."""
-        sizes: dict[int, int] = {}
-
-        def size(n: yaml.Node) -> int:
-            known = sizes.get(id(n))
-            if known is not None:
-                return known
-            total = 1
-            if isinstance(n, yaml.MappingNode):
-                total += sum(size(k) + size(v) for k, v in n.value)
-            elif isinstance(n, yaml.SequenceNode):
-                total += sum(size(item) for item in n.value)
-            sizes[id(n)] = total = min(total, self.limits.max_nodes + 1)
-            return total
-
-        if size(node) > self.limits.max_nodes:
-            raise ConfigError(f"too large once its aliases are expanded (more than {self.limits.max_nodes} "
-                              "values); write the values out or simplify the anchors", file=self.file,
-                              line=node.start_mark.line + 1)
+        check_size(node, self.file, self.limits)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}

@@ -1,0 +1,60 @@
+"""The distributions a release uploads: `python -m build` makes an sdist and a wheel that carry the licence
+text and PEP 639 metadata, and `twine check --strict` (what the index checks) passes on both."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from email.parser import HeaderParser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IGNORE = (".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", ".pytest_cache", ".hypothesis",
+          ".ruff_cache", "out")
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(sdist, wheel) built as the release workflow builds them, from a copy of the tree (the build
+    writes an egg-info next to the sources)."""
+    src = tmp_path_factory.mktemp("src") / "promotion-gate"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*IGNORE))
+    out = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(src)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (sdist,), (wheel,) = out.glob("*.tar.gz"), out.glob("*.whl")
+    return sdist, wheel
+
+
+def test_licence_text_is_in_the_sdist_and_the_wheel(dists: tuple[Path, Path]) -> None:
+    sdist, wheel = dists
+    licence = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    with tarfile.open(sdist) as tar:
+        (member,) = [m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/LICENSE")]
+        assert tar.extractfile(member).read().decode() == licence  # type: ignore[union-attr]
+    with zipfile.ZipFile(wheel) as whl:
+        (name,) = [n for n in whl.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert whl.read(name).decode() == licence
+        (meta,) = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = HeaderParser().parsestr(whl.read(meta).decode())
+    assert headers["License-Expression"] == "Apache-2.0"
+    assert headers.get_all("License-File") == ["LICENSE"]
+    assert headers["Metadata-Version"] >= "2.4"
+    urls = dict(u.split(", ", 1) for u in headers.get_all("Project-URL"))
+    assert {"Source", "Issues", "Changelog", "Documentation"} <= set(urls)
+    assert any(c.startswith("Programming Language :: Python :: 3.11") for c in headers.get_all("Classifier"))
+    assert not any(c.startswith("License ::") for c in headers.get_all("Classifier"))  # PEP 639: the expression
+
+
+def test_twine_check_strict_passes(dists: tuple[Path, Path]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, dists)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("PASSED") == 2
