@@ -283,10 +283,13 @@ def test_a_plain_exec_plugin_the_image_can_run(tmp_path: Path) -> None:
     plugin.chmod(0o755)
     config = {"bearerToken": None, "execProviderConfig": {
         "command": str(plugin), "apiVersion": "client.authentication.k8s.io/v1beta1"}}
+    spec = stage_spec("{argocd: prod-eu}", "- pods: {namespace: shop}\n"
+                      "- command: {run: [sh, -c, 'echo $(" + str(plugin) + ")']}")
     with start(world(config=config)) as sim:
-        proc, result, _ = verify(sim, tmp_path)
+        proc, result, junit = verify(sim, tmp_path, spec=spec)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert rows(result)["[prod-eu] Pods ready in shop"]["status"] == "PASS"
+    assert TOKEN not in proc.stdout + proc.stderr + json.dumps(result) + junit  # the plugin's token is masked
 
 
 def test_client_certificate_secret(tmp_path: Path) -> None:

@@ -8,10 +8,11 @@ with base64 `caData`/`certData`/`keyData`, `serverName`, `insecure`; `execProvid
 the control plane the gate already reads.
 
 The client is built the way `Cluster.RawRestConfig()` builds Argo CD's: the config turned into one
-in-memory kubeconfig (cluster, user, context) that the kubernetes library loads, so TLS (the Secret's
-CA, SNI name, client certificate) and exec plugins behave as kubectl's. A bearer token with a CA goes
-through gate.cluster.lightclient, as a kubeconfig of that shape does. Every credential is registered
-for masking before anything can print it.
+in-memory kubeconfig (cluster, user, context) that is loaded as a kubeconfig file is
+(gate.cluster.kube.load_config_dict), so TLS (the Secret's CA, SNI name, client certificate) behaves as
+kubectl's and an exec plugin runs through gate.cluster.execcred (its token masked, refreshed). A bearer
+token with a CA goes through gate.cluster.lightclient, as a kubeconfig of that shape does. Every
+credential is registered for masking before anything can print it.
 """
 
 from __future__ import annotations
@@ -210,11 +211,14 @@ def client_for(cluster: ArgoCluster, label: str, request_timeout: float = 15.0) 
         client = kubemod.KubeClient(light, request_timeout=request_timeout)
     else:
         from kubernetes import client as kclient
-        from kubernetes import config as kconfig
+
+        from gate.errors import GateError
 
         cfg = kclient.Configuration()
-        try:
-            kconfig.load_kube_config_from_dict(data, context=label, client_configuration=cfg, persist_config=False)
+        try:  # as a kubeconfig file is read: exec plugins run by gate.cluster.execcred, their tokens masked
+            kubemod.load_config_dict(data, label, cfg)
+        except GateError:
+            raise  # an exec plugin that failed (exit 3) or is set up wrong (exit 2) says so itself
         except Exception as exc:  # noqa: BLE001 - the library's answer to a bad config is any exception
             raise ConfigError(f"cluster {label}: cannot use {flag}: {kubemod._library_error(exc)}") from None
         kubemod._vet(cfg, flag)

@@ -144,7 +144,13 @@ def _resolve_one(ref: ClusterRef, control: Any, settings: Any, kubeconfig: str |
                            control_plane=True)
     from gate.httpclient import HttpClient
 
-    kube = argo.client_for(cluster, label)
+    try:
+        kube = argo.client_for(cluster, label)
+    except ConfigError:
+        raise
+    except EvaluationError as exc:  # an exec plugin that failed: this cluster's checks are ERROR rows
+        return Destination(ref.key, label, error=EvaluationError(
+            f"cluster {label}: cannot use {cluster.secret}: {exc}"), secret=cluster.secret)
     return Destination(ref.key, label, kube, HttpClient(kube=kube, in_cluster=False), secret=cluster.secret,
                        warnings=cluster.warnings())
 
