@@ -606,3 +606,19 @@ def test_a_destinations_lists_are_watched_and_a_change_there_passes_at_once(tmp_
     assert took < 4, f"passed {took:.1f}s after the change: the destination was polled, not watched"
     assert {r["path"] for r in watches} >= {"/api/v1/namespaces/shop/pods"}, watches
     assert not control_watches
+
+
+def test_an_exec_plugin_that_fails_is_an_error_row_naming_cluster_and_secret(tmp_path: Path) -> None:
+    plugin = tmp_path / "broken-credentials"
+    plugin.write_text("#!/bin/sh\necho 'token service unavailable' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    config = {"bearerToken": None, "execProviderConfig": {
+        "command": str(plugin), "apiVersion": "client.authentication.k8s.io/v1beta1"}}
+    with start(world(config=config)) as sim:
+        proc, result, _ = verify(sim, tmp_path)
+        dest = list(sim.destinations["prod-eu"].requests)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    row = rows(result)["[prod-eu] Pods ready in shop"]
+    assert row["status"] == "ERROR" and "cluster prod-eu" in row["reason"], row
+    assert "argocd/cluster-prod-eu" in row["reason"] and "broken-credentials" in row["reason"], row["reason"]
+    assert not dest
