@@ -5,7 +5,9 @@
 3. the delay from the moment the last condition turns true (simulator timeline) to the gate's verdict,
    median and worst, with watches (the default) and without (`--no-watch`);
 4. `gate --version` start-up time;
-5. the API requests of a level that keeps failing while nothing changes, with watches and without.
+5. the API requests of a level that keeps failing while nothing changes, with watches and without;
+6. the runner's cost in the number of checks: the wall of 1,000 / 5,000 / 20,000 checks under --timeout 3s
+   (benchmarks/bench_runner_scale.py; `python3 benchmarks/bench_engine.py scale` runs only this).
 
 `python3 benchmarks/bench_engine.py delay` runs only 3 and 5.
 """
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_runner_scale import main as scale_main  # noqa: E402
 
 from checks.base import Clients  # noqa: E402
 from gate.cluster.kube import connect  # noqa: E402
@@ -150,6 +154,9 @@ def startup() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["scale"]:
+        scale_main()
+        raise SystemExit(0)
     if sys.argv[1:] == ["delay"]:
         delay_after_condition()
         quiet_requests()
@@ -159,3 +166,5 @@ if __name__ == "__main__":
     delay_after_condition()
     startup()
     quiet_requests()
+    print("6. runner cost in the number of checks:")
+    scale_main()

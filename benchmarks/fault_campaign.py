@@ -21,10 +21,19 @@ Every run also draws how the gate reads its kubeconfig: half through the light p
 transports meet every kind of fault.
 
 The worlds cover verify at each level (Kubernetes, HTTP, Prometheus, command), precheck (Kargo API and
-the Kubernetes-API fallback) and promote. `--self-test` runs worlds built to lie to the judge, one per
-column, and exits 0 only if every column counted them: a campaign that cannot fail proves nothing.
+the Kubernetes-API fallback) and promote; and the newer surface (issue 19): diagnose, status and
+`status --watch`, discover, init, scaffold, `lint --cluster` (allowed and denied), render with a cluster,
+a Promotion watch that trickles in without ever ending a line (the gate must give it up at
+--promotion-timeout and read the Promotion), and credentials only a URL carries (kubeconfig server
+userinfo, a lone username, KARGO_API_ADDRESS userinfo and `?token=`, a check URL's `?access_token=`), which
+the leak column looks for like every other canary. `--quick` (CI, tests/test_fault_campaign.py) runs each
+world of the newer surface once, and three of the older ones, with faults drawn.
 
-Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--jobs J] [--verbose] [--self-test]
+`--self-test` runs worlds built to lie to the judge, one per column, and exits 0 only if every column
+counted them: a campaign that cannot fail proves nothing.
+
+Usage: python benchmarks/fault_campaign.py [--runs N] [--seed S] [--jobs J] [--verbose] [--self-test] [--quick]
+The full run (docs): `nice python benchmarks/fault_campaign.py --runs 320 --jobs 2`.
 The last line printed is `runs N, false passes F, duplicate promotions D, tracebacks T, over deadline O,
 leaks L`. With --jobs, worlds run in parallel processes, each with its own simulator and stubs on
 127.0.0.1; every run draws from its own seed, so a seed gives the same runs whatever --jobs is.
@@ -60,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 from gate.sim.faults import SHAPES  # noqa: E402
 from gate.sim.kargo_api import mount  # noqa: E402
 from gate.sim.server import start  # noqa: E402
+from gate.sim.watchproxy import WatchProxy, trickle_forever  # noqa: E402
 
 CONFIG = str(ROOT / "gate" / "demo" / "config.yaml")
 F2 = "7539ab25fa8b285f5321128519e52887bdf8c7a1"
@@ -175,6 +185,13 @@ class World:
     # --self-test only: ways to make a world lie to the judge, so each column is seen to count
     judged_timeout: float | None = None  # the judge's idea of --timeout (None: the real one)
     sabotage: str | None = None  # "duplicate": the campaign itself creates a second Promotion
+    # The newer commands: their own command line (placeholders @KUBECONFIG@ @ADMIN_KUBECONFIG@ @SPEC@ @CONFIG@
+    # @JUNIT@ @JSON@ @TMP@), without verify's --stage/--spec/--junit/--json; `timed`: it takes --timeout.
+    command: list[str] | None = None
+    timed: bool = True
+    kubeconfig_server: str | None = None  # the kubeconfig's server replaced by this (@URL@: a URL canary)
+    kargo_address: str | None = None  # KARGO_API_ADDRESS replaced by this (@URL@: a URL canary)
+    sse_trickle: bool = False  # the Kargo API behind a proxy whose Promotion watch trickles, never a line
 
 
 WORLDS = [
@@ -207,6 +224,55 @@ WORLDS = [
           kargo=True),
 ]
 
+DIAG = [  # what diagnose, status, discover, init and lint --cluster read
+    r"^/apis/kargo.akuity.io/v1alpha1/namespaces/platform/",
+    r"^/apis/kargo.akuity.io/v1alpha1/(projects|namespaces/platform/stages)$",
+    r"^/apis/argoproj.io/v1alpha1/",
+    r"^/api/v1/namespaces/[a-z-]+/(pods|events)",
+    r"^/apis/batch/v1/",
+    r"^/api/v1/namespaces$",
+]
+K_ARGS = ["--kubeconfig", "@KUBECONFIG@"]
+URL_SPEC = HTTP_SPEC.replace("/healthz", "/healthz?access_token=@URL@")
+NEW_WORLDS = [
+    World("diagnose-errored", "diagnose-promote-errored", [], 1, DIAG, command=[
+        "diagnose", "--stage", "monitoring", "--config", "@CONFIG@", *K_ARGS, "--json", "@JSON@",
+        "--junit", "@JUNIT@"]),
+    World("diagnose-healthy", "diagnose-healthy", [], 0, DIAG, command=[
+        "diagnose", "--config", "@CONFIG@", *K_ARGS, "--json", "@JSON@"]),
+    World("status", "diagnose-promote-errored", [], 0, DIAG, command=[
+        "status", "--config", "@CONFIG@", *K_ARGS, "--json", "@JSON@"]),
+    World("status-watch", "diagnose-promote-errored", [], 0, DIAG, command=[
+        "status", "--watch", "--interval", "1", "--count", "2", "--config", "@CONFIG@", *K_ARGS]),
+    World("discover", "healthy", [], 0, DIAG, command=["discover", *K_ARGS]),
+    World("init", "healthy", [], 0, DIAG, command=[
+        "init", "--project", "platform", "--force", "--spec", "@TMP@/init/gate.yaml", "--config",
+        "@TMP@/init/settings.yaml", *K_ARGS]),
+    World("scaffold", "healthy", [], 0, [], timed=False, command=[
+        "scaffold", "stage", "monitoring", "--app", "loki", "--image", "ghcr.io/x/gate:1", "--project", "platform",
+        "--warehouse", "w", "--spec", "@SPEC@", "--config", "@CONFIG@"]),
+    World("lint-cluster", "healthy", [], 1, DIAG, command=["lint", "--cluster", "--project", "platform",
+                                                            "--kubeconfig", "@ADMIN_KUBECONFIG@"]),
+    # the gate's own identity may not list ApplicationSets in the healthy world: exit 3, never a clean lint
+    World("lint-cluster-denied", "healthy", [], 3, DIAG, command=["lint", "--cluster", "--project", "platform",
+                                                                   *K_ARGS]),
+    World("render-cluster", "healthy", [], 0, DIAG, command=[
+        "render", "analysis-template", "--stage", "monitoring", "--image", "ghcr.io/x/gate:1", "--spec", "@SPEC@",
+        "--config", "@CONFIG@", *K_ARGS]),
+    World("promote-sse-trickle", "promote-ok", ["promote", "--freight-alias", "calm-crane", "--no-verify",
+                                                "--promotion-timeout", "4s"], 0, KARGO + [PROMOTE_POST],
+          timeout=12.0, kargo=True, sse_trickle=True),
+    World("verify-kubeconfig-userinfo", "healthy", ["verify"], 3, [], kubeconfig_server="https://ops:@URL@@127.0.0.1:1"),
+    World("verify-kubeconfig-username", "healthy", ["verify"], 3, [], kubeconfig_server="https://@URL@@127.0.0.1:1"),
+    World("precheck-kargo-userinfo", "promote-ok", ["precheck", "--freight", F2], 3, [], kargo=True,
+          kargo_address="https://ops:@URL@@127.0.0.1:1/?token=@URL@"),
+    World("verify-http-token-url", "healthy", ["verify"], 0, TARGET, spec=URL_SPEC,
+          target={"status": "ok", "ready": True}),
+]
+WORLDS += NEW_WORLDS
+# --quick (CI): one run of each world of the newer surface, and a few of the rest
+QUICK = [w.name for w in NEW_WORLDS] + ["verify-healthy", "precheck-ok", "promote-ok"]
+
 BODY_SHAPES = ["empty-object", "null", "empty", "items-null", "status-failure", "truncated", "malformed",
                "html", "stale"]
 TARGET_SHAPES = ["empty", "truncated", "malformed", "html", "null", "empty-object", "wrong-shape"]
@@ -216,7 +282,9 @@ assert set(BODY_SHAPES + PROM_SHAPES) <= set(SHAPES)
 
 
 def draw_faults(rng: random.Random, world: World) -> list[dict[str, Any]]:
-    faults = []
+    faults: list[dict[str, Any]] = []
+    if not world.paths:  # nothing reachable to fault (a closed port, an offline command)
+        return faults
     for _ in range(rng.choice([0, 1, 1, 2, 2, 3])):
         path = rng.choice(world.paths)
         fault: dict[str, Any] = {"path": path, "method": "POST" if path == PROMOTE_POST else "GET"}
@@ -387,6 +455,16 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, limit: float) -> tuple
         return -9, out, err
 
 
+# commands that never create a Promotion (the duplicate watch is for the ones that might)
+NO_PROMOTION = ("diagnose", "status", "discover", "init", "scaffold", "lint", "render")
+
+
+def _fill(arg: str, places: dict[str, str]) -> str:
+    for key, value in places.items():
+        arg = arg.replace(key, value)
+    return arg
+
+
 def _promotion(sim: Any, name: str) -> None:
     sim.store.create({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Promotion",
                       "metadata": {"name": name, "namespace": "platform"},
@@ -499,6 +577,10 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
     if "@LITERAL@" in text:  # --self-test: a secret the gate has no way to know
         secrets["literal"] = f"literal-canary-{rng.getrandbits(64):016x}"
         text = text.replace("@LITERAL@", secrets["literal"])
+    if "@URL@" in text + (world.kubeconfig_server or "") + (world.kargo_address or ""):
+        # a credential only the URL carries: the gate knows it is one because it reads the URL
+        secrets["url"] = f"urlcanary{rng.getrandbits(64):016x}"
+        text = text.replace("@URL@", secrets["url"])
     spec.write_text(text)
     junit, js, summary, outputs = tmp / "junit.xml", tmp / "result.json", tmp / "summary.md", tmp / "outputs"
     for path in (junit, js, summary, outputs):
@@ -515,33 +597,56 @@ def run_once(world: World, faults: list[dict], rng: random.Random, tmp: Path) ->
         env.pop("GATE_KUBE_CLIENT", None)
         if transport == "library":
             env["GATE_KUBE_CLIENT"] = "library"
+        proxy = None
         if world.kargo:
             info = mount(sim)
             env.update(KARGO_API_ADDRESS=sim.url, KARGO_API_TOKEN=info.token)
             secrets["KARGO_API_TOKEN"] = info.token
+            if world.sse_trickle:
+                proxy = WatchProxy(sim.url, sim.ca_file, trickle_forever)  # never a line: the issue's watch
+                env["KARGO_API_ADDRESS"] = proxy.url
+            if world.kargo_address:
+                env["KARGO_API_ADDRESS"] = world.kargo_address.replace("@URL@", secrets["url"])
+        kubeconfig = sim.kubeconfig
+        if world.kubeconfig_server:
+            import yaml
+
+            doc = yaml.safe_load(Path(sim.kubeconfig).read_text())
+            doc["clusters"][0]["cluster"]["server"] = world.kubeconfig_server.replace("@URL@", secrets["url"])
+            kubeconfig = str(tmp / "kubeconfig")
+            Path(kubeconfig).write_text(yaml.safe_dump(doc))
         secrets["kube token"] = kube_token
         if prom:
             sim.set_service_target("monitoring", "prometheus-operated", 9090, prom.url)
         if world.sabotage == "duplicate":
             _promotion(sim, "campaign-first")
-        watch = DuplicateWatch(sim) if world.kargo or world.args[0] != "verify" else None
+        first = (world.command or world.args)[0]
+        watch = DuplicateWatch(sim) if world.kargo or first not in ("verify", *NO_PROMOTION) else None
         if world.sabotage == "duplicate":
             _promotion(sim, "campaign-second")
         for fault in faults:
             if fault["path"] not in TARGET:
                 sim.add_fault(fault)
-        argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
-                "--config", CONFIG, "--kubeconfig", sim.kubeconfig, "--junit", str(junit), "--json", str(js),
-                "--timeout", f"{world.timeout:g}s"]
+        if world.command:
+            places = {"@ADMIN_KUBECONFIG@": sim.admin_kubeconfig, "@KUBECONFIG@": kubeconfig, "@SPEC@": str(spec),
+                      "@CONFIG@": CONFIG, "@JUNIT@": str(junit), "@JSON@": str(js), "@TMP@": str(tmp)}
+            argv = [sys.executable, "-m", "gate", *(_fill(a, places) for a in world.command)]
+            argv += ["--timeout", f"{world.timeout:g}s"] if world.timed else []
+        else:
+            argv = [sys.executable, "-m", "gate", *world.args, "--stage", "monitoring", "--spec", str(spec),
+                    "--config", CONFIG, "--kubeconfig", kubeconfig, "--junit", str(junit), "--json", str(js),
+                    "--timeout", f"{world.timeout:g}s"]
         if world.kargo:
             argv += ["--kargo-ca", sim.ca_file, "--poll-interval", "0.1"]
-        if world.args[0] == "promote":
+        if world.args and world.args[0] == "promote":
             argv += ["--downstream-timeout", "2s"]
         started = time.monotonic()
         code, out, err = _run(argv, env, tmp, world.timeout + KILL_AFTER)
         wall = time.monotonic() - started
         if watch is not None:
             watch._look()
+        if proxy is not None:
+            proxy.stop()
     for server in (prom, target):
         if server:
             server.stop()
@@ -597,6 +702,8 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print every run, not only the bad ones")
     parser.add_argument("--world", action="append", help="only these worlds (repeatable)")
     parser.add_argument("--no-faults", action="store_true", help="check the worlds' true verdicts")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI: each world of the newer surface once (and three older ones), faults drawn")
     parser.add_argument("--self-test", action="store_true",
                         help="run worlds built to trip each column; exit 0 only if every column counted")
     args = parser.parse_args()
@@ -605,10 +712,12 @@ def main() -> int:
     if not worlds:
         parser.error(f"no such world; known: {', '.join(w.name for w in pool)}")
     rng = random.Random(args.seed)
-    runs = len(worlds) if args.self_test else args.runs
+    if args.quick:
+        worlds = [w for w in worlds if w.name in QUICK]
+    runs = len(worlds) if args.self_test or args.quick else args.runs
     plan = []
     for i in range(runs):
-        world = worlds[i] if args.self_test else rng.choice(worlds)
+        world = worlds[i] if args.self_test or args.quick else rng.choice(worlds)
         faults = [] if args.no_faults or args.self_test else draw_faults(rng, world)
         plan.append((i, world, faults, rng.getrandbits(64)))
     counts: Counter[str] = Counter()

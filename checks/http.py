@@ -18,6 +18,7 @@ from gate.httpclient import (
     TargetUnreachable,
     TlsFailure,
     client_for,
+    headers_schema,
     resolve_env,
     show_header,
     target_schema,
@@ -33,8 +34,7 @@ EXPECT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "status": {"anyOf": [_STATUS, {"type": "array", "items": _STATUS, "minItems": 1}]},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"},
-                    "description": "Header name → regex its value must match."},
+        "headers": headers_schema("Header name → regex its value must match.", values=".*"),
         "body_contains": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "body_regex": {"type": "string"},
         "json": {"type": "object", "description": "JSON path (a.b[0].c) → the value it must equal, type "

@@ -106,7 +106,15 @@ def cli() -> None:
     # Before any command reads anything: credentials the CI system put in the environment are masked
     # in every output, whether or not the spec uses them.
     redact.register_environment(os.environ)
+    for name, value in os.environ.items():  # a URL's userinfo and token=: KARGO_API_ADDRESS, proxies, …
+        if name.upper() in URL_VARIABLES or redact.is_secret_name(name):
+            redact.register_url(value)
     _redact_library_output()
+
+
+# Variables that hold a URL the gate (or a library under it) uses: their userinfo is a credential. Only
+# these, not every URL in the environment: `https://git@host/repo` elsewhere would make "git" a secret.
+URL_VARIABLES = frozenset({"KARGO_API_ADDRESS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
 
 
 class _RedactingHandler(logging.Handler):

@@ -329,6 +329,21 @@ PORT_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "integer", "minimum": 1, "maxi
 SERVICE_PATTERN = _SERVICE.pattern.replace("(?P<ns>", "(").replace("(?P<name>", "(").replace("(?P<port>", "(")
 
 
+# RFC 9110 §5.1: a field name is a token; http.client encodes names as ASCII and raised UnicodeEncodeError
+# inside the check ("internal error") for `ünï:`. A value is one line of Latin-1 (gate/headers.py).
+HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+HEADER_VALUE = "^[\t\x20-\x7e\x80-\xff]*$"
+
+
+def headers_schema(description: str = "", *, values: str = HEADER_VALUE) -> dict[str, Any]:
+    """A header mapping: names HTTP can carry (a token), string values of one line of Latin-1."""
+    schema: dict[str, Any] = {"type": "object", "propertyNames": {"pattern": HEADER_NAME},
+                              "additionalProperties": {"type": "string", "pattern": values}}
+    if description:
+        schema["description"] = description
+    return schema
+
+
 def target_schema(*, path: bool = True) -> dict[str, Any]:
     """JSON Schema properties shared by every HTTP-based kind: where to go and how to trust it."""
     props: dict[str, Any] = {
@@ -338,8 +353,7 @@ def target_schema(*, path: bool = True) -> dict[str, Any]:
         "via": {"enum": ["auto", "proxy", "direct"],
                 "description": "proxy: the API server's services/proxy; direct: cluster DNS; "
                                "auto: direct inside a pod, else proxy."},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"},
-                    "description": "Request headers; values may use ${env:NAME} and are never printed."},
+        "headers": headers_schema("Request headers; values may use ${env:NAME} and are never printed."),
         "ca_bundle": {"type": "string", "description": "PEM file of CA certificates to trust."},
         "insecure": {"type": "boolean", "description": "Skip TLS verification (only when named)."},
         "request_timeout": {**DURATION_SCHEMA, "description": "Per-request timeout (default 10s)."},
@@ -350,6 +364,18 @@ def target_schema(*, path: bool = True) -> dict[str, Any]:
 
 
 TARGET_ONE_OF: list[dict[str, Any]] = [{"required": ["url"]}, {"required": ["service"]}]
+
+
+def _sendable(headers: dict[str, Any]) -> None:
+    """A header value HTTP cannot carry, `${env:…}` ones included (the schema does not read those), is a
+    usage error at load (the spec loader adds the file, line and key) naming the header, never its value
+    (gate/headers.py)."""
+    from gate.headers import unsendable
+
+    for name, value in headers.items():
+        why = unsendable(str(value))
+        if why:
+            raise ValueError(f"the value of header {name} cannot be sent: it contains {why}")
 
 
 @dataclass
@@ -378,8 +404,10 @@ class Target:
             verify = str(params["ca_bundle"])
         timeout = parse(params["request_timeout"]) if params.get("request_timeout") is not None \
             else DEFAULT_TIMEOUT
+        headers = dict(params.get("headers") or {})
+        _sendable(headers)
         return cls(params.get("url"), service, str(params.get("path") or ""), params.get("via", "auto"),
-                   dict(params.get("headers") or {}), verify, timeout)
+                   headers, verify, timeout)
 
     def join(self, suffix: str) -> tuple[str | None, str]:
         """(url, service path) for an API path under this target."""

@@ -60,7 +60,18 @@ def _timeout_cb(ctx: click.Context, param: click.Parameter, value: str | None) -
     if seconds is None or seconds <= 0:
         raise click.BadParameter(f"{value!r}: the overall deadline must be more than 0 (e.g. 10m); "
                                  "leave --timeout out for no overall deadline")
+    from gate.engine import deadlines
+
+    # The run's wall starts as the command line is read, whatever the command: every request it makes
+    # (discovery, a diagnosis's gather, each redraw of `status --watch`, `lint --cluster`) is held to it.
+    deadlines.start_run(seconds)
     return seconds
+
+
+def timeout_option(fn: Callable) -> Callable:
+    """--timeout for a command without common_options (discover, init, lint): the same wall."""
+    return click.option("--timeout", envvar="GATE_TIMEOUT", callback=_timeout_cb, expose_value=False,
+                        help="Overall deadline for the whole run, e.g. 2m (more than 0).")(fn)
 
 
 def report_path_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

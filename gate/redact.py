@@ -233,8 +233,8 @@ def _compiled() -> _Matcher | None:
         return _matcher
 
 
-def redact(text: str) -> str:
-    """The text with every registered secret, in every form, replaced by MASK."""
+def _mask(text: str) -> str:
+    """The text with every registered secret, in every form, replaced by MASK (see redact())."""
     if not text:
         return text
     matcher = _compiled()
@@ -278,11 +278,103 @@ def tail(text: str, limit: int, *, partial_start: bool = False) -> str:
 
 
 def clear() -> None:
-    """For tests only."""
+    """For tests only: secrets and identifiers."""
     global _matcher
     with _lock:
+        _identifiers.clear()
         _secrets.clear()
         _warned.clear()
         _long.clear()
         _short.clear()
         _matcher = None
+
+
+# Query (and fragment) parameters whose value is a credential wherever a URL carries one.
+CREDENTIAL_PARAMETERS = frozenset({
+    "token", "access_token", "id_token", "refresh_token", "auth", "auth_token", "api_key", "apikey",
+    "password", "passwd", "secret", "client_secret", "private_token", "sig", "signature", "x-amz-signature",
+    "x-amz-security-token", "x-goog-signature",
+})
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credential-bearing parts of a URL, as written and percent-decoded: the userinfo
+    (`user:password`, the password, and a username that stands alone, which is then a token as in
+    `https://TOKEN@host`) and the values of credential query or fragment parameters (`token=`,
+    `access_token=`, …)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    url = url.strip() if isinstance(url, str) else ""
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url) or ("@" not in url and "=" not in url):
+        return []  # not a URL (an e-mail address has no userinfo to mask)
+    found: list[str] = []
+    scheme_less = url.split("://", 1)[1]
+    authority = re.split(r"[/?#]", scheme_less, maxsplit=1)[0]
+    userinfo = authority.rpartition("@")[0] if "@" in authority else ""
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        found += [userinfo, unquote(userinfo)]
+        found += [password, unquote(password)] if colon else [user, unquote(user)]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [f for f in found if f]
+    for text in (parts.query, parts.fragment):
+        for raw in text.split("&") if text else ():
+            name, eq, value = raw.partition("=")
+            if eq and unquote(name).strip().lower() in CREDENTIAL_PARAMETERS and value:
+                found.append(value)
+                found += [v for _, v in parse_qsl(raw, keep_blank_values=True)]
+    return [f for f in dict.fromkeys(found) if f]
+
+
+def register_url(url: str | None) -> None:
+    """Register the credential-bearing parts of a URL (url_secrets) wherever the gate reads one: a
+    kubeconfig server or proxy-url, KARGO_API_ADDRESS, a check's URL."""
+    for value in url_secrets(url or ""):
+        register(value)
+
+
+# -- identifiers the gate prints ------------------------------------------------------------------------
+# A short secret (`admin`, read by a `secret` check) is masked as a whole word, and "-" ends a word, so it
+# was masked inside the names the gate itself prints: "Secret monitoring/grafana-*** has ***-user". The
+# spec's object and key names are not secret: they are registered here, and redact() masks around them.
+# Free text (messages, logs, bodies) is masked as before, and an identifier is never protected when it is
+# a secret, holds a long (>= MIN_LENGTH) one, or came from `${env:…}` (the spec loader leaves those out).
+_identifiers: set[str] = set()
+_HOLD = 0xF0000  # Supplementary Private Use Area: one placeholder character per identifier in a text
+_HELD = re.compile("[\U000F0000-\U000FFFFD]")
+
+
+def register_identifier(value: object) -> None:
+    """Mark a name the gate prints (an object, key, namespace or stage name from the spec) as not secret."""
+    if isinstance(value, str) and len(value.strip()) >= 2 and value.strip().lower() not in TRIVIAL:
+        with _lock:
+            _identifiers.add(value)
+
+
+def _protectable(names: Iterable[str]) -> list[str]:
+    with _lock:
+        return [n for n in names if n not in _secrets and not any(form in n for form in _long)]
+
+
+def redact(text: str) -> str:
+    """The text with every registered secret, in every form, replaced by MASK; registered identifiers
+    (register_identifier) stay whole even where a short secret is part of them."""
+    if not text or not _identifiers:
+        return _mask(text)
+    with _lock:
+        present = [n for n in _identifiers if n in text]
+    present = _protectable(sorted(present, key=len, reverse=True))
+    if not present or _HELD.search(text):  # the text has such characters already: no placeholders
+        return _mask(text)
+    holds = {name: chr(_HOLD + i) for i, name in enumerate(present)}
+    held = re.sub("|".join(re.escape(n) for n in present), lambda m: holds[m[0]], text)
+    masked = _mask(held)
+    for name, hold in holds.items():
+        masked = masked.replace(hold, name)
+    with _lock:
+        long_forms = list(_long)
+    if any(form in masked for form in long_forms):  # an identifier overlapped a long secret: mask it all
+        return _mask(text)
+    return masked

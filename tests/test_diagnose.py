@@ -27,10 +27,21 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 EXPECT: dict[str, tuple[str, str, str]] = {
     "kargo-controller-unavailable": ("MEDIUM", "Kargo controller is not running",
                                      "kubectl rollout restart deployment/kargo-controller -n kargo"),
+    "kargo-controller-oomkilled": ("MEDIUM", "OOMKilled at its limit 512Mi",
+                                   "--set controller.resources.limits.memory=1Gi"),
     "promotion-errored-manual": ("MEDIUM", "lastPromotion 'monitoring-hotfix-by-hand' was created by hand",
                                  "kubectl delete stage monitoring -n platform"),
     "promotion-errored-refused": ("LOW", "connection refused :8081",
                                   "retry: {timeout: 10m, errorThreshold: 3}"),
+    "argocd-repo-server-unavailable": ("LOW", "repo-server did not answer for loki",
+                                       "kubectl logs -n argocd deploy/argocd-repo-server --previous --tail=100"),
+    "argocd-comparison-error": ("LOW", "open values-monitoring.yaml: no such file or directory",
+                                "argocd app manifests loki --source git"),
+    "argocd-crd-order": ("MEDIUM", "uses kind ServiceMonitor (monitoring.coreos.com/v1)",
+                         "move kube-prometheus-stack to a later Stage"),
+    "argocd-crd-sync-error": ("LOW", "prometheuses.monitoring.coreos.com", "syncOptions: [ServerSideApply=true]"),
+    "argocd-outofsync-after-sync": ("LOW", "OutOfSync right after a Succeeded sync", "argocd app diff loki"),
+    "argocd-health-unknown": ("LOW", "LokiStack monitoring/loki", "resource.customizations.health"),
     "promotion-errored-sync-failed": ("MEDIUM", "operationState says which resource",
                                       "argocd app get loki --show-operation"),
     "promotion-errored-step-timeout": ("LOW", "ran out of time", "retry: {timeout: 10m, errorThreshold: 3}"),
@@ -40,18 +51,33 @@ EXPECT: dict[str, tuple[str, str, str]] = {
                                  "kargo promote --project platform --stage monitoring --freight-alias calm-crane"),
     "no-freight-warehouse-empty": ("LOW", "no Freight exists for Warehouse platform-apps",
                                    "kargo refresh warehouse platform-apps --project platform --wait"),
+    "no-freight-warehouse-auth": ("LOW", "cannot read ghcr.io/acme/platform-bundle",
+                                  "kargo create repo-credentials --project=platform ghcr-io-acme-platform-bundle "
+                                  "--image --repo-url=ghcr.io/acme/platform-bundle"),
     "no-freight-not-promoted": ("LOW", "auto-promotion is off",
                                 "kargo promote --project platform --stage monitoring --freight-alias calm-crane"),
-    "verification-no-analysisrun": ("LOW", "verification failed without an AnalysisRun",
-                                    "kubectl get analysistemplates -n platform"),
+    "no-freight-none-available": ("LOW", "none of the 3 Freight is available to monitoring",
+                                  "kargo approve --project platform --freight e3f1c2a9e0b7"),
+    "control-flow-not-routing": ("LOW", "control-flow Stage gate cannot mark Freight verified",
+                                 "kargo refresh stage gate --project platform --wait"),
+    "verification-run-deleted": ("LOW", "ran and ended Failed (metric 'smoke' failed)",
+                                 "kargo verify stage monitoring --project platform"),
+    "verification-no-analysisrun": ("LOW", "Error before any AnalysisRun was created: error getting AnalysisTemplate",
+                                    "create AnalysisTemplate monitoring-health in platform"),
     "verification-rbac-forbidden": ("LOW", "system:serviceaccount:platform:gate may not list pods in monitoring",
                                     "kubectl create role gate-verification-pods -n monitoring --verb=list "
                                     "--resource=pods"),
     "verification-http-failed": ("LOW", "HTTP check", "kargo verify stage monitoring --project platform"),
-    "verification-pod-failed": ("LOW", "pod check", "kargo verify stage monitoring --project platform"),
+    "verification-selector-typo": ("LOW", "pods there are labelled app.kubernetes.io/name=grafana: a typo",
+                                   "AnalysisTemplate monitoring-health spec.args[1].value: "
+                                   "'app.kubernetes.io/name=grafna' -> 'app.kubernetes.io/name=grafana'"),
+    "verification-pod-failed": ("LOW", "0 of 1 pods matching app.kubernetes.io/name=grafana in monitoring",
+                                "kubectl get pods -n monitoring -l app.kubernetes.io/name=grafana"),
     "verification-failed-other": ("LOW", "assessed Failed", "kubectl get analysisrun "
                                   "monitoring.01k40a1b2c3d4e5f6g7h8j9k0m.6d30631 -n platform -o yaml"),
     "reconcile-error": ("LOW", "etcdserver: request timed out", "kargo refresh stage monitoring --project platform"),
+    "promotion-stuck-app-operation": ("MEDIUM", "for Application argocd/loki, whose own sync is stuck",
+                                      "kubectl patch app loki -n argocd --type merge -p '{\"operation\": null}'"),
     "promotion-stuck": ("MEDIUM", "running 40 min (step 'argocd-update')",
                         "kargo promote --project platform --abort --name "
                         "monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2"),
@@ -62,8 +88,15 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "log-needs-verification": ("LOW", "must finish verification first",
                                "kargo verify stage monitoring --project platform"),
     "health-checks-not-passed": ("LOW", "not Healthy (loki)", "argocd app get loki"),
-    "log-reconcile-error": ("LOW", "cannot patch resource \"freights/status\"",
+    "controller-rbac-forbidden": ("LOW", "may not patch freights/status (kargo.akuity.io) in platform",
+                                  'missing rule: {apiGroups: ["kargo.akuity.io"], resources: ["freights/status"], '
+                                  'verbs: ["patch"]} in namespace platform'),
+    "log-reconcile-error": ("LOW", "etcdserver: leader changed",
                             "kargo refresh stage monitoring --project platform"),
+    "verification-job-failed": ("LOW", "failed for good (BackoffLimitExceeded, 1 attempt(s) of 1)",
+                                "kubectl logs job/6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform"),
+    "verification-job-retrying": ("LOW", "attempt 1 of 3 failed, the Job is retrying",
+                                  "kubectl get job 6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform -w"),
     "verification-in-progress": ("LOW", "is Running: wait", "kubectl get analysisruns -n platform"),
     "nuclear": ("HIGH", "no branch of the tree explains", "kubectl delete promotions -n platform "
                 "-l kargo.akuity.io/stage=monitoring"),
@@ -72,8 +105,10 @@ EXPECT: dict[str, tuple[str, str, str]] = {
     "gotcha-health-delay": ("LOW", "does not trust the health of loki", "argocd app get loki --hard-refresh"),
     "gotcha-silent-verification-rbac": ("LOW", "the Job's log does (forbidden)",
                                         "kubectl logs job/6f1c2a9e-0b7d-4c5e-8f70-8192a3b4c5d6.gate.1 -n platform"),
-    "gotcha-empty-commit": ("LOW", "made no Freight", "kargo refresh warehouse platform-apps --project platform"),
+    "gotcha-empty-commit": ("LOW", "freightCreationCriteria.expression", "kargo refresh warehouse platform-apps "
+                            "--project platform"),
     "gotcha-selfheal-delay": ("LOW", "selfHeal on", "argocd app sync loki"),
+    "gotcha-selfheal-not-healing": ("LOW", "did not heal it; waiting will not help", "argocd app diff loki"),
     "gotcha-heavy-chart": ("LOW", "OOM while rendering large charts", "retry: {timeout: 10m, errorThreshold: 3}"),
     "gotcha-foundation-chicken-egg": ("MEDIUM", "Kargo cannot promote itself", "syncPolicy.automated"),
 }
@@ -129,7 +164,8 @@ def test_diagnosis_block_for_an_errored_promotion(capsys: pytest.CaptureFixture[
     for heading in ("Root Cause: ", "Evidence:", "Recommended Fix:", "Risk Level: LOW"):
         assert any(ln.startswith(heading) for ln in lines), heading
     assert "status.stepExecutionMetadata[0]: step 'argocd-update' Errored" in out
-    assert "  4. Verify: kargo get promotions --project platform --stage monitoring" in out
+    assert "  6. Verify: kargo get promotions --project platform --stage monitoring" in out
+    assert "argocd repo add https://github.com/acme/platform-gitops.git" in out  # the step says: credentials
     assert "Event PromotionErrored on Promotion monitoring.01k3zq5r1d2e3f4g5h6j7k8m9n.7539ab2" in out
     assert not [r for r in requests if r["method"] in WRITES]
 

@@ -39,3 +39,16 @@ def test_the_judge_counts_every_kind_of_failure() -> None:
     for where in ("stdout", "junit.xml", "result.json", "summary.md"):
         assert f"literal (plain) in {where}" in leak
     assert "literal (percent) in" in leak and "literal (json) in" in leak
+
+
+def test_the_quick_campaign_covers_the_newer_surface_and_is_clean() -> None:
+    """--quick: each world of the newer surface once (diagnose, status and --watch, discover, init, scaffold,
+    lint --cluster, render with a cluster, the trickling Promotion watch, URL credentials), faults drawn."""
+    proc = subprocess.run([sys.executable, str(CAMPAIGN), "--quick", "--seed", "5", "--jobs", "2"],
+                          capture_output=True, text=True, timeout=400)
+    lines = proc.stdout.strip().splitlines()
+    match = LAST.match(lines[-1]) if lines else None
+    assert match, proc.stdout + proc.stderr
+    runs, *problems = (int(n) for n in match.groups())
+    assert runs >= 18 and problems == [0, 0, 0, 0, 0], proc.stdout
+    assert proc.returncode == 0

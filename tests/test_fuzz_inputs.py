@@ -253,6 +253,43 @@ def test_yaml_loader_answers_data_or_config_error(data: bytes) -> None:
         assert exc.file == "f.yaml"
 
 
+# Settings that checks use (the settings fuzz above runs only `command: true`, which reads none of them):
+# `kargo_namespace: ${` was an "internal error in kargo_stage check", printed on stdout.
+USING_SETTINGS_SPEC = ("stages:\n  s:\n    levels:\n      1:\n        - kargo_stage: {stage: s}\n"
+                       "        - pods: {namespace: '${APP_NS}', selector: a=b}\n"
+                       "        - tcp: {host: 'x.${DOMAIN}', port: 9}\n")
+name_like = st.one_of(st.text(max_size=12), st.sampled_from(["${", "${KARGO_NS}", "Big", "a_b", "-a", "ok",
+                                                             "a" * 64, "ü", "a.b", "x/y"]))
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(["kargo_namespace", "kargo_project", "app_namespace", "domain"]),
+                       name_like, min_size=1, max_size=4))
+def test_fuzzed_settings_used_by_checks_are_a_verdict_or_a_usage_error(config: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        code, text = _verify(Path(tmp), spec=USING_SETTINGS_SPEC.encode(), config=_dump(config).encode())
+    # text is stdout and stderr: a check's "internal error" is a report line on stdout
+    _no_bug(code, text, {1, 2, 3})
+
+
+@FAST
+@given(st.dictionaries(st.one_of(st.text(min_size=1, max_size=8), st.sampled_from(["ünï", "X-Ok", "a b", "a:b",
+                                                                                     "\u2028", "é"])),
+                       st.one_of(st.text(max_size=8), st.sampled_from(["ü", "€", "a\nb", "\x7f", "ok"])),
+                       min_size=1, max_size=3))
+def test_fuzzed_http_headers_are_sent_or_a_usage_error(headers: dict[str, str]) -> None:
+    """Header names and values run through the http check itself (against a closed port): a name that is
+    not a token or a value HTTP cannot carry is exit 2 at load naming the file and line, never an internal
+    error inside the check (`ünï` was UnicodeEncodeError in http.client)."""
+    spec = {"defaults": {"timeout": "1s", "interval": "0.2s"},
+            "stages": {"s": {"levels": {"2": [{"http": {"url": "http://127.0.0.1:9/", "headers": headers}}]}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        code, text = _verify(Path(tmp), spec=_dump(spec).encode())
+    _no_bug(code, text, {1, 2, 3})
+    if code == 2:
+        assert "gate.yaml:" in text and "headers" in text, text
+
+
 # -- the commands added since: lint, scaffold, diagnose, status, init -----------------------------------
 @st.composite
 def manifest_shaped(draw: st.DrawFn) -> Any:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import requests
 from test_kargo_support import F2, Kit, kargo_sim
+
+from gate.sim.watchproxy import WatchProxy
+from gate.sim.watchproxy import trickle_forever as trickle_forever_phase
 
 WATCH_LIMIT = 15.0  # seconds a stub watch lasts at most (the old code read it until then)
 
@@ -43,53 +45,8 @@ def one_huge_line(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
 @contextmanager
 def kargo_proxy(kit: Kit, watch: Watch) -> Iterator[dict[str, Any]]:
     """http://127.0.0.1:PORT in front of the simulator's Kargo API; the Promotion watch answered by `watch`."""
-    upstream = requests.Session()
-    stop = threading.Event()
-    seen: list[tuple[float, str, str]] = []  # (time, method, path?query)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-        def _handle(self) -> None:
-            seen.append((time.monotonic(), self.command, self.path))
-            if "/promotions/" in self.path and "watch=true" in self.path:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.end_headers()
-                self.close_connection = True
-                with suppress(OSError):
-                    watch(self, stop)
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type",
-                                                                              "accept")}
-            resp = upstream.request(self.command, kit.sim.url + self.path, data=body, headers=headers,
-                                    verify=kit.sim.ca_file, timeout=30)
-            self.send_response(resp.status_code)
-            for key in ("Content-Type", "Retry-After"):
-                if key in resp.headers:
-                    self.send_header(key, resp.headers[key])
-            self.send_header("Content-Length", str(len(resp.content)))
-            self.end_headers()
-            self.wfile.write(resp.content)
-
-        do_GET = do_POST = _handle  # noqa: N815
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "seen": seen}
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
-        upstream.close()
+    with WatchProxy(kit.sim.url, kit.sim.ca_file, watch) as proxy:
+        yield {"url": proxy.url, "seen": proxy.seen}
 
 
 def _promote(kit: Kit, proxy: dict, capsys: Any, *extra: str) -> tuple[int, str, float]:
@@ -127,3 +84,25 @@ def test_a_watch_line_over_a_mib_is_unreadable_and_the_follow_polls(tmp_path: Pa
     assert "polling instead" in out and "longer than 1 MiB" in out, out
     assert code == 3, out  # the Promotion never ends: the run's deadline, an error, never a pass
     assert took < 4 + 1.5 and "Traceback" not in out
+
+
+def test_a_trickling_watch_ends_at_the_promotion_timeout_and_a_get_reads_the_outcome(tmp_path: Path,
+                                                                                      capsys) -> None:
+    """`--promotion-timeout 8s` (the run's --timeout is far longer) ends the follow near 8 s although the
+    watch never completes a line, and the gate reads the Promotion (GET) before giving up: the Promotion
+    Succeeded in Kargo at ~4 s, so the gate reports it Succeeded. Old code: the watch was held only to the
+    run's --timeout (60 s here) and the Promotion was reported timed out or the run ended with exit 3."""
+    with kargo_sim("promote-ok", tmp_path) as kit, kargo_proxy(kit, trickle_forever_phase) as proxy:
+        began = time.monotonic()
+        code, out = kit.gate("promote", "--stage", "monitoring", "--freight", F2, "--no-verify",
+                             "--promotion-timeout", "8s", "--timeout", "60s", capsys=capsys,
+                             env={"KARGO_API_ADDRESS": proxy["url"]})
+        took = time.monotonic() - began
+        seen = list(proxy["seen"])
+    watch_at = next(t for t, _, path in seen if "watch=true" in path)
+    gets = [t for t, method, path in seen
+            if method == "GET" and "/promotions/" in path and "watch" not in path and t > watch_at]
+    assert gets, "the gate gave up without reading the Promotion"
+    assert took < 8 + 2.5, f"took {took:.1f}s under --promotion-timeout 8s"
+    assert code == 0, out
+    assert "Succeeded" in out and "Traceback" not in out

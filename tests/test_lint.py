@@ -274,7 +274,7 @@ def test_scaffold_output_validates_and_lints_clean_in_its_pipeline(tmp_path: Pat
     assert status.returncode == 0, status.stderr
     rows = {row["stage"]: row for row in json.loads(status.stdout)["stages"]}
     assert list(rows) == ["operators", "monitoring", "canary", "services"]  # in the pipeline, after monitoring
-    assert rows["canary"]["blocks_next_promotion"].startswith("no-freight-not-promoted")
+    assert rows["canary"]["blocks_next_promotion"]["rule"] == "no-freight-not-promoted"  # gate.status/v2
 
 
 def test_readme_lists_every_rule_with_the_anchor_sarif_links_to() -> None:

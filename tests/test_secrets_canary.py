@@ -112,7 +112,7 @@ def test_command_output_with_every_form_of_every_canary_is_masked(tmp: Path) -> 
             ]}}}}
     proc, texts = run_gate(tmp, json.dumps(spec))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "internal error" not in proc.stderr
+    assert "internal error" not in proc.stdout + proc.stderr
     assert "***" in texts[0]
     for text in texts:
         assert leaks(text) == [], text[:2000]

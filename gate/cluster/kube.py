@@ -88,6 +88,8 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     files = _kubeconfig_files(kubeconfig)
     flag = "--context" if context else "--kubeconfig"
     read = [_check_kubeconfig_file(path) for path in files]
+    for data in read:  # before either path reads it: any message may name the server
+        _register_clusters(data)
     from gate.cluster import lightclient
 
     if lightclient.wanted() and len(files) == 1:  # wanted() also refuses a GATE_KUBE_CLIENT typo (exit 2)
@@ -224,11 +226,23 @@ def register_secrets_only(kubeconfig: str | None = None) -> None:
             data, _ = load_yaml(path)
         except Exception:  # noqa: BLE001 - best effort, see above
             continue
+        _register_clusters(data)
         users = data.get("users") if isinstance(data, dict) else None
         for entry in users if isinstance(users, list) else []:
             user = entry.get("user") if isinstance(entry, dict) else None
             if isinstance(user, dict):
                 _register_user(user)
+
+
+def _register_clusters(data: Any) -> None:
+    """The credentials a cluster's server or proxy-url carries (`https://user:SECRET@host`, `?token=`)."""
+    clusters = data.get("clusters") if isinstance(data, dict) else None
+    for entry in clusters if isinstance(clusters, list) else []:
+        cluster = entry.get("cluster") if isinstance(entry, dict) else None
+        if isinstance(cluster, dict):
+            for key in ("server", "proxy-url"):
+                if isinstance(cluster.get(key), str):
+                    redact.register_url(cluster[key])
 
 
 def _register_user(user: dict) -> None:
@@ -261,7 +275,10 @@ def _register_file(path: str) -> None:
 
 
 def _register_credentials(cfg: Any) -> None:
-    """Every credential the kubeconfig gave: bearer token, basic-auth password, client key."""
+    """Every credential the kubeconfig gave: bearer token, basic-auth password, client key, and what its
+    server and proxy URLs carry."""
+    for url in (getattr(cfg, "host", None), getattr(cfg, "proxy", None)):
+        redact.register_url(url if isinstance(url, str) else None)
     for value in (cfg.api_key or {}).values():
         token = str(value or "")
         redact.register(token.removeprefix("Bearer ").strip())

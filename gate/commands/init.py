@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from gate.errors import ConfigError
+from gate.options import timeout_option
 from gate.spec.settings import DEFAULT_FILE, FLAG_KEYS, KEYS
 
 _FLAG_OF_KEY = {key: flag for flag, key in FLAG_KEYS.items()}  # kargo_project -> --project
@@ -38,6 +39,7 @@ def settings_flags(fn: Callable) -> Callable:
               help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
 @click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context.")
 @settings_flags
+@timeout_option
 def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: str, force: bool,
          kubeconfig: str | None, context: str | None, **values: str | None) -> None:
     """Write a commented starter gate.yaml and .gitops-config.yaml from what `gate discover` finds.
@@ -49,10 +51,13 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
     discovery, and with --offline the flags are all init knows.
     """
     from gate import init as starter
+    from gate.outfiles import check_target, write_all
     from gate.spec.discovery import discover
     from gate.spec.settings import load_settings
 
-    existing = [p for p in (spec_path, config_path) if os.path.exists(p)]
+    # Before anything is read: symlinks, FIFOs and devices are refused, never written through or opened.
+    targets = ((spec_path, "--spec"), (config_path, "--config"))
+    existing = [p for p, flag in targets if check_target(p, flag)]
     if existing and not force:
         raise ConfigError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
                           f"gate init writes new files only (pass --force to overwrite)", key="--force")
@@ -75,9 +80,7 @@ def init(offline: bool, stages: tuple[str, ...], spec_path: str, config_path: st
             click.echo(f"gate init: note: {note}", err=True)
     spec = starter.spec_text(drafts, settings, origin)
     config = starter.settings_text(settings, origin)
-    for path, text in ((config_path, config), (spec_path, spec)):
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    write_all([(config_path, "--config", config), (spec_path, "--spec", spec)])
     names = ", ".join(d.name for d in drafts)
     click.echo(f"wrote {spec_path} (stages: {names}) and {config_path}", err=True)
     click.echo(f"next: gate verify --stage {drafts[0].name} --levels 1", err=True)

@@ -13,6 +13,7 @@ import sys
 import click
 
 from gate.errors import EXIT_CLOSED, EXIT_PASS, ConfigError
+from gate.options import timeout_option
 
 
 @click.command()
@@ -32,6 +33,7 @@ from gate.errors import EXIT_CLOSED, EXIT_PASS, ConfigError
 @click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context.")
 @click.option("--config", envvar="GATE_CONFIG", type=click.Path(dir_okay=False),
               help="Settings file (for the Kargo project and Argo CD namespace with --cluster).")
+@timeout_option
 def lint(paths: tuple[str, ...], fmt: str, strict: bool, graph: str | None, foundation: tuple[str, ...],
          cluster: bool, project: str | None, kubeconfig: str | None, context: str | None,
          config: str | None) -> int:

@@ -19,8 +19,11 @@ from gate.options import RunOptions, common_options, interval_cb
 @common_options
 def status(watch: bool, interval: float, count: int, json_path: str | None, spec: str | None,
            junit: str | None, **common: object) -> None:
-    """The pipeline overview: current Freight, verification, health, last Promotion, Argo CD apps, and
-    what blocks the next promotion, for every Stage of the project.
+    """The pipeline overview: current Freight (and its age), verification, health, Ready, the last finished
+    Promotion, the running one (and for how long), Argo CD apps, and what blocks the next promotion, for
+    every Stage of the project. The table fits the terminal (long cells wrap; APPS, HEALTH, VERIFICATION,
+    LAST PROMOTION, READY are dropped in that order when it must); `--output json` is never cut
+    (schema: docs/status.schema.json).
 
     Exit codes: 0 shown, 2 usage, 3 could not read the Stages, 130 interrupted (--watch).
     """
@@ -31,7 +34,7 @@ def status(watch: bool, interval: float, count: int, json_path: str | None, spec
 def run_status(opts: RunOptions, *, watch: bool = False, interval: float = 5.0, count: int = 0) -> int:
     from gate.diagnose.gather import gather_views
     from gate.diagnose.run import connect_project, could_not_read
-    from gate.diagnose.status import pipeline_order, render_json, render_table, row
+    from gate.diagnose.status import cells, pipeline_order, render_json, render_table, stage_status
     from gate.entry import Interrupted
     from gate.errors import ConfigError, GateError
 
@@ -41,16 +44,21 @@ def run_status(opts: RunOptions, *, watch: bool = False, interval: float = 5.0, 
         raise
     except GateError as exc:
         return could_not_read(exc)
-    started, shown = time.monotonic(), 0
+    from gate.engine import deadlines
+
+    shown = 0
     in_place = watch and sys.stdout.isatty()
     try:
         while True:
+            began = time.monotonic()
             try:
                 _, views = gather_views(kube, ns)
             except GateError as exc:
                 return could_not_read(exc)
-            rows = [row(v) for v in pipeline_order(views)]
-            text = render_json(rows, project=ns.project_name) if opts.output == "json" else render_table(rows)
+            took = time.monotonic() - began
+            stages = [stage_status(v) for v in pipeline_order(views)]
+            doc = render_json(stages, project=ns.project_name, namespace=ns.project)
+            text = doc if opts.output == "json" else render_table([cells(s) for s in stages])
             if in_place:
                 click.echo("\x1b[H\x1b[2J", nl=False)  # home + clear: the table redraws where it was
             if watch:
@@ -60,11 +68,12 @@ def run_status(opts: RunOptions, *, watch: bool = False, interval: float = 5.0, 
             if opts.json_path and opts.output != "json":
                 from gate.reports.common import write_atomic
 
-                write_atomic(opts.json_path, render_json(rows, project=ns.project_name) + "\n")
+                write_atomic(opts.json_path, doc + "\n")
             shown += 1
+            wall = deadlines.run_wall()  # --timeout: every redraw reads under the run's wall
             if not watch or (count and shown >= count) or (
-                    opts.timeout and time.monotonic() - started + interval > opts.timeout):
-                return 0
+                    wall is not None and time.monotonic() + interval + took > wall):
+                return 0  # the next redraw would not finish before the wall: the last one shown stands
             if not in_place:
                 click.echo("")
             time.sleep(interval)

@@ -1,7 +1,7 @@
 """Every failing `verify`, `precheck` and `promote` carries its diagnosis (issue 10, item 3).
 
 When a run's verdict is FAIL, `attach()` reads what a person would fetch by hand and runs the same rules
-as `gate diagnose`: the Stage's decision tree (gate/diagnose/tree.py, on a full D1 gather of the Stage) and,
+as `gate diagnose`: the Stage's decision tree (gate/diagnose/tree.py and rules/, on a full D1 gather of the Stage) and,
 for a failing `pods`/`workloads` check, the pod leaves (gate/diagnose/workload.py) on the check's pods that
 are not Ready, their last log lines (`--previous` when the container died before) and their Warning events.
 
@@ -66,18 +66,38 @@ def attach(result: RunResult, kube: Any, settings: Any, stage: str, *, plan: Any
         result.notes.append("no diagnosis: the run's deadline had passed (raise --timeout to get one)")
         return
     budget = BUDGET if left is None else min(BUDGET, left)
+    ns = namespaces(settings, project)
+    stage, ns = kargo_target(row, plan, stage, ns)
     try:
         with deadlines.scope(time.monotonic() + budget):
-            view = build_view(kube, namespaces(settings, project), stage, row, plan, clusters)
+            view = build_view(kube, ns, stage, row, plan, clusters)
             report = stage_report(view, diagnose_failure(view))
     except Exception as exc:  # noqa: BLE001 - a failure to diagnose is a note, never a verdict
         result.notes.append(f"no diagnosis: {redact.cut(f'{type(exc).__name__}: {exc}', 300)}")
         return
     if not report.diagnoses:
+        why = report.unread.get("stages")
         result.notes.append("no diagnosis: no rule explains this failure"
-                            + (f" (could not read: {', '.join(sorted(report.unread))})" if report.unread else ""))
+                            + (f" (Stage {stage}: {why})" if why else "")
+                            + (f" (could not read: {', '.join(sorted(report.unread))})" if report.unread and not why
+                               else ""))
         return
     result.diagnosis = FailureDiagnosis(report, row.id, row.name)  # type: ignore[attr-defined]
+
+
+def kargo_target(row: CheckResult, plan: Any, stage: str, ns: Namespaces | None) -> tuple[str, Namespaces | None]:
+    """The Kargo Stage to diagnose: the one a failing `kargo_stage` check names (its `stage`, and its
+    `namespace`/`project` when set), not the spec's stage key (`uat-verify` may check Kargo Stage `uat`)."""
+    if row.kind != "kargo_stage" or plan is None:
+        return stage, ns
+    check = next((c.check for checks in plan.levels.values() for c in checks if c.id == row.id), None)
+    params = getattr(check, "params", None) or {}
+    named = getattr(check, "stage", None) or params.get("stage") or stage
+    where = params.get("namespace") or params.get("project")
+    if where and ns is not None:
+        ns = Namespaces(project=where, project_name=params.get("project") or where, argocd=ns.argocd,
+                        kargo_controller=ns.kargo_controller, argocd_controller=ns.argocd_controller)
+    return named, ns
 
 
 def namespaces(settings: Any, project: str | None = None) -> Namespaces | None:

@@ -206,6 +206,9 @@ class Gatherer:
         logs = self._parallel({p["metadata"]["name"]: lambda p=p: self._log(p, JOB_LOG_TAIL)
                                for p in v.job_pods}, v.unread)
         v.job_logs = {k: val for k, val in logs.items() if isinstance(val, str)}
+        empty = sorted({ns for ns, _ in empty_selectors(v.job_logs)})
+        got = self._parallel({f"pods/{ns}": lambda ns=ns: self.kube.list(PODS, ns) for ns in empty}, v.unread)
+        v.check_pods = {ns: got[f"pods/{ns}"] for ns in empty if f"pods/{ns}" in got}
 
 
 def gather_views(kube: KubeClient, ns: Namespaces, stage: str | None = None) -> tuple[Readings, list[View]]:
@@ -277,6 +280,20 @@ def job_refs(run: dict, default_ns: str) -> list[tuple[str, str]]:
                 if ref not in out:
                     out.append(ref)
     return out[-3:]  # the latest few measurements are enough to see why
+
+
+_EMPTY_CHECK = re.compile(r"\bin (?P<ns>[a-z0-9][a-z0-9-]*) \((?P<sel>[^()\s]+=[^()\s]+)\): observed 0/0")
+
+
+def empty_selectors(logs: dict[str, str]) -> list[tuple[str, str]]:
+    """(namespace, label selector) of the pod checks a verification Job's log says matched no pod at all
+    ("Pods running in NS (SELECTOR): observed 0/0 ready", the gate's own report line)."""
+    out: list[tuple[str, str]] = []
+    for text in logs.values():
+        for m in _EMPTY_CHECK.finditer(text):
+            if (m.group("ns"), m.group("sel")) not in out:
+                out.append((m.group("ns"), m.group("sel")))
+    return out
 
 
 def stage_lines(lines: list[str], stage: str) -> list[str]:

@@ -89,12 +89,43 @@ def block(r: StageReport) -> str:
     return redact("\n".join(lines))
 
 
+def cluster_groups(reports: list[StageReport]) -> list[list[StageReport]]:
+    """Reports in order, those whose root cause spans the cluster (the same rule and text, scope "cluster",
+    e.g. the Kargo controller down) gathered into one group at the place of the first."""
+    groups: list[list[StageReport]] = []
+    by_cause: dict[tuple[str, str], list[StageReport]] = {}
+    for r in reports:
+        c = r.cause
+        key = (c.rule, c.root_cause) if c is not None and c.scope == "cluster" else None
+        if key is not None and key in by_cause:
+            by_cause[key].append(r)
+            continue
+        groups.append([r])
+        if key is not None:
+            by_cause[key] = groups[-1]
+    return groups
+
+
 def render_text(reports: list[StageReport]) -> str:
     shown = [r for r in order(reports) if r.diagnoses or r.incomplete]
     fine = [r for r in order(reports) if r not in shown]
     if len(reports) == 1:
         return block(reports[0]) + "\n"
-    parts = [block(r) for r in shown]
+    parts = []
+    for group in cluster_groups(shown):
+        if len(group) == 1:
+            parts.append(block(group[0]))
+            continue
+        names = ", ".join(r.stage for r in group)
+        text = block(group[0]).replace(f"Stage: {group[0].stage}\n",
+                                       f"Stages: {names} (one cause for the whole cluster)\n", 1).replace(
+            "\nPhase: ", f"\nPhase ({group[0].stage}): ", 1).replace("\nHealth: ", f"\nHealth ({group[0].stage}): ", 1)
+        for r in group[1:]:
+            notes = [d for d in r.diagnoses if d is not r.cause]
+            if notes:
+                text += f"\n\nStage {r.stage}, also detected:\n" + "\n".join(
+                    f"  - [{d.rule}] {d.root_cause}\n    fix: {'; '.join(d.fix)}" for d in notes)
+        parts.append(redact(text))
     if fine:
         parts.append("Fine (Ready, nothing detected): " + ", ".join(r.stage for r in fine))
         unread = {src: why for r in fine for src, why in r.unread.items()}

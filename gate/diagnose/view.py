@@ -33,6 +33,8 @@ class View:
     jobs: list[dict] = field(default_factory=list)  # Jobs of the latest AnalysisRun
     job_pods: list[dict] = field(default_factory=list)
     job_logs: dict[str, str] = field(default_factory=dict)  # pod name -> last lines
+    check_pods: dict[str, list[dict]] = field(default_factory=dict)  # namespace -> pods, where a verification
+    # Job's pod check matched nothing (to name a near-miss selector)
     events: list[dict] = field(default_factory=list)  # Warning events in the project namespace
     controllers: dict[str, list[dict]] = field(default_factory=dict)  # component -> pods
     controller_log: list[str] = field(default_factory=list)  # Kargo controller lines naming the Stage

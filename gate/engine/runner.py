@@ -111,9 +111,10 @@ def _action(check: Check, obs: Observation | None, status: Status) -> str:
         return obs.hint
 
 
-@dataclass
+@dataclass(eq=False)
 class CheckState:
-    """One check's polling state within a level."""
+    """One check's polling state within a level. Compared by identity: the runner's sets of states must
+    cost O(1) a lookup, not a field-by-field __eq__ (which made a round quadratic in the checks)."""
 
     planned: PlannedCheck
     started: float
@@ -290,7 +291,8 @@ class Runner:
             late = [s for s in due if s.deadline - now < deadlines.MIN_REQUEST]
             for state in late:
                 self._after_attempt(state)
-            due = [s for s in due if s not in late]
+            gone = set(late)
+            due = [s for s in due if s not in gone]
             if not due:
                 return
         self.rounds += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,7 @@ class KargoConfig:
         if address and not token and "token_file" not in kw:
             token = _pod_token(kw)
         redact.register(token)
+        redact.register_url(address)  # https://user:TOKEN@kargo… or …?token=
         return cls(address=address, token=token, **kw)
 
     @property
@@ -487,6 +489,7 @@ def _sse_lines(raw: Any, what: str, *, silence: float) -> Iterator[str]:
     deadline (deadlines.read_piece) with at most `silence` seconds between pieces. A line longer than
     MAX_SSE_LINE is an unreadable answer, never a buffer that grows until the stream ends."""
     line = bytearray()
+    begun: float | None = None  # when the line now arriving began: one that trickles for `silence` is unreadable
     while True:
         piece = deadlines.read_piece(raw, what, wait=silence)
         if not piece:
@@ -505,7 +508,14 @@ def _sse_lines(raw: Any, what: str, *, silence: float) -> Iterator[str]:
                 break
             yield _text(line)
             line.clear()
+            begun = None
             start = end + 1
+        if line and begun is None:
+            begun = time.monotonic()
+        elif line and begun is not None and time.monotonic() - begun > silence:
+            raw.close()
+            raise answers.UnreadableAnswer(
+                f"{what}: unreadable answer: a line still incomplete after {silence:.0f}s")
 
 
 def _text(line: bytearray) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from gate.engine import deadlines
 from gate.engine.durations import format as fmt_duration
 from gate.errors import GateError, TransientError
 from gate.kargo import stages as st
@@ -95,10 +96,18 @@ def follow_promotion(
         return finished
 
     if watch and hasattr(reader, "watch_promotion") and not getattr(reader, "connect", False):
+        # The watch is held to this follow's own deadline (--promotion-timeout), not only the run's wall:
+        # a stream that trickles in without completing a line ends there, and the GET below still reads
+        # the Promotion before the gate gives up on it.
         try:
-            for obj in reader.watch_promotion(project, name, timeout=max(1.0, min(30.0, timeout))):
-                if seen(obj) or clock() >= deadline:
-                    break
+            with deadlines.scope(start + timeout if clock is time.monotonic else None):
+                for obj in reader.watch_promotion(project, name, timeout=max(1.0, min(30.0, timeout))):
+                    if seen(obj) or clock() >= deadline:
+                        break
+        except deadlines.DeadlineExceeded as exc:
+            if deadlines.passed():
+                raise  # the run's wall, not this follow's: nothing is left for a GET either
+            note(f"watch of {name} ended ({exc}); reading the Promotion instead")
         except TransientError as exc:
             note(f"watch of {name} ended ({exc}); polling instead")
     while not seen(reader.get_promotion(project, name)) and clock() < deadline:

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 
 from gate.engine.durations import format as fmt_duration
 from gate.kargo import stages as st
+from gate.kargo.availability import availability, requested
 from gate.kargo.client import TERMINAL_PHASES
-from gate.kargo.freight import is_available, soak_left
 from gate.kargo.readings import APPS, FREIGHT, PROMOTIONS, TARGET, TASKS, UPSTREAMS, Readings
 from gate.kargo.rows import row
-from gate.kargo.steps import is_control_flow
 from gate.model import CheckResult, Status
 
 
@@ -126,11 +125,14 @@ def _creation_then_name(promo: dict) -> tuple[datetime, str]:
     return created or datetime.min.replace(tzinfo=UTC), promo["metadata"]["name"]
 
 
+def newest_terminal(promos: list[dict], freight: str) -> dict | None:
+    """The newest terminal Promotion of this Freight (`gate diagnose` marks a retry by the same answer)."""
+    terminal = [p for p in promos if phase_of(p) in TERMINAL_PHASES and promotion_freight(p) == freight]
+    return max(terminal, key=_creation_then_name) if terminal else None
+
+
 def no_failed_promotion(r: Readings, flags: Flags) -> Verdict:
-    terminal = [
-        p for p in r.promotions if phase_of(p) in TERMINAL_PHASES and promotion_freight(p) == r.freight_name
-    ]
-    newest = max(terminal, key=_creation_then_name) if terminal else None
+    newest = newest_terminal(r.promotions, r.freight_name)
     label = r.selection.label
     if newest is None or phase_of(newest) == "Succeeded":
         return Verdict(
@@ -149,83 +151,36 @@ def no_failed_promotion(r: Readings, flags: Flags) -> Verdict:
     )
 
 
-def _request(r: Readings) -> dict:
-    origin = (r.freight.get("origin") or {}).get("name")
-    return next(
-        (
-            q
-            for q in (r.target.get("spec") or {}).get("requestedFreight") or []
-            if (q.get("origin") or {}).get("name") == origin
-        ),
-        {},
-    )
-
-
 def upstream_verified(r: Readings, flags: Flags) -> Verdict:
-    current, how_current = st.verified_now(r.target, r.freight_name)
-    if current:  # the upstream may have moved on since; what matters is that the target verified it
-        return Verdict(Status.PASS, f"already current and verified in the target ({how_current})")
+    """gate.kargo.availability decides (the same answer `gate diagnose` suggests Freight by); this adds the
+    hints."""
+    got = availability(r.target, r.freight, r.upstreams, r.now)
+    if got.ok or got.current:
+        return Verdict(Status.PASS, got.text)
     sel, stage_name = r.selection, r.stage
-    available, why = is_available(r.target, r.freight, r.now)
-    sources = _request(r).get("sources") or {}
-    ups = sources.get("stages") or []
-    if not available:
-        left = soak_left(r.target, r.freight, r.now)
-        if left is not None:
-            hint = (
-                f"Do not promote yet: {sel.label} must soak {fmt_duration(left)} more "
-                f"({sources.get('requiredSoakTime')} required in {', '.join(ups)}); promote after that, or "
-                f"approve it for {stage_name} (`kargo approve --project {r.project} --freight {sel.name} "
-                f"--stage {stage_name}`), which bypasses the soak time"
-            )
-        else:
-            hint = (
-                f"Verify {sel.label} upstream ({', '.join(ups) or 'its source'}) or "
-                "approve it for this Stage before promoting"
-            )
-        return Verdict(Status.FAIL, f"not available to {stage_name}: {why}", hint=hint)
-    if not ups or sources.get("direct") or "approved" in why:
-        return Verdict(Status.PASS, why)
-    strict = [_strict_upstream(r, _request(r), up) for up in ups]
-    need_all = (sources.get("availabilityStrategy") or "OneOf") == "All"
-    ok = all(v for v, _ in strict) if need_all else any(v for v, _ in strict)
-    text = "; ".join(t for _, t in strict)
-    if ok:
-        return Verdict(Status.PASS, f"{text}; Kargo: {why}")
-    return Verdict(
-        Status.FAIL,
-        text,
-        hint=f"Wait for (or re-run) verification of {sel.label} in {', '.join(ups)}; a failed latest "
-        "verification upstream blocks promotion even though Kargo's verifiedIn is sticky",
-        about=next(up for up, (v, _) in zip(ups, strict, strict=True) if not v),  # its diagnosis explains it
-    )
-
-
-def _strict_upstream(r: Readings, request: dict, up: str) -> tuple[bool, str]:
-    """One upstream, strictly. Holding the Freight: its latest verification must be Successful (Kargo's
-    Verified and verifiedIn are sticky: regular_stages.go:1103-1121). A control-flow Stage holds nothing
-    and writes verifiedIn itself (control_flow_stages.go:373, 391-418); an upstream that has moved on
-    keeps verifiedIn (freight_types.go:147-154): for those, verifiedIn plus soak decides, as Kargo's
-    availability does (stage_types.go:174-207)."""
-    upstage, name = r.upstreams[up], r.freight_name
-    if not is_control_flow(upstage) and st.holds(upstage, name):
-        return st.verified_now(upstage, name)
-    one = {
-        "metadata": {"name": r.stage},
-        "spec": {"requestedFreight": [{**request, "sources": {**(request.get("sources") or {}),
-                                                              "stages": [up], "direct": False}}]},
-    }
-    ok, why = is_available(one, r.freight, r.now)
-    since = (((r.freight.get("status") or {}).get("verifiedIn") or {}).get(up) or {}).get("verifiedAt")
-    if is_control_flow(upstage):
-        head = f"{up} is a control-flow Stage (no promotion steps; Kargo marks Freight verifiedIn itself)"
+    sources = requested(r.target, r.freight).get("sources") or {}
+    ups = list(got.upstreams)
+    if got.blocking:
+        return Verdict(
+            Status.FAIL,
+            got.text,
+            hint=f"Wait for (or re-run) verification of {sel.label} in {', '.join(ups)}; a failed latest "
+            "verification upstream blocks promotion even though Kargo's verifiedIn is sticky",
+            about=got.blocking,  # its diagnosis explains it
+        )
+    if got.soak_left is not None:
+        hint = (
+            f"Do not promote yet: {sel.label} must soak {fmt_duration(got.soak_left)} more "
+            f"({sources.get('requiredSoakTime')} required in {', '.join(ups)}); promote after that, or "
+            f"approve it for {stage_name} (`kargo approve --project {r.project} --freight {sel.name} "
+            f"--stage {stage_name}`), which bypasses the soak time"
+        )
     else:
-        current = ", ".join(map(st.short, st.freight_names(st.current_collection(upstage)))) or "nothing"
-        verb = "has moved on to" if st.in_history(upstage, name) else "does not hold it, holds"
-        head = f"{up} {verb} {current}"
-    if not ok:
-        return False, f"{head}; {why}"
-    return True, f"{head}; verifiedIn[{up}]" + (f" (since {since})" if since else "") + " decides"
+        hint = (
+            f"Verify {sel.label} upstream ({', '.join(ups) or 'its source'}) or "
+            "approve it for this Stage before promoting"
+        )
+    return Verdict(Status.FAIL, got.text, hint=hint)
 
 
 def _app_state(app: dict) -> tuple[bool, str]:

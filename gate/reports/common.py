@@ -149,7 +149,7 @@ def all_rows(result: RunResult) -> Iterator[tuple[str, CheckResult]]:
             yield section.title, row
 
 
-def check_report_path(path: str | os.PathLike[str], flag: str = "") -> None:
+def check_report_path(path: str | os.PathLike[str], flag: str = "", what: str = "report path") -> None:
     """Before the run: a report goes to a regular file or a new one in a directory the gate can write.
 
     A symlink, a device (/dev/full), a FIFO or a directory at the path, or a directory where no file can
@@ -161,17 +161,17 @@ def check_report_path(path: str | os.PathLike[str], flag: str = "") -> None:
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise ConfigError(f"report path cannot be used: {exc.strerror or exc}", **where) from None
+        raise ConfigError(f"{what} cannot be used: {exc.strerror or exc}", **where) from None
     if info is not None:
         if stat.S_ISLNK(info.st_mode):
-            raise ConfigError("report path is a symbolic link; reports are written only to regular files "
+            raise ConfigError(f"{what} is a symbolic link; the gate writes only to regular files "
                               "(remove the link or choose another path)", **where)
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"report path is {_kind(info.st_mode)}, not a regular file", **where)
+            raise ConfigError(f"{what} is {_kind(info.st_mode)}, not a regular file", **where)
     parent = _existing_ancestor(target.parent)
     if not parent.is_dir():
-        raise ConfigError(f"report path cannot be created: {parent} is not a directory", **where)
-    _probe(parent, where)  # what write_atomic will need: create a file there (or the missing directories)
+        raise ConfigError(f"{what} cannot be created: {parent} is not a directory", **where)
+    _probe(parent, where, what)  # what write_atomic will need: create a file there (or the missing directories)
 
 
 def _kind(mode: int) -> str:
@@ -193,12 +193,12 @@ def _existing_ancestor(directory: Path) -> Path:
     return current
 
 
-def _probe(directory: Path, where: dict) -> None:
+def _probe(directory: Path, where: dict, what: str = "report path") -> None:
     """Create and remove a temp file where the report's temp file will go (what write_atomic needs)."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".gate-probe.", dir=directory)
     except OSError as exc:
-        raise ConfigError(f"report path cannot be written: no file can be created in {directory} "
+        raise ConfigError(f"{what} cannot be written: no file can be created in {directory} "
                           f"({exc.strerror or exc})", **where) from None
     os.close(fd)
     Path(tmp).unlink(missing_ok=True)

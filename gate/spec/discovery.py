@@ -17,6 +17,7 @@ import click
 from gate.cluster.kube import KindNotServed
 from gate.cluster.resources import APPLICATIONS, INGRESSES, NAMESPACES, PODS, PROJECTS, STAGES, WAREHOUSES, Resource
 from gate.errors import ConfigError, PermissionDenied
+from gate.options import timeout_option
 from gate.redact import redact
 from gate.reports.common import check_report_path, write_atomic
 from gate.spec.settings import DEFAULT_FILE, KEYS, Settings, load_settings
@@ -200,6 +201,7 @@ def write_settings(settings: Settings, path: str) -> list[str]:
               help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
 @click.option("--context", envvar="GATE_CONTEXT", help="Kubeconfig context.")
 @click.option("--project", envvar="GATE_PROJECT", help="Kargo project.")
+@timeout_option
 def discover_command(write: bool, config: str | None, kubeconfig: str | None, context: str | None,
                      project: str | None) -> None:
     """Print each setting, its value and where it came from; missing ones are looked up in the cluster."""

@@ -20,7 +20,7 @@ from gate.engine import durations
 from gate.engine.plan import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_TIMEOUT, Plan, PlannedCheck
 from gate.errors import ConfigError
 from gate.spec.settings import KEY_OF_VARIABLE, Settings, did_you_mean
-from gate.spec.yamlpos import Path, Positions, format_path
+from gate.spec.yamlpos import Limits, Path, Positions, format_path
 from gate.spec.yamlpos import load as load_yaml
 
 DEFAULT_SPEC = "gate.yaml"
@@ -254,6 +254,11 @@ def _missing_setting_error(var: str, path: Path, sub: _Substitution, settings: S
     return err
 
 
+# A spec of 20,000 checks is ~60,000 values; one of 50,000 stages is refused before it is parsed (it took
+# 10.7 s and 260 MB to refuse after composing it).
+SPEC_LIMITS = Limits(max_nodes=100_000)
+
+
 # -- loading ---------------------------------------------------------------------------------------
 def load_spec(path: str | None, settings: Settings, *,
               resolve_missing: Callable[[set[str]], Settings] | None = None,
@@ -270,7 +275,7 @@ def load_spec(path: str | None, settings: Settings, *,
         hint = "" if path else " (pass --spec, or create gate.yaml)"
         what = "not a regular file" if os.path.exists(file) else "spec file not found"
         raise ConfigError(f"{what}{hint}", file=file, key="--spec" if path else None)
-    raw, positions = load_yaml(file)
+    raw, positions = load_yaml(file, SPEC_LIMITS)
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"expected a mapping, got {_kind(raw)}; a gate spec is a mapping with `stages:`", file=file,
                           line=positions.line(()))
@@ -281,11 +286,13 @@ def load_spec(path: str | None, settings: Settings, *,
     scope: Path | None = None if stage is None else ("stages", stage)
     sub = _Substitution(settings.variables(), env, file, positions, scope)
     data = sub.apply(raw)
+    _register_urls(data)  # before any message may quote one
     problems = sub.errors + all_errors(data, schema, file, positions, skip=sub.tainted)
     problems += [ConfigError(f"environment variable {name} is not set (used as ${{env:{name}}})",
                              file=file, line=positions.line(where), key=format_path(where))
                  for name, where in sorted(sub.missing_env.items(), key=lambda i: positions.line(i[1]) or 0)]
     raise_all(problems, file)
+    _register_identifiers(raw, data, settings)
     if sub.missing_vars:
         keys = {KEY_OF_VARIABLE[v] for v in sub.missing_vars}
         discovered = resolve_missing is not None
@@ -296,6 +303,7 @@ def load_spec(path: str | None, settings: Settings, *,
                    for var, where in still.items()], file)
         sub = _Substitution(settings.variables(), env, file, positions, scope)
         data = sub.apply(raw)
+        _register_urls(data)
         raise_all(all_errors(data, schema, file, positions, skip=sub.tainted), file)
     spec = _build(data, file, positions, settings, kinds)
     for name, where in sub.used:
@@ -303,6 +311,65 @@ def load_spec(path: str | None, settings: Settings, *,
             spec.references.setdefault(str(where[1]), set()).add(name)
     spec.unfilled = {str(where[1]) for where in sub.tainted if len(where) > 1 and where[0] == "stages"}
     return spec
+
+
+def _register_urls(data: Any) -> None:
+    """Every URL the spec holds (a check's url, a header, a command argument): its userinfo and credential
+    query values are secrets (redact.register_url)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "://" in item:
+                redact.register_url(item)
+        elif isinstance(item, dict):
+            stack += list(item.values())
+        elif isinstance(item, list):
+            stack += item
+
+
+# Check parameters that name objects, keys and places: the gate prints them, and they are not secret.
+IDENTIFIER_KEYS = frozenset({"namespace", "name", "names", "keys", "stage", "project", "service", "selector",
+                             "host", "apps", "app", "crds"})
+
+
+def _register_identifiers(raw: Any, data: Any, settings: Settings) -> None:
+    """Names the gate prints (redact.register_identifier), so a short secret value is not masked inside
+    them: the stage names, the settings' values, and each check's identifying parameters, except any
+    written with `${env:…}` (its value may be a secret, or part of one)."""
+    from gate.spec.settings import NAME_RULES
+
+    for key in NAME_RULES:  # namespaces, project, warehouse, domain (not ssh_command: free text)
+        redact.register_identifier(settings.get(key))
+    raw_stages = raw.get("stages") if isinstance(raw, dict) else None
+    for name, body in ((data or {}).get("stages") or {}).items():
+        redact.register_identifier(str(name))
+        raw_body = (raw_stages or {}).get(name) if isinstance(raw_stages, dict) else None
+        for number, items in ((body or {}).get("levels") or {}).items():
+            raw_items = ((raw_body or {}).get("levels") or {}).get(number) if isinstance(raw_body, dict) else None
+            for i, item in enumerate(items or []):
+                raw_item = raw_items[i] if isinstance(raw_items, list) and i < len(raw_items) else None
+                for kind, params in (item or {}).items():
+                    raw_params = raw_item.get(kind) if isinstance(raw_item, dict) else None
+                    _register_params(params, raw_params)
+
+
+def _register_params(params: Any, raw: Any) -> None:
+    if isinstance(params, list):  # a shorthand list of names (crds, argocd_apps)
+        pairs = [(v, raw[i] if isinstance(raw, list) and i < len(raw) else None) for i, v in enumerate(params)]
+    elif isinstance(params, dict):
+        pairs = [(v, (raw or {}).get(k) if isinstance(raw, dict) else None)
+                 for k, v in params.items() if k in IDENTIFIER_KEYS]
+    else:
+        pairs = [(params, raw)]
+    for value, written in pairs:
+        values = value if isinstance(value, list) else [value]
+        texts = written if isinstance(written, list) else [written]
+        if any(isinstance(t, str) and "${env:" in t.replace(" ", "") for t in texts) or written is None:
+            continue  # from the environment (or not found in the file as written): never protected
+        for item in values:
+            if isinstance(item, str):
+                redact.register_identifier(item)
 
 
 MAX_ERRORS = 20  # spec problems listed in one run; the rest are counted

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -170,6 +171,8 @@ def load_settings(path: str | None, flags: Mapping[str, str | None],
         flag = next((f for f, k in FLAG_KEYS.items() if k == key), key.replace("_", "-"))
         layers[key] = (value, f"flag --{flag}", _RANK["flag"])
 
+    for key, (value, source, _) in layers.items():
+        _check_value(key, value, source, file)
     _link_project_and_namespace(layers, file_values)
     settings = Settings(file=file, file_keys=set(file_values))
     for key, (value, source, _) in layers.items():
@@ -198,6 +201,32 @@ def _note_ssh_command(source: str) -> None:
     import sys
 
     sys.stderr.write("gate: note: " + SSH_COMMAND_NOTE.format(source=source) + "\n")
+# What each name-like setting must be (gate/cluster/resources.py): a value such as `${` reached a check as
+# an "internal error in kargo_stage check: ConfigError" instead of naming the file and line at load.
+NAME_RULES: dict[str, bool] = {  # key -> a DNS-1123 label (True) or subdomain (False)
+    "kargo_namespace": True, "kargo_controller_namespace": True, "argocd_namespace": True,
+    "argocd_controller_namespace": True, "monitoring_namespace": True, "app_namespace": True,
+    "kargo_project": True, "warehouse_name": False, "domain": False,
+}
+
+
+def _check_value(key: str, value: str, source: str, file: str | None) -> None:
+    """A name-like setting that cannot be one is exit 2 naming where it came from (file:line, the
+    GATE_* variable or the flag)."""
+    from gate.cluster.resources import check_name
+
+    if key not in NAME_RULES:
+        return
+    try:
+        # a domain is a host name in any case, perhaps with a port (grafana.${DOMAIN} in a URL)
+        name = re.sub(r":\d{1,5}$", "", value.lower()) if key == "domain" else value
+        check_name(name, key, label=NAME_RULES[key])
+    except ConfigError as exc:
+        if source.startswith("file "):
+            line = int(source.rsplit(":", 1)[1])
+            raise ConfigError(exc.detail, file=file, line=line or None, key=key) from None
+        where = source.split(" ", 1)[1] if " " in source else source
+        raise ConfigError(exc.detail, key=where) from None  # the GATE_* variable or the flag
 
 
 def _link_project_and_namespace(layers: dict[str, tuple[str, str, int]], file_values: dict[str, str]) -> None:
