@@ -296,8 +296,8 @@ class Runner:
             if not due:
                 return
         self.rounds += 1
-        views: dict[str | None, Any] = {}  # one ClusterView per cluster this round
-        futures = [(s, pool.submit(self._attempt, s, self._clients(s, views))) for s in due]
+        round_clients: dict[str | None, Clients] = {}  # one ClusterView (and Clients) per cluster this round
+        futures = [(s, pool.submit(self._attempt, s, self._clients(s, round_clients))) for s in due]
         for state, future in futures:
             try:
                 future.result(timeout=self._patience(state))
@@ -309,21 +309,21 @@ class Runner:
                 continue
             self._after_attempt(state)
 
-    def _clients(self, state: CheckState, views: dict[str | None, Any]) -> Clients:
-        """The clients of the check's cluster, one ClusterView per cluster per round (shared by the round's
-        checks there)."""
-        from gate.cluster.destinations import clients_for
-
+    def _clients(self, state: CheckState, made: dict[str | None, Clients]) -> Clients:
+        """The clients of the check's cluster: one ClusterView per cluster per round, shared by the round's
+        checks there (`made`: this round's, by cluster key)."""
         ref = state.planned.cluster
         dest = self.clusters.get(ref.key) if ref is not None else None
         key = ref.key if dest is not None else None
-        if key not in views:
+        if key not in made:
+            from gate.cluster.destinations import clients_for
+
             kube = dest.kube if dest is not None else self.kube
-            views[key] = ClusterView(kube, self._watches_for(key, dest)) if kube is not None else None
-        clients = clients_for(self.clients, dest, views[key])
-        if dest is not None and dest.error is not None:
-            clients.extra = {**clients.extra, "cluster_error": dest.error}
-        return clients
+            view = ClusterView(kube, self._watches_for(key, dest)) if kube is not None else None
+            made[key] = clients = clients_for(self.clients, dest, view)
+            if dest is not None and dest.error is not None:
+                clients.extra = {**clients.extra, "cluster_error": dest.error}
+        return made[key]
 
     def _watches_for(self, key: str | None, dest: Any) -> watching.Watches | None:
         """The watches of the check's cluster: the control plane's, or a destination's own (lists from its
