@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_runner_scale import main as scale_main  # noqa: E402
+from gate.checks.base import Clients  # noqa: E402
 
-from checks.base import Clients  # noqa: E402
 from gate.cluster.kube import connect  # noqa: E402
 from gate.engine.plan import Plan  # noqa: E402
 from gate.engine.runner import Runner  # noqa: E402

@@ -17,8 +17,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checks.base import Clients  # noqa: E402
-from checks.http import Http  # noqa: E402
+from gate.checks.base import Clients  # noqa: E402
+from gate.checks.http import Http  # noqa: E402
+
 from gate.engine.plan import PlannedCheck  # noqa: E402
 from gate.engine.runner import Runner  # noqa: E402
 from gate.httpclient import HttpClient  # noqa: E402

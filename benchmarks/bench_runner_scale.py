@@ -12,8 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checks.base import Clients  # noqa: E402
-from checks.tcp import Tcp  # noqa: E402
+from gate.checks.base import Clients  # noqa: E402
+from gate.checks.tcp import Tcp  # noqa: E402
+
 from gate.engine import deadlines  # noqa: E402
 from gate.engine.plan import Plan, PlannedCheck  # noqa: E402
 from gate.engine.runner import Runner  # noqa: E402

@@ -1,21 +1,25 @@
-"""Start-up figures (run by hand: `python3 benchmarks/bench_startup.py [--runs N]`). Prints, against the
-simulator, for the 12-call `dev` stage and a 40-check stage:
+"""Start-up figures: `python3 benchmarks/bench_startup.py [--kubeconfig K] [--pairs N] [--no-load]`.
 
-- the gate's wall time as a whole process (`python -m gate verify`, median of N runs), with the simulator's
-  plain token kubeconfig read by the light path and, for comparison, through the kubernetes library
-  (GATE_KUBE_CLIENT=library),
-- the wall time of the operations guide's way, one `kubectl` call per check (median of N runs of the script),
-- their ratio, and the API requests each made (from the simulator's request log);
+Against the server of `--kubeconfig` (a real kube-apiserver: benchmarks/README.md; its data put there by
+benchmarks/load.py, which this script calls unless --no-load), or by default the simulator started in this
+process and loaded the same way. It prints which server it measured and which extras the gate has, then,
+for the default install first (and with the extras, when installed), gate and kubectl interleaved pair by
+pair (benchmarks/benchlib.py) with the median of the per-pair ratios and their min and max, for:
 
-then the `gate --version` time, the floor (Python's start and `import kubernetes.config` alone, against the
-12-call script), and the ten costliest top-level imports of `gate verify` (`-X importtime`).
-kubectl is Debian's /usr/bin/kubectl (or the one on PATH) with the simulator's kubeconfig; without it
-the kubectl columns are left out.
+- the 7-check `dev` stage (the demo's Level 1) against the operations guide's 12 kubectl calls;
+- the same beside 2,000 Argo CD Applications in `argocd` (the named apps must be read by name);
+- a 40-check stage of 40 distinct objects (20 Applications, 10 Secrets, 10 Deployments, each named by
+  its own check) against one kubectl call per check;
+
+then `gate --version`, the floor (Python's start and `import kubernetes.config`), and the ten costliest
+top-level imports of `gate verify` (`-X importtime`). The gate runs `gate verify` as a user would, RBAC
+preflight included. kubectl is /usr/bin/kubectl (or the one on PATH), with the same kubeconfig.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -25,11 +29,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
 import bench_masking  # noqa: E402
+import benchlib  # noqa: E402
+import load  # noqa: E402
 
 from gate.sim.server import start  # noqa: E402
 
@@ -61,26 +70,14 @@ DEV_KUBECTL = [
     ["get", "freights.kargo.akuity.io", "-n", "platform"],
 ]
 
-# Ten check shapes (as benchmarks/bench_engine.py), four of each: forty checks; each with its kubectl calls.
-SHAPES: list[tuple[str, list[list[str]]]] = [
-    (f'pods: {{namespace: {MON}, selector: "app.kubernetes.io/part-of=kube-prometheus-stack"}}',
-     [["get", "pods", "-n", MON, "-l", "app.kubernetes.io/part-of=kube-prometheus-stack"]]),
-    (f'pods: {{namespace: {MON}, selector: "app.kubernetes.io/name=loki"}}',
-     [["get", "pods", "-n", MON, "-l", "app.kubernetes.io/name=loki"]]),
-    (f"workloads: {{namespace: {MON}}}", [["get", "deployments,statefulsets,daemonsets", "-n", MON]]),
-    ("crds: [prometheuses.monitoring.coreos.com]", [["get", "crd", "prometheuses.monitoring.coreos.com"]]),
-    ("crds: [stages.kargo.akuity.io, freights.kargo.akuity.io]",
-     [["get", "crd", "stages.kargo.akuity.io", "freights.kargo.akuity.io"]]),
-    (f"secret: {{namespace: {MON}, name: grafana-admin, keys: [admin-user]}}",
-     [["get", "secret", "-n", MON, "grafana-admin"]]),
-    (f"pvcs: {{namespace: {MON}}}", [["get", "pvc", "-n", MON]]),
-    ("argocd_apps: [kube-prometheus-stack, loki]",
-     [["get", "applications.argoproj.io", "-n", "argocd", "kube-prometheus-stack", "loki"]]),
-    ("argocd_apps: [cert-manager]", [["get", "applications.argoproj.io", "-n", "argocd", "cert-manager"]]),
-    ("kargo_stage: {stage: monitoring}", [["get", "stages.kargo.akuity.io", "-n", "platform", "monitoring"]]),
-]
-FORTY_CHECKS = [shape for shape, _ in SHAPES] * 4
-FORTY_KUBECTL = [call for _, calls in SHAPES for call in calls] * 4
+# Forty distinct objects, each named by its own check (benchmarks/load.py --apps 2000 --named 10 loads them).
+FORTY_CHECKS = ([f"argocd_apps: [app-{i}]" for i in range(20)]
+                + [f"secret: {{namespace: {MON}, name: bench-secret-{i}, keys: [token]}}" for i in range(10)]
+                + [f"workloads: {{namespace: {MON}, names: [bench-deploy-{i}], kinds: [Deployment]}}"
+                   for i in range(10)])
+FORTY_KUBECTL = ([["get", "applications.argoproj.io", "-n", "argocd", f"app-{i}"] for i in range(20)]
+                 + [["get", "secret", "-n", MON, f"bench-secret-{i}"] for i in range(10)]
+                 + [["get", "deployment", "-n", MON, f"bench-deploy-{i}"] for i in range(10)])
 
 
 def write_spec(directory: str, stage: str, checks: list[str]) -> str:
@@ -97,17 +94,18 @@ def timed(run) -> float:  # noqa: ANN001 - a zero-argument callable
     return time.perf_counter() - started
 
 
-def gate_verify(spec: str, stage: str, kubeconfig: str, library: bool = False) -> None:
-    """One `gate verify`; `library`: the kubeconfig read through the kubernetes package
-    (GATE_KUBE_CLIENT=library) instead of the light path (gate/cluster/lightclient.py)."""
-    env = {k: v for k, v in os.environ.items() if k != "GATE_KUBE_CLIENT"}
+def gate_verify(spec: str, stage: str, kubeconfig: str, env: dict[str, str] | None = None,
+                library: bool = False) -> None:
+    """One `gate verify` in `env` (benchlib.installs()); `library`: the kubeconfig read through the
+    kubernetes package (GATE_KUBE_CLIENT=library) instead of the light path (gate/cluster/lightclient.py)."""
+    env = {k: v for k, v in (env or os.environ).items() if k != "GATE_KUBE_CLIENT"}
     if library:
         env["GATE_KUBE_CLIENT"] = "library"
     proc = subprocess.run([sys.executable, "-m", "gate", "verify", "--stage", stage, "--spec", spec,
                            "--config", CONFIG, "--kubeconfig", kubeconfig, "--output", "json"],
                           cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
-        raise SystemExit(f"gate verify exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"gate verify exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
 
 
 def kubectl_script(kubectl: str, calls: list[list[str]], kubeconfig: str) -> None:
@@ -117,30 +115,35 @@ def kubectl_script(kubectl: str, calls: list[list[str]], kubeconfig: str) -> Non
                        stderr=subprocess.DEVNULL, check=True)
 
 
-def measure(sim, runs: int, run) -> tuple[float, int]:  # noqa: ANN001
-    """Median wall of `runs` runs (after one warm-up) and the API requests one run made."""
-    run()  # warm-up: page cache, kubectl's discovery cache
-    walls, made = [], []
-    for _ in range(runs):
-        before = len(sim.requests)
-        walls.append(timed(run))
-        made.append(len(sim.requests) - before)
-    return statistics.median(walls), int(statistics.median(made))
+def requests_made(sim: Any, run: Any) -> int | None:
+    """The API requests one run makes (the simulator's request log); None against a real server."""
+    if sim is None:
+        return None
+    before = len(sim.requests)
+    run()
+    return len(sim.requests) - before
 
 
-def compare(sim, name: str, spec: str, stage: str, calls: list[list[str]], kubectl: str | None,
-            runs: int) -> None:
-    gate_wall, gate_reqs = measure(sim, runs, lambda: gate_verify(spec, stage, sim.kubeconfig))
-    lib_wall, _ = measure(sim, runs, lambda: gate_verify(spec, stage, sim.kubeconfig, library=True))
-    line = f"{name}: gate {gate_wall:.3f} s ({gate_reqs} requests)"
-    if kubectl:
-        kube_wall, kube_reqs = measure(sim, runs, lambda: kubectl_script(kubectl, calls, sim.kubeconfig))
-        line += (f"; kubectl script {kube_wall:.3f} s ({len(calls)} calls, {kube_reqs} requests); "
-                 f"ratio {gate_wall / kube_wall:.2f}x (speed-up {kube_wall / gate_wall:.1f}x); "
-                 f"through the kubernetes library {lib_wall:.3f} s = {lib_wall / kube_wall:.2f}x")
-    else:
-        line += f"; through the kubernetes library {lib_wall:.3f} s"
-    print(line, flush=True)
+def compare(sim: Any, name: str, spec: str, stage: str, calls: list[list[str]], kubectl: str | None,
+            kubeconfig: str, pairs: int) -> None:
+    for label, env in benchlib.installs():
+        def gate(env: dict[str, str] = env) -> None:
+            gate_verify(spec, stage, kubeconfig, env)
+
+        def peer() -> None:
+            kubectl_script(kubectl, calls, kubeconfig)
+
+        made = requests_made(sim, gate)
+        if kubectl:
+            walls = benchlib.interleaved(gate, peer, pairs)
+            line = benchlib.ratio_line(walls)
+            peer_made = requests_made(sim, peer)
+        else:
+            walls = [(benchlib.timed(gate), 0.0) for _ in range(pairs)]
+            line, peer_made = f"gate {statistics.median(g for g, _ in walls):.3f} s (no kubectl)", None
+        counts = "" if made is None else f" [requests: gate {made}" + (
+            f", kubectl {peer_made} in {len(calls)} calls]" if peer_made is not None else "]")
+        print(f"{name}, {label}: {line}{counts}", flush=True)
 
 
 def import_floor(runs: int) -> tuple[float, float]:
@@ -173,23 +176,40 @@ def import_top(spec: str, stage: str, kubeconfig: str, top: int = 10) -> list[tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--kubeconfig", help="an API server's kubeconfig (default: the simulator, in process)")
+    parser.add_argument("--pairs", type=int, default=7, help="gate/kubectl pairs per figure")
+    parser.add_argument("--apps", type=int, default=2000, help="Applications beside the dev stage")
+    parser.add_argument("--no-load", action="store_true", help="the data is loaded already (benchmarks/load.py)")
+    parser.add_argument("--no-imports", action="store_true", help="skip the floor and import figures")
     args = parser.parse_args()
     kubectl = "/usr/bin/kubectl" if os.access("/usr/bin/kubectl", os.X_OK) else shutil.which("kubectl")
-    with tempfile.TemporaryDirectory() as tmp, start("healthy", workdir=tmp) as sim:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        sim = None
+        kubeconfig = args.kubeconfig
+        if kubeconfig is None:
+            sim = stack.enter_context(start({"name": "bench", "controllers": False}, workdir=tmp))
+            kubeconfig = sim.admin_kubeconfig
+        print(benchlib.describe_server(kubeconfig))
+        print(benchlib.describe_extras(), flush=True)
         dev = write_spec(tmp, "dev", DEV_CHECKS)
         forty = write_spec(tmp, "forty", FORTY_CHECKS)
-        compare(sim, "12-call dev stage (7 checks)", dev, "dev", DEV_KUBECTL, kubectl, args.runs)
-        compare(sim, "40-check stage", forty, "forty", FORTY_KUBECTL, kubectl, args.runs)
-        print(f"gate --version: {version_time(args.runs):.3f} s")
-        bare, floor = import_floor(args.runs)
-        line = f"floor: python start {bare:.3f} s; python + import kubernetes.config {floor:.3f} s"
-        if kubectl:
-            kube_wall, _ = measure(sim, args.runs, lambda: kubectl_script(kubectl, DEV_KUBECTL, sim.kubeconfig))
-            line += f" = {floor / kube_wall:.2f}x of the 12-call kubectl script ({kube_wall:.3f} s)"
-        print(line)
+        if not args.no_load:
+            load.load(kubeconfig, scenario="healthy")
+        compare(sim, "dev stage (7 checks, 12 kubectl calls)", dev, "dev", DEV_KUBECTL, kubectl, kubeconfig,
+                args.pairs)
+        if not args.no_load:
+            load.load(kubeconfig, apps=args.apps, named=10)
+        compare(sim, f"dev stage beside {args.apps} Applications", dev, "dev", DEV_KUBECTL, kubectl, kubeconfig,
+                args.pairs)
+        compare(sim, "40-check stage of 40 distinct objects", forty, "forty", FORTY_KUBECTL, kubectl, kubeconfig,
+                args.pairs)
+        if args.no_imports:
+            return
+        print(f"gate --version: {version_time(args.pairs):.3f} s")
+        bare, floor = import_floor(args.pairs)
+        print(f"floor: python start {bare:.3f} s; python + import kubernetes.config {floor:.3f} s")
         print("top-level imports of `gate verify` (-X importtime, cumulative):")
-        for micros, module in import_top(dev, "dev", sim.kubeconfig):
+        for micros, module in import_top(dev, "dev", kubeconfig):
             print(f"  {micros / 1000:7.1f} ms  {module}")
     if not kubectl:
         print("(kubectl not found: kubectl figures left out)")

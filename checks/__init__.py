@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from checks.base import Check
+from gate.checks.base import Check
 
 # Module names; each defines exactly one Check subclass whose `kind` is the spec key.
 MODULES = (
@@ -21,7 +21,7 @@ MODULES = (
 def registry() -> dict[str, type[Check]]:
     kinds: dict[str, type[Check]] = {}
     for module_name in MODULES:
-        module = importlib.import_module(f"checks.{module_name}")
+        module = importlib.import_module(f"gate.checks.{module_name}")
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Check) and value.kind and value is not Check \
                     and value.__module__ == module.__name__:

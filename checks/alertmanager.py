@@ -6,7 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate import redact
 from gate.cluster import answers
 from gate.cluster.kube import Permission

@@ -41,9 +41,10 @@ import re
 from datetime import datetime
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import capped, setting, slug
-from gate.cluster import projection
+from gate.checks.base import Check, Clients
+from gate.checks.pods import capped, setting, slug
+
+from gate.cluster import named, projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import APPLICATIONS
 from gate.model import Observation
@@ -283,7 +284,13 @@ class ArgocdAppsCheck(Check):
         return (self.params.get("namespace") or (setting(clients, "argocd_namespace") if clients else None)
                 or DEFAULT_NAMESPACE)
 
+    def by_name(self) -> bool:
+        """Named apps (no selector) are read by name (gate.cluster.named), never by listing the namespace."""
+        return bool(self.params.get("names")) and not self.params.get("selector")
+
     def permissions(self) -> list[Permission]:
+        if self.by_name():
+            return named.permissions(APPLICATIONS, self.params["names"], self.namespace())
         return [Permission("list", APPLICATIONS.plural, APPLICATIONS.group, self.namespace())]
 
     def expected_revision(self, app: str) -> str | list[str] | None:
@@ -293,8 +300,11 @@ class ArgocdAppsCheck(Check):
     def observe(self, clients: Clients) -> Observation:
         view = clients.need_view()
         ns = self.namespace(clients)
-        apps = view.list(APPLICATIONS, ns, self.params.get("selector"))
-        by_name = {(a.get("metadata") or {}).get("name"): a for a in apps}
+        if self.by_name():
+            by_name = view.named(APPLICATIONS, self.params["names"], ns)
+        else:
+            apps = view.list(APPLICATIONS, ns, self.params.get("selector"))
+            by_name = {(a.get("metadata") or {}).get("name"): a for a in apps}
         wanted = list(self.params.get("names") or sorted(n for n in by_name if n))
         evidence: list[str] = []
         bad: list[tuple[str, list[str]]] = []

@@ -22,7 +22,8 @@ import threading
 import time
 from typing import IO, Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate import entry, redact
 from gate.engine import deadlines
 from gate.engine.durations import format as format_duration

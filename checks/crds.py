@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import capped, condition, slug
+from gate.checks.base import Check, Clients
+from gate.checks.pods import capped, condition, slug
+
 from gate.cluster.kube import Permission
 from gate.cluster.resources import CRDS
 from gate.model import Observation

@@ -7,7 +7,8 @@ import re
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate import redact
 from gate.cluster.kube import Permission
 from gate.errors import ConfigError

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import condition, setting
+from gate.checks.base import Check, Clients
+from gate.checks.pods import condition, setting
+
 from gate.cluster.kube import Permission
-from gate.cluster.resources import FREIGHTS, STAGES
+from gate.cluster.resources import DNS_SUBDOMAIN, FREIGHTS, STAGES
 from gate.errors import EvaluationError
 from gate.model import Observation
 
@@ -194,8 +195,9 @@ class KargoStageCheck(Check):
 
     def permissions(self) -> list[Permission]:
         ns = self.namespace()
+        # Freight is read by name (the current ones, and the expected one when it is a name), any name
         return [Permission("get", STAGES.plural, STAGES.group, ns, self.stage),
-                Permission("list", FREIGHTS.plural, FREIGHTS.group, ns)]
+                Permission("get", FREIGHTS.plural, FREIGHTS.group, ns)]
 
     def observe(self, clients: Clients) -> Observation:
         view = clients.need_view()
@@ -218,7 +220,10 @@ class KargoStageCheck(Check):
         else:
             ok, observed, evidence = conditions_verdict(stage)
         names, verification = current_freight(stage)
-        freights = view.list(FREIGHTS, ns) if wanted else []
+        # The current Freight by name, for their aliases: the expected Freight (a name or an alias) is
+        # current only if it is one of them or one of them carries its alias, so nothing else is read.
+        read = [n for n in names if n and DNS_SUBDOMAIN.match(n) and len(n) <= 253]
+        freights = [f for f in view.named(FREIGHTS, read, ns).values() if f] if wanted else []
         labels = {(f.get("metadata") or {}).get("name"): freight_alias(f) for f in freights}
         shown = ", ".join(f"{n} ({labels[n]})" if labels.get(n) else n for n in names) or "none"
         evidence.append(f"current Freight: {shown}")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PODS

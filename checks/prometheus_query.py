@@ -7,8 +7,9 @@ import operator
 import re
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.prometheus_targets import api_data
+from gate.checks.base import Check, Clients
+from gate.checks.prometheus_targets import api_data
+
 from gate import redact
 from gate.cluster import answers
 from gate.cluster.kube import Permission

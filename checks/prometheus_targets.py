@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate import redact
 from gate.cluster import answers
 from gate.cluster.kube import Permission

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import capped, meta_name, slug
+from gate.checks.base import Check, Clients
+from gate.checks.pods import capped, meta_name, slug
+
 from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PVCS

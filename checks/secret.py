@@ -11,7 +11,8 @@ import base64
 import binascii
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate import redact
 from gate.cluster.kube import Permission
 from gate.cluster.resources import SECRETS

@@ -6,8 +6,9 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from checks.base import Check, Clients
-from checks.http import evidence_for, unreachable
+from gate.checks.base import Check, Clients
+from gate.checks.http import evidence_for, unreachable
+
 from gate import redact
 from gate.errors import ConfigError
 from gate.httpclient import (

@@ -6,7 +6,8 @@ import socket
 import time
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate.engine import deadlines
 from gate.engine.durations import parse as parse_duration
 from gate.httpclient import DURATION_SCHEMA, PORT_SCHEMA

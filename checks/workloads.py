@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from checks.base import Check, Clients
-from checks.pods import capped, condition, evidence_permissions, slug
-from gate.cluster import projection
+from gate.checks.base import Check, Clients
+from gate.checks.pods import capped, condition, evidence_permissions, slug
+
+from gate.cluster import named, projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource
 from gate.model import Observation
@@ -139,11 +140,15 @@ class WorkloadsCheck(Check):
         },
     }
 
-    segments: ClassVar[dict[str, str]] = {"namespace": "label"}
+    segments: ClassVar[dict[str, str]] = {"namespace": "label", "names": "subdomain"}
 
     @property
     def namespace(self) -> str:
         return self.params["namespace"]
+
+    def by_name(self) -> bool:
+        """`names:` without a selector: each name read by name, kind by kind (gate.cluster.named)."""
+        return bool(self.params.get("names")) and not self.params.get("selector")
 
     @property
     def kinds(self) -> list[str]:
@@ -159,6 +164,9 @@ class WorkloadsCheck(Check):
         return f"{self.namespace}.{slug(extra)}" if extra else self.namespace
 
     def permissions(self) -> list[Permission]:
+        if self.by_name():
+            return [p for k in self.kinds for p in named.permissions(KINDS[k][0], self.params["names"],
+                                                                      self.namespace)]
         return [Permission("list", KINDS[k][0].plural, KINDS[k][0].group, self.namespace) for k in self.kinds]
 
     def optional_permissions(self) -> list[Permission]:
@@ -177,6 +185,9 @@ class WorkloadsCheck(Check):
         names = self.params.get("names")
         found: list[tuple[str, dict]] = []
         for kind in self.kinds:
+            if self.by_name():
+                found += [(kind, obj) for obj in view.named(KINDS[kind][0], names, self.namespace).values() if obj]
+                continue
             for obj in view.list(KINDS[kind][0], self.namespace, self.params.get("selector")):
                 if not names or (obj.get("metadata") or {}).get("name") in names:
                     found.append((kind, obj))

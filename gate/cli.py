@@ -44,6 +44,7 @@ COMMANDS = {
     "scaffold": "gate.commands.scaffold:scaffold",
     "init": "gate.commands.init:init",
     "completion": "gate.commands.completion:completion",
+    "capture": "gate.commands.capture:capture",
 }
 
 
@@ -64,9 +65,10 @@ class LazyGroup(click.Group):
         if target is None or not _available(target):
             return None
         module, attr = target.split(":", 1)
+        from gate.capture.options import attach as capture_options  # --replay, --capture-on-failure
         from gate.helpenv import attach
 
-        return attach(getattr(importlib.import_module(module), attr), cmd_name)
+        return attach(capture_options(getattr(importlib.import_module(module), attr), cmd_name), cmd_name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
         """As click's, with "did you mean" for a mistyped command, as for a mistyped option."""

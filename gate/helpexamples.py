@@ -23,6 +23,7 @@ EXAMPLES: dict[str, str] = {
     "lint": "gate lint kargo/ argocd/ -o sarif",
     "scaffold": f"gate scaffold stage canary --upstream uat --app web-canary --image {IMAGE}",
     "scaffold stage": f"gate scaffold stage canary --upstream uat --app web-canary --image {IMAGE}",
+    "capture": "gate capture --stage uat -o world.yaml",
 }
 
 

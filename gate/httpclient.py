@@ -30,6 +30,7 @@ import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
+from gate.capture import tap
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, parse_retry_after, wait_retry_after
 from gate.errors import ConfigError, EvaluationError, TransientError
@@ -233,23 +234,26 @@ class HttpClient:
               headers: dict[str, str] | None, body: Any, timeout: float, verify: bool | str,
               follow_redirects: bool, auth: tuple[str, str] | None, return_errors: bool) -> HttpResponse:
         timeout = deadlines.clamp(timeout, f"{method} {redact.redact(url or str(service))}") or timeout
-        if service is not None:
-            route = self.route(via)
-            if route == "proxy":
-                resp = self._via_proxy(method, service, path, headers, body, timeout, auth)
-            else:
-                resp = self._direct(method, service.dns_url(path), headers, body, timeout, verify,
-                                    follow_redirects, auth)
-        elif url:
-            resp = self._direct(method, url, headers, body, timeout, verify, follow_redirects, auth)
-        else:
-            raise ConfigError("a request needs a url or a service", key="url")
+        send = self._send if tap.current is None else tap.current.http_send(self._send)  # capture/replay
+        resp = send(method, url, service, path, via, headers, body, timeout, verify, follow_redirects, auth)
         if not return_errors and resp.status in RETRYABLE_STATUS:
             err = TransientError(f"{method} {resp.url}: HTTP {resp.status} {excerpt(resp.text, 200)}".strip())
             err.retry_after = resp.headers.get("retry-after")  # type: ignore[attr-defined]
             err.response = resp  # type: ignore[attr-defined]
             raise err
         return resp
+
+    def _send(self, method: str, url: str | None, service: ServiceRef | None, path: str, via: str,
+              headers: dict[str, str] | None, body: Any, timeout: float, verify: bool | str,
+              follow_redirects: bool, auth: tuple[str, str] | None) -> HttpResponse:
+        if service is not None:
+            if self.route(via) == "proxy":
+                return self._via_proxy(method, service, path, headers, body, timeout, auth)
+            return self._direct(method, service.dns_url(path), headers, body, timeout, verify, follow_redirects,
+                                auth)
+        if url:
+            return self._direct(method, url, headers, body, timeout, verify, follow_redirects, auth)
+        raise ConfigError("a request needs a url or a service", key="url")
 
     def _direct(self, method: str, url: str, headers: dict[str, str] | None, body: Any, timeout: float,
                 verify: bool | str, follow_redirects: bool, auth: tuple[str, str] | None) -> HttpResponse:

@@ -134,6 +134,9 @@ def verdict_line(result: RunResult) -> str:
     else:
         head = "ERROR (not evaluated)"
     line = f"gate {result.command}: {head}: {where}"
+    capture = result.context.get("Capture")  # --capture-on-failure wrote one: its path, size and sha256
+    if capture:  # before the advice, so the 4 KiB cut of a long hint keeps it
+        line += f" [capture {capture}]"
     if overall != Status.PASS:
         line += f": {result.action_required}"
     return " ".join(line.split())

@@ -100,7 +100,10 @@ def _env(secrets: list[str], has_config: bool, secret_name: str) -> list[dict]:
     ]
     if has_config:
         env.append({"name": "GATE_CONFIG", "value": f"{MOUNT}/gitops-config.yaml"})
-    env += [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"}]
+    env += [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"},
+            # a verdict that is not PASS keeps the world it saw in the pod (named in the log and the
+            # termination message; mount a volume at /tmp to keep the file past the pod)
+            {"name": "GATE_CAPTURE_ON_FAILURE", "value": "/tmp/gate-capture.yaml"}]
     for var in secrets:
         env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": var}}})
     return env

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.base import Clients
+from gate.checks.base import Clients
 from gate.cluster.kube import KubeClient, connect, in_cluster, register_secrets_only
 from gate.engine.plan import Plan
 from gate.entry import Interrupted

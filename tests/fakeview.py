@@ -114,6 +114,12 @@ class FakeView:
                 return obj
         return None
 
+    def named(self, res: Resource, names: list[str], namespace: str | None = None) -> dict[str, dict | None]:
+        """As ClusterView.named: GETs, or one list from gate.cluster.named.LIST_FROM names on."""
+        from gate.cluster import named
+
+        return named.read(names, lambda name: self.get(res, name, namespace), lambda: self.list(res, namespace))
+
 
 # -- object builders: shaped like `kubectl get -o json` ------------------------------------------------
 PART_OF = "app.kubernetes.io/part-of"

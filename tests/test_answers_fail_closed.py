@@ -11,15 +11,15 @@ import json
 from pathlib import Path
 
 import pytest
+from gate.checks.alertmanager import Alertmanager
+from gate.checks.base import Clients
+from gate.checks.http import Http
+from gate.checks.loki_query import LokiQuery
+from gate.checks.prometheus_query import PrometheusQuery
+from gate.checks.prometheus_targets import PrometheusTargets
 from servers.stub import loki_streams
 from test_kargo_support import CONFIG, F2, PROMOTE_PATH, kargo_sim
 
-from checks.alertmanager import Alertmanager
-from checks.base import Clients
-from checks.http import Http
-from checks.loki_query import LokiQuery
-from checks.prometheus_query import PrometheusQuery
-from checks.prometheus_targets import PrometheusTargets
 from gate.cli import cli
 from gate.cluster.kube import ClusterView, connect
 from gate.cluster.resources import PROMOTIONS, PVCS, SECRETS, Resource

@@ -6,9 +6,9 @@ import copy
 from types import SimpleNamespace
 
 import pytest
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Clients
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Clients
 from gate.cluster.kube import Permission
 from gate.cluster.resources import APPLICATIONS
 from tests.fakeview import FakeView, meta
@@ -47,11 +47,29 @@ def observe(apps: list[dict], settings=None, **params):
     return check.observe(Clients(view=view, settings=settings)), view
 
 
-def test_ready_apps_pass_with_one_list():
+def test_named_apps_are_read_by_name_not_by_listing_the_namespace():
     obs, view = observe([app("kube-prometheus-stack"), app("loki"), app("api")],
                         raw=["kube-prometheus-stack", "loki"])
     assert obs.ok and obs.observed == "2/2 apps ready"
-    assert view.calls == [("list", "applications", "argocd", None, None)]
+    assert view.calls == [("get", "applications", "argocd", "kube-prometheus-stack"),
+                          ("get", "applications", "argocd", "loki")]
+
+
+def test_many_named_apps_share_one_list_from_the_threshold_on():
+    from gate.cluster.named import LIST_FROM
+
+    names = [f"app-{i}" for i in range(LIST_FROM)]
+    obs, view = observe([app(n) for n in names], raw=names)
+    assert obs.ok and view.calls == [("list", "applications", "argocd", None, None)]
+    assert ArgocdAppsCheck({"names": names}).permissions() == [
+        Permission("list", "applications", "argoproj.io", "argocd")]
+    obs, view = observe([app(n) for n in names], raw=names[:-1])
+    assert obs.ok and [c[0] for c in view.calls] == ["get"] * (LIST_FROM - 1)
+
+
+def test_selector_apps_are_listed_by_selector():
+    obs, view = observe([app("loki")], selector="stage=monitoring")
+    assert obs.ok and view.calls == [("list", "applications", "argocd", "stage=monitoring", None)]
 
 
 def broken(mutate) -> dict:
@@ -204,9 +222,9 @@ def test_namespace_from_param_then_settings_then_default():
     obs, view = observe([obj], settings=SimpleNamespace(argocd_namespace=None), names=["loki"])
     assert not obs.ok and view.calls[0][2] == "argocd"
     check = ArgocdAppsCheck({"names": ["loki"]})
-    assert check.permissions() == [Permission("list", "applications", "argoproj.io", "argocd")]
+    assert check.permissions() == [Permission("get", "applications", "argoproj.io", "argocd", "loki")]
     check.apply_settings(SimpleNamespace(argocd_namespace="gitops"))
-    assert check.permissions() == [Permission("list", "applications", "argoproj.io", "gitops")]
+    assert check.permissions() == [Permission("get", "applications", "argoproj.io", "gitops", "loki")]
     assert ArgocdAppsCheck({"names": ["a"], "namespace": "x"}).permissions()[0].namespace == "x"
 
 

@@ -7,11 +7,11 @@ import dataclasses
 import json
 
 import pytest
+from gate.checks.base import Clients
+from gate.checks.crds import CrdsCheck
+from gate.checks.pvcs import PvcsCheck
+from gate.checks.secret import SecretCheck
 
-from checks.base import Clients
-from checks.crds import CrdsCheck
-from checks.pvcs import PvcsCheck
-from checks.secret import SecretCheck
 from gate import redact
 from gate.cluster.kube import Permission
 from gate.cluster.resources import CRDS, PVCS, SECRETS

@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from gate.checks.base import Clients
+from gate.checks.kargo_stage import KargoStageCheck
 
-from checks.base import Clients
-from checks.kargo_stage import KargoStageCheck
 from gate.cluster.kube import Permission
 from gate.cluster.resources import FREIGHTS, STAGES
 from gate.errors import EvaluationError
@@ -180,7 +180,7 @@ def test_namespace_resolution_and_permissions():
     check = KargoStageCheck({"stage": "monitoring"})
     check.apply_settings(SETTINGS)
     assert check.permissions() == [Permission("get", "stages", "kargo.akuity.io", "platform", "monitoring"),
-                                   Permission("list", "freights", "kargo.akuity.io", "platform")]
+                                   Permission("get", "freights", "kargo.akuity.io", "platform")]
     assert check.name == "Kargo Stage monitoring healthy and ready"
 
 

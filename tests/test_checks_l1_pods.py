@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from gate.checks.base import Clients
+from gate.checks.pods import PodsCheck
 
-from checks.base import Clients
-from checks.pods import PodsCheck
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PODS
 from gate.errors import EvaluationError, PermissionDenied

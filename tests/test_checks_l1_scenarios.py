@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Clients
+from gate.checks.pods import PodsCheck
+from gate.checks.workloads import WorkloadsCheck
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Clients
-from checks.pods import PodsCheck
-from checks.workloads import WorkloadsCheck
 from gate.cluster.kube import ClusterView, KubeClient, Permission, connect
 from gate.engine.plan import Plan, PlannedCheck
 from gate.engine.runner import Runner

@@ -11,8 +11,8 @@ L1 = ("pods", "workloads", "crds", "secret", "pvcs", "argocd_apps", "kargo_stage
 
 
 def kind_class(module: str):
-    mod = importlib.import_module(f"checks.{module}")
-    from checks.base import Check
+    mod = importlib.import_module(f"gate.checks.{module}")
+    from gate.checks.base import Check
 
     found = [v for v in vars(mod).values()
              if isinstance(v, type) and issubclass(v, Check) and v.__module__ == mod.__name__]

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Check, Clients
+from gate.checks.kargo_stage import KargoStageCheck
+from gate.checks.pods import PodsCheck
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Check, Clients
-from checks.kargo_stage import KargoStageCheck
-from checks.pods import PodsCheck
 from gate.cluster.kube import ClusterView, KubeClient, connect
 from gate.cluster.resources import ALL
 from gate.model import Observation

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from gate.checks.base import Clients
+from gate.checks.workloads import WorkloadsCheck
 
-from checks.base import Clients
-from checks.workloads import WorkloadsCheck
 from gate.cluster.kube import Permission
 from gate.cluster.resources import DAEMONSETS, DEPLOYMENTS, STATEFULSETS
 from tests.fakeview import FakeView, meta

@@ -7,9 +7,8 @@ import sys
 import time
 
 from conftest_servers import CANARY_TOKEN
-
-from checks.base import Clients
-from checks.command import Command
+from gate.checks.base import Clients
+from gate.checks.command import Command
 
 
 def test_exit_zero_passes_with_output_tail():

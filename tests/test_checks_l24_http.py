@@ -6,10 +6,10 @@ import json
 
 import pytest
 from conftest_servers import CANARY_API_KEY, CANARY_PASSWORD, CANARY_TOKEN
+from gate.checks.base import Clients
+from gate.checks.http import Http, json_path
+from gate.checks.sso_redirect import SsoRedirect
 
-from checks.base import Clients
-from checks.http import Http, json_path
-from checks.sso_redirect import SsoRedirect
 from gate import redact
 from gate.cluster.kube import Permission
 from gate.errors import ConfigError

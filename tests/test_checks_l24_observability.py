@@ -5,13 +5,13 @@ answers in Loki's documented shape."""
 from __future__ import annotations
 
 import pytest
+from gate.checks.alertmanager import Alertmanager
+from gate.checks.base import Clients
+from gate.checks.loki_query import LokiQuery
+from gate.checks.prometheus_query import PrometheusQuery
+from gate.checks.prometheus_targets import PrometheusTargets
 from servers.stub import loki_streams
 
-from checks.alertmanager import Alertmanager
-from checks.base import Clients
-from checks.loki_query import LokiQuery
-from checks.prometheus_query import PrometheusQuery
-from checks.prometheus_targets import PrometheusTargets
 from gate.errors import ConfigError, EvaluationError, TransientError
 from gate.httpclient import HttpClient
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from gate.checks import registry
+from gate.checks.base import Clients
 
-from checks import registry
-from checks.base import Clients
 from gate import redact
 from gate.demo_servers import DemoServers, switches_for
 from gate.engine.plan import PlannedCheck

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
+from gate.checks.base import Clients
+from gate.checks.tcp import Tcp
+from gate.checks.tls import Tls
 
-from checks.base import Clients
-from checks.tcp import Tcp
-from checks.tls import Tls
 from gate.cluster.kube import Permission
 
 

@@ -285,8 +285,8 @@ def test_gate_timeout_zero_in_the_environment_is_refused_too(tmp_path: Path) -> 
 
 # -- the command's environment -------------------------------------------------------------------
 def _env_of(params: dict) -> dict[str, str]:
-    from checks.base import Clients
-    from checks.command import Command
+    from gate.checks.base import Clients
+    from gate.checks.command import Command
 
     code = "import json, os; print(json.dumps(sorted(os.environ)))"
     obs = Command({"run": [sys.executable, "-c", code], **params}).observe(Clients())
@@ -308,8 +308,8 @@ def test_a_command_gets_a_clean_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_inherit_env_passes_named_variables_and_masks_secret_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    from checks.base import Clients
-    from checks.command import Command
+    from gate.checks.base import Clients
+    from gate.checks.command import Command
 
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_canary0123456789")
     monkeypatch.setenv("GATE_TEST_PLAIN", "plain-value")
@@ -346,7 +346,8 @@ def test_a_kargo_api_that_never_answers_ends_precheck_at_the_run_timeout(tmp_pat
 
 # -- the runner ----------------------------------------------------------------------------------
 def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
-    from checks.base import Check, Clients
+    from gate.checks.base import Check, Clients
+
     from gate.engine import deadlines
     from gate.engine.plan import Plan, PlannedCheck
     from gate.engine.runner import OVERRUN, Runner
@@ -373,7 +374,8 @@ def test_an_attempt_that_ignores_its_deadline_is_abandoned_as_error() -> None:
 
 
 def test_a_pass_that_arrives_well_after_the_deadline_is_not_a_pass() -> None:
-    from checks.base import Check, Clients
+    from gate.checks.base import Check, Clients
+
     from gate.engine.plan import Plan, PlannedCheck
     from gate.engine.runner import Runner
     from gate.model import Observation, Status

@@ -216,7 +216,7 @@ def test_unreadable_sources_are_named_not_silent(capsys: pytest.CaptureFixture[s
     assert code == 1  # the root cause needs only the Stage and its Promotion
     assert "Rule: promotion-errored-other" in out
     assert "Could not read:" in out
-    assert "  - applications: forbidden: the gate may not list applications.argoproj.io in namespace argocd" in out
+    assert "  - applications: forbidden: the gate may not get applications.argoproj.io" in out, out
     assert "  - pods/kargo-controller: forbidden" in out
 
 

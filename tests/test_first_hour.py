@@ -203,7 +203,8 @@ def test_action_required_is_an_action_not_the_observation(tmp_path: Path) -> Non
 
 
 def test_each_check_kind_states_an_action() -> None:
-    from checks.tls import Tls
+    from gate.checks.tls import Tls
+
     from gate.model import Observation
 
     tls = Tls({"host": "grafana.demo.example", "min_days_left": 14, "secret": "monitoring/grafana-tls"})
@@ -228,8 +229,9 @@ def test_readme_no_cluster_snippet_runs_without_any_credentials(tmp_path: Path) 
 
 
 def test_http_and_tcp_actions_name_the_command_to_run() -> None:
-    from checks.http import Http
-    from checks.tcp import Tcp
+    from gate.checks.http import Http
+    from gate.checks.tcp import Tcp
+
     from gate.model import Observation
 
     failed = Observation(False, "HTTP 503", "HTTP 200")

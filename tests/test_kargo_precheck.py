@@ -18,7 +18,7 @@ from gate.cli import cli
 from gate.entry import run
 from gate.sim.scenario import resolve
 
-APPS_LIST = "^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications$"
+APPS_READS = "^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications(/|$)"  # by name, or listed
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def _rows(kit: Kit) -> dict[str, dict]:
 
 @_scenario("promote-ok")
 def test_unreadable_applications_is_an_error_row_and_no_promotion(kit: Kit, capsys) -> None:
-    kit.sim.add_fault({"path": APPS_LIST, "status": 403, "message": "applications is forbidden"})
+    kit.sim.add_fault({"path": APPS_READS, "status": 403, "message": "applications is forbidden"})
     code, out = kit.gate("precheck", "--stage", "monitoring", "--freight", F2, capsys=capsys)
     assert code == 3, out
     row = _rows(kit)["pre.argocd-not-syncing"]
@@ -54,8 +54,9 @@ def test_unreadable_applications_is_an_error_row_and_no_promotion(kit: Kit, caps
     assert code == 3, out
     assert "Promotion: SKIPPED" in out
     assert kit.posts() == [] and kit.promotions() == []
-    assert any(r["path"].endswith("/namespaces/argocd/applications") and r["status"] == 403
+    assert any("/namespaces/argocd/applications/" in r["path"] and r["status"] == 403  # read by name
                for r in kit.sim.requests)
+    assert not any(r["path"].endswith("/namespaces/argocd/applications") for r in kit.sim.requests)
 
 
 @pytest.mark.parametrize(

@@ -290,9 +290,12 @@ def _verify(sim: Any, spec: Path, kubeconfig: str, tmp: Path, library: bool) -> 
                            "--config", CONFIG, "--kubeconfig", kubeconfig, "--json", str(out)],
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert f"KUBERNETES-LOADED {library}" in proc.stderr, proc.stderr[-2000:]
-    made = {(r["method"], r["path"], json.dumps({k: v for k, v in r["query"].items() if k != "resourceVersion"},
-                                                 sort_keys=True), r["status"], r["identity"])
-            for r in sim.requests[before:]}  # distinct: how often a failing check polls depends on the clock
+    # distinct: how often a failing check polls depends on the clock, and so does a watch's timeoutSeconds
+    # (the time left to its deadline: a streaming list is a watch from the first read)
+    made = {(r["method"], r["path"], json.dumps({k: v for k, v in r["query"].items()
+                                                 if k not in ("resourceVersion", "timeoutSeconds")},
+                                                sort_keys=True), r["status"], r["identity"])
+            for r in sim.requests[before:]}
     return proc.returncode, json.loads(out.read_text()) if out.exists() else {}, sorted(made)
 
 

@@ -14,10 +14,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Clients
+from gate.checks.pods import PodsCheck
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Clients
-from checks.pods import PodsCheck
 from gate.cluster import projection
 from gate.cluster.kube import ClusterView, connect, parse_list
 from gate.cluster.resources import APPLICATIONS, PODS, Resource

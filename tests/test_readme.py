@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from checks import registry
+from gate.checks import registry
+
 from gate.spec.load import load_spec
 from gate.spec.settings import load_settings
 

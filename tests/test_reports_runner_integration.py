@@ -6,7 +6,8 @@ import io
 import json
 import xml.etree.ElementTree as ET
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate.engine.plan import Plan, PlannedCheck
 from gate.engine.progress import Progress
 from gate.engine.runner import Runner

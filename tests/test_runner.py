@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from checks.base import Check, Clients
+from gate.checks.base import Check, Clients
+
 from gate.engine.plan import Plan, PlannedCheck
 from gate.engine.runner import Runner
 from gate.errors import PermissionDenied, TransientError

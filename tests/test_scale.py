@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from gate.checks.argocd_apps import ArgocdAppsCheck
+from gate.checks.base import Clients
+from gate.checks.pods import PodsCheck
+from gate.checks.pvcs import PvcsCheck
+from gate.checks.workloads import WorkloadsCheck
 
-from checks.argocd_apps import ArgocdAppsCheck
-from checks.base import Clients
-from checks.pods import PodsCheck
-from checks.pvcs import PvcsCheck
-from checks.workloads import WorkloadsCheck
 from gate.cluster import answers, projection
 from gate.cluster.kube import ClusterView, connect
 from gate.cluster.resources import (

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
 import pytest
+from gate.checks.command import TAIL_CHARS, tail
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.command import TAIL_CHARS, tail
 from gate import redact
 
 

@@ -78,6 +78,30 @@ def test_action_failing_verify_fails_the_step_with_failed_level(tmp_path: Path) 
     assert (tmp_path / "promotion-gate-junit.xml").exists()  # the junit-path default
 
 
+def test_action_captures_the_world_only_when_the_verdict_is_not_pass(tmp_path: Path) -> None:
+    from gate.sim.server import start
+
+    passing, failing = tmp_path / "pass", tmp_path / "fail"
+    passing.mkdir()
+    failing.mkdir()
+    with start("healthy") as sim:
+        ok, ok_outputs, _ = _run_step({"stage": "monitoring", "spec": SPEC, "config": CONFIG,
+                                       "kubeconfig": sim.kubeconfig}, passing)
+    with start("crashloop") as sim:
+        bad, bad_outputs, _ = _run_step({"stage": "monitoring", "spec": SPEC, "config": CONFIG,
+                                         "kubeconfig": sim.kubeconfig}, failing, {"GATE_TIMEOUT": "3s"})
+    assert ok.returncode == 0 and "capture" not in ok_outputs
+    assert not (passing / "promotion-gate-capture.yaml").exists()  # the default path: nothing on a PASS
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert bad_outputs["capture"] == "promotion-gate-capture.yaml"  # the upload step's path
+    capture = failing / "promotion-gate-capture.yaml"
+    replay = run([sys.executable, "-m", "gate", "verify", "--replay", str(capture), "--stage", "monitoring"],
+                 cwd=failing, capture_output=True, text=True, timeout=120,
+                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "Replay" in replay.stdout and "FAIL at Level 1" in replay.stdout
+
+
 def test_action_rejects_an_unknown_command(tmp_path: Path) -> None:
     proc, _, _ = _run_step({"stage": "monitoring", "command": "deploy"}, tmp_path)
     assert proc.returncode == 2

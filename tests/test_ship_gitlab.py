@@ -84,6 +84,7 @@ def test_verify_job_runs_against_the_simulator_and_leaves_junit(sim, tmp_path: P
     assert suites and sum(int(s.get("tests", 0)) for s in suites) > 0
     assert all(int(s.get("failures", 0)) == 0 and int(s.get("errors", 0)) == 0 for s in suites)
     assert (workdir / "reports" / "verify-monitoring.json").exists()
+    assert not (workdir / "reports" / "capture-verify-monitoring.yaml").exists()  # nothing on a PASS
 
 
 def test_verify_job_fails_the_pipeline_and_still_leaves_junit(tmp_path: Path) -> None:
@@ -100,6 +101,8 @@ def test_verify_job_fails_the_pipeline_and_still_leaves_junit(tmp_path: Path) ->
     (report,) = _junit_reports(_job("verify"), workdir)  # artifacts: when: always uploads it
     root = ET.parse(report).getroot()
     assert list(root.iter("failure")), "the failing check is a <failure> in the report"
+    # The capture of the failing verdict is under reports/, which `artifacts: when: always` keeps.
+    assert (workdir / "reports" / "capture-verify-monitoring.yaml").exists()
 
 
 def test_promote_job_promotes_through_the_kargo_api_and_leaves_junit(tmp_path: Path) -> None:

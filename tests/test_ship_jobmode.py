@@ -109,6 +109,18 @@ def test_termination_message_is_one_line_verdict(tmp_path: Path) -> None:
     assert "HTTP 503 from grafana" in text
 
 
+def test_termination_message_names_the_capture_before_the_advice(tmp_path: Path) -> None:
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    result = _result(Status.FAIL, "HTTP 503 " + "from grafana " * 400)  # advice longer than 4 KiB
+    result.context["Capture"] = "/tmp/gate-capture.yaml (42 objects, sha256 " + "ab" * 32 + ")"
+    jobmode.write_termination_message(result, str(log))
+    text = log.read_text()
+    assert len(text.encode()) <= 4096
+    assert text.startswith("gate verify: FAIL at Level 2: stage uat, freight calm-crane [capture "
+                           "/tmp/gate-capture.yaml (42 objects, sha256 " + "ab" * 32 + ")]: ")
+
+
 def test_termination_message_pass_and_error(tmp_path: Path) -> None:
     log = tmp_path / "termination-log"
     log.write_text("old")

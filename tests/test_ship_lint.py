@@ -102,8 +102,10 @@ def test_action_inputs_outputs_and_no_inlined_expressions_in_scripts() -> None:
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert set(action["inputs"]) == {"command", "stage", "freight", "spec", "config", "kubeconfig",
                                      "kargo-api-address", "kargo-api-token", "junit-path", "lint-paths",
-                                     "sarif-path", "version", "from-source", "python-version"}
-    assert set(action["outputs"]) == {"result", "failed-level", "junit-path", "sarif-path", "installed"}
+                                     "sarif-path", "version", "from-source", "python-version",
+                                     "capture-on-failure"}
+    assert set(action["outputs"]) == {"result", "failed-level", "junit-path", "sarif-path", "installed",
+                                      "capture"}
     for step in action["runs"]["steps"]:  # third-party actions pinned by commit, the tag in a comment
         if "uses" in step:
             assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]

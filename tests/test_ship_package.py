@@ -58,3 +58,36 @@ def test_twine_check_strict_passes(dists: tuple[Path, Path]) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("PASSED") == 2
+
+
+def test_the_wheel_puts_no_top_level_checks_package_in_site_packages(dists: tuple[Path, Path]) -> None:
+    # The repository keeps checks/ beside gate/; the wheel installs it as gate/checks (setup.py), so it
+    # cannot collide with another distribution's top-level `checks`.
+    _, wheel = dists
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"gate", next(t for t in tops if t.endswith(".dist-info"))}
+    kinds = {Path(n).stem for n in names if n.startswith("gate/checks/") and n.endswith(".py")}
+    assert {"__init__", "base", "pods", "http", "kargo_stage"} <= kinds
+    with zipfile.ZipFile(wheel) as whl:
+        top_level = [n for n in names if n.endswith("top_level.txt")]
+        assert not top_level or whl.read(top_level[0]).decode().split() == ["gate"]
+
+
+def test_the_installed_wheel_imports_gate_checks_from_itself(dists: tuple[Path, Path],
+                                                            tmp_path: Path) -> None:
+    _, wheel = dists
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                           str(target), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (target / "checks").exists()
+    probe = ("import gate.checks, gate.checks.pods, sys; print(gate.checks.__file__); "
+             "print(sorted(gate.checks.registry())[:3]); print('checks' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str(target / "gate" / "checks" / "__init__.py")
+    assert lines[2] == "False"

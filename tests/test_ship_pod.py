@@ -36,7 +36,8 @@ def _analysis_run() -> dict:
                 "template": {"spec": {"containers": [{"name": "gate", "image": "gate"}]}}}}}}]}}
 
 
-def _in_pod(sim, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+def _in_pod(sim, tmp_path: Path,
+            extra_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], str]:
     """Run `gate verify` as the rendered Job's container would; return the run and its termination log."""
     stage = tmp_path / "pod"
     sa = stage / "serviceaccount"
@@ -69,7 +70,7 @@ exit $rc
            "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
            # what the rendered pod spec sets through the downward API and the ConfigMap mount
            "GATE_ANALYSISRUN_UID": UID, "GATE_NAMESPACE": "platform",
-           "GATE_SPEC": SPEC, "GATE_CONFIG": CONFIG}
+           "GATE_SPEC": SPEC, "GATE_CONFIG": CONFIG, **(extra_env or {})}
     gate = [sys.executable, "-c", "import sys; from gate.cli import main; sys.argv[0] = 'gate'; main()"]
     cmd = ["unshare", "--mount", "sh", "-c", script, "sh", *gate, "verify", "--stage", "monitoring"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd="/")
@@ -111,3 +112,20 @@ def test_in_a_pod_a_403_on_its_analysis_run_exits_3_and_says_so(sim, tmp_path: P
     assert "analysisruns" in proc.stdout + proc.stderr
     assert message.startswith("gate verify: ERROR (not evaluated): stage monitoring")
     assert message.count("\n") == 1 and len(message.encode()) <= 4096
+
+
+def test_in_a_pod_a_failing_verdict_keeps_its_capture_and_names_it(tmp_path: Path) -> None:
+    from gate.render import _env
+    from gate.sim.server import start
+
+    # What the rendered Job sets; here the pod's /tmp is the test's own directory.
+    (rendered,) = [e["value"] for e in _env([], True, "s") if e["name"] == "GATE_CAPTURE_ON_FAILURE"]
+    capture = tmp_path / Path(rendered).name
+    with start("crashloop") as crash:
+        crash.store.create(_analysis_run())
+        proc, message = _in_pod(crash, tmp_path, {"GATE_CAPTURE_ON_FAILURE": str(capture), "GATE_TIMEOUT": "5s"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("capture: "))  # the pod's log
+    assert line.endswith(str(capture)) and capture.exists()
+    assert message.startswith("gate verify: FAIL at Level 1: stage monitoring [capture ")
+    assert str(capture) in message

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SIM = Path(__file__).resolve().parents[1] / "gate" / "sim"
-FORBIDDEN = ("gate.kargo", "checks")
+FORBIDDEN = ("gate.kargo", "gate.checks")
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -42,7 +42,7 @@ def test_sim_module_does_not_import_gate_semantics(path: Path) -> None:
 
 def test_the_walk_sees_nested_and_from_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("def f():\n    from gate.kargo.freight import is_available\n    import checks.kargo_stage\n")
+    probe.write_text("def f():\n    from gate.kargo.freight import is_available\n    import gate.checks.kargo_stage\n")
     assert [m for m in imported_modules(probe) if forbidden(m)] == [
-        "gate.kargo.freight", "gate.kargo.freight.is_available", "checks.kargo_stage"
+        "gate.kargo.freight", "gate.kargo.freight.is_available", "gate.checks.kargo_stage"
     ]

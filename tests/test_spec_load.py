@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from gate.checks.base import Check
 
-from checks.base import Check
 from gate import redact
 from gate.errors import EXIT_USAGE, ConfigError
 from gate.spec.load import load_spec

@@ -17,11 +17,14 @@ import pytest
 
 from gate.cluster.kube import KubeClient, Permission, connect
 from gate.cluster.rbac import PREFLIGHT_POOL, review_all
+from gate.sim.scenario import resolve
 from gate.sim.server import start
+from tests.test_checks_l1_sim import kubeconfig_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "gate/demo/config.yaml")
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 HEAVY = ("kubernetes", "jsonschema", "requests", "cryptography", "pydantic")
 
 
@@ -53,8 +56,15 @@ def sim():
         yield handle
 
 
-def _reviews(sim, since: int) -> int:
-    return sum(1 for r in sim.requests[since:] if r["method"] == "POST" and r["path"] == SSAR)
+@pytest.fixture(scope="module")
+def ssar_sim():
+    """A server that does not serve SelfSubjectRulesReview: every permission is an access review."""
+    with start({**resolve("rbac-forbidden"), "api": {"rules_review": False}}) as handle:
+        yield handle
+
+
+def _reviews(sim, since: int, path: str = SSAR) -> int:
+    return sum(1 for r in sim.requests[since:] if r["method"] == "POST" and r["path"] == path)
 
 
 PERMS = [Permission("list", "pods", "", ns) for ns in ("platform", "argocd", "apps", "kargo", "monitoring")] \
@@ -64,18 +74,72 @@ PERMS = [Permission("list", "pods", "", ns) for ns in ("platform", "argocd", "ap
        Permission("get", "secrets", "", "monitoring", "grafana-admin")]
 
 
-def test_each_distinct_review_is_sent_once_and_answers_keep_their_order(sim) -> None:
+def test_one_rules_review_per_namespace_and_access_reviews_for_cluster_scope(sim) -> None:
     kube = connect(sim.kubeconfig)
     asked = PERMS + PERMS[:4]  # four asked twice
     before = len(sim.requests)
     answers = review_all(kube, asked)
-    assert _reviews(sim, before) == len(PERMS)
+    namespaces = {p.namespace for p in PERMS if p.namespace}
+    assert _reviews(sim, before, SSRR) == len(namespaces) == 5
+    assert _reviews(sim, before) == 1  # the cluster-scoped CRD
     assert [perm for perm, _ in answers] == asked
     denied = [perm for perm, ok in answers if not ok]
     assert denied == [Permission("list", "pods", "", "monitoring")]  # the scenario's one missing rule
 
 
-def test_reviews_are_concurrent_but_bounded(sim, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_distinct_access_review_is_sent_once_and_answers_keep_their_order(ssar_sim) -> None:
+    kube = connect(ssar_sim.kubeconfig)
+    asked = PERMS + PERMS[:4]  # four asked twice
+    before = len(ssar_sim.requests)
+    answers = review_all(kube, asked)
+    assert _reviews(ssar_sim, before) == len(PERMS)
+    assert [r["status"] for r in ssar_sim.requests[before:] if r["path"] == SSRR] == [404] * 5
+    assert [perm for perm, _ in answers] == asked
+    denied = [perm for perm, ok in answers if not ok]
+    assert denied == [Permission("list", "pods", "", "monitoring")]  # the scenario's one missing rule
+
+
+def test_an_incomplete_rules_review_falls_back_to_access_reviews_for_what_it_does_not_grant() -> None:
+    with start({**resolve("rbac-forbidden"), "api": {"rules_incomplete": True}}) as handle:
+        kube = connect(handle.kubeconfig)
+        before = len(handle.requests)
+        answers = review_all(kube, PERMS)
+        sent = _reviews(handle, before)
+    assert [perm for perm, ok in answers if not ok] == [Permission("list", "pods", "", "monitoring")]
+    assert sent == 2  # the CRD (cluster scope) and the one the incomplete rules do not grant
+
+
+WORLDS = ["rbac-forbidden", "healthy", "diagnose-healthy", "crashloop"]
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_rules_reviews_and_access_reviews_agree_on_every_permission(world: str, tmp_path: Path) -> None:
+    """The two ways of asking give the same answer for every permission a stage of the demo needs, and
+    for names, subresources and verbs the rules grant only in part."""
+    from gate.cluster.rbac import all_permissions
+    from gate.spec.load import load_spec
+    from gate.spec.settings import load_settings
+
+    spec = load_spec(str(ROOT / "gate/demo/l1.yaml"), load_settings(CONFIG, {}))
+    perms = [p for stage in spec.stages for p in all_permissions(spec.plan(stage), job=False)]
+    perms += [Permission("get", "pods/log", "", "monitoring", "x"), Permission("watch", "secrets", "", "monitoring"),
+              Permission("get", "secrets", "", "monitoring", "grafana-admin"),
+              Permission("delete", "pods", "", "monitoring")]
+    answers, served = {}, {}
+    for rules_review in (True, False):
+        with start({**resolve(world), "api": {"rules_review": rules_review}}) as handle:
+            for token in {handle.token, *(resolve(world).get("tokens") or {})}:
+                kube = connect(kubeconfig_for(handle, token, tmp_path / f"{rules_review}-{len(token)}"))
+                answers[(rules_review, token)] = review_all(kube, perms)
+            served[rules_review] = sorted({r["status"] for r in handle.requests if r["path"] == SSRR})
+    assert served == {True: [201], False: [404]}
+    for (_, token), got in answers.items():
+        assert got == answers[(False, token)], [(p, a) for (p, a), (_, b) in zip(got, answers[(False, token)],
+                                                                                  strict=True) if a != b]
+    assert any(not ok for got in answers.values() for _, ok in got) or world != "rbac-forbidden"
+
+
+def test_reviews_are_concurrent_but_bounded(ssar_sim, monkeypatch: pytest.MonkeyPatch) -> None:
     """With 0.3 s of API latency, twelve reviews one by one would take 3.6 s; at most PREFLIGHT_POOL fly
     at once."""
     lock, in_flight, peak = threading.Lock(), [0], [0]
@@ -92,14 +156,14 @@ def test_reviews_are_concurrent_but_bounded(sim, monkeypatch: pytest.MonkeyPatch
                 in_flight[0] -= 1
 
     monkeypatch.setattr(KubeClient, "access_review", counted)
-    kube = connect(sim.kubeconfig)
-    sim.add_fault({"path": f"^{SSAR}", "latency": 0.3})
+    kube = connect(ssar_sim.kubeconfig)
+    ssar_sim.add_fault({"path": f"^{SSAR}", "latency": 0.3})
     try:
         started = time.monotonic()
         review_all(kube, PERMS + [Permission("list", "pvcs", "", "monitoring")])
         wall = time.monotonic() - started
     finally:
-        sim.faults.clear()
+        ssar_sim.faults.clear()
     assert 1 < peak[0] <= PREFLIGHT_POOL
     assert wall < 12 * 0.3 / 2, f"{wall:.2f} s: the reviews were not sent concurrently"
 
@@ -110,7 +174,7 @@ def test_the_first_failing_review_in_order_is_raised(sim) -> None:
 
     kube = connect(sim.kubeconfig)
     kube.retry_budget = 0.5
-    sim.add_fault({"path": f"^{SSAR}", "status": 503})
+    sim.add_fault({"path": "^/apis/authorization.k8s.io/v1/selfsubject", "status": 503})
     try:
         with pytest.raises(TransientError):
             review_all(kube, PERMS[:3])
@@ -138,11 +202,10 @@ def test_a_denied_permission_stops_verify_with_exit_3_naming_it(tmp_path: Path) 
         or "list pods in namespace monitoring" in json.dumps(result)
     assert "list pods in namespace platform" not in json.dumps(result)
     made = [r for r in sim.requests[before:] if r["method"] == "POST"]
-    # each distinct permission once: list pods, get pods/log and list events in two namespaces (the pods
-    # check reads the failing pod's logs and events for its diagnosis: optional, never watched), list
-    # deployments, statefulsets, daemonsets, pvcs; and the optional watch of each list the checks observe
-    # (a denied watch only means polling)
-    assert len(made) == 16
+    # the 16 distinct permissions (list pods, get pods/log and list events in two namespaces, list
+    # deployments, statefulsets, daemonsets, pvcs, and the optional watch of each list) are answered by one
+    # SelfSubjectRulesReview per namespace (monitoring, platform): none is cluster-scoped, so no access review
+    assert [r["path"] for r in made] == [SSRR, SSRR]
     assert not [r for r in sim.requests[before:] if r["method"] == "GET"], "no check ran after the denial"
 
 

@@ -58,8 +58,9 @@ def test_crashloop_verdict(crashloop_run: tuple) -> None:
 def test_the_gate_writes_nothing_but_access_reviews(crashloop_run: tuple) -> None:
     _, requests, _ = crashloop_run
     writes = [(r["method"], r["path"]) for r in requests if r["method"] != "GET"]
-    assert writes, "the preflight asks SelfSubjectAccessReviews"
-    assert {path for _, path in writes} == {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"}
+    assert writes, "the preflight asks SelfSubjectRulesReviews"
+    # one rules review per namespace answers every permission here (none is cluster-scoped: no access review)
+    assert {path for _, path in writes} == {"/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"}
     assert {method for method, _ in writes} == {"POST"}
 
 
@@ -71,17 +72,18 @@ def test_one_list_per_resource_namespace_and_selector_per_round(crashloop_run: t
     rounds = max(c["attempts"] for c in pods_checks)
     assert rounds >= 3, "the failing checks were polled several times"
     assert {c["attempts"] for c in pods_checks} == {rounds}, "both pods checks shared every round"
-    # One list per key, then one watch (issue 12): later rounds read the watch's cache, no request. After
-    # the levels the failure's diagnosis reads the failing pods once more.
+    # One streaming list per key (issue 25: the list and the watch in one request, issue 12): later rounds
+    # read the watch's cache, no request. After the levels the failure's diagnosis lists the failing pods.
     lists = Counter((r["path"], r["query"].get("labelSelector"), r["query"].get("fieldSelector"),
                      r["query"].get("watch")) for r in requests if r["method"] == "GET")
     key = ("/api/v1/namespaces/monitoring/pods", "app.kubernetes.io/part-of=kube-prometheus-stack", None)
-    assert lists[(*key, None)] == 2, f"{lists[(*key, None)]} pod lists for {rounds} rounds of two checks"
+    assert lists[(*key, None)] == 1, f"{lists[(*key, None)]} pod lists for {rounds} rounds of two checks"
     assert lists[(*key, "1")] == 1, f"{lists[(*key, '1')]} pod watches"
+    assert all(r["query"].get("sendInitialEvents") == "true" for r in requests if r["query"].get("watch"))
     workloads = next(c for c in checks.values() if c["kind"] == "workloads")
     assert workloads["status"] == "FAIL"
     for kind in ("deployments", "statefulsets", "daemonsets"):
-        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, None)] == 1
+        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, None)] == 0
         assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, "1")] == 1
     # No list was made more often than the most-polled check was polled.
     assert max(lists.values()) <= rounds + 1  # + the diagnosis' one read of the failing pods

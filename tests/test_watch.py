@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import requests
+from gate.checks.base import Clients
 
-from checks.base import Clients
 from gate.cluster.kube import connect
 from gate.engine.runner import Runner
 from gate.sim.scenario import resolve
@@ -53,7 +53,8 @@ def _run(sim: Any, plan: Any, watch: bool = True) -> tuple[Any, float]:
 
 
 def _requests(sim: Any, path: str, since: int = 0) -> list[dict]:
-    return [r for r in sim.requests[since:] if r["path"] == path]
+    """The requests to the collection at `path` and to its objects by name (GET .../NAME)."""
+    return [r for r in sim.requests[since:] if r["path"] == path or r["path"].startswith(path + "/")]
 
 
 def _watches(rows: list[dict]) -> list[dict]:
@@ -99,7 +100,11 @@ def test_a_check_passes_within_moments_of_the_timeline_change(tmp_path: Path) ->
         rows = _requests(sim, APPS)
     assert level.status.value == "PASS"
     assert delay < 3.0, f"{delay:.2f}s from the change to the verdict (poll interval 10s)"
-    assert [bool(r["query"].get("watch")) for r in rows] == [False, True], rows  # one list, one watch
+    assert [bool(r["query"].get("watch")) for r in rows] == [False, True], rows  # one GET, one watch
+    get, watch = rows
+    assert get["path"] == APPS + "/loki"  # the app by name, never the namespace's list
+    assert watch["path"] == APPS and watch["query"]["fieldSelector"] == "metadata.name=loki"
+    assert watch["query"]["sendInitialEvents"] == "true"  # a streaming start: no resourceVersion needed
 
 
 def test_without_watches_the_change_waits_for_the_next_poll(tmp_path: Path) -> None:
@@ -166,8 +171,40 @@ def test_no_more_requests_than_polling_when_nothing_changes(tmp_path: Path) -> N
                             watch=watch)
             counts[watch] = _requests(sim, PODS)
         assert level.status.value == "FAIL"
-    assert [bool(r["query"].get("watch")) for r in counts[True]] == [False, True]  # one list, one watch
+    (stream,) = counts[True]  # one streaming list: the list and the watch in one request
+    assert stream["query"]["watch"] == "1" and stream["query"]["sendInitialEvents"] == "true"
+    assert stream["query"]["resourceVersionMatch"] == "NotOlderThan" and "resourceVersion" not in stream["query"]
     assert len(counts[False]) >= 4
+    assert not _watches(counts[False])
+
+
+@pytest.mark.parametrize("streaming", [False, "storage"])
+def test_without_streaming_lists_the_first_list_is_a_cache_read_then_a_watch_from_it(
+        tmp_path: Path, streaming: bool | str) -> None:
+    # A server with the WatchList gate off refuses sendInitialEvents (422); one whose etcd cannot report
+    # progress (kube-apiserver 1.36 on etcd 3.5.1, measured) answers 200 with an ERROR event. Either way the
+    # gate lists from the watch cache (resourceVersion=0) and watches from that list's resourceVersion.
+    with start({**resolve("crashloop"), "api": {"streaming_lists": streaming}}) as sim:
+        level, _ = _run(sim, _plan(tmp_path, CRASHING, "{timeout: 2s, interval: 0.3s, max_interval: 0.3s}"))
+        rows = _requests(sim, PODS)
+    assert level.status.value == "FAIL"
+    refused, listed, watch = rows
+    assert refused["query"]["sendInitialEvents"] == "true" and refused["status"] == (422 if not streaming else 200)
+    assert listed["query"].get("resourceVersion") == "0" and not listed["query"].get("watch")
+    assert watch["query"]["watch"] == "1" and watch["query"]["resourceVersion"] not in ("", "0")
+    assert "sendInitialEvents" not in watch["query"]
+
+
+@pytest.mark.parametrize("streaming", [False, "storage"])
+def test_without_streaming_lists_a_named_object_is_polled_by_get(tmp_path: Path, streaming: bool | str) -> None:
+    scenario = {**resolve("stale-argocd"), "api": {"streaming_lists": streaming}}
+    with start(scenario) as sim:
+        level, _ = _run(sim, _plan(tmp_path, LOKI, "{timeout: 30s, interval: 1s, max_interval: 1s}"))
+        rows = _requests(sim, APPS)
+    assert level.status.value == "PASS", level
+    assert [r["status"] for r in _watches(rows)] == [422 if not streaming else 200]  # asked once, then polled
+    gets = [r for r in rows if not r["query"].get("watch")]
+    assert len(gets) >= 3 and {r["path"] for r in gets} == {APPS + "/loki"}
 
 
 @pytest.mark.parametrize("client", ["auto", "library"])
@@ -258,3 +295,36 @@ def _until(condition: Any, limit: float) -> None:
         if time.monotonic() > ends:
             pytest.fail(f"not within {limit}s")
         time.sleep(0.02)
+
+
+def test_a_streaming_list_holds_one_event_at_a_time_not_the_whole_answer(tmp_path: Path) -> None:
+    """6,000 pods as a real API server sends them (~20 MB of JSON): read as a streaming list, the gate's
+    peak memory is the one of its imports plus the projected pods; read whole from the watch cache (the
+    fallback), it also holds the answer's bytes and text at once."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchlib", ROOT / "benchmarks" / "benchlib.py")
+    benchlib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchlib)
+    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "load.py")
+    load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load)
+    gate_spec = tmp_path / "gate.yaml"
+    gate_spec.write_text("defaults: {timeout: 60s, interval: 1s}\nstages:\n  s:\n    levels:\n      1:\n"
+                         "        - pods: {namespace: apps}\n")
+    peaks = {}
+    for streaming in (True, False):
+        world = {"name": "many-pods", "controllers": False, "api": {"streaming_lists": streaming},
+                 "objects": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}],
+                 "generate": [{"count": 6000, "template": load.pod_template()}]}
+        with start(world) as sim:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+            env.update(KUBECONFIG=sim.admin_kubeconfig, PYTHONPATH=os.pathsep.join([str(benchlib._BLOCK), str(ROOT)]))
+            _, peaks[streaming], code, _ = benchlib.run_child(
+                [sys.executable, "-m", "gate", "verify", "--stage", "s", "--spec", str(gate_spec), "--no-preflight"],
+                env, cwd=tmp_path)
+            rows = _requests(sim, "/api/v1/namespaces/apps/pods")
+        assert code == 0
+        assert rows[0]["query"].get("sendInitialEvents") == "true"
+        assert streaming == (rows[0]["status"] == 200)
+    assert peaks[True] + 20 < peaks[False], peaks  # MB: the fallback holds the ~20 MB answer too

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gate.checks.workloads import pod_selector
 from test_diagnose_gates import reads_only, verify
-
-from checks.workloads import pod_selector
 
 API_POD = "api-gw-5d4c3b2a1-q8w7e"
 WORLD = {

@@ -249,7 +249,7 @@ def split(plan: Any) -> dict[str | None, Any]:
 
 def clients_for(base: Any, dest: Destination | None, view: Any) -> Any:
     """The Clients a check of `dest` observes through: its cluster's kube, view and HTTP client."""
-    from checks.base import Clients
+    from gate.checks.base import Clients
 
     if dest is None:
         return Clients(**{**base.__dict__, "view": view})

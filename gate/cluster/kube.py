@@ -36,6 +36,7 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
+from gate.capture import tap
 from gate.cluster import answers, projection
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
@@ -414,12 +415,16 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.passed():
                 raise deadlines.DeadlineExceeded(f"{method} {path}: no answer before the deadline") from None
+            if tap.current is not None:
+                tap.current.kube_failure(method, path)
             raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}{self._where()}") from None
         except Exception as exc:  # kubernetes.client ApiException(status=0) for TLS errors
             if getattr(exc, "status", None) == 0:
                 raise EvaluationError(f"{method} {path}: {getattr(exc, 'reason', exc)}{self._where()}") from None
             raise
         resp_headers = {k.lower(): v for k, v in raw.headers.items()}
+        if tap.current is not None:  # gate capture / --capture-on-failure: keep what was read
+            tap.current.kube_answer(method, path, query, raw.status, data, proxied, client=self)
         if proxied:
             return Response(raw.status, _text(data), resp_headers)
         resp = Response(raw.status, (parse or parse_body)(data), resp_headers)
@@ -461,17 +466,19 @@ class KubeClient:
 
     def list_with_version(self, res: Resource, namespace: str | None = None, label_selector: str | None = None,
                           field_selector: str | None = None, *, project: Callable[[dict], dict] | None = None,
-                          page_size: int | None = None) -> tuple[list[dict], str | None]:
+                          page_size: int | None = None, cached: bool = False) -> tuple[list[dict], str | None]:
         """list(), and the first page's metadata.resourceVersion (the list is consistent at it: where a
-        watch resumes, gate.cluster.watches)."""
+        watch resumes, gate.cluster.watches). `cached`: read from the API server's watch cache
+        (`resourceVersion=0`: any version, which the cache serves whole, without etcd; docs/semantics.md
+        "Reading big lists" says when the gate accepts that)."""
         perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
         path = res.path(namespace)
         with _gc_paused():
-            return self._pages(res, path, perm, label_selector, field_selector, project, page_size)
+            return self._pages(res, path, perm, label_selector, field_selector, project, page_size, cached)
 
     def _pages(self, res: Resource, path: str, perm: Permission, label_selector: str | None,
                field_selector: str | None, project: Callable[[dict], dict] | None,
-               page_size: int | None) -> tuple[list[dict], str | None]:
+               page_size: int | None, cached: bool = False) -> tuple[list[dict], str | None]:
         items: list[dict] = []
         token: str | None = None
         version: str | None = None
@@ -484,7 +491,8 @@ class KubeClient:
 
         while True:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
-                     "limit": page_size or PAGE_SIZE, "continue": token}
+                     "limit": page_size or PAGE_SIZE, "continue": token,
+                     "resourceVersion": "0" if cached and token is None else None}
             resp, judged = self._read(path, perm, judge, query, parse=parse)
             if resp.status == 404:
                 raise KindNotServed(res)
@@ -798,7 +806,21 @@ class ClusterView:
                                                            project=project))
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
-        return self._cached(("get", res, namespace, name), lambda: self.kube.get(res, name, namespace))
+        """One object by name (None: it does not exist). With `watches`, a live watch on that name alone
+        (`fieldSelector=metadata.name=…`) answers it once armed, with no request."""
+        if self.watches is None:
+            return self._cached(("get", res, namespace, name), lambda: self.kube.get(res, name, namespace))
+        from gate.cluster import watches
+
+        watches.note(watches.named_key(res, name, namespace))
+        return self._cached(("get", res, namespace, name), lambda: self.watches.get(res, name, namespace))
+
+    def named(self, res: Resource, names: list[str], namespace: str | None = None) -> dict[str, dict | None]:
+        """name -> object or None: a GET per name, or one shared list of the namespace from
+        gate.cluster.named.LIST_FROM names on (never a namespace listed to find a few objects)."""
+        from gate.cluster import named
+
+        return named.read(names, lambda name: self.get(res, name, namespace), lambda: self.list(res, namespace))
 
 
 class _Entry:

@@ -1,9 +1,10 @@
 """`gate rbac check`: does the gate's own identity hold every permission the stage's checks need?
 
-One SelfSubjectAccessReview per permission; denied ones are printed as the Role/ClusterRole rules that
-would grant them, in the same shape `gate render analysis-template` emits, so a missing rule can be
-copied straight into the manifest. `gate verify` runs the same preflight before the levels (the guide's
-Gotcha 4: a verification Job without RBAC otherwise just "fails").
+One SelfSubjectRulesReview per namespace answers that namespace's permissions (SelfSubjectAccessReviews
+for cluster-scoped ones, and where a rules review says it is incomplete); denied ones are printed as the
+Role/ClusterRole rules that would grant them, in the same shape `gate render analysis-template` emits,
+so a missing rule can be copied straight into the manifest. `gate verify` runs the same preflight
+before the levels (the guide's Gotcha 4: a verification Job without RBAC otherwise just "fails").
 
 Two kinds of permission are optional: asked for, shown and rendered, never a reason to stop. `watch`
 (without it the lists are polled) and what a check reads only to diagnose its failure
@@ -13,8 +14,8 @@ Two kinds of permission are optional: asked for, shown and rendered, never a rea
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import NamedTuple, TypeVar
 
 import click
 import yaml
@@ -32,6 +33,7 @@ OPTIONAL_VERBS = frozenset({"watch"})
 WATCH, DIAGNOSIS = "watch", "diagnosis"  # why a permission is optional (Review.optional)
 DIAGNOSIS_COMMENT = ("diagnosis only: read to explain a failing check (its pods, logs, events); "
                      "the checks run without it")
+T = TypeVar("T")
 LABELS = {"app.kubernetes.io/name": "promotion-gate", "app.kubernetes.io/component": "verification"}
 
 
@@ -201,38 +203,119 @@ def diagnosis_notes(results: Iterable[Review]) -> list[str]:
             f"{r.perm.describe()}" for r in results if r.optional == DIAGNOSIS and not r.allowed]
 
 
+RULES_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+
+
+class RulesReview(NamedTuple):
+    """A SelfSubjectRulesReview's answer for one namespace (authorization.k8s.io/v1): the resource rules
+    the identity holds there (cluster-wide ones included), and whether that list may be short of what the
+    authorizers would allow (`incomplete`: e.g. a webhook authorizer, which cannot list rules)."""
+
+    rules: list[dict]
+    incomplete: bool
+
+
+def rules_review(kube: KubeClient, namespace: str) -> RulesReview | None:
+    """POST a SelfSubjectRulesReview for `namespace`; None when the server does not serve it (404) or
+    the identity may not create it (403): the caller asks SelfSubjectAccessReviews instead. Other API
+    errors propagate, as an access review's do. An answer of the wrong shape counts as incomplete."""
+    body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace}}
+    try:
+        resp = kube.checked("POST", RULES_REVIEW_PATH, body=body)
+    except PermissionDenied:
+        return None
+    if resp.status == 404:
+        return None
+    if resp.status >= 400:
+        from gate.cluster.kube import _raise_for
+
+        _raise_for(resp, "POST", RULES_REVIEW_PATH)
+    status = resp.body.get("status") if isinstance(resp.body, dict) else None
+    if not isinstance(status, dict):
+        return RulesReview([], True)
+    rules = status.get("resourceRules")
+    rules = [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
+    return RulesReview(rules, bool(status.get("incomplete")) or not isinstance(status.get("resourceRules"), list))
+
+
+def _strings(rule: dict, key: str) -> list[str]:
+    values = rule.get(key)
+    return [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
+
+
+def rule_allows(rule: dict, perm: Permission) -> bool:
+    """Whether one resource rule grants `perm`, as the RBAC authorizer matches a request
+    (kubernetes pkg/apis/rbac/v1/evaluation_helpers.go: VerbMatches, APIGroupMatches, ResourceMatches,
+    ResourceNameMatches): `*` for any verb, group or resource, `*/sub` for a subresource of any resource,
+    and resourceNames only for a permission on one of those names."""
+    resource, _, sub = perm.resource.partition("/")
+    verbs, groups, resources = _strings(rule, "verbs"), _strings(rule, "apiGroups"), _strings(rule, "resources")
+    names = _strings(rule, "resourceNames")
+    if not ({"*", perm.verb} & set(verbs)) or not ({"*", perm.group} & set(groups)):
+        return False
+    wanted = {"*", f"{resource}/{sub}" if sub else resource}
+    if sub:
+        wanted.add(f"*/{sub}")
+    if not wanted & set(resources):
+        return False
+    return not names or (perm.name is not None and perm.name in names)
+
+
 def review_all(kube: KubeClient, perms: Sequence[Permission],
                pool_size: int = PREFLIGHT_POOL) -> list[tuple[Permission, bool]]:
-    """One SelfSubjectAccessReview per distinct permission, at most `pool_size` in flight, the wait held
-    to the run's deadline. Answers come back in `perms` order; when reviews fail, the error of the
-    first failing permission in that order is raised (what the one-by-one preflight raised)."""
+    """Whether the gate holds each permission: one SelfSubjectRulesReview per namespace answers that
+    namespace's permissions; a SelfSubjectAccessReview answers the rest (cluster-scoped permissions, those a
+    review that says `incomplete` does not grant, and all of a namespace whose review the server does not
+    serve). At most `pool_size` requests in flight, the wait held to the run's deadline. Answers come back
+    in `perms` order; when reviews fail, the error of the first failing one in that order is raised."""
     distinct = list(dict.fromkeys(perms))
-    if len(distinct) <= 1:
-        return [(perm, kube.access_review(perm)) for perm in perms]
+    namespaces = list(dict.fromkeys(p.namespace for p in distinct if p.namespace))
+    reviews = dict(zip(namespaces, _in_pool(lambda ns: rules_review(kube, ns), namespaces, pool_size,
+                                            lambda ns: f"the rules review of namespace {ns}"), strict=True))
+    allowed: dict[Permission, bool] = {}
+    asked: list[Permission] = []
+    for perm in distinct:
+        review = reviews.get(perm.namespace) if perm.namespace else None
+        if review is not None and any(rule_allows(rule, perm) for rule in review.rules):
+            allowed[perm] = True
+        elif review is not None and not review.incomplete:
+            allowed[perm] = False  # the complete list of what the identity may do there lacks it
+        else:
+            asked.append(perm)
+    answers = _in_pool(kube.access_review, asked, pool_size, lambda p: f"the access review for {p.describe()}")
+    allowed.update(zip(asked, answers, strict=True))
+    return [(perm, allowed[perm]) for perm in perms]
+
+
+def _in_pool(fn: Callable[[T], bool], items: Sequence[T], pool_size: int,
+             what: Callable[[T], str]) -> list:
+    """fn over items, at most pool_size at once (one alone: in this thread), results in order; the first
+    failure in order is raised, and calls not started by then are never made."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
     import contextvars
 
     from gate.engine import deadlines
     from gate.engine.runner import DaemonPool
 
-    pool = DaemonPool(min(pool_size, len(distinct)))
-    futures: dict = {}
+    pool = DaemonPool(min(pool_size, len(items)))
+    futures: list = []
     try:
-        futures = {perm: pool.submit(contextvars.copy_context().run, kube.access_review, perm)
-                   for perm in distinct}
-        allowed: dict[Permission, bool] = {}
-        for perm in distinct:  # in order: the first failure in order is the one raised
+        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        out = []
+        for item, future in zip(items, futures, strict=True):  # in order: the first failure in order is raised
             left = deadlines.remaining()
             try:
-                allowed[perm] = futures[perm].result(timeout=None if left is None else max(0.0, left))
+                out.append(future.result(timeout=None if left is None else max(0.0, left)))
             except TimeoutError:
-                raise deadlines.DeadlineExceeded(
-                    f"preflight: no answer to the access review for {perm.describe()} before the deadline") \
+                raise deadlines.DeadlineExceeded(f"preflight: no answer to {what(item)} before the deadline") \
                     from None
+        return out
     finally:
-        for future in futures.values():  # after a failure: reviews not started yet are never sent
+        for future in futures:  # after a failure: requests not started yet are never sent
             future.cancel()
         pool.shutdown()
-    return [(perm, allowed[perm]) for perm in perms]
 
 
 def denied_error(results: Sequence[Review]) -> PermissionDenied | None:

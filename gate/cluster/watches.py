@@ -17,6 +17,22 @@ What goes wrong falls back to what the gate did before, polling:
 Upstream: client-go tools/cache/reflector.go (ListAndWatch: list, then watch from the list's
 resourceVersion; `isExpiredError` → relist; bookmarks move the resourceVersion on).
 
+Streaming lists (KEP-3157, kube-apiserver >= 1.32 except 1.33, where the WatchList gate is on by default):
+where the server offers it, a list read while watches are on is itself a watch,
+`?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`: the
+current objects come as ADDED events (a consistent read, as a list with no resourceVersion), then a
+BOOKMARK annotated `k8s.io/initial-events-end: "true"` at the list's resourceVersion; the list is what
+came before it, and the same request goes on as the live watch (no second request, no gap). Each event is
+parsed and projected as its line arrives, so memory holds one event, not a page. Upstream: client-go
+tools/cache/reflector.go (watchList), apiserver pkg/storage/cacher/cacher.go (the end bookmark only with
+allowWatchBookmarks), apimachinery pkg/apis/meta/internalversion/validation/validation.go (a server with
+the gate off refuses sendInitialEvents: 422 Invalid; one whose etcd cannot report progress answers an ERROR
+event instead, cacher.go:576-581; the gate then lists, from the watch cache for the first read,
+docs/semantics.md "Reading big lists", and watches from the list's resourceVersion).
+A named read (`get`) watches its one object by `fieldSelector=metadata.name=NAME` (RBAC authorizes that
+watch by resourceName, apiserver pkg/endpoints/request/requestinfo.go) with the same streaming start; a
+server without streaming lists has that name polled by GET.
+
 Watch threads are daemons, bounded by the level's last deadline (the request's `timeoutSeconds` and
 socket timeout), and `close()` (the level's end, or a signal unwinding the runner) cuts their sockets.
 """
@@ -29,13 +45,14 @@ import json
 import math
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from gate.cluster import answers
-from gate.cluster.kube import KubeClient
+from gate.cluster.kube import KubeClient, _orjson
 from gate.cluster.resources import Resource
 from gate.engine import deadlines
 
@@ -43,6 +60,8 @@ Key = tuple  # (Resource, namespace, label selector, field selector)
 MAX_FAILURES = 3
 MAX_WATCH = 300  # seconds a single watch request asks for; renewed from the last resourceVersion
 MAX_WATCHES = 32  # open at once per level; lists beyond that are polled
+END_OF_INITIAL = "k8s.io/initial-events-end"  # apimachinery meta/v1 types.go InitialEventsAnnotationKey
+STREAMING = {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"}
 _reading: ContextVar[set | None] = ContextVar("gate_watch_keys", default=None)
 
 
@@ -54,6 +73,11 @@ def reading(keys: set) -> Iterator[None]:
         yield
     finally:
         _reading.reset(token)
+
+
+def named_key(res: Resource, name: str, namespace: str | None) -> Key:
+    """The key of a watch on one object: its name as a field selector."""
+    return (res, namespace if res.namespaced else None, None, f"metadata.name={name}")
 
 
 def note(key: Key) -> None:
@@ -74,6 +98,10 @@ class _Watched:
         self.failures = 0
         self.response: Any = None
         self.project: Callable[[dict], dict] | None = None  # what the list's readers keep of each object
+        self.named = False  # one object by name (get), polled by GET when the server cannot stream
+        self.initial: dict[tuple[str, str], dict] | None = None  # a streaming start's objects so far
+        self.synced = threading.Event()  # set when the items are whole (read, or a streaming start ended)
+        self.settled = threading.Event()  # set when a streaming start ended, either way
 
 
 class Watches:
@@ -88,6 +116,7 @@ class Watches:
         self._changed: set[Key] = set()
         self._closed = False
         self._api: Any = None  # the watches' own connection pool, so they never starve the checks'
+        self.streaming: bool | None = None  # does the server offer streaming lists (None: not known yet)
 
     @property
     def condition(self) -> threading.Condition:
@@ -101,21 +130,87 @@ class Watches:
         key = (res, namespace, label_selector or None, field_selector or None)
         with self._lock:
             watched = self._lists.get(key)
-            if watched is not None and watched.state == "live":
+            if watched is not None and watched.state == "live" and watched.synced.is_set():
                 return list(watched.items.values())
+        streamed = self._stream_start(key, project)
+        if streamed is not None:
+            return streamed
+        # No streaming list: the first read from the watch cache (resourceVersion=0), then pages; the watch
+        # armed from its resourceVersion replays every change since (docs/semantics.md, "Reading big lists").
         items, version = self.kube.list_with_version(res, namespace, label_selector, field_selector,
-                                                     project=project)
+                                                     project=project, cached=self.streaming is False)
         with self._lock:
             watched = self._lists.setdefault(key, _Watched(key))
             watched.project = project
             if watched.state != "live":
                 watched.items = {_name(o): o for o in items}
                 watched.version = version
+                watched.synced.set()
                 if watched.state == "stale" and watched.failures < MAX_FAILURES and version:
                     watched.state = "listed"
                 elif watched.state == "listed" and not version:
                     watched.state = "off"  # nothing to resume from: poll
         return items
+
+    def get(self, res: Resource, name: str, namespace: str | None) -> dict | None:
+        """One object by name (None: it does not exist): from its live watch once armed, else a GET."""
+        key = named_key(res, name, namespace)
+        with self._lock:
+            watched = self._lists.get(key)
+            if watched is not None and watched.state == "live":
+                return next(iter(watched.items.values()), None)
+        obj = self.kube.get(res, name, namespace)
+        with self._lock:
+            watched = self._lists.setdefault(key, _Watched(key))
+            watched.named = True
+            if watched.state != "live":
+                watched.items = {_name(obj): obj} if obj is not None else {}
+                watched.version = None  # a named watch starts streaming: it needs no resourceVersion
+                watched.synced.set()
+                if self.streaming is False:
+                    watched.state = "off"  # no streaming start to watch one name from: poll it by GET
+                elif watched.state == "stale" and watched.failures < MAX_FAILURES:
+                    watched.state = "listed"
+        return obj
+
+    def _stream_start(self, key: Key, project: Callable[[dict], dict] | None) -> list[dict] | None:
+        """The list as a streaming watch that stays open (module doc); None when the server does not offer
+        it (or too many watches are open, or this key's watch was refused): the caller lists instead."""
+        with self._lock:
+            watched = self._lists.setdefault(key, _Watched(key))
+            live = sum(1 for w in self._lists.values() if w.state == "live")
+            if (self._closed or self.streaming is False or watched.state in ("live", "off") or watched.failures
+                    or live >= MAX_WATCHES):
+                return None  # a key whose watch broke lists, and resumes its watch from the list
+            watched.project = project
+            watched.state = "live"
+            watched.version = None
+            watched.items, watched.initial = {}, None
+            watched.synced.clear()
+            watched.settled.clear()
+            watched.generation += 1
+            generation = watched.generation
+        left = deadlines.remaining()
+        until = None if left is None else time.monotonic() + left
+        threading.Thread(target=self._run, args=(watched, generation, until), name="gate-watch",
+                         daemon=True).start()
+        if not watched.settled.wait(timeout=None if left is None else max(0.0, left)):
+            self._drop(watched, generation)
+            raise deadlines.DeadlineExceeded(f"the deadline passed during the streaming list of {key[0].display}")
+        with self._lock:
+            if watched.generation == generation and watched.state == "live" and watched.synced.is_set():
+                return list(watched.items.values())
+        return None
+
+    def _drop(self, watched: _Watched, generation: int) -> None:
+        """Abandon a streaming start: its thread exits, the key is read by a list next time."""
+        with self._lock:
+            if watched.generation != generation:
+                return
+            watched.generation += 1
+            watched.state = "stale"
+            response, watched.response = watched.response, None
+        _cut(response)
 
     # -- the runner ------------------------------------------------------------------------------
     def arm(self, until: float | None) -> None:
@@ -162,6 +257,7 @@ class Watches:
             lists, self._lists = list(self._lists.values()), {}
             for watched in lists:
                 watched.generation += 1
+                watched.settled.set()  # a reader awaiting a streaming start lists instead
         for watched in lists:
             _cut(watched.response)
 
@@ -194,18 +290,25 @@ class Watches:
             return "expired"  # past the level's last deadline: nobody waits for this list any more
         res, namespace, label_selector, field_selector = watched.key
         seconds = MAX_WATCH if left is None else max(1, min(MAX_WATCH, math.ceil(left)))
+        starting = watched.version is None  # no resourceVersion to resume from: a streaming start
         query = {"watch": "1", "resourceVersion": watched.version, "allowWatchBookmarks": "true",
-                 "timeoutSeconds": str(seconds), "labelSelector": label_selector, "fieldSelector": field_selector}
+                 "timeoutSeconds": str(seconds), "labelSelector": label_selector, "fieldSelector": field_selector,
+                 **(STREAMING if starting else {})}
         resp = self._open(res.path(namespace), query, seconds + 5)
         with self._lock:
             if watched.generation != generation:
                 _cut(resp)
                 return "closed"
             watched.response = resp
+            if starting:
+                watched.initial = {}
         if resp.status == 403:
             return "denied"
         if resp.status == 410:
             return "stale"
+        if starting and resp.status in (400, 422):
+            self.streaming = False  # the WatchList gate is off (or the server predates it)
+            return "refused"
         if resp.status != 200:
             return "broken"
         for line in _lines(resp):
@@ -243,18 +346,26 @@ class Watches:
         res = watched.key[0]
         what = f"watch {res.display}"
         try:
-            event = json.loads(line)
+            event = _loads(line)
         except ValueError:
             return "stale"
         if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
             return "stale"
         kind, obj = event.get("type"), event["object"]
         if kind == "ERROR":
+            if watched.initial is not None and obj.get("code") != 410:
+                # A streaming start the server ends before its end bookmark cannot stream (e.g. etcd
+                # without RequestWatchProgress: apiserver pkg/storage/cacher/cacher.go:576-581, "client-go is
+                # going to fall back to a standard LIST on any error returned for watch-list requests").
+                self.streaming = False
+                return "refused"
             return "stale" if obj.get("code") == 410 else "broken"
         version = (obj.get("metadata") or {}).get("resourceVersion") if isinstance(obj.get("metadata"), dict) \
             else None
         if kind == "BOOKMARK":
-            if isinstance(version, str) and version:
+            if watched.initial is not None and _ends_initial(obj):
+                return self._synced(watched, generation, version)
+            if isinstance(version, str) and version and watched.initial is None:
                 with self._lock:
                     watched.version = version
             return None
@@ -269,6 +380,12 @@ class Watches:
         with self._changed_cv:
             if watched.generation != generation:
                 return "closed"
+            if watched.initial is not None:  # a streaming start: the list so far, not a change yet
+                if kind == "DELETED":
+                    watched.initial.pop(_name(obj), None)
+                else:
+                    watched.initial[_name(obj)] = obj
+                return None
             if kind == "DELETED":
                 watched.items.pop(_name(obj), None)
             else:
@@ -279,11 +396,40 @@ class Watches:
             self._changed_cv.notify_all()
         return None
 
+    def _synced(self, watched: _Watched, generation: int, version: Any) -> str | None:
+        """The initial-events-end bookmark: the streaming start's objects are the list, at its version."""
+        if not (isinstance(version, str) and version):
+            return "broken"  # nothing to resume from
+        with self._changed_cv:
+            if watched.generation != generation:
+                return "closed"
+            items, watched.initial = watched.initial or {}, None
+            changed = watched.named and items != watched.items  # a list's first read is awaited, not news
+            watched.items, watched.version = items, version
+            self.streaming = True
+            watched.synced.set()
+            watched.settled.set()
+            if changed:
+                self._changed.add(watched.key)
+                self._changed_cv.notify_all()
+        return None
+
     def _end(self, watched: _Watched, generation: int, outcome: str) -> None:
         with self._changed_cv:
             if watched.generation != generation or outcome == "closed":
                 return
+            starting = watched.initial is not None or not watched.synced.is_set()
+            watched.initial = None
             watched.response = None
+            watched.settled.set()  # a streaming start that ended before its bookmark: the reader lists
+            if starting and not watched.named:
+                watched.synced.clear()
+                watched.failures += outcome == "broken"
+                watched.state = "off" if outcome == "denied" or watched.failures >= MAX_FAILURES else "stale"
+                return  # the waiting reader lists; the watch is armed again from the list's version
+            if outcome == "refused":
+                watched.state = "off"  # one name, no streaming start: polled by GET
+                return
             if outcome == "expired":
                 watched.state = "stale"
                 return
@@ -305,18 +451,35 @@ def _name(obj: dict) -> tuple[str, str]:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
+def _loads(line: bytes) -> Any:
+    """One event's JSON: orjson when installed (the `fast` extra), else the standard library's."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(line)
+        except ValueError:
+            pass  # what orjson does not take (NaN, integers past 64 bits): the standard library says
+    return json.loads(line)
+
+
+def _ends_initial(obj: dict) -> bool:
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    return isinstance(annotations, dict) and annotations.get(END_OF_INITIAL) == "true"
+
+
 def _lines(resp: Any) -> Iterator[bytes]:
-    """The stream's lines as they arrive."""
+    """The stream's lines as they arrive (each piece split once: a streaming list of 60 MB is not copied
+    line by line)."""
     buffer = b""
     while True:
-        data = resp.read1(64 * 1024) if hasattr(resp, "read1") else resp.read(1)
+        data = resp.read1(256 * 1024) if hasattr(resp, "read1") else resp.read(1)
         if not data:
             if buffer.strip():
                 yield buffer
             return
-        buffer += data
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
+        lines = (buffer + data).split(b"\n") if buffer else data.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
             if line.strip():
                 yield line
 

@@ -153,6 +153,10 @@ def finish(result: RunResult, opts: RunOptions) -> int:
     if result.interrupted and result.interrupt_code is None:
         result.interrupt_code = entry.received() or EXIT_SIGINT  # the reports say the code the process exits
     result.finished_at = result.finished_at or now_utc()
+    from gate.capture import tap
+
+    if tap.current is not None:  # --capture-on-failure writes the world now; a replay says so
+        tap.current.before_reports(result)
     if opts.output == "json":
         click.echo(jsonreport.render_json(result))
     else:

@@ -154,7 +154,7 @@ def pod_scope(row: CheckResult, plan: Any) -> tuple[str, str | None, str | None]
 def read_pods(kube: Any, view: View, namespace: str, selector: str | None, field_selector: str | None) -> None:
     """The check's pods that are not Ready, the last lines of the failing container's log and the pods'
     Warning events; each source that cannot be read is named in view.unread."""
-    from checks.pods import crashed_before, failing_pods, log_container
+    from gate.checks.pods import crashed_before, failing_pods, log_container
 
     try:
         pods = kube.list(PODS, namespace, selector, field_selector)

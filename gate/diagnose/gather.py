@@ -1,8 +1,9 @@
 """D1: read everything a diagnosis needs, in parallel, read-only, through the shared KubeClient.
 
-Two rounds on a bounded pool: the project-wide lists (Stages, Promotions, Freight, Warehouses, Argo CD
-Applications, AnalysisRuns, AnalysisTemplates, Warning events, controller pods and the Kargo controller's
-log), then per Stage what its latest verification left behind (Jobs, their pods, the pods' last log lines).
+Two rounds on a bounded pool: the project-wide lists (Stages, Promotions, Freight, Warehouses,
+AnalysisRuns, AnalysisTemplates, Warning events, controller pods and the Kargo controller's log, then the
+Argo CD Applications the Stages name, by name), then per Stage what its latest verification left behind (Jobs,
+their pods, the pods' last log lines).
 Only the Stages list is required; any other source that cannot be read is named in `unread`, never left
 silently empty. No write of any kind: no SelfSubjectAccessReview, no refresh annotation.
 """
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from gate.cluster import named
 from gate.cluster.kube import KubeClient
 from gate.cluster.resources import (
     ANALYSISRUNS,
@@ -103,8 +105,9 @@ class Gatherer:
         return out
 
     # -- round 1: the project --------------------------------------------------------------------
-    def project(self) -> Readings:
-        """Every project-wide source. Raises the Stages read's own error (it is the one required)."""
+    def project(self, stage: str | None = None) -> Readings:
+        """Every project-wide source, and the Applications that `stage` (else every Stage) names. Raises the
+        Stages read's own error (it is the one required)."""
         ns, r = self.ns, Readings(self.ns)
         p = ns.project
         jobs: dict[str, Callable[[], Any]] = {
@@ -115,7 +118,6 @@ class Gatherer:
             "analysisruns": lambda: self.kube.list(ANALYSISRUNS, p),
             "analysistemplates": lambda: self.kube.list(ANALYSISTEMPLATES, p),
             "events": lambda: self.kube.list(EVENTS, p, field_selector="type=Warning"),
-            "applications": lambda: self.kube.list(APPLICATIONS, ns.argocd),
         }
         for component, (cns, selector) in controller_selectors(ns).items():
             jobs[f"pods/{component}"] = lambda cns=cns, selector=selector: self.kube.list(PODS, cns, selector)
@@ -129,12 +131,35 @@ class Gatherer:
         r.analysis_runs = _newest_first(got.get("analysisruns", []))
         r.templates = got.get("analysistemplates", [])
         r.events = sorted(got.get("events", []), key=_event_time, reverse=True)
-        r.apps = got.get("applications", [])
         for component in controller_selectors(ns):
             if f"pods/{component}" in got:
                 r.controllers[component] = got[f"pods/{component}"]
         self._round_two(r)
+        self._applications(r, stage)
         return r
+
+    def _applications(self, r: Readings, stage: str | None) -> None:
+        """The Applications the Stages' steps (and their PromotionTasks) name, read by name (gate.cluster.named:
+        GETs, or one list of a namespace from many names on), never the Argo CD namespace to find a few."""
+        refs = list(dict.fromkeys(ref for st in r.stages if stage is None or st["metadata"]["name"] == stage
+                                  for ref in app_refs(st, r.tasks, self.ns.argocd)))
+        by_ns: dict[str, list[str]] = {}
+        for namespace, name in refs:
+            by_ns.setdefault(namespace, []).append(name)
+        jobs: dict[str, Callable[[], Any]] = {}
+        for namespace, names in by_ns.items():
+            if named.by_list(names):
+                jobs[f"list/{namespace}"] = lambda namespace=namespace, names=names: list(
+                    named.read_kube(self.kube, APPLICATIONS, names, namespace).values())
+            else:
+                for name in names:
+                    jobs[f"get/{namespace}/{name}"] = lambda namespace=namespace, name=name: [
+                        self.kube.get(APPLICATIONS, name, namespace)]
+        unread: dict[str, str] = {}
+        got = self._parallel(jobs, unread)
+        r.apps = [app for key in jobs for app in got.get(key) or [] if app is not None]
+        if unread:
+            r.unread["applications"] = next(iter(unread.values()))
 
     def _round_two(self, r: Readings) -> None:
         """The Kargo controller's log and any PromotionTasks the Stages' steps use."""
@@ -216,7 +241,7 @@ def gather_views(kube: KubeClient, ns: Namespaces, stage: str | None = None) -> 
     from gate.errors import ConfigError
 
     g = Gatherer(kube, ns)
-    r = g.project()
+    r = g.project(stage)
     stages = [s for s in r.stages if stage is None or s["metadata"]["name"] == stage]
     if stage is not None and not stages:
         known = ", ".join(s["metadata"]["name"] for s in r.stages) or "none"

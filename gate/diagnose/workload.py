@@ -9,8 +9,8 @@ gate/diagnose/tree.py, so the DIAGNOSIS block, the JSON and the JUnit print them
 
 from __future__ import annotations
 
-from checks.pods import diagnose as pod_problem
-from checks.pods import log_container
+from gate.checks.pods import diagnose as pod_problem
+from gate.checks.pods import log_container
 from gate.diagnose.tree import CAUSES, GOTCHAS, LOW, Diagnosis, Rule, _diagnosis
 from gate.diagnose.view import View
 

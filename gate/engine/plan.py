@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.base import Check
+from gate.checks.base import Check
 from gate.cluster.kube import Permission
 
 DEFAULT_TIMEOUT = 300.0

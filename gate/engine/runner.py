@@ -33,7 +33,8 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential_jitter
 
-from checks.base import Check, Clients
+from gate.capture import tap
+from gate.checks.base import Check, Clients
 from gate.cluster import watches as watching
 from gate.cluster.kube import ClusterView, KubeClient
 from gate.engine import deadlines
@@ -347,7 +348,8 @@ class Runner:
                     watching.reading(state.extra.setdefault("lists", set())):
                 if "cluster_error" in clients.extra:
                     raise clients.extra["cluster_error"]
-                state.last = state.check.observe(clients)
+                observe = state.check.observe if tap.current is None else tap.current.observer(state.planned)
+                state.last = observe(clients)  # gate capture records it; a replay serves it
             state.last_error = None
         except TransientError as exc:  # includes a read cut short by the deadline
             if not self._cut_by_deadline(state):

@@ -21,6 +21,7 @@ import urllib3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from gate import redact
+from gate.capture import tap
 from gate.cluster import answers
 from gate.cluster.kube import Permission
 from gate.cluster.resources import check_name, segment
@@ -182,6 +183,8 @@ class KargoClient:
             parsed: Any = resp.json() if resp.content else None
         except ValueError:
             parsed = resp.text
+        if tap.current is not None:  # gate capture / --capture-on-failure: keep what was read
+            tap.current.kargo_answer(method, path, resp.status_code, parsed)
         if resp.status_code in RETRYABLE_STATUS:
             err = TransientError(
                 f"Kargo API {method} {path}: HTTP {resp.status_code} {error_message(parsed)}"

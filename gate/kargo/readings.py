@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gate.cluster import named
 from gate.cluster.resources import APPLICATIONS, CLUSTERPROMOTIONTASKS, PROMOTIONTASKS
 from gate.errors import GateError
 from gate.kargo import stages as st
@@ -114,4 +115,10 @@ def _read_applications(r: Readings, kube: Any) -> None:
         r.errors.setdefault(APPS, "no cluster access to read Argo CD Applications")
         return
     for ns in namespaces:
-        r.applications[ns] = _read(r, APPS, lambda ns=ns: kube.list(APPLICATIONS, ns), [])
+        refs = [ref for ref in r.app_refs.refs if ref.namespace == ns]
+        if all(ref.name for ref in refs):  # named apps by name, never the namespace (gate.cluster.named)
+            r.applications[ns] = _read(r, APPS, lambda ns=ns, refs=refs: [
+                app for app in named.read_kube(kube, APPLICATIONS, [ref.name for ref in refs], ns).values()
+                if app is not None], [])
+        else:  # a step that selects apps by label: the namespace's list, matched by the refs
+            r.applications[ns] = _read(r, APPS, lambda ns=ns: kube.list(APPLICATIONS, ns), [])

@@ -19,9 +19,9 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
         _orjson = None
 
 from gate.sim import openapi, protobuf
-from gate.sim.http import SimRequest, SimResponse, status_response
+from gate.sim.http import SimRequest, SimResponse, status_body, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
-from gate.sim.rbac import Attributes, Authorizer, Identity, forbidden_message
+from gate.sim.rbac import DISCOVERY, Attributes, Authorizer, Identity, forbidden_message
 from gate.sim.schema import unknown_fields
 from gate.sim.selectors import SelectorError, field_matcher, label_matcher
 from gate.sim.store import Store, StoreError
@@ -74,11 +74,21 @@ class KubeAPI:
     token_issuer: TokenIssuer | None = None  # the scenario's `token_request:` (gate/sim/tokens.py)
 
     def __init__(
-        self, store: Store, auth: Authorizer, logs: dict[str, Any], proxy: Any, server_url: str = ""
+        self, store: Store, auth: Authorizer, logs: dict[str, Any], proxy: Any, server_url: str = "",
+        features: dict[str, Any] | None = None,
     ) -> None:
         self.store, self.auth, self.logs, self.proxy = store, auth, logs, proxy
         self.server_url = server_url
         self.watches = WatchHub(store)
+        # The scenario's `api:` switches, what a real server's version and feature gates decide:
+        # streaming_lists (the WatchList gate, KEP-3157; "storage": the gate on but etcd unable),
+        # rules_review (SelfSubjectRulesReview served), rules_incomplete (its answer says incomplete: true,
+        # as behind a webhook authorizer).
+        features = features or {}
+        streaming = features.get("streaming_lists", True)
+        self.streaming_lists: bool | str = streaming if streaming == "storage" else bool(streaming)
+        self.rules_review = bool(features.get("rules_review", True))
+        self.rules_incomplete = bool(features.get("rules_incomplete", False))
 
     # -- entry ---------------------------------------------------------------------------------
     def authenticate(self, req: SimRequest) -> Identity | None:
@@ -204,10 +214,12 @@ class KubeAPI:
             target.rt.plural,
             target.sub or "",
             namespace,
-            target.name or "",
+            target.name or _selected_name(req) if verb in ("list", "watch") else target.name or "",
         )
         if target.rt.kind == "SelfSubjectAccessReview":
             return self._ssar(req, ident)
+        if target.rt.kind == "SelfSubjectRulesReview":
+            return self._ssrr(req, ident) if self.rules_review else not_found_path()
         if not self.auth.allows(ident, attrs):
             details = {"group": attrs.group, "kind": attrs.full_resource}
             if attrs.name:
@@ -293,6 +305,8 @@ class KubeAPI:
                     "continue parameter.",
                 )
         limit = int(req.arg("limit") or 0)
+        if req.arg("resourceVersion") == "0" and not token:
+            limit = 0  # the watch cache serves resourceVersion=0 whole (apiserver cacher.go computeListLimit)
         page, total = self.store.select(t.rt.group, t.rt.plural, t.namespace,
                                         lambda o: lmatch(o) and fmatch(o), start, limit,
                                         key=(req.arg("labelSelector"), req.arg("fieldSelector")))
@@ -322,11 +336,39 @@ class KubeAPI:
             fmatch = field_matcher(req.arg("fieldSelector"), t.rt.kind, t.rt.selectable_fields)
         except SelectorError as err:
             return status_response(400, "BadRequest", str(err))
+        invalid = self._watch_options(req)
+        if invalid:
+            return status_response(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: [{", ".join(invalid)}]')
+        if req.arg("sendInitialEvents") == "true" and self.streaming_lists == "storage":
+            # the WatchList gate on, etcd without RequestWatchProgress (< 3.5.13 / 3.4.31): an ERROR event
+            # (apiserver pkg/storage/cacher/cacher.go:576-581)
+            error = status_body(500, "InternalError", "a watch stream was requested by the client but the "
+                                "required storage feature RequestWatchProgress is disabled")
+            line = (json.dumps({"type": "ERROR", "object": error}) + "\n").encode()
+            return SimResponse(200, iter([line]), {"Content-Type": "application/json"})
         timeout = req.arg("timeoutSeconds")
         return self.watches.serve(
             t.rt, t.namespace, req.arg("resourceVersion"), req.arg("allowWatchBookmarks") in ("true", "1"),
             float(timeout) if timeout and timeout.isdigit() else None, lambda o: lmatch(o) and fmatch(o),
+            initial=req.arg("sendInitialEvents") == "true",
         )
+
+    def _watch_options(self, req: SimRequest) -> list[str]:
+        """apimachinery pkg/apis/meta/internalversion/validation/validation.go validateWatchOptions: what
+        a watch may say about streaming lists, and a server with the WatchList gate off refusing them."""
+        send, match = req.arg("sendInitialEvents"), req.arg("resourceVersionMatch")
+        problems = []
+        if send is not None:
+            if match != "NotOlderThan":
+                problems.append("resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                                "resourceVersionMatch to NotOlderThan")
+            if not self.streaming_lists:
+                problems.append("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless "
+                                "the WatchList feature gate is enabled")
+        elif match:
+            problems.append("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
+                            "unless sendInitialEvents is provided")
+        return problems
 
     def _get(self, req: SimRequest, t: Target) -> SimResponse:
         obj = self.store.get(t.rt.group, t.rt.plural, t.namespace, t.name or "")
@@ -515,6 +557,31 @@ class KubeAPI:
             },
         )
 
+    # -- SelfSubjectRulesReview ------------------------------------------------------------------
+    def _ssrr(self, req: SimRequest, ident: Identity) -> SimResponse:
+        """kubernetes pkg/registry/authorization/selfsubjectrulesreview/rest.go: what the user may do in
+        spec.namespace (400 without one). `rules_incomplete` answers as a cluster whose authorizer chain
+        has a webhook: RBAC's rules, incomplete, with the webhook's evaluationError
+        (apiserver plugin/pkg/authorizer/webhook/webhook.go RulesFor)."""
+        if req.method != "POST":
+            return status_response(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
+        try:
+            body = self._body(req)
+        except StoreError as err:
+            return _json_status(err)
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        namespace = spec.get("namespace")
+        if not isinstance(namespace, str) or not namespace:
+            return status_response(400, "BadRequest", "no namespace on request")
+        status: dict[str, Any] = {"resourceRules": self.auth.rules_for(ident, namespace),
+                                  "nonResourceRules": [dict(DISCOVERY)], "incomplete": self.rules_incomplete}
+        if self.rules_incomplete:
+            status["evaluationError"] = "webhook authorizer does not support user rule resolution"
+        return SimResponse(201, {"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+                                 "metadata": {"creationTimestamp": None}, "spec": spec, "status": status})
+
     # -- pods/log ------------------------------------------------------------------------------
     def _pod_log(self, req: SimRequest, t: Target) -> SimResponse:
         pod = self.store.get("", "pods", t.namespace, t.name or "")
@@ -560,6 +627,17 @@ class KubeAPI:
                 text = str(value)
                 return text if text.endswith("\n") or not text else text + "\n"
         return ""
+
+
+def _selected_name(req: SimRequest) -> str:
+    """The name a list or watch selects by `fieldSelector=metadata.name=NAME` (alone): RBAC authorizes it
+    against that name (apiserver pkg/endpoints/request/requestinfo.go, RequiresExactMatch)."""
+    selector = (req.arg("fieldSelector") or "").strip()
+    for op in ("==", "="):
+        key, sep, value = selector.partition(op)
+        if sep and key.strip() == "metadata.name" and "," not in value and "!" not in key:
+            return value.strip()
+    return ""
 
 
 def json_patch(obj: dict, ops: list[dict]) -> dict:

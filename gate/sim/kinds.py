@@ -120,6 +120,15 @@ BUILTIN: list[ResourceType] = [
         status=False,
         verbs=("create",),
     ),
+    _t(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        status=False,
+        verbs=("create",),
+    ),
 ]
 
 # Subresources served on top of the kind's own paths (besides status).

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+# plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go, ClusterRole system:basic-user (bound to
+# system:authenticated): what lets every user ask the reviews (the simulator answers them for anyone)
+BASIC_USER = {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+              "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]}
+DISCOVERY = {"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
+                                                   "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]}
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,19 @@ class Rule:
             wanted.add(f"*/{a.subresource}")
         if not (wanted & set(self.resources)):
             return False
-        if self.resource_names and (
-            a.name not in self.resource_names or a.verb in ("list", "watch", "create")
-        ):
+        # A list or watch names its object by `fieldSelector=metadata.name=…` (the request's name, apiserver
+        # pkg/endpoints/request/requestinfo.go); a create, deletecollection or unnamed list has none.
+        if self.resource_names and a.name not in self.resource_names:
             return False
         return not self.namespaces or a.namespace in self.namespaces
+
+    def as_resource_rule(self) -> dict:
+        """The rule as a SelfSubjectRulesReview lists it (authorization.k8s.io/v1 ResourceRule)."""
+        out: dict[str, Any] = {"verbs": list(self.verbs), "apiGroups": list(self.api_groups),
+                               "resources": list(self.resources)}
+        if self.resource_names:
+            out["resourceNames"] = list(self.resource_names)
+        return out
 
 
 @dataclass
@@ -232,6 +246,19 @@ class Authorizer:
 
     def allows(self, ident: Identity, a: Attributes) -> bool:
         return self.decide(ident, a) is not None
+
+    def rules_for(self, ident: Identity, namespace: str) -> list[dict]:
+        """What ident may do in `namespace`, as RBAC's RulesFor lists it (kubernetes
+        plugin/pkg/auth/authorizer/rbac/rbac.go): the cluster-wide rules and that namespace's, each as
+        written; plus system:basic-user's, which every authenticated user holds (bootstrap policy)."""
+        if ident.in_group("system:masters"):
+            return [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        out = [dict(BASIC_USER)]
+        out += [r.as_resource_rule() for r in ident.rules if not r.namespaces or namespace in r.namespaces]
+        for b in self.bindings():
+            if (not b.namespace or b.namespace == namespace) and b.subject_for(ident):
+                out += [r.as_resource_rule() for r in b.rules]
+        return out
 
     def identify(self, token: str | None) -> Identity | None:
         """The identity a bearer token authenticates, or None (unknown, revoked, or past its `exp`)."""

@@ -140,7 +140,8 @@ class SimHandle:
         self._stop = threading.Event()
         self.destinations: dict[str, SimHandle] = {}  # gate/sim/multicluster.py: the scenario's `clusters:`
         self._http = requests.Session()
-        self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy)
+        self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy,
+                           features=data.get("api"))
         self._start_server(port)
         self.add_ticker(self._apply_timeline)
         if data.get("token_request"):

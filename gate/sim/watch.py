@@ -26,6 +26,8 @@ from gate.sim.store import Store, split_api_version
 HISTORY = 1000  # events kept for resuming watches (the watch cache's window)
 BOOKMARK_EVERY = 1.0  # seconds between bookmarks (the apiserver's are rarer; a short one tests them)
 _END = object()
+BATCH = 256 * 1024
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class WatchHub:
@@ -64,14 +66,21 @@ class WatchHub:
                 q.put(_END)
 
     def serve(self, rt: ResourceType, namespace: str | None, since: str | None, bookmarks: bool,
-              timeout: float | None, matches: Callable[[dict], bool]) -> SimResponse:
+              timeout: float | None, matches: Callable[[dict], bool], *, initial: bool = False) -> SimResponse:
+        """`initial` (sendInitialEvents=true, KEP-3157): the current objects as ADDED events whatever
+        `since` says (the store is always newer than any version a client holds: NotOlderThan), then,
+        with `bookmarks`, a BOOKMARK annotated k8s.io/initial-events-end at the snapshot's version
+        (apiserver pkg/storage/cacher/cacher.go, pkg/storage/util.go AnnotateInitialEventsEndBookmark)."""
+        if initial:
+            since = None
         q: queue.Queue = queue.Queue()
         with self._lock:
             start = int(since) if since and since.isdigit() and since != "0" else None
             too_old = start is not None and start < self._oldest
             if start is None:  # "0"/absent: the current state as ADDED events first
+                current, _ = self.store.select(rt.group, rt.plural, namespace, lambda o: True)  # shallow copies
                 backlog = [(int(o["metadata"].get("resourceVersion") or 0), "ADDED", rt.group, rt.kind, o)
-                           for o in self.store.list(rt.group, rt.plural, namespace)]
+                           for o in current]
                 start = int(self.store.resource_version)
             else:
                 backlog = [e for e in self._history if e[0] > start]
@@ -81,22 +90,33 @@ class WatchHub:
             gone = status_body(410, "Expired", f"too old resource version: {since} ({self._oldest})")
             return SimResponse(200, iter([_line("ERROR", gone)]), {"Content-Type": "application/json"})
         seen = {_key(o) for _, _, _, _, o in backlog if matches(o)} if since in (None, "", "0") else None
-        stream = self._stream(q, backlog, rt, namespace, start, bookmarks, timeout, matches, seen)
+        stream = self._stream(q, backlog, rt, namespace, start, bookmarks, timeout, matches, seen,
+                              initial and bookmarks)
         return SimResponse(200, stream, {"Content-Type": "application/json"})
 
     def _stream(self, q: queue.Queue, backlog: list, rt: ResourceType, namespace: str | None, rv: int,
                 bookmarks: bool, timeout: float | None, matches: Callable[[dict], bool],
-                seen: set | None) -> Iterator[bytes]:
+                seen: set | None, end_of_initial: bool = False) -> Iterator[bytes]:
         # Objects known to match; None: not known (a resumed watch), so a non-match is sent as DELETED
         # once for objects of the watched scope, which the client ignores when it does not hold them.
         known: set = seen if seen is not None else set()
         ends = time.monotonic() + timeout if timeout else None
         try:
+            batch = bytearray()  # the backlog's lines in pieces of ~256 KB, as a server's buffered writer
             for entry in backlog:
                 line = self._event(entry, rt, namespace, matches, known, seen is None)
                 if line:
                     rv = max(rv, entry[0])
-                    yield line
+                    batch += line
+                    if len(batch) >= BATCH:
+                        yield bytes(batch)
+                        batch.clear()
+            if end_of_initial:
+                mark = {"kind": rt.kind, "apiVersion": rt.api_version,
+                        "metadata": {"resourceVersion": str(rv), "annotations": {INITIAL_EVENTS_END: "true"}}}
+                batch += _line("BOOKMARK", mark)
+            if batch:
+                yield bytes(batch)
             next_bookmark = time.monotonic() + BOOKMARK_EVERY
             while ends is None or time.monotonic() < ends:
                 wait = next_bookmark - time.monotonic()

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.base import Check
 from gate import redact
+from gate.checks.base import Check
 from gate.engine import durations
 from gate.engine.plan import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_TIMEOUT, Plan, PlannedCheck
 from gate.errors import ConfigError

@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from checks.base import Check
+from gate.checks.base import Check
 from gate.cluster.destinations import REF_SCHEMA
 from gate.errors import ConfigError
 from gate.spec.yamlpos import Positions, format_path
@@ -38,22 +38,22 @@ COMMON = {  # every check accepts these; they go to the runner, not to the check
 
 def missing_modules() -> list[str]:
     """Check modules of checks.MODULES that do not exist yet (while the kinds are being written)."""
-    import checks
+    from gate import checks
 
-    return [m for m in checks.MODULES if importlib.util.find_spec(f"checks.{m}") is None]
+    return [m for m in checks.MODULES if importlib.util.find_spec(f"gate.checks.{m}") is None]
 
 
 def kinds() -> dict[str, type[Check]]:
-    """checks.registry(), or, while some modules are still missing, the kinds that exist."""
-    import checks
+    """gate.checks.registry(), or, while some modules are still missing, the kinds that exist."""
+    from gate import checks
 
     if not missing_modules():
         return dict(checks.registry())
     found: dict[str, type[Check]] = {}
     for name in checks.MODULES:
-        if importlib.util.find_spec(f"checks.{name}") is None:
+        if importlib.util.find_spec(f"gate.checks.{name}") is None:
             continue
-        module = importlib.import_module(f"checks.{name}")
+        module = importlib.import_module(f"gate.checks.{name}")
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Check) and value.kind \
                     and value.__module__ == module.__name__:
