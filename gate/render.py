@@ -226,7 +226,11 @@ def verification_documents(session: Any, *, stage: str, image: str, namespace: s
     if config_text is not None:
         data["gitops-config.yaml"] = config_text
     seconds = math.ceil(opts.timeout) if opts.timeout else plan_seconds(plan)
-    perms = all_permissions(plan, job=False)  # with the diagnosis-only ones: a full setup grants them
+    from gate.cluster.destination_rbac import access_permissions, control_plane_plan  # `cluster:`
+
+    # with the diagnosis-only ones: a full setup grants them; a destination's are rendered for it apart
+    perms = all_permissions(control_plane_plan(plan), job=False)
+    perms += [p for p in access_permissions(plan, settings) if p not in perms]
     perms += [p for p in jobmode.job_permissions(namespace) if p not in perms]
     docs = [
         {"apiVersion": "v1", "kind": "ConfigMap",
@@ -302,7 +306,10 @@ def analysis_template_cmd(stage: str, image: str, namespace: str | None, service
                           f"set them in {session.settings.file or '.gitops-config.yaml'} or as "
                           f"{', '.join(env_name(k) for k in missing)}; the manifests are printed only when "
                           "they apply as they are")
-    click.echo(stage_snippet(name, stage) + dump_yaml(docs), nl=False)
+    from gate.cluster.destination_rbac import destination_yaml
+
+    click.echo(stage_snippet(name, stage) + dump_yaml(docs) + destination_yaml(session.plan, name, session.settings),
+               nl=False)
 
 
 def _ttl(value: str | int) -> int:

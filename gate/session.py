@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gate.checks.base import Clients
@@ -35,6 +35,9 @@ class Session:
     progress: Any
 
     resolve: Callable[[set[str]], Any] | None = None  # discover missing settings keys (lazily)
+    # cluster key -> gate.cluster.destinations.Destination: where the checks with a `cluster:` read
+    clusters: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # for the report (e.g. a destination's TLS not verified)
 
     @classmethod
     def open(cls, opts: RunOptions, *, need_cluster: bool = True, need_plan: bool = True,
@@ -87,7 +90,24 @@ class Session:
         clients = Clients(kube=kube, http=http, settings=settings, freight=opts.freight,
                           in_cluster=in_cluster())
         progress = Progress()
-        return cls(opts, settings, kube, spec, plan, clients, progress, resolve_missing)
+        session = cls(opts, settings, kube, spec, plan, clients, progress, resolve_missing)
+        if need_cluster and plan is not None:
+            session._open_destinations(cluster)
+        return session
+
+    def _open_destinations(self, control: Callable[[], KubeClient | None]) -> None:
+        """One Destination per `cluster:` of the plan (gate/cluster/destinations.py); the control plane
+        is connected for the ones Argo CD knows (their Application and Secret are read there)."""
+        from gate.cluster import destinations
+
+        refs = destinations.refs_of(self.plan)
+        if not refs:
+            return
+        kube = control() if any(r.via_argocd for r in refs) else self.kube
+        self.clusters = destinations.resolve(refs, kube, self.settings, kubeconfig=self.opts.kubeconfig,
+                                             control_http=self.clients.http)
+        destinations.labels(self.plan, self.clusters)
+        self.notes = [w for d in self.clusters.values() for w in d.warnings]
 
     def discover(self, keys: set[str]) -> Any:
         """Settings with the missing `keys` filled from the cluster (for commands without a plan, e.g.
@@ -105,7 +125,7 @@ class Session:
 
         wall = deadlines.run_wall()
         runner = Runner(self.clients, self.kube, timeout=None if wall else self.opts.timeout, deadline=wall,
-                        progress=self.progress, watch=watch_enabled(self.opts))
+                        progress=self.progress, watch=watch_enabled(self.opts), clusters=self.clusters)
         try:
             return runner.run(plan or self.plan)  # type: ignore[arg-type]
         except Interrupted as exc:

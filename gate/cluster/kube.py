@@ -144,12 +144,18 @@ def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigMerger
 
-    from gate.cluster import execcred
-
     merged = KubeConfigMerger(os.pathsep.join(files))
     if merged.config is None:
         raise ConfigException("Invalid kube-config file. No configuration found.")
-    loader = execcred.loader_class()(config_dict=merged.config, config_base_path=None, active_context=context)
+    load_config_dict(merged.config, context, cfg)
+
+
+def load_config_dict(config: Any, context: str | None, cfg: Any) -> None:
+    """_load_kubeconfig for a kubeconfig already in memory (an Argo CD cluster Secret's, as
+    gate/cluster/argocd_clusters.py writes it): the same exec and token-file handling."""
+    from gate.cluster import execcred
+
+    loader = execcred.loader_class()(config_dict=config, config_base_path=None, active_context=context)
     loader.load_and_set(cfg)
     if loader.exec_plugin is not None and loader.exec_plugin.credential().token:
         cfg.refresh_api_key_hook, cfg.gate_credentials = loader.exec_plugin.refresh_hook, loader.exec_plugin

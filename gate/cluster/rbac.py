@@ -362,13 +362,21 @@ def check(stage: str, job: bool | None, config: str | None, spec: str | None, ku
     opts = RunOptions(stage=stage, config=config, spec=spec, kubeconfig=kubeconfig, context=context,
                       project=project, json_path=json_path, output=output, timeout=timeout)
     session = Session.open(opts, connect_always=True)  # it asks the cluster, whatever the checks need
-    results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
+    if session.clusters:  # `cluster:`: each cluster's reviews in that cluster, every row naming it
+        from gate.cluster.destination_rbac import labelled
+        from gate.cluster.destinations import preflight_each
+
+        results = [labelled(label, review) for label, review in preflight_each(
+            session, job=job, namespace=session.settings.get("kargo_namespace"), strict=True)]
+    else:
+        results = preflight(session.kube, session.plan, job=job, namespace=session.settings.get("kargo_namespace"))
     denied = [r.perm for r in results if not r.allowed]
     diagnosis = {r.perm for r in results if r.optional == DIAGNOSIS}
     if json_path or output == "json":
         doc = {"stage": stage, "permissions": [
             {"verb": r.perm.verb, "resource": r.perm.resource, "group": r.perm.group, "namespace": r.perm.namespace,
-             "name": r.perm.name, "allowed": r.allowed, "optional": r.optional} for r in results],
+             "name": r.perm.name, "allowed": r.allowed, "optional": r.optional,
+             **({"cluster": r.perm.cluster} if getattr(r.perm, "cluster", "") else {})} for r in results],
             "missing_rules": rules_by_scope(denied) and role_documents(denied, "promotion-gate", diagnosis)}
         text = json.dumps(doc, indent=2)
         if json_path:
@@ -406,4 +414,10 @@ def _print_text(stage: str, results: Sequence[Review], denied: list[Permission])
         click.echo(f"All needed permissions allowed; {'; '.join(lost)}. To grant:")
     else:
         click.echo(f"{len(denied)} of {len(results)} permissions DENIED. Missing rules:")
-    click.echo(missing_rules_yaml(denied, diagnosis={r.perm for r in results if r.optional == DIAGNOSIS}).rstrip())
+    marked = {r.perm for r in results if r.optional == DIAGNOSIS}
+    clusters = list(dict.fromkeys(getattr(p, "cluster", "") for p in denied))  # `cluster:`: grant each where it is
+    for cluster in clusters:
+        if cluster:
+            click.echo(f"# in cluster {cluster}:")
+        mine = [p for p in denied if getattr(p, "cluster", "") == cluster]
+        click.echo(missing_rules_yaml(mine, diagnosis=marked).rstrip())

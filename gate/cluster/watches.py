@@ -107,15 +107,20 @@ class _Watched:
 class Watches:
     """The watched lists of one level. Thread-safe; `close()` ends every watch."""
 
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, condition: threading.Condition | None = None) -> None:
+        """`condition`: another Watches' (`.condition`), so a change in either cluster wakes one waiter."""
         self.kube = kube
-        self._lock = threading.Lock()
-        self._changed_cv = threading.Condition(self._lock)
+        self._changed_cv = condition or threading.Condition(threading.Lock())
+        self._lock = self._changed_cv  # its lock guards the lists (shared with the condition's other Watches)
         self._lists: dict[Key, _Watched] = {}
         self._changed: set[Key] = set()
         self._closed = False
         self._api: Any = None  # the watches' own connection pool, so they never starve the checks'
         self.streaming: bool | None = None  # does the server offer streaming lists (None: not known yet)
+
+    @property
+    def condition(self) -> threading.Condition:
+        return self._changed_cv
 
     # -- reads (check threads) -------------------------------------------------------------------
     def list(self, res: Resource, namespace: str | None, label_selector: str | None,
@@ -228,6 +233,20 @@ class Watches:
             if not self._changed and timeout > 0:
                 self._changed_cv.wait(timeout)
             changed, self._changed = self._changed, set()
+        return changed
+
+    @staticmethod
+    def wait_any(watches: list[Watches], timeout: float) -> set[Key]:
+        """wait() over several Watches sharing one condition (the clusters of one run): checking for
+        changes and going to sleep happen under its lock, so a change in any of them is never missed."""
+        condition = watches[0].condition
+        with condition:
+            if not any(w._changed for w in watches) and timeout > 0:
+                condition.wait(timeout)
+            changed: set[Key] = set()
+            for w in watches:
+                changed |= w._changed
+                w._changed = set()
         return changed
 
     def close(self) -> None:

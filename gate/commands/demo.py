@@ -28,6 +28,8 @@ class DemoScenario:
     sim: str  # the simulator scenario
     about: str
     promote: bool = False
+    stage: str = "monitoring"  # the stage the demo verifies
+    spec: str = "levels.yaml"  # the spec (gate/demo/)
 
 
 SCENARIOS = {
@@ -50,6 +52,11 @@ SCENARIOS = {
                                       "running: the gate attaches to it", promote=True),
     "stuck-stage": DemoScenario("stuck-stage", "the target stage is stuck (Ready=False, ReconcileError)",
                                 promote=True),
+    "multicluster": DemoScenario("multicluster", "stage prod's app runs in cluster prod-eu, where a pod "
+                                 "crash-loops: Level 1 fails naming it", stage="prod", spec="multicluster.yaml"),
+    "multicluster-healthy": DemoScenario("multicluster-healthy", "stage prod verified in its destination "
+                                         "cluster prod-eu: every check passes", stage="prod",
+                                         spec="multicluster.yaml"),
 }
 
 
@@ -73,13 +80,13 @@ def _local_servers(name: str) -> Iterator[Any]:
         yield servers
 
 
-def _spec(workdir: Path, variables: dict[str, str]) -> str:
+def _spec(workdir: Path, variables: dict[str, str], name: str = "levels.yaml") -> str:
     """The built-in four-level spec with the local servers' addresses written in.
 
     Addresses are written into the file rather than passed as ${env:…}, because env values are treated as
     secrets and masked in every report; the one real secret (the SSO token) stays ${env:DEMO_SSO_TOKEN}.
     """
-    text = Path(_resource("levels.yaml")).read_text()
+    text = Path(_resource(name)).read_text()
     for key, value in variables.items():
         text = text.replace("${" + key + "}", value)
     path = workdir / "gate.yaml"
@@ -137,7 +144,8 @@ def run_demo(name: str, *, junit: str | None = None, json_path: str | None = Non
              speed: float | None = None, timeout: float | None = None, keep: bool = False) -> int:
     """Run one scenario in a temp working directory, removed afterwards (also on failure or a signal)
     unless `keep`. A SIGTERM/SIGINT at any moment still writes the reports, marked interrupted."""
-    report = RunOptions(stage="monitoring", junit=junit, json_path=json_path, output=output, timeout=timeout)
+    report = RunOptions(stage=SCENARIOS[name].stage, junit=junit, json_path=json_path, output=output,
+                        timeout=timeout)
     try:
         with _workdir(keep) as workdir:
             if keep and not junit:
@@ -186,8 +194,9 @@ def _run_in(workdir: Path, name: str, report: RunOptions, speed: float | None) -
         variables = servers.env()
         os.environ["DEMO_SSO_TOKEN"] = variables.pop("DEMO_SSO_TOKEN")
         sim.set_service_target("monitoring", "grafana", 3000, servers.base_url)
-        opts = dataclasses.replace(report, config=_resource("config.yaml"), spec=_spec(workdir, variables),
-                                   kubeconfig=sim.kubeconfig)
+        opts = dataclasses.replace(report, config=_resource("config.yaml"),
+                                   spec=_spec(workdir, variables, chosen.spec), kubeconfig=sim.kubeconfig,
+                                   stage=chosen.stage)
         click.echo(f"gate demo: scenario {name!r} ({chosen.about}); simulated cluster at {sim.url}", err=True)
         if chosen.promote:
             from gate.kargo.demo import run_demo_promote

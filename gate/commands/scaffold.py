@@ -58,4 +58,7 @@ def stage_cmd(name: str, upstream: tuple[str, ...], apps: tuple[str, ...], wareh
     plan = StagePlan(name=name, namespace=namespace, warehouse=warehouse, upstreams=list(upstream),
                      apps=list(apps), argocd_namespace=argocd_namespace or settings.get("argocd_namespace")
                      or "argocd", weight=weight, template=template)
-    click.echo(annotation_comment(plan) + dump_yaml([stage_document(plan), *verification]), nl=False)
+    from gate.cluster.destination_rbac import destination_yaml  # a `cluster:` stage's destination RBAC
+
+    click.echo(annotation_comment(plan) + dump_yaml([stage_document(plan), *verification])
+               + destination_yaml(session.plan, template, settings), nl=False)

@@ -45,6 +45,7 @@ def run_verify(opts: RunOptions, *, session_factory: object = None) -> int:
         session = (session_factory or Session.open)(opts)  # type: ignore[operator]
         result.project = session.settings.get("kargo_project") or result.project
         _job_context(session, result)
+        result.notes.extend(getattr(session, "notes", []))  # e.g. a destination whose TLS is not verified
         if opts.preflight and not _preflight(session, result):
             return finish(result, opts)
         from gate.engine.deadlines import reserve
@@ -91,30 +92,35 @@ def _diagnose(session: object, result: RunResult) -> None:
     from gate.diagnose.attach import attach
 
     attach(result, getattr(session, "kube", None), getattr(session, "settings", None), result.stage,
-           plan=getattr(session, "plan", None), project=result.project)
+           plan=getattr(session, "plan", None), project=result.project, clusters=getattr(session, "clusters", None))
 
 
 def _preflight(session: object, result: RunResult) -> bool:
     """SelfSubjectAccessReview for every permission the plan needs; a denied one stops the run (exit 3).
     A denied optional one does not: `watch` only means polling; a diagnosis-only one is a note."""
-    from gate.cluster.rbac import blocking, diagnosis_notes, missing_rules_yaml, preflight
+    from gate.cluster.rbac import blocking, diagnosis_notes
 
     kube, plan = session.kube, session.plan  # type: ignore[attr-defined]
     if kube is None or plan is None:
         return True
-    results = preflight(kube, plan)
+    from gate.cluster.destinations import preflight_each  # per cluster the plan reads (`cluster:`)
+
+    labelled = preflight_each(session)
+    results = [review for _, review in labelled]
     result.notes.extend(diagnosis_notes(results))
-    denied = blocking(results)
+    denied = [(label, review.perm) for label, review in labelled if blocking([review])]
     if not denied:
         return True
-    rows = [CheckResult(id=f"rbac.{i}", name=f"Permission: {perm.describe()}", kind="rbac", level=0,
-                        status=Status.ERROR, observed="denied", expected="allowed",
-                        reason=f"the gate may not {perm.describe()}",
+    rows = [CheckResult(id=f"rbac.{i}", name=f"{f'[{label}] ' if label else ''}Permission: {perm.describe()}",
+                        kind="rbac", level=0, status=Status.ERROR, observed="denied", expected="allowed",
+                        reason=f"the gate may not {perm.describe()}{f' in cluster {label}' if label else ''}",
                         hint=f"Grant the gate's ServiceAccount: {perm.describe()} "
                              f"(see `gate rbac check --stage {result.stage}`)")
-            for i, perm in enumerate(denied)]
+            for i, (label, perm) in enumerate(denied)]
     # The rules to grant, as YAML a person can apply: in JUnit system-out and the JSON result.
-    rows[0].output = missing_rules_yaml(denied)
+    from gate.cluster.destination_rbac import missing_rules_by_cluster
+
+    rows[0].output = missing_rules_by_cluster(denied)
     result.sections.append(Section("RBAC preflight", Status.ERROR, rows))
     return False
 

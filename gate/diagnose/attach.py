@@ -54,8 +54,10 @@ def failing_row(result: RunResult) -> CheckResult | None:
 
 
 def attach(result: RunResult, kube: Any, settings: Any, stage: str, *, plan: Any = None,
-           project: str | None = None) -> None:
-    """Diagnose a failed run in place: set `result.diagnosis`, or add a note saying why there is none."""
+           project: str | None = None, clusters: Any = None) -> None:
+    """Diagnose a failed run in place: set `result.diagnosis`, or add a note saying why there is none.
+    `clusters`: the session's destinations (gate/cluster/destinations.py): a failing check's pods are read
+    in its own cluster, never in the control plane instead."""
     row = failing_row(result)
     if row is None or result.interrupted or kube is None:
         return
@@ -68,7 +70,7 @@ def attach(result: RunResult, kube: Any, settings: Any, stage: str, *, plan: Any
     stage, ns = kargo_target(row, plan, stage, ns)
     try:
         with deadlines.scope(time.monotonic() + budget):
-            view = build_view(kube, ns, stage, row, plan)
+            view = build_view(kube, ns, stage, row, plan, clusters)
             report = stage_report(view, diagnose_failure(view))
     except Exception as exc:  # noqa: BLE001 - a failure to diagnose is a note, never a verdict
         result.notes.append(f"no diagnosis: {redact.cut(f'{type(exc).__name__}: {exc}', 300)}")
@@ -109,7 +111,8 @@ def namespaces(settings: Any, project: str | None = None) -> Namespaces | None:
                       argocd_controller=get("argocd_controller_namespace") or argocd)
 
 
-def build_view(kube: Any, ns: Namespaces | None, stage: str, row: CheckResult, plan: Any) -> View:
+def build_view(kube: Any, ns: Namespaces | None, stage: str, row: CheckResult, plan: Any,
+               clusters: Any = None) -> View:
     """The Stage's full read (or a stand-in naming why it is missing), plus the failing check's pods."""
     view: View | None = None
     why = "no Kargo project namespace is configured (kargo_namespace / --project)"
@@ -125,7 +128,13 @@ def build_view(kube: Any, ns: Namespaces | None, stage: str, row: CheckResult, p
     view.failed_check = row.name
     scope = pod_scope(row, plan)
     if scope is not None:
-        read_pods(kube, view, *scope)
+        from gate.cluster.destinations import kube_of_check
+
+        pods_kube, why = kube_of_check(row.id, plan, clusters, kube)
+        if pods_kube is None:
+            view.unread[f"pods/{scope[0]}"] = why
+        else:
+            read_pods(pods_kube, view, *scope)
     return view
 
 

@@ -60,11 +60,16 @@ def run_diagnose(opts: RunOptions) -> int:
     try:
         kube, ns = connect_project(opts)
         _, views = gather_views(kube, ns, opts.stage)
+        from gate.diagnose.destination_pods import read_destinations
+
+        read_destinations(kube, ns, views)  # an Application's pods in its own destination cluster
     except ConfigError:
         raise
     except GateError as exc:
         return could_not_read(exc)
-    reports = [stage_report(v, diagnose(v)) for v in views]
+    from gate.diagnose.workload import diagnose_failure
+
+    reports = [stage_report(v, diagnose_failure(v) if v.pods else diagnose(v)) for v in views]
     if opts.output == "json":
         click.echo(as_json(reports, project=ns.project_name, namespace=ns.project))
     else:

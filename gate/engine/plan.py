@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gate.checks.base import Check
 from gate.cluster.kube import Permission
@@ -20,6 +21,8 @@ class PlannedCheck:
     timeout: float = DEFAULT_TIMEOUT
     interval: float = DEFAULT_INTERVAL
     max_interval: float = DEFAULT_MAX_INTERVAL
+    cluster: Any = None  # gate.cluster.destinations.ClusterRef: where it reads (None: the default cluster)
+    label: str = ""  # the cluster's name in report rows, set once destinations are resolved
 
 
 @dataclass

@@ -33,7 +33,9 @@ def in_ci(env: Mapping[str, str]) -> bool:
 def describe(state: CheckState, elapsed: float) -> str:
     """`L1 <check>: waiting 12s, attempt 5: 2/3 pods Ready (want >= 3)`, unredacted."""
     planned = state.planned
-    where = f"L{planned.level} {planned.check.name}" if planned.level else planned.check.name
+    from gate.engine.runner import row_name  # with its cluster, as the report names it
+
+    where = f"L{planned.level} {row_name(planned)}" if planned.level else row_name(planned)
     if state.last_error is not None:
         seen = f"could not evaluate yet: {state.last_error}"
     elif state.last is not None:

@@ -1,6 +1,7 @@
 """The level runner: levels in order, the checks of a level polled together in rounds.
 
-Each round builds one ClusterView, so checks that need the same list share one request, and observes
+Each round builds one ClusterView per cluster it reads (the default one, and each destination of a
+`cluster:`, gate/cluster/destinations.py), so checks that need the same list share one request, and observes
 every check that is due, concurrently on a bounded pool. When a check is due again is decided by its
 own tenacity policy: capped exponential backoff with jitter from its `interval`, and a stop at its
 `timeout` (or the run's overall deadline, whichever is first). Transient errors (5xx, 429, connection
@@ -136,16 +137,38 @@ class CheckState:
     def make_result(self, status: Status, now: float, reason: str = "") -> CheckResult:
         obs = self.last
         result = CheckResult(
-            id=self.planned.id, name=self.check.name, kind=self.check.kind, level=self.planned.level,
+            id=self.planned.id, name=row_name(self.planned), kind=self.check.kind, level=self.planned.level,
             status=status, attempts=self.attempts, duration=round(now - self.started, 3),
             time_to_pass=self.passed_after,
             observed=obs.observed if obs else "", expected=obs.expected if obs else "",
             evidence=list(obs.evidence) if obs else [], output=obs.output if obs else "",
-            hint=_action(self.check, obs, status), reason=reason,
+            hint=_in_cluster_hint(_action(self.check, obs, status), self.planned.label), reason=reason,
         )
         if self.last_error is not None and status == Status.ERROR:
             result.reason = reason or f"could not evaluate: {self.last_error}"
         return result
+
+
+def row_name(planned: PlannedCheck) -> str:
+    """The check's line in the report, with its cluster when the run reads more than one."""
+    return f"[{planned.label}] {planned.check.name}" if planned.label else planned.check.name
+
+
+def _in_cluster_hint(hint: str, label: str) -> str:
+    """A destination's hint (a kubectl command) says which cluster it is for."""
+    from gate.cluster.destinations import CONTROL_PLANE_LABEL
+
+    return f"in cluster {label}: {hint}" if hint and label and label != CONTROL_PLANE_LABEL else hint
+
+
+def _in_cluster(exc: EvaluationError, label: str) -> EvaluationError:
+    """An error that does not say which cluster refused, saying it (a forbidden destination)."""
+    if not label or f"cluster {label}" in str(exc):
+        return exc
+    out = type(exc).__new__(type(exc))
+    out.__dict__.update(exc.__dict__)
+    out.args = (f"{exc} (in cluster {label})",)
+    return out
 
 
 def _level(number: int, results: list[CheckResult], duration: float) -> LevelResult:
@@ -159,12 +182,15 @@ class Runner:
     def __init__(self, clients: Clients, kube: KubeClient | None, *, timeout: float | None = None,
                  deadline: float | None = None, max_workers: int = 32, progress: ProgressFn | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, watch: bool = False) -> None:
+                 sleep: Callable[[float], None] = time.sleep, watch: bool = False,
+                 clusters: dict[str, Any] | None = None) -> None:
         """`timeout`: seconds from now for the whole run; `deadline`: the same as a `clock()` time (the
         run's wall, started before the runner); the earlier of the two holds. `watch`: answer lists
-        from watches while a level waits, and wake on their changes (real time only)."""
+        from watches while a level waits, and wake on their changes (real time only). `clusters`: cluster
+        key -> gate.cluster.destinations.Destination, for the checks with a `cluster:` (no watches there)."""
         self.clients = clients
         self.kube = kube
+        self.clusters = clusters or {}
         self.max_workers = max_workers
         self.progress = progress
         self.clock = clock
@@ -174,6 +200,7 @@ class Runner:
         # Deadlines reach the shared clients only in real time (tests may drive a fake clock).
         self.real_time = clock is time.monotonic
         self.watches = watching.Watches(kube) if watch and kube is not None and self.real_time else None
+        self.cluster_watches: dict[str, watching.Watches] = {}  # a destination's, sharing self.watches' wake-up
         self.rounds = 0
         self.done: list[LevelResult] = []  # levels finished so far, for an interrupted run's report
         self._live: tuple[int, list[CheckState]] | None = None
@@ -184,7 +211,7 @@ class Runner:
         for number in sorted(plan.levels):
             checks = plan.levels[number]
             if stopped_at is not None:
-                skipped = [CheckResult(id=p.id, name=p.check.name, kind=p.check.kind, level=number,
+                skipped = [CheckResult(id=p.id, name=row_name(p), kind=p.check.kind, level=number,
                                        status=Status.SKIPPED, reason=f"Level {stopped_at} did not pass")
                            for p in checks]
                 results.append(LevelResult(number, Status.SKIPPED, skipped))
@@ -213,8 +240,9 @@ class Runner:
                 self._wait(pending)
         finally:
             pool.shutdown()
-            if self.watches is not None:
-                self.watches.reopen()  # this level's watches end with it (or with a signal)
+            for watches in [self.watches, *self.cluster_watches.values()]:
+                if watches is not None:
+                    watches.reopen()  # this level's watches end with it (or with a signal)
         self._live = None
         return _level(number, [s.result for s in states if s.result is not None], self.clock() - start)
 
@@ -224,8 +252,10 @@ class Runner:
         if self.watches is None:
             self.sleep(left)
             return
-        self.watches.arm(max(s.deadline for s in pending))
-        changed = self.watches.wait(left)
+        until = max(s.deadline for s in pending)
+        for watches in [self.watches, *self.cluster_watches.values()]:
+            watches.arm(until)
+        changed = watching.Watches.wait_any([self.watches, *self.cluster_watches.values()], left)
         if changed:
             now = self.clock()
             for state in pending:
@@ -267,9 +297,8 @@ class Runner:
             if not due:
                 return
         self.rounds += 1
-        view = ClusterView(self.kube, self.watches) if self.kube is not None else None
-        clients = Clients(**{**self.clients.__dict__, "view": view})
-        futures = [(s, pool.submit(self._attempt, s, clients)) for s in due]
+        round_clients: dict[str | None, Clients] = {}  # one ClusterView (and Clients) per cluster this round
+        futures = [(s, pool.submit(self._attempt, s, self._clients(s, round_clients))) for s in due]
         for state, future in futures:
             try:
                 future.result(timeout=self._patience(state))
@@ -280,6 +309,31 @@ class Runner:
                     f"({now - state.started:.0f}s); abandoned")
                 continue
             self._after_attempt(state)
+
+    def _clients(self, state: CheckState, made: dict[str | None, Clients]) -> Clients:
+        """The clients of the check's cluster: one ClusterView per cluster per round, shared by the round's
+        checks there (`made`: this round's, by cluster key)."""
+        ref = state.planned.cluster
+        dest = self.clusters.get(ref.key) if ref is not None else None
+        key = ref.key if dest is not None else None
+        if key not in made:
+            from gate.cluster.destinations import clients_for
+
+            kube = dest.kube if dest is not None else self.kube
+            view = ClusterView(kube, self._watches_for(key, dest)) if kube is not None else None
+            made[key] = clients = clients_for(self.clients, dest, view)
+            if dest is not None and dest.error is not None:
+                clients.extra = {**clients.extra, "cluster_error": dest.error}
+        return made[key]
+
+    def _watches_for(self, key: str | None, dest: Any) -> watching.Watches | None:
+        """The watches of the check's cluster: the control plane's, or a destination's own (lists from its
+        cache; a change there wakes the runner as one in the control plane does)."""
+        if self.watches is None or dest is None or dest.kube is self.kube:
+            return self.watches
+        if key not in self.cluster_watches:
+            self.cluster_watches[key] = watching.Watches(dest.kube, self.watches.condition)
+        return self.cluster_watches[key]
 
     def _patience(self, state: CheckState) -> float | None:
         """How long the main thread waits for this attempt (None: as long as it takes, fake clocks)."""
@@ -292,6 +346,8 @@ class Runner:
         try:
             with deadlines.scope(state.deadline if self.real_time else None), \
                     watching.reading(state.extra.setdefault("lists", set())):
+                if "cluster_error" in clients.extra:
+                    raise clients.extra["cluster_error"]
                 observe = state.check.observe if tap.current is None else tap.current.observer(state.planned)
                 state.last = observe(clients)  # gate capture records it; a replay serves it
             state.last_error = None
@@ -302,7 +358,7 @@ class Runner:
             if not self._cut_by_deadline(state):
                 state.last_error = exc
         except EvaluationError as exc:
-            state.last_error = exc
+            state.last_error = _in_cluster(exc, state.planned.label)
             state.extra["permanent"] = True
         except Exception as exc:  # a bug in a check must not look like a pass or crash the run
             state.last_error = EvaluationError(f"internal error in {state.check.kind} check: "

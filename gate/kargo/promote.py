@@ -172,7 +172,7 @@ def diagnose_failure(ctx: Context | None, result: RunResult) -> None:
 
     session = ctx.session
     attach(result, ctx.kube, getattr(session, "settings", None) or {}, ctx.diagnose or result.stage,
-           plan=getattr(session, "plan", None), project=ctx.project)
+           plan=getattr(session, "plan", None), project=ctx.project, clusters=getattr(session, "clusters", None))
 
 
 def promote_result(opts: RunOptions, kopts: KargoOptions) -> RunResult:

@@ -130,6 +130,9 @@ def serve(scenario_ref: str, port: int, kubeconfig_out: str | None, request_log:
             exports["GATE_KARGO_CA"] = _ca_beside(kubeconfig, handle.ca_file, copy=bool(kubeconfig_out))
         env_file = _write_env(kubeconfig, exports)
         click.echo(f"simulated cluster ({handle.name}) listening on {handle.url}")
+        for name, destination in handle.destinations.items():  # gate/sim/multicluster.py
+            click.echo(f"destination cluster {name} listening on {destination.url} (its Argo CD cluster Secret "
+                       f"is in the control plane; admin kubeconfig: {destination.admin_kubeconfig})")
         click.echo(f"kubeconfig: {kubeconfig}")
         for key, value in exports.items():
             click.echo(redact(f"export {key}={shlex.quote(str(value))}"))

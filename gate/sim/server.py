@@ -138,6 +138,7 @@ class SimHandle:
         self._targets: dict[str, str] = {k: str(v) for k, v in (data.get("services") or {}).items()}
         self._timeline = scen.timeline_entries(data)
         self._stop = threading.Event()
+        self.destinations: dict[str, SimHandle] = {}  # gate/sim/multicluster.py: the scenario's `clusters:`
         self._http = requests.Session()
         self.api = KubeAPI(self.store, self.auth, scen.render_time(dict(data.get("logs") or {})), self._proxy,
                            features=data.get("api"))
@@ -186,6 +187,8 @@ class SimHandle:
         if self._stop.is_set():
             return
         self._stop.set()
+        for destination in self.destinations.values():
+            destination.stop()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._ticker_thread.join(timeout=2)
@@ -538,5 +541,16 @@ def start(
     request_log: str | None = None,
     workdir: str | None = None,
 ) -> SimHandle:
-    """Load a scenario (built-in name, file, or dict) and serve it in background threads."""
-    return SimHandle(scen.resolve(scenario), port=port, speed=speed, request_log=request_log, workdir=workdir)
+    """Load a scenario (built-in name, file, or dict) and serve it in background threads; with a
+    `clusters:` block, its destination clusters too (gate/sim/multicluster.py)."""
+    from gate.sim.multicluster import prepare, serve_destinations
+
+    handle = SimHandle(prepare(scen.resolve(scenario)), port=port, speed=speed, request_log=request_log,
+                       workdir=workdir)
+    if handle.scenario.get("clusters"):
+        try:
+            handle.destinations = serve_destinations(handle)
+        except BaseException:
+            handle.stop()
+            raise
+    return handle

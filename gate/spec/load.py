@@ -24,7 +24,7 @@ from gate.spec.yamlpos import Limits, Path, Positions, format_path
 from gate.spec.yamlpos import load as load_yaml
 
 DEFAULT_SPEC = "gate.yaml"
-COMMON_KEYS = ("name", "timeout", "interval", "max_interval")
+COMMON_KEYS = ("name", "timeout", "interval", "max_interval", "cluster")
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -45,6 +45,7 @@ class StageSpec:
     name: str
     levels: dict[int, list[CheckSpec]]
     defaults: dict[str, float] = field(default_factory=dict)
+    cluster: Any = None  # gate.cluster.destinations.ClusterRef from the stage's `cluster:`
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Spec:
         used: dict[str, int] = {}
         for number in sorted(chosen):
             plan.levels[number] = [self._planned(c, stage, timing, used) for c in chosen[number]]
+        _place(plan, spec.cluster)
         return plan
 
     def _planned(self, item: CheckSpec, stage: str, timing: dict[str, float],
@@ -121,7 +123,32 @@ class Spec:
         used[base] = used.get(base, 0) + 1
         ident = base if used[base] == 1 else f"{base}-{used[base]}"
         return PlannedCheck(check=check, level=item.level, id=ident, timeout=times["timeout"],
-                            interval=times["interval"], max_interval=times["max_interval"])
+                            interval=times["interval"], max_interval=times["max_interval"],
+                            cluster=_own_cluster(item, common.get("cluster"), where))
+
+
+def _own_cluster(item: CheckSpec, raw: Any, where: dict[str, Any]) -> Any:
+    """A check's own `cluster:`; the kinds that read Kargo or Argo CD take none (the control plane)."""
+    if raw is None:
+        return None
+    from gate.cluster.destinations import CONTROL_PLANE_KINDS, parse_ref
+
+    if item.kind in CONTROL_PLANE_KINDS:
+        raise ConfigError(f"a {item.kind} check reads Kargo or Argo CD, which live in the control plane: "
+                          f"`cluster:` does not apply to it", **where)
+    return parse_ref(raw, **where)
+
+
+def _place(plan: Plan, stage_cluster: Any) -> None:
+    """The stage's `cluster:` for every check without its own, but the control-plane kinds."""
+    if stage_cluster is None:
+        return
+    from gate.cluster.destinations import CONTROL_PLANE_KINDS
+
+    for checks in plan.levels.values():
+        for planned in checks:
+            if planned.cluster is None and planned.check.kind not in CONTROL_PLANE_KINDS:
+                planned.cluster = stage_cluster
 
 
 def _duration(value: Any, **where: Any) -> float:
@@ -379,6 +406,15 @@ def _defaults(data: Any, file: str, positions: Positions, path: Path) -> dict[st
             for k, v in (data or {}).items()}
 
 
+def _stage_cluster(raw: Any, file: str, positions: Positions, stage_path: Path) -> Any:
+    if raw is None:
+        return None
+    from gate.cluster.destinations import parse_ref
+
+    path = (*stage_path, "cluster")
+    return parse_ref(raw, file=file, line=positions.line(path), key=format_path(path))
+
+
 def _build(data: dict, file: str, positions: Positions, settings: Settings, kinds: Kinds) -> Spec:
     stages: dict[str, StageSpec] = {}
     for name, body in (data.get("stages") or {}).items():
@@ -391,6 +427,7 @@ def _build(data: dict, file: str, positions: Positions, settings: Settings, kind
                                        positions.line((*items_path, i)))
                              for i, item in enumerate(items or [], start=1) for kind, value in item.items()]
         own = _defaults(body.get("defaults"), file, positions, (*stage_path, "defaults"))
-        stages[str(name)] = StageSpec(str(name), dict(sorted(levels.items())), own)
+        stages[str(name)] = StageSpec(str(name), dict(sorted(levels.items())), own,
+                                      _stage_cluster(body.get("cluster"), file, positions, stage_path))
     return Spec(_defaults(data.get("defaults"), file, positions, ("defaults",)), stages, file, settings,
                 dict(kinds))

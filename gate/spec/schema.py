@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from gate.checks.base import Check
+from gate.cluster.destinations import REF_SCHEMA
 from gate.errors import ConfigError
 from gate.spec.yamlpos import Positions, format_path
 
@@ -31,6 +32,7 @@ COMMON = {  # every check accepts these; they go to the runner, not to the check
     "timeout": {"$ref": "#/$defs/duration", "description": "give up after this long"},
     "interval": {"$ref": "#/$defs/duration", "description": "first wait between attempts"},
     "max_interval": {"$ref": "#/$defs/duration", "description": "longest wait between attempts"},
+    "cluster": {"$ref": "#/$defs/cluster"},
 }
 
 
@@ -115,6 +117,7 @@ def build_schema(registry: Mapping[str, type[Check]] | None = None) -> dict[str,
         "type": "object", "additionalProperties": False, "required": ["levels"],
         "properties": {
             "defaults": {"$ref": "#/$defs/defaults"},
+            "cluster": {"$ref": "#/$defs/cluster"},
             "levels": {"type": "object", "minProperties": 1, "propertyNames": {"enum": list(LEVELS)},
                        "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/check"}},
                        "description": "1 infrastructure, 2 service health, 3 ingress and auth, 4 functional"},
@@ -131,7 +134,7 @@ def build_schema(registry: Mapping[str, type[Check]] | None = None) -> dict[str,
                        "additionalProperties": {"$ref": "#/$defs/stage"}},
         },
         "$defs": {
-            "duration": DURATION, "defaults": defaults, "stage": stage, "check": check,
+            "duration": DURATION, "defaults": defaults, "stage": stage, "check": check, "cluster": REF_SCHEMA,
             "kinds": {name: kind_schema(registry[name]) for name in names},
         },
     }
