@@ -93,7 +93,7 @@ def test_capture_on_failure_writes_a_replayable_capture_named_in_junit(tmp_path:
 
 @pytest.mark.parametrize(("path", "status"), [
     ("^/v1beta1/projects/platform/promotions$", 403),  # the Kargo API refuses: PermissionDenied rows
-    ("^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications$", 503),  # Kubernetes fails for good
+    ("^/apis/argoproj.io/v1alpha1/namespaces/argocd/applications(/[^/]+)?$", 503),  # Kubernetes fails (list or get)
 ])
 def test_a_precheck_that_says_error_replays_as_error(tmp_path: Path, capsys, path: str, status: int) -> None:
     world = tmp_path / "world.yaml"

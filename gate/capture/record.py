@@ -89,6 +89,7 @@ def parse_path(path: str) -> KubePath | None:
 
 
 Ident = tuple[str, str, str, str]  # group, plural, namespace, name
+REVIEWS = ("/selfsubjectaccessreviews", "/selfsubjectrulesreviews")  # POSTs the preflight reads answers from
 
 
 def plural_of(kind: str) -> str:
@@ -119,6 +120,9 @@ class Recorder:
         self.logs: dict[str, str] = {}
         self.allowed: set[Attr] = set()
         self.denied: set[Attr] = set()
+        # namespace -> the resource rules a SelfSubjectRulesReview granted there (the preflight asks one
+        # per namespace): everything the token may do in that namespace, so the replay grants exactly it
+        self.reviewed: dict[str, list[dict]] = {}
         self.served: set[tuple[str, str, str, bool]] = set()  # group, version, plural, namespaced
         self.faults: dict[str, dict] = {}  # path -> the fault that reproduces its last answer
         self.http: dict[str, dict] = {}
@@ -135,7 +139,7 @@ class Recorder:
         """One answer of the API server, before the gate parsed or projected it. Only kept here (the
         last answer to each request): it is read when the capture is written, so recording costs a check
         no time inside its deadline (parsing 20,000 pods again would)."""
-        if method != "GET" and not path.endswith("/selfsubjectaccessreviews"):
+        if method != "GET" and not path.endswith(REVIEWS):
             return
         query = {k: v for k, v in (query or {}).items() if v is not None}
         with self._lock:
@@ -178,6 +182,9 @@ class Recorder:
             return
         if method == "POST" and path.endswith("/selfsubjectaccessreviews") and status < 300:
             self._access_review(_json(data))
+            return
+        if method == "POST" and path.endswith("/selfsubjectrulesreviews") and status < 300:
+            self._rules_review(_json(data))
             return
         kp = parse_path(path)
         if kp is None or method != "GET" or kp.sub == "proxy" or (proxied and kp.sub != "log"):
@@ -272,6 +279,15 @@ class Recorder:
                     str(attrs.get("namespace") or ""), str(attrs.get("name") or ""))
         with self._lock:
             (self.allowed if (body.get("status") or {}).get("allowed") else self.denied).add(attr)
+
+    def _rules_review(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            return
+        namespace = str((body.get("spec") or {}).get("namespace") or "")
+        rules = (body.get("status") or {}).get("resourceRules") or []
+        if namespace and isinstance(rules, list):
+            with self._lock:
+                self.reviewed[namespace] = [r for r in rules if isinstance(r, dict)]
 
     # -- Kargo API -------------------------------------------------------------------------------
     def kargo_answer(self, method: str, path: str, status: int, parsed: Any) -> None:

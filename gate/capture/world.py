@@ -109,10 +109,11 @@ def rbac_rules(rec: Recorder) -> list[dict]:
     than the run, say one more list, is not refused for it); one it was refused on somewhere is allowed
     exactly where the run was allowed."""
     refused = {(a.group, a.resource) for a in rec.denied}
-    rules: list[dict] = [{"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"],
-                          "verbs": ["create"]}]
+    rules: list[dict] = [{"apiGroups": ["authorization.k8s.io"],
+                          "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]}]
     if not refused:
-        return [*rules, {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]
+        rules.append({"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]})
+        return _reviewed(rec, rules)
     groups: dict[str, set[str]] = {}
     for group, resource, *_ in _every_resource(rec):
         if (group, resource) not in refused:
@@ -122,7 +123,24 @@ def rbac_rules(rec: Recorder) -> list[dict]:
     for attr in sorted(rec.allowed - rec.denied, key=lambda a: (a.group, a.resource, a.verb, a.namespace, a.name)):
         if (attr.group, attr.resource) in refused:
             rules.append(_rule(attr))
-    return rules
+    return _reviewed(rec, rules)
+
+
+def _reviewed(rec: Recorder, rules: list[dict]) -> list[dict]:
+    """In a namespace the run asked a SelfSubjectRulesReview about, the replay grants exactly the rules that
+    review listed (the preflight judged every permission there by them); the broad rules above keep to the
+    other namespaces the run met and to the cluster scope ("")."""
+    if not rec.reviewed:
+        return rules
+    met = {a.namespace for a in rec.allowed | rec.denied} | {ident[2] for ident in rec.objects}
+    others = sorted(met - set(rec.reviewed) - {""}) + [""]
+    out = [rules[0]] + [rule if rule.get("namespaces") else {**rule, "namespaces": others} for rule in rules[1:]]
+    for namespace, granted in sorted(rec.reviewed.items()):
+        for rule in granted:
+            out.append({"apiGroups": list(rule.get("apiGroups") or []), "resources": list(rule.get("resources") or []),
+                        "verbs": list(rule.get("verbs") or []), "namespaces": [namespace],
+                        **({"resourceNames": list(rule["resourceNames"])} if rule.get("resourceNames") else {})})
+    return out
 
 
 def _every_resource(rec: Recorder) -> set[tuple[str, str]]:
