@@ -24,7 +24,7 @@ class Clock:
 
 
 def state(check_id: str = "L1.pods", attempts: int = 5, last=None, error=None):
-    planned = SimpleNamespace(id=check_id, level=1, check=SimpleNamespace(name="pods", kind="pods"))
+    planned = SimpleNamespace(id=check_id, level=1, label="", check=SimpleNamespace(name="pods", kind="pods"))
     return SimpleNamespace(planned=planned, attempts=attempts, last=last, last_error=error)
 
 
