@@ -89,17 +89,8 @@ def _record(name: str, original: Callable[..., Any], kwargs: dict[str, Any], pat
                  default_file(kwargs.get("config"), "GATE_CONFIG", ".gitops-config.yaml"), scrub)
     if "watch" in kwargs and name == "verify":
         kwargs["watch"] = False  # every list is read by a request the capture sees (a watch's events are not)
-    saved = os.environ.get("GATE_WATCH")
-    os.environ["GATE_WATCH"] = "0"
-    tap.activate(RunRecorder(out))
-    try:
+    with tap.recording(RunRecorder(out)):
         return original(**kwargs)
-    finally:
-        tap.deactivate()
-        if saved is None:
-            os.environ.pop("GATE_WATCH", None)
-        else:
-            os.environ["GATE_WATCH"] = saved
 
 
 def _scrubber(cls: Any, patterns: tuple[str, ...], keep_env: tuple[str, ...]) -> Any:

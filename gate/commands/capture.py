@@ -9,7 +9,6 @@ objects those would need: whatever they read is in the capture, and nothing else
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -85,11 +84,7 @@ def run_capture(opts: RunOptions, output: Any, *, all_stages: bool = False, frei
     from gate.errors import ConfigError, GateError
     from gate.redact import redact
 
-    rec = RunRecorder(output)
-    saved = os.environ.get("GATE_WATCH")
-    os.environ["GATE_WATCH"] = "0"
-    tap.activate(rec)
-    try:
+    with tap.recording(RunRecorder(output)) as rec:
         for part in (_levels, _precheck, _diagnosis):
             try:
                 part(opts, rec, all_stages=all_stages, freight=freight, with_commands=with_commands,
@@ -99,12 +94,6 @@ def run_capture(opts: RunOptions, output: Any, *, all_stages: bool = False, frei
             except GateError as exc:
                 rec.notes.append(f"{part.__name__.strip('_')}: could not read: {redact(str(exc))}")
         rec._version()
-    finally:
-        tap.deactivate()
-        if saved is None:
-            os.environ.pop("GATE_WATCH", None)
-        else:
-            os.environ["GATE_WATCH"] = saved
     rec.materialize()
     if not (rec.objects or rec.allowed or rec.http or rec.observations):  # not one answer: nothing to keep
         for note in rec.notes:
