@@ -25,6 +25,7 @@ import pytest
 from gate import redact
 from gate.entry import run
 from gate.sim.server import start
+from gate.sim.tokens import jwt_of_length as jwt  # signed RS256, as Kubernetes and Kargo issue them
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "gate/demo/config.yaml"
@@ -32,15 +33,6 @@ CONFIG = ROOT / "gate/demo/config.yaml"
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def jwt(length: int) -> str:
-    """A token shaped as Kubernetes and Kargo issue them: header.payload.signature, base64url."""
-    header = b64url(json.dumps({"alg": "RS256", "kid": "k1"}).encode())
-    signature = b64url(secrets.token_bytes(256))
-    room = length - len(header) - len(signature) - 2
-    payload = b64url(secrets.token_bytes(room))[:room]
-    return f"{header}.{payload}.{signature}"
 
 
 def pem_key() -> str:
