@@ -211,6 +211,11 @@ class _Matcher:
         prefixes = self.by_prefix
         return (i for i in range(len(text) - PREFIX + 1) if text[i:i + PREFIX] in prefixes)
 
+    def finds_long(self, text: str) -> bool:
+        """Whether a long form occurs in the text (the matcher's own lookup, not a scan per form)."""
+        return any(text.startswith(form, start) for start in self._long_starts(text)
+                   for form in self.by_prefix[text[start:start + PREFIX]])
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every occurrence of a form, overlapping ones included, in order of start."""
         found: list[tuple[int, int]] = []
@@ -373,8 +378,7 @@ def redact(text: str) -> str:
     masked = _mask(held)
     for name, hold in holds.items():
         masked = masked.replace(hold, name)
-    with _lock:
-        long_forms = list(_long)
-    if any(form in masked for form in long_forms):  # an identifier overlapped a long secret: mask it all
+    matcher = _compiled()
+    if matcher is not None and matcher.finds_long(masked):  # an identifier overlapped a long secret: mask all
         return _mask(text)
     return masked
