@@ -35,6 +35,10 @@ Handler = Callable[[SimRequest], SimResponse]
 TICK = 0.05
 MAX_ANSWERS = 4096  # first answers kept for `stale` faults
 TRICKLE_PIECE = 64  # bytes per piece of a trickled body
+# Go's net/http buffers an answer's first 2 kB (bufferBeforeChunkingSize): a longer one written without a
+# Content-Length, as kube-apiserver writes lists, goes out chunked, often a chunk per object.
+UNCHUNKED_MAX = 2048
+SENT_CHUNK = 8192
 _HOP = {
     "connection",
     "keep-alive",
@@ -397,6 +401,10 @@ class SimHandle:
                 h.send_header("Cache-Control", "no-cache")
                 h.end_headers()
                 self._stream(h, resp.body)  # type: ignore[arg-type]
+            elif len(data) > UNCHUNKED_MAX and delivery is None and req.method != "HEAD":
+                h.send_header("Transfer-Encoding", "chunked")  # as Go's net/http sends a long answer
+                h.end_headers()
+                self._send_chunked(h, data)
             else:
                 h.send_header("Content-Length", str(len(data)))
                 h.end_headers()
@@ -405,6 +413,13 @@ class SimHandle:
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             h.close_connection = True
         return resp.status
+
+    @staticmethod
+    def _send_chunked(h: _RequestHandler, data: bytes) -> None:
+        for i in range(0, len(data), SENT_CHUNK):
+            piece = data[i:i + SENT_CHUNK]
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        h.wfile.write(b"0\r\n\r\n")
 
     def _send(self, h: _RequestHandler, data: bytes, delivery: Fault | None) -> None:
         if delivery is None:
