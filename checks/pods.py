@@ -33,7 +33,7 @@ projection.declare(PODS, {
     "status": {"phase": True, "reason": True, "message": True,
                "conditions": projection.Where(lambda c: c.get("type") in ("Ready", "PodScheduled"), _CONDITION),
                "containerStatuses": _CONTAINER, "initContainerStatuses": _CONTAINER},
-})
+}, skip_managed_fields=True)  # core/v1 Pod: typed, its one managedFields is metadata's
 
 
 # -- helpers shared by the Level-1 check kinds ---------------------------------------------------------

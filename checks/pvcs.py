@@ -13,7 +13,8 @@ from gate.cluster.resources import PVCS
 from gate.model import Observation
 
 # What pvc_detail() and the verdict read of a listed claim (gate.cluster.projection).
-projection.declare(PVCS, {"spec": {"storageClassName": True, "resources": True}, "status": True})
+projection.declare(PVCS, {"spec": {"storageClassName": True, "resources": True}, "status": True},
+                   skip_managed_fields=True)  # core/v1 PersistentVolumeClaim: typed, one managedFields
 
 
 def pvc_detail(pvc: dict) -> str:

@@ -291,7 +291,7 @@ def _verify(sim: Any, spec: Path, kubeconfig: str, tmp: Path, library: bool) -> 
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert f"KUBERNETES-LOADED {library}" in proc.stderr, proc.stderr[-2000:]
     # distinct: how often a failing check polls depends on the clock, and so does a watch's timeoutSeconds
-    # (the time left to its deadline: a streaming list is a watch from the first read)
+    # (the time left to its deadline)
     made = {(r["method"], r["path"], json.dumps({k: v for k, v in r["query"].items()
                                                  if k not in ("resourceVersion", "timeoutSeconds")},
                                                 sort_keys=True), r["status"], r["identity"])

@@ -19,7 +19,8 @@ from gate.checks.base import Clients
 from gate.checks.pods import PodsCheck
 
 from gate.cluster import projection
-from gate.cluster.kube import ClusterView, connect, parse_list
+from gate.cluster.kube import ClusterView, connect, parse_body
+from gate.cluster.listbody import parse_pieces
 from gate.cluster.resources import APPLICATIONS, PODS, Resource
 from gate.sim import scenario as scen
 from gate.sim import server as sim_server
@@ -244,7 +245,7 @@ def test_a_pod_list_costs_its_metadata_not_its_objects():
         before = tracemalloc.get_traced_memory()[0]
         items: list[dict] = []
         for page in pages:
-            items.extend(parse_list(page, project)["items"])
+            items.extend(parse_pieces([page], project, parse_body)["items"])
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - before
     finally:

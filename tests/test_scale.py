@@ -177,24 +177,3 @@ def test_generate_rejects_what_it_cannot_make():
                 {"count": "many", "template": {"kind": "Pod", "metadata": {"name": "x"}}}):
         with pytest.raises(scen.ScenarioError):
             scen.generate(bad)
-
-
-@pytest.mark.parametrize("text", [
-    '{"kind":"PodList","apiVersion":"v1","metadata":{"continue":"x"},"items":[{"metadata":{"name":"a"}},'
-    '{"metadata":{"name":"b","labels":{"k":"v"}}}]}',
-    ' {\n "items" : [ ] , "kind" : "PodList" }\n',
-    '{"items": [1, "two", null, {"metadata": {"name": "\\u00e9"}}], "items2": {"items": [3]}}',
-    '{}', '{"kind": "Status", "status": "Failure"}',
-])
-def test_a_page_parsed_item_by_item_reads_as_json_does(text):
-    from gate.cluster.kube import parse_list
-
-    assert parse_list(text.encode(), project=lambda o: o) == __import__("json").loads(text)
-
-
-@pytest.mark.parametrize("text", ['{"kind": "PodList", "items": [{"metadata": ', '[]', '', 'null',
-                                  '<html>502</html>', '{"items": [1,]}', '{"a": 1} x'])
-def test_a_page_that_is_not_one_json_object_reads_as_before(text):
-    from gate.cluster.kube import parse_body, parse_list
-
-    assert parse_list(text.encode(), project=lambda o: o) == parse_body(text.encode())

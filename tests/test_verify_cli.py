@@ -72,18 +72,21 @@ def test_one_list_per_resource_namespace_and_selector_per_round(crashloop_run: t
     rounds = max(c["attempts"] for c in pods_checks)
     assert rounds >= 3, "the failing checks were polled several times"
     assert {c["attempts"] for c in pods_checks} == {rounds}, "both pods checks shared every round"
-    # One streaming list per key (issue 25: the list and the watch in one request, issue 12): later rounds
-    # read the watch's cache, no request. After the levels the failure's diagnosis lists the failing pods.
+    # One list per key from the watch cache, then one watch from its resourceVersion (issues 12, 25): later
+    # rounds read the watch's cache, no request. After the levels the failure's diagnosis lists the failing pods.
     lists = Counter((r["path"], r["query"].get("labelSelector"), r["query"].get("fieldSelector"),
                      r["query"].get("watch")) for r in requests if r["method"] == "GET")
     key = ("/api/v1/namespaces/monitoring/pods", "app.kubernetes.io/part-of=kube-prometheus-stack", None)
-    assert lists[(*key, None)] == 1, f"{lists[(*key, None)]} pod lists for {rounds} rounds of two checks"
+    assert lists[(*key, None)] == 2, f"{lists[(*key, None)]} pod lists for {rounds} rounds of two checks"
     assert lists[(*key, "1")] == 1, f"{lists[(*key, '1')]} pod watches"
-    assert all(r["query"].get("sendInitialEvents") == "true" for r in requests if r["query"].get("watch"))
+    first = next(r for r in requests if r["path"] == key[0] and not r["query"].get("watch"))
+    assert first["query"].get("resourceVersion") == "0"
+    watch = next(r for r in requests if r["path"] == key[0] and r["query"].get("watch"))
+    assert watch["query"]["resourceVersion"] not in ("", "0") and "sendInitialEvents" not in watch["query"]
     workloads = next(c for c in checks.values() if c["kind"] == "workloads")
     assert workloads["status"] == "FAIL"
     for kind in ("deployments", "statefulsets", "daemonsets"):
-        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, None)] == 0
+        assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, None)] == 1
         assert lists[(f"/apis/apps/v1/namespaces/monitoring/{kind}", None, None, "1")] == 1
     # No list was made more often than the most-polled check was polled.
     assert max(lists.values()) <= rounds + 1  # + the diagnosis' one read of the failing pods

@@ -50,7 +50,7 @@ def _excerpt(body: Any) -> str:
         if not text:
             return "an empty body"
         if text[0] in "{[\"" or len(text) > EXCERPT:
-            return f"{len(body)} characters that do not parse as JSON"
+            return f"{getattr(body, 'size', len(body))} characters that do not parse as JSON"  # listbody.Unparsed
         return repr(redact.redact(text))
     if isinstance(body, dict):
         keys = list(body)

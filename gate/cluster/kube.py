@@ -17,9 +17,8 @@ import functools
 import gc
 import json
 import os
-import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -37,7 +36,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from gate import redact
 from gate.capture import tap
-from gate.cluster import answers, projection
+from gate.cluster import answers, listbody, projection
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
@@ -382,7 +381,7 @@ class KubeClient:
     def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, *, retry: bool = True,
                 timeout: float | None = None, proxied: bool = False,
-                parse: Callable[[bytes], Any] | None = None) -> Response:
+                parse: Callable[[Iterable[bytes]], Any] | None = None) -> Response:
         """One API call; 5xx/429/connection errors retried (Retry-After honoured), then TransientError.
 
         `proxied`: the answer is a proxied service's, returned as it came (any status, body as text).
@@ -398,7 +397,9 @@ class KubeClient:
 
     def _once(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
               headers: dict[str, str] | None, timeout: float | None, proxied: bool = False,
-              parse: Callable[[bytes], Any] | None = None) -> Response:
+              parse: Callable[[Iterable[bytes]], Any] | None = None) -> Response:
+        """One request. `parse` (a list read, gate.cluster.listbody) reads the body as its pieces arrive,
+        unless the answer is recorded (gate capture keeps the bytes) or proxied (text)."""
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
@@ -408,8 +409,12 @@ class KubeClient:
         limit = deadlines.clamp(timeout or self.request_timeout, f"{method} {path}")
         try:
             raw = self.api.call_api(method, url, header_params=hdrs, body=body, _request_timeout=(limit, limit))
-            data = deadlines.read_body(raw.response, f"{method} {path}") if hasattr(raw, "response") \
-                else raw.read()
+            streamed = parse is not None and not proxied and tap.current is None and hasattr(raw, "response")
+            if streamed:
+                parsed, data = parse(deadlines.pieces(raw.response, f"{method} {path}")), b""  # type: ignore[misc]
+            else:
+                data = deadlines.read_body(raw.response, f"{method} {path}") if hasattr(raw, "response") \
+                    else raw.read()
         except deadlines.DeadlineExceeded:
             raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -427,8 +432,10 @@ class KubeClient:
             tap.current.kube_answer(method, path, query, raw.status, data, proxied, client=self)
         if proxied:
             return Response(raw.status, _text(data), resp_headers)
-        resp = Response(raw.status, (parse or parse_body)(data), resp_headers)
-        del data
+        if not streamed:
+            parsed = parse([data]) if parse is not None else parse_body(data)
+        resp = Response(raw.status, parsed, resp_headers)
+        del data, parsed
         if raw.status in RETRYABLE_STATUS:
             err = TransientError(f"{method} {path}: HTTP {raw.status} {_message(resp.body)}")
             err.retry_after = resp.headers.get("retry-after")  # type: ignore[attr-defined]
@@ -482,7 +489,7 @@ class KubeClient:
         items: list[dict] = []
         token: str | None = None
         version: str | None = None
-        parse = functools.partial(parse_list, project=project) if project else None
+        parse = functools.partial(listbody.parse_pieces, project=project, parse_body=parse_body)
 
         def judge(body: Any) -> tuple[tuple[list[dict], str | None], str | None]:
             page = answers.kube_list(body, res.kind, f"GET {path}")
@@ -518,7 +525,7 @@ class KubeClient:
 
     def _read(self, path: str, perm: Permission, judge: Callable[[Any], Any],
               query: dict[str, Any] | None = None,
-              parse: Callable[[bytes], Any] | None = None) -> tuple[Response, Any]:
+              parse: Callable[[Iterable[bytes]], Any] | None = None) -> tuple[Response, Any]:
         """GET path; a 2xx answer goes through `judge` (a gate.cluster.answers shape check) before anyone reads
         it. An unreadable answer is retried like a 503 (the next one may be whole), then raised."""
         def once() -> tuple[Response, Any]:
@@ -632,78 +639,6 @@ def parse_body(data: Any) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return text
-
-
-_DECODER = json.JSONDecoder()
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def parse_list(data: Any, project: Callable[[dict], dict]) -> Any:
-    """A list page parsed one item at a time, each item projected as soon as it is parsed, so a page
-    costs its bytes and one full object, not 500 full objects. The page is judged afterwards
-    (gate.cluster.answers.kube_list) as any other: a projection keeps metadata.name and leaves what is
-    not an object as it is, so the judgment is the one the full page would get. A body that is not one
-    JSON object is parsed by parse_body(), for the judge to say what it is."""
-    if not isinstance(data, bytes):
-        return parse_body(data)
-    try:
-        return _stream_object(data.decode("utf-8"), project)
-    except (ValueError, TypeError):
-        return parse_body(data)
-
-
-def _stream_object(text: str, project: Callable[[dict], dict]) -> dict:
-    """The top-level JSON object in `text`, its `items` array read item by item (json's own scanner for
-    each value: same values, same errors, as json.loads)."""
-    out: dict[str, Any] = {}
-    i = _SPACE.match(text).end()
-    if text[i:i + 1] != "{":
-        raise ValueError("not a JSON object")
-    i = _SPACE.match(text, i + 1).end()
-    if text[i:i + 1] == "}":
-        i += 1
-    else:
-        while True:
-            key, i = _DECODER.raw_decode(text, i)
-            if not isinstance(key, str):
-                raise ValueError("an object key is not a string")
-            i = _SPACE.match(text, i).end()
-            if text[i:i + 1] != ":":
-                raise ValueError("expected ':'")
-            i = _SPACE.match(text, i + 1).end()
-            if key == "items" and text[i:i + 1] == "[":
-                value, i = _stream_items(text, i + 1, project)
-            else:
-                value, i = _DECODER.raw_decode(text, i)
-            out[key] = value
-            i = _SPACE.match(text, i).end()
-            sep, i = text[i:i + 1], i + 1
-            if sep == "}":
-                break
-            if sep != ",":
-                raise ValueError("expected ',' or '}'")
-            i = _SPACE.match(text, i).end()
-    if _SPACE.match(text, i).end() != len(text):
-        raise ValueError("extra data after the object")
-    return out
-
-
-def _stream_items(text: str, i: int, project: Callable[[dict], dict]) -> tuple[list, int]:
-    items: list = []
-    i = _SPACE.match(text, i).end()
-    if text[i:i + 1] == "]":
-        return items, i + 1
-    while True:
-        item, i = _DECODER.raw_decode(text, i)
-        items.append(project(item) if isinstance(item, dict) else item)
-        del item
-        i = _SPACE.match(text, i).end()
-        sep, i = text[i:i + 1], i + 1
-        if sep == "]":
-            return items, i
-        if sep != ",":
-            raise ValueError("expected ',' or ']'")
-        i = _SPACE.match(text, i).end()
 
 
 def _prepare_body(body: Any, headers: dict[str, str]) -> Any:

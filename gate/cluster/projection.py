@@ -52,6 +52,7 @@ def either(a: Callable[[Any], bool], b: Callable[[Any], bool]) -> Callable[[Any]
 
 
 _registry: dict[tuple[str, str], Spec] = {}
+_skips: set[tuple[str, str]] = set()  # kinds whose only key named managedFields is metadata's
 
 
 def merge(a: Spec, b: Spec) -> Spec:
@@ -65,9 +66,15 @@ def merge(a: Spec, b: Spec) -> Spec:
     return {k: merge(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in {*a, *b}}
 
 
-def declare(res: Resource, spec: dict[str, Spec]) -> None:
-    """A reader of `res` lists needs these fields (metadata's common fields are always kept)."""
+def declare(res: Resource, spec: dict[str, Spec], *, skip_managed_fields: bool = False) -> None:
+    """A reader of `res` lists needs these fields (metadata's common fields are always kept).
+
+    `skip_managed_fields`: the kind's only key named managedFields is metadata's (a built-in kind:
+    typed fields, no free-form object that could hold such a key), so a list reader may skip every
+    `"managedFields":[…]` unparsed (gate.cluster.listbody) while no reader keeps it."""
     key = (res.group, res.plural)
+    if skip_managed_fields:
+        _skips.add(key)
     full = merge({"apiVersion": True, "kind": True, "metadata": METADATA}, spec)
     _registry[key] = merge(_registry[key], full) if key in _registry else full
 
@@ -101,7 +108,19 @@ def projector(res: Resource) -> Callable[[dict], dict] | None:
         if len(memo) > MEMO_MAX:  # a long watch of ever-new values: start again rather than grow
             memo.clear()
         return fn(obj, memo)
+    one.unread = unread(res)  # type: ignore[attr-defined]  # gate.cluster.listbody skips these unparsed
     return one
+
+
+def unread(res: Resource) -> frozenset[str]:
+    """The keys a list reader may skip without parsing them wherever they occur in an object of kind
+    `res` (gate.cluster.listbody): managedFields (40-46 % of a real object's bytes) when the kind was
+    declared with `skip_managed_fields` and no reader keeps metadata.managedFields."""
+    spec = _registry.get((res.group, res.plural), True)
+    metadata = spec.get("metadata") if isinstance(spec, dict) else None
+    if (res.group, res.plural) in _skips and isinstance(metadata, dict) and "managedFields" not in metadata:
+        return frozenset({"managedFields"})
+    return frozenset()
 
 
 UNIQUE = ("name", "resourceVersion", "uid")  # metadata every object has its own of: not interned

@@ -17,21 +17,19 @@ What goes wrong falls back to what the gate did before, polling:
 Upstream: client-go tools/cache/reflector.go (ListAndWatch: list, then watch from the list's
 resourceVersion; `isExpiredError` → relist; bookmarks move the resourceVersion on).
 
-Streaming lists (KEP-3157, kube-apiserver >= 1.32 except 1.33, where the WatchList gate is on by default):
-where the server offers it, a list read while watches are on is itself a watch,
-`?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`: the
-current objects come as ADDED events (a consistent read, as a list with no resourceVersion), then a
-BOOKMARK annotated `k8s.io/initial-events-end: "true"` at the list's resourceVersion; the list is what
-came before it, and the same request goes on as the live watch (no second request, no gap). Each event is
-parsed and projected as its line arrives, so memory holds one event, not a page. Upstream: client-go
-tools/cache/reflector.go (watchList), apiserver pkg/storage/cacher/cacher.go (the end bookmark only with
-allowWatchBookmarks), apimachinery pkg/apis/meta/internalversion/validation/validation.go (a server with
-the gate off refuses sendInitialEvents: 422 Invalid; one whose etcd cannot report progress answers an ERROR
-event instead, cacher.go:576-581; the gate then lists, from the watch cache for the first read,
-docs/semantics.md "Reading big lists", and watches from the list's resourceVersion).
+A list's first read is one answer from the API server's watch cache (`resourceVersion=0`, served whole),
+parsed and projected as its bytes arrive (gate.cluster.listbody), then watched from its resourceVersion:
+client-go's ListAndWatch (tools/cache/reflector.go:1126-1130, "for performance reasons"). Not a streaming
+list (KEP-3157, `sendInitialEvents`): measured on kube-apiserver v1.36 + etcd 3.6, a streaming list of
+20,000 pods takes the server 1.6x as long as the cache read (docs/semantics.md "Reading big lists").
 A named read (`get`) watches its one object by `fieldSelector=metadata.name=NAME` (RBAC authorizes that
-watch by resourceName, apiserver pkg/endpoints/request/requestinfo.go) with the same streaming start; a
-server without streaming lists has that name polled by GET.
+watch by resourceName, apiserver pkg/endpoints/request/requestinfo.go) with a streaming start
+(`?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`: the object
+as an ADDED event, then a BOOKMARK annotated `k8s.io/initial-events-end: "true"`; apiserver
+pkg/storage/cacher/cacher.go sends it only with allowWatchBookmarks), so it needs no resourceVersion; a
+server that refuses it (422 Invalid: the WatchList gate off, apimachinery
+pkg/apis/meta/internalversion/validation/validation.go) or ends it with an ERROR event (etcd unable to
+report progress, cacher.go:576-581) has that name polled by GET.
 
 Watch threads are daemons, bounded by the level's last deadline (the request's `timeoutSeconds` and
 socket timeout), and `close()` (the level's end, or a signal unwinding the runner) cuts their sockets.
@@ -45,7 +43,6 @@ import json
 import math
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -101,7 +98,6 @@ class _Watched:
         self.named = False  # one object by name (get), polled by GET when the server cannot stream
         self.initial: dict[tuple[str, str], dict] | None = None  # a streaming start's objects so far
         self.synced = threading.Event()  # set when the items are whole (read, or a streaming start ended)
-        self.settled = threading.Event()  # set when a streaming start ended, either way
 
 
 class Watches:
@@ -132,13 +128,12 @@ class Watches:
             watched = self._lists.get(key)
             if watched is not None and watched.state == "live" and watched.synced.is_set():
                 return list(watched.items.values())
-        streamed = self._stream_start(key, project)
-        if streamed is not None:
-            return streamed
-        # No streaming list: the first read from the watch cache (resourceVersion=0), then pages; the watch
-        # armed from its resourceVersion replays every change since (docs/semantics.md, "Reading big lists").
+            first = watched is None
+        # The first read from the watch cache (resourceVersion=0), one answer parsed as it arrives; a key
+        # read again (its watch broke) lists in pages from etcd. The watch armed from the list's
+        # resourceVersion replays every change since (docs/semantics.md, "Reading big lists").
         items, version = self.kube.list_with_version(res, namespace, label_selector, field_selector,
-                                                     project=project, cached=self.streaming is False)
+                                                     project=project, cached=first)
         with self._lock:
             watched = self._lists.setdefault(key, _Watched(key))
             watched.project = project
@@ -172,45 +167,6 @@ class Watches:
                 elif watched.state == "stale" and watched.failures < MAX_FAILURES:
                     watched.state = "listed"
         return obj
-
-    def _stream_start(self, key: Key, project: Callable[[dict], dict] | None) -> list[dict] | None:
-        """The list as a streaming watch that stays open (module doc); None when the server does not offer
-        it (or too many watches are open, or this key's watch was refused): the caller lists instead."""
-        with self._lock:
-            watched = self._lists.setdefault(key, _Watched(key))
-            live = sum(1 for w in self._lists.values() if w.state == "live")
-            if (self._closed or self.streaming is False or watched.state in ("live", "off") or watched.failures
-                    or live >= MAX_WATCHES):
-                return None  # a key whose watch broke lists, and resumes its watch from the list
-            watched.project = project
-            watched.state = "live"
-            watched.version = None
-            watched.items, watched.initial = {}, None
-            watched.synced.clear()
-            watched.settled.clear()
-            watched.generation += 1
-            generation = watched.generation
-        left = deadlines.remaining()
-        until = None if left is None else time.monotonic() + left
-        threading.Thread(target=self._run, args=(watched, generation, until), name="gate-watch",
-                         daemon=True).start()
-        if not watched.settled.wait(timeout=None if left is None else max(0.0, left)):
-            self._drop(watched, generation)
-            raise deadlines.DeadlineExceeded(f"the deadline passed during the streaming list of {key[0].display}")
-        with self._lock:
-            if watched.generation == generation and watched.state == "live" and watched.synced.is_set():
-                return list(watched.items.values())
-        return None
-
-    def _drop(self, watched: _Watched, generation: int) -> None:
-        """Abandon a streaming start: its thread exits, the key is read by a list next time."""
-        with self._lock:
-            if watched.generation != generation:
-                return
-            watched.generation += 1
-            watched.state = "stale"
-            response, watched.response = watched.response, None
-        _cut(response)
 
     # -- the runner ------------------------------------------------------------------------------
     def arm(self, until: float | None) -> None:
@@ -257,7 +213,6 @@ class Watches:
             lists, self._lists = list(self._lists.values()), {}
             for watched in lists:
                 watched.generation += 1
-                watched.settled.set()  # a reader awaiting a streaming start lists instead
         for watched in lists:
             _cut(watched.response)
 
@@ -408,7 +363,6 @@ class Watches:
             watched.items, watched.version = items, version
             self.streaming = True
             watched.synced.set()
-            watched.settled.set()
             if changed:
                 self._changed.add(watched.key)
                 self._changed_cv.notify_all()
@@ -421,7 +375,6 @@ class Watches:
             starting = watched.initial is not None or not watched.synced.is_set()
             watched.initial = None
             watched.response = None
-            watched.settled.set()  # a streaming start that ended before its bookmark: the reader lists
             if starting and not watched.named:
                 watched.synced.clear()
                 watched.failures += outcome == "broken"
