@@ -8,7 +8,8 @@ there by benchmarks/load.py unless --no-load), or by default the simulator start
 scenario that generates them. It prints the server and the extras installed, then:
 
 - the floor it measured itself: the raw bytes of the same three lists read from the API server's watch
-  cache (`resourceVersion=0`, whole, not parsed), concurrently as the gate's checks read them;
+  cache (`resourceVersion=0`, the request the gate makes; the bytes counted as they arrive through the
+  gate's own reader, not parsed), concurrently as the gate's checks read them;
 - for the default install first (then with the extras, when installed): `gate verify --levels 1` over three
   L1 checks that read every object, wall and peak RSS (VmHWM, polled), interleaved pair by pair with the
   operations guide's way (one `kubectl get -o json` per check, evaluated in Python), the per-pair ratio
