@@ -4,7 +4,7 @@ A list answer is parsed as its pieces arrive (gate.cluster.listbody). Read and p
 the socket is not read while a piece is parsed; once the kernel's buffer is full the API server stops
 writing, and the two take turns instead of working at once (measured on kube-apiserver v1.36, 20,000
 pods: 2.7-3.6 s read and parsed in turn, 2.2-2.4 s with the reading ahead, benchmarks/README.md). Here
-a thread reads up to `depth` pieces ahead (16 MB: memory stays bounded when the parser is slower than
+a thread reads up to `depth` pieces ahead (8 MB: memory stays bounded when the parser is slower than
 the network) while the caller parses. The reader runs in a copy of the caller's context, so the
 caller's deadline (gate.engine.deadlines) bounds its reads; what it raises is raised to the caller in
 order, after the pieces read before it. An answer of one piece never starts a thread.
@@ -17,7 +17,7 @@ import queue
 import threading
 from collections.abc import Iterator
 
-DEPTH = 64  # pieces read ahead at most: 64 x 256 kB
+DEPTH = 32  # pieces read ahead at most: 32 x 256 kB
 _END = object()
 
 
