@@ -9,6 +9,7 @@ gate/diagnose/tree.py, so the DIAGNOSIS block, the JSON and the JUnit print them
 
 from __future__ import annotations
 
+from gate import redact
 from gate.checks.pods import diagnose as pod_problem
 from gate.checks.pods import log_container
 from gate.diagnose.tree import CAUSES, GOTCHAS, LOW, Diagnosis, Rule, _diagnosis
@@ -27,7 +28,14 @@ def _first(v: View, *kinds: str) -> dict:
 
 
 def _where(pod: dict) -> tuple[str, str]:
+    """The pod's namespace and name, kept whole in the DIAGNOSIS (and its fix lines) even where a short
+    secret value is part of them (redact.register_identifier: names read from the cluster are not secret)."""
     meta = pod.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:  # its workload, as the verify line names it (_verify)
+        name = str(ref.get("name") or "")
+        redact.register_identifier(name.rsplit("-", 1)[0] if ref.get("kind") == "ReplicaSet" else name)
+    for part in (meta.get("namespace"), meta.get("name")):
+        redact.register_identifier(part)
     return meta.get("namespace") or "", meta.get("name") or ""
 
 
