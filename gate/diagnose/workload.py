@@ -152,6 +152,15 @@ WORKLOAD: list[Rule] = [
 ]
 
 
+def _in_their_cluster(found: Diagnosis, view: View) -> Diagnosis:
+    """A pod leaf's kubectl lines aimed at the cluster its pods were read in (a destination: `kubectl
+    --context CTX`, or `in cluster NAME (SERVER):`), so a copied line does not run against the wrong one."""
+    if view.pods_in is not None:
+        found.fix = [view.pods_in.kubectl(line) for line in found.fix]
+        found.verify = view.pods_in.kubectl(found.verify)
+    return found
+
+
 def diagnose_failure(view: View) -> list[Diagnosis]:
     """A failing gate's diagnosis: the first pod rule that applies, then the Stage's tree (its first cause and
     every gotcha) when the Stage could be read. A source in `view.unread` is never read as empty: without
@@ -159,7 +168,7 @@ def diagnose_failure(view: View) -> list[Diagnosis]:
     out: list[Diagnosis] = []
     pod_rule = next((r for r in WORKLOAD if r.when(view)), None)
     if pod_rule is not None:
-        out.append(_diagnosis(pod_rule, view, "root-cause"))
+        out.append(_in_their_cluster(_diagnosis(pod_rule, view, "root-cause"), view))
     if "stages" in view.unread:
         return out
     cause = next((r for r in CAUSES if r.when(view)), None)
