@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from gate.checks.base import Check, Clients
 
+from gate import redact
 from gate.cluster import projection
 from gate.cluster.kube import Permission
 from gate.cluster.resources import PODS
@@ -59,8 +60,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(values)).strip("-") or "all"
 
 
+def shown_name(obj: dict) -> str:
+    """The name of an object read from the cluster, for a report line: kept whole there even where a short
+    secret value is part of it (redact.register_identifier; it is never kept when it holds a long one)."""
+    name = (obj.get("metadata") or {}).get("name")
+    redact.register_identifier(name)
+    return str(name)
+
+
 def meta_name(obj: dict) -> str:
+    """`namespace/name` of an object read from the cluster, for a report line (both kept whole there)."""
     meta = obj.get("metadata") or {}
+    redact.register_identifier(meta.get("namespace"))
+    shown_name(obj)
     return f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else str(meta.get("name"))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from gate.checks.base import Check, Clients
-from gate.checks.pods import capped, condition, evidence_permissions, slug
+from gate.checks.pods import capped, condition, evidence_permissions, shown_name, slug
 
 from gate.cluster import named, projection
 from gate.cluster.kube import Permission
@@ -200,7 +200,7 @@ class WorkloadsCheck(Check):
                 ready += 1
             else:
                 first_bad = first_bad or (kind, obj)
-                name = (obj.get("metadata") or {}).get("name")
+                name = shown_name(obj)
                 line = f"{kind} {self.namespace}/{name}: {code}"
                 evidence.append(f"{line}: {message}" if message else line)
         seen = {(obj.get("metadata") or {}).get("name") for _, obj in found}

@@ -5,6 +5,7 @@ HTTPS endpoint, CA, store and RBAC (gate/sim/multicluster.py)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -97,6 +98,40 @@ def test_junit_testcase_names_carry_the_cluster(crashloop: tuple) -> None:
     _, _, junit, _, _ = crashloop
     names = [tc.get("name") for tc in ET.fromstring(junit).iter("testcase")]
     assert any(n and "[prod-eu] Pods ready in shop" in n for n in names), names
+
+
+def fix_lines(stdout: str) -> list[str]:
+    """The DIAGNOSIS' Recommended Fix lines (Verify included), as printed, without their numbers."""
+    block = stdout.split("Recommended Fix:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip().split(". ", 1)[1] for line in block.splitlines()]
+
+
+def test_diagnosis_fix_lines_for_a_destinations_pods_name_that_cluster(crashloop: tuple) -> None:
+    """Copied from the DIAGNOSIS, a kubectl line for prod-eu's pods must not run against the control plane:
+    it names the Argo CD cluster and its server (no kubeconfig context is known for it)."""
+    proc = crashloop[0]
+    lines = fix_lines(proc.stdout)
+    where = r"in cluster prod-eu \(https://127\.0\.0\.1:\d+\): "
+    assert re.fullmatch(where + r"kubectl logs web-5f7d9c8b6-h4k2m -n shop -c web --previous --tail=100",
+                        lines[0]), lines
+    assert re.fullmatch(where + "kubectl describe pod web-5f7d9c8b6-h4k2m -n shop", lines[1]), lines
+    assert re.fullmatch("Verify: " + where + "kubectl rollout status deployment/web -n shop --timeout=5m",
+                        lines[-1]), lines
+    assert all("kubectl" not in line or "in cluster prod-eu (" in line for line in lines), lines
+
+
+def test_diagnosis_fix_lines_for_the_default_cluster_are_unchanged(tmp_path: Path) -> None:
+    spec = tmp_path / "gate.yaml"
+    spec.write_text("stages:\n  s:\n    levels:\n      1:\n        - pods: {namespace: monitoring, timeout: 3s}\n")
+    with start("crashloop") as sim:
+        proc = gate("verify", "--stage", "s", "--spec", str(spec), "--config", str(CONFIG), "--kubeconfig",
+                    sim.kubeconfig, "--timeout", "60s")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert fix_lines(proc.stdout) == [
+        "kubectl logs grafana-7c9d8f6b5-x2k4p -n monitoring -c grafana --previous --tail=100",
+        "kubectl describe pod grafana-7c9d8f6b5-x2k4p -n monitoring",
+        "fix what the log names (configuration, a volume's permissions, a dependency) in git; let Argo CD sync it",
+        "Verify: kubectl rollout status deployment/grafana -n monitoring --timeout=5m"], proc.stdout
 
 
 def test_destination_objects_are_read_in_the_destination_only(crashloop: tuple) -> None:
@@ -402,6 +437,7 @@ def test_diagnose_reads_the_apps_pods_logs_and_events_in_its_destination() -> No
     assert "(check: [prod-eu] pods of Application shop)" in proc.stdout
     assert 'msg="cannot reach payments"' in proc.stdout  # its log, read in prod-eu with --previous
     assert "Event BackOff x40 on Pod web-5f7d9c8b6-h4k2m" in proc.stdout
+    assert all("in cluster prod-eu (https://" in line for line in fix_lines(proc.stdout) if "kubectl" in line)
     paths = [r["path"] for r in dest]
     assert "/api/v1/namespaces/shop/pods/web-5f7d9c8b6-h4k2m/log" in paths
     assert "/api/v1/namespaces/shop/events" in paths
@@ -482,6 +518,10 @@ def test_a_kubeconfig_context_names_the_destination(tmp_path: Path) -> None:
     result = json.loads((tmp_path / "r.json").read_text())
     assert any("web-5f7d9c8b6-h4k2m" in e for e in rows(result)["[kind-prod-eu] Pods ready in shop"]["evidence"])
     assert rows(result)["[kind-prod-eu] Pods ready in shop"]["hint"].startswith("in cluster kind-prod-eu: ")
+    # the DIAGNOSIS' kubectl lines aim at the context the pods were read through
+    assert fix_lines(proc.stdout)[:2] == [
+        "kubectl --context kind-prod-eu logs web-5f7d9c8b6-h4k2m -n shop -c web --previous --tail=100",
+        "kubectl --context kind-prod-eu describe pod web-5f7d9c8b6-h4k2m -n shop"], proc.stdout
     assert not secrets_read  # no Argo CD Secret is needed for a context
     assert bad.returncode == 2 and "kind-nowhere" in bad.stderr, bad.stdout + bad.stderr
 

@@ -92,6 +92,24 @@ class Destination:
     error: EvaluationError | None = None  # set: every check of this cluster is ERROR with it
     control_plane: bool = False
     warnings: list[str] = field(default_factory=list)
+    server: str | None = None  # the API server URL, where Argo CD's cluster Secret gives it
+
+    @property
+    def context(self) -> str | None:
+        """The kubeconfig context it was read through (`cluster: {context: ...}`), for `kubectl --context`."""
+        return self.label if self.key.startswith("context:") else None
+
+    def kubectl(self, line: str) -> str:
+        """A `kubectl ...` line an on-call engineer can copy, aimed at this cluster: `kubectl --context CTX`
+        where the gate read it through a kubeconfig context, else prefixed `in cluster NAME (SERVER):`
+        (an Argo CD cluster: its name there, not a context anyone's kubeconfig is known to have). Lines
+        for the control plane, and lines that are not kubectl commands, are returned as they are."""
+        if self.control_plane or not line.startswith("kubectl "):
+            return line
+        if self.context:
+            return f"kubectl --context {self.context} {line.removeprefix('kubectl ')}"
+        where = f"{self.label} ({self.server})" if self.server and self.server != self.label else self.label
+        return f"in cluster {where}: {line}"
 
 
 def refs_of(plan: Any) -> list[ClusterRef]:
@@ -152,7 +170,7 @@ def _resolve_one(ref: ClusterRef, control: Any, settings: Any, kubeconfig: str |
         return Destination(ref.key, label, error=EvaluationError(
             f"cluster {label}: cannot use {cluster.secret}: {exc}"), secret=cluster.secret)
     return Destination(ref.key, label, kube, HttpClient(kube=kube, in_cluster=False), secret=cluster.secret,
-                       warnings=cluster.warnings())
+                       warnings=cluster.warnings(), server=cluster.server)
 
 
 def is_in_cluster(server: str | None, name: str | None) -> bool:
@@ -298,13 +316,24 @@ def kube_of_check(check_id: str, plan: Any, clusters: Mapping[str, Destination] 
                   default: Any) -> tuple[Any, str]:
     """The API client of the cluster the plan's check `check_id` reads (`default` for the default
     cluster), or (None, why) when that cluster cannot be read: never the control plane instead."""
+    ref = _ref_of_check(check_id, plan)
+    if ref is None:
+        return default, ""
+    dest = (clusters or {}).get(ref.key)
+    if dest is None or dest.kube is None:
+        return None, f"cluster {dest.label if dest else ref.value} cannot be read"
+    return dest.kube, ""
+
+
+def destination_of_check(check_id: str, plan: Any, clusters: Mapping[str, Destination] | None) -> Destination | None:
+    """The Destination the plan's check `check_id` reads (None: the default cluster)."""
+    ref = _ref_of_check(check_id, plan)
+    return (clusters or {}).get(ref.key) if ref is not None else None
+
+
+def _ref_of_check(check_id: str, plan: Any) -> ClusterRef | None:
     for checks in (plan.levels.values() if plan is not None else []):
         for planned in checks:
-            ref = getattr(planned, "cluster", None)
-            if planned.id != check_id or ref is None:
-                continue
-            dest = (clusters or {}).get(ref.key)
-            if dest is None or dest.kube is None:
-                return None, f"cluster {dest.label if dest else ref.value} cannot be read"
-            return dest.kube, ""
-    return default, ""
+            if planned.id == check_id:
+                return getattr(planned, "cluster", None)
+    return None

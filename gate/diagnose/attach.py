@@ -128,13 +128,14 @@ def build_view(kube: Any, ns: Namespaces | None, stage: str, row: CheckResult, p
     view.failed_check = row.name
     scope = pod_scope(row, plan)
     if scope is not None:
-        from gate.cluster.destinations import kube_of_check
+        from gate.cluster.destinations import destination_of_check, kube_of_check
 
         pods_kube, why = kube_of_check(row.id, plan, clusters, kube)
         if pods_kube is None:
             view.unread[f"pods/{scope[0]}"] = why
         else:
             read_pods(pods_kube, view, *scope)
+            view.pods_in = destination_of_check(row.id, plan, clusters)  # the fix lines name it
     return view
 
 

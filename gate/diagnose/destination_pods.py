@@ -43,5 +43,6 @@ def read_destinations(kube: Any, ns: Namespaces, views: list[View]) -> None:
                 continue
             read_pods(cluster.kube, view, target_ns, None, None)
             if view.pods:
+                view.pods_in = cluster  # the fix lines name it
                 view.failed_check = f"[{cluster.label}] pods of Application {meta.get('name')}"
                 break

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from gate.kargo.stages import condition, current_collection, freight_names, is_legacy, parse_time, status
 
@@ -45,6 +46,7 @@ class View:
     pod_logs: dict[str, str] = field(default_factory=dict)  # "ns/pod/container" -> last lines, masked, bounded
     pod_logs_previous: set[str] = field(default_factory=set)  # the keys read with --previous
     pod_events: list[dict] = field(default_factory=list)  # Warning events of those pods, newest first
+    pods_in: Any = None  # the Destination (gate/cluster/destinations.py) they were read in; None: default
     kargo_controller_ns: str = "kargo"
     argocd_ns: str = "argocd"
     now: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -9,6 +9,7 @@ gate/diagnose/tree.py, so the DIAGNOSIS block, the JSON and the JUnit print them
 
 from __future__ import annotations
 
+from gate import redact
 from gate.checks.pods import diagnose as pod_problem
 from gate.checks.pods import log_container
 from gate.diagnose.tree import CAUSES, GOTCHAS, LOW, Diagnosis, Rule, _diagnosis
@@ -27,7 +28,14 @@ def _first(v: View, *kinds: str) -> dict:
 
 
 def _where(pod: dict) -> tuple[str, str]:
+    """The pod's namespace and name, kept whole in the DIAGNOSIS (and its fix lines) even where a short
+    secret value is part of them (redact.register_identifier: names read from the cluster are not secret)."""
     meta = pod.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:  # its workload, as the verify line names it (_verify)
+        name = str(ref.get("name") or "")
+        redact.register_identifier(name.rsplit("-", 1)[0] if ref.get("kind") == "ReplicaSet" else name)
+    for part in (meta.get("namespace"), meta.get("name")):
+        redact.register_identifier(part)
     return meta.get("namespace") or "", meta.get("name") or ""
 
 
@@ -144,6 +152,15 @@ WORKLOAD: list[Rule] = [
 ]
 
 
+def _in_their_cluster(found: Diagnosis, view: View) -> Diagnosis:
+    """A pod leaf's kubectl lines aimed at the cluster its pods were read in (a destination: `kubectl
+    --context CTX`, or `in cluster NAME (SERVER):`), so a copied line does not run against the wrong one."""
+    if view.pods_in is not None:
+        found.fix = [view.pods_in.kubectl(line) for line in found.fix]
+        found.verify = view.pods_in.kubectl(found.verify)
+    return found
+
+
 def diagnose_failure(view: View) -> list[Diagnosis]:
     """A failing gate's diagnosis: the first pod rule that applies, then the Stage's tree (its first cause and
     every gotcha) when the Stage could be read. A source in `view.unread` is never read as empty: without
@@ -151,7 +168,7 @@ def diagnose_failure(view: View) -> list[Diagnosis]:
     out: list[Diagnosis] = []
     pod_rule = next((r for r in WORKLOAD if r.when(view)), None)
     if pod_rule is not None:
-        out.append(_diagnosis(pod_rule, view, "root-cause"))
+        out.append(_in_their_cluster(_diagnosis(pod_rule, view, "root-cause"), view))
     if "stages" in view.unread:
         return out
     cause = next((r for r in CAUSES if r.when(view)), None)
