@@ -38,7 +38,7 @@ from gate import redact
 from gate.capture import tap
 from gate.cluster import answers, listbody, projection
 from gate.cluster.resources import Resource, segment
-from gate.engine import deadlines, readahead
+from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
 from gate.errors import AuthError, ConfigError, EvaluationError, GateError, PermissionDenied, TransientError
 
@@ -411,7 +411,7 @@ class KubeClient:
             raw = self.api.call_api(method, url, header_params=hdrs, body=body, _request_timeout=(limit, limit))
             streamed = parse is not None and not proxied and tap.current is None and hasattr(raw, "response")
             if streamed:
-                parsed, data = parse(readahead.ahead(deadlines.pieces(raw.response, f"{method} {path}"))), b""  # type: ignore[misc]
+                parsed, data = parse(deadlines.pieces(raw.response, f"{method} {path}")), b""  # type: ignore[misc]
             else:
                 data = deadlines.read_body(raw.response, f"{method} {path}") if hasattr(raw, "response") \
                     else raw.read()

@@ -159,8 +159,8 @@ def pieces(resp: Any, what: str = "the answer", size: int = PIECE) -> Iterator[b
 def _each(resp: Any, what: str, reads: Callable[[], Iterator[bytes]]) -> Iterator[bytes]:
     """The pieces `reads()` yields, each socket read bounded by the time left. The socket's timeout is
     set again at most every TIMEOUT_REFRESH seconds, not before each of a list's 40,000 chunks:
-    settimeout releases the GIL around its fcntl calls, and with the parser running (gate.engine.
-    readahead) each release could wait for the GIL back. A read may end up to TIMEOUT_REFRESH after the
+    settimeout releases the GIL around its fcntl calls, and with other lists parsed in other threads (a
+    level's checks run at once) each release could wait for the GIL back. A read may end up to TIMEOUT_REFRESH after the
     deadline."""
     last = -math.inf
 
