@@ -46,11 +46,13 @@ def condition(obj: dict, kind: str) -> dict | None:
     return None
 
 
-def capped(lines: list[str], limit: int = MAX_EVIDENCE) -> list[str]:
-    """At most `limit` evidence lines, the rest summarized, so a report stays readable."""
-    if len(lines) <= limit:
+def capped(lines: list[str], limit: int = MAX_EVIDENCE, total: int | None = None) -> list[str]:
+    """At most `limit` evidence lines, the rest summarized, so a report stays readable. `total`: how many
+    lines there are when the caller made only the first `limit` of them."""
+    total = len(lines) if total is None else total
+    if total <= limit:
         return lines
-    return [*lines[:limit], f"... and {len(lines) - limit} more"]
+    return [*lines[:limit], f"... and {total - limit} more"]
 
 
 def slug(text: str) -> str:
@@ -238,12 +240,14 @@ class PodsCheck(Check):
         else:
             ok = bool(pods) and len(ready) == len(pods)
             expected = f"all Ready ({len(pods)})" if pods else "all Ready (at least 1 pod)"
-        evidence = [f"{meta_name(p)}: {reason}" for p, _, reason, _ in bad]
+        # only the lines shown: each names its pod (meta_name registers it as a name, gate.redact)
+        evidence = [f"{meta_name(p)}: {reason}" for p, _, reason, _ in bad[:MAX_EVIDENCE]]
+        total = len(bad)
         if not pods:
             where = f" with selector {self.params['selector']}" if self.params.get("selector") else ""
-            evidence = [f"no pods in namespace {self.namespace}{where}"]
+            evidence, total = [f"no pods in namespace {self.namespace}{where}"], 1
         return Observation(ok=ok, observed=f"{len(ready)}/{len(pods)} pods Ready", expected=expected,
-                           evidence=capped(evidence), hint="" if ok else self._hint(bad))
+                           evidence=capped(evidence, total=total), hint="" if ok else self._hint(bad))
 
     def _hint(self, bad: list[tuple[dict, str, str, str | None]]) -> str:
         if not bad:
