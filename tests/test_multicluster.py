@@ -517,7 +517,8 @@ def test_a_kubeconfig_context_names_the_destination(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads((tmp_path / "r.json").read_text())
     assert any("web-5f7d9c8b6-h4k2m" in e for e in rows(result)["[kind-prod-eu] Pods ready in shop"]["evidence"])
-    assert rows(result)["[kind-prod-eu] Pods ready in shop"]["hint"].startswith("in cluster kind-prod-eu: ")
+    hint = rows(result)["[kind-prod-eu] Pods ready in shop"]["hint"]  # its kubectl aimed at the context too
+    assert hint == "Read the crash: kubectl --context kind-prod-eu logs -n shop web-5f7d9c8b6-h4k2m --previous", hint
     # the DIAGNOSIS' kubectl lines aim at the context the pods were read through
     assert fix_lines(proc.stdout)[:2] == [
         "kubectl --context kind-prod-eu logs web-5f7d9c8b6-h4k2m -n shop -c web --previous --tail=100",

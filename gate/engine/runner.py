@@ -23,6 +23,7 @@ changes the schedule, and the deadlines, are as without watches.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -142,7 +143,7 @@ class CheckState:
             time_to_pass=self.passed_after,
             observed=obs.observed if obs else "", expected=obs.expected if obs else "",
             evidence=list(obs.evidence) if obs else [], output=obs.output if obs else "",
-            hint=_in_cluster_hint(_action(self.check, obs, status), self.planned.label), reason=reason,
+            hint=_in_cluster_hint(_action(self.check, obs, status), self.planned), reason=reason,
         )
         if self.last_error is not None and status == Status.ERROR:
             result.reason = reason or f"could not evaluate: {self.last_error}"
@@ -154,11 +155,21 @@ def row_name(planned: PlannedCheck) -> str:
     return f"[{planned.label}] {planned.check.name}" if planned.label else planned.check.name
 
 
-def _in_cluster_hint(hint: str, label: str) -> str:
-    """A destination's hint (a kubectl command) says which cluster it is for."""
+_KUBECTL = re.compile(r"(?<![\w./-])kubectl (?!--context )")
+
+
+def _in_cluster_hint(hint: str, planned: PlannedCheck) -> str:
+    """A destination's hint says which cluster it is for: its kubectl commands aimed with `--context`
+    where the check reads through a kubeconfig context (as the DIAGNOSIS' lines,
+    destinations.Destination.kubectl), else the hint prefixed `in cluster NAME:`."""
     from gate.cluster.destinations import CONTROL_PLANE_LABEL
 
-    return f"in cluster {label}: {hint}" if hint and label and label != CONTROL_PLANE_LABEL else hint
+    label, ref = planned.label, planned.cluster
+    if not hint or not label or label == CONTROL_PLANE_LABEL:
+        return hint
+    if getattr(ref, "way", None) == "context" and _KUBECTL.search(hint):
+        return _KUBECTL.sub(lambda _: f"kubectl --context {ref.value} ", hint)
+    return f"in cluster {label}: {hint}"
 
 
 def _in_cluster(exc: EvaluationError, label: str) -> EvaluationError:
