@@ -207,9 +207,7 @@ class _ListParser:
 
     def _items_first(self) -> None:
         if self._char() == "]":
-            self.pos += 1
-            self.out[self.key] = self.items
-            self.state = "after"
+            self._items_end()
         else:
             self.state = "item"
 
@@ -240,12 +238,17 @@ class _ListParser:
         char = self._char()
         if char not in ",]":
             raise ValueError("expected ',' or ']'")
-        self.pos += 1
         if char == "]":
-            self.out[self.key] = self.items
-            self.state = "after"
+            self._items_end()
         else:
+            self.pos += 1
             self.state = "item"
+
+    def _items_end(self) -> None:
+        """At the `]` that closes `items`: the list is a member like any other."""
+        self.pos += 1
+        self.out[self.key] = self.items
+        self.state = "after"
 
 
 def _strip(text: str) -> str:

@@ -130,8 +130,9 @@ class Watches:
                 return list(watched.items.values())
             first = watched is None
         # The first read from the watch cache (resourceVersion=0), one answer parsed as it arrives; a key
-        # read again (its watch broke) lists in pages from etcd. The watch armed from the list's
-        # resourceVersion replays every change since (docs/semantics.md, "Reading big lists").
+        # read again (its watch broke, or it is polled) lists in pages with no resourceVersion, a consistent
+        # read. The watch armed from the list's resourceVersion replays every change since
+        # (docs/semantics.md, "Reading big lists").
         items, version = self.kube.list_with_version(res, namespace, label_selector, field_selector,
                                                      project=project, cached=first)
         with self._lock:
@@ -359,7 +360,7 @@ class Watches:
             if watched.generation != generation:
                 return "closed"
             items, watched.initial = watched.initial or {}, None
-            changed = watched.named and items != watched.items  # a list's first read is awaited, not news
+            changed = items != watched.items  # only a named watch starts streaming: news if its GET is old
             watched.items, watched.version = items, version
             self.streaming = True
             watched.synced.set()
@@ -372,14 +373,8 @@ class Watches:
         with self._changed_cv:
             if watched.generation != generation or outcome == "closed":
                 return
-            starting = watched.initial is not None or not watched.synced.is_set()
             watched.initial = None
             watched.response = None
-            if starting and not watched.named:
-                watched.synced.clear()
-                watched.failures += outcome == "broken"
-                watched.state = "off" if outcome == "denied" or watched.failures >= MAX_FAILURES else "stale"
-                return  # the waiting reader lists; the watch is armed again from the list's version
             if outcome == "refused":
                 watched.state = "off"  # one name, no streaming start: polled by GET
                 return

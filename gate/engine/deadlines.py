@@ -130,7 +130,8 @@ def pieces(resp: Any, what: str = "the answer", size: int = PIECE) -> Iterator[b
 
     A chunked answer (the API server sends every list over ~2 kB chunked, often a chunk per object) is
     read with urllib3's read_chunked(), a call per chunk, and joined here: read1() hands back one chunk
-    per call through more layers, which costs twice the CPU on a 128 MB list (benchmarks/README.md)."""
+    per call through more layers (20,000 pods from kube-apiserver v1.36, 128 MB: 0.6-1.2 s of CPU with
+    read1(), 0.33-0.40 s with read_chunked())."""
     try:
         chunked = bool(getattr(resp, "chunked", False)) and hasattr(resp, "read_chunked") \
             and resp.supports_chunked_reads()
@@ -160,8 +161,8 @@ def _each(resp: Any, what: str, reads: Callable[[], Iterator[bytes]]) -> Iterato
     """The pieces `reads()` yields, each socket read bounded by the time left. The socket's timeout is
     set again at most every TIMEOUT_REFRESH seconds, not before each of a list's 40,000 chunks:
     settimeout releases the GIL around its fcntl calls, and with other lists parsed in other threads (a
-    level's checks run at once) each release could wait for the GIL back. A read may end up to TIMEOUT_REFRESH after the
-    deadline."""
+    level's checks run at once) each release could wait for the GIL back. A read may end up to
+    TIMEOUT_REFRESH after the deadline."""
     last = -math.inf
 
     def bound() -> None:
