@@ -8,8 +8,8 @@ there by benchmarks/load.py unless --no-load), or by default the simulator start
 scenario that generates them. It prints the server and the extras installed, then:
 
 - the floor it measured itself: the raw bytes of the same three lists read from the API server's watch
-  cache (`resourceVersion=0`, the request the gate makes; the bytes counted as they arrive through the
-  gate's own reader, not parsed), concurrently as the gate's checks read them;
+  cache (`resourceVersion=0` with gzip accepted, the request the gate makes; the bytes counted as they
+  arrive, not inflated, not parsed), concurrently as the gate's checks read them;
 - for the default install first (then with the extras, when installed): `gate verify --levels 1` over three
   L1 checks that read every object, wall and peak RSS (VmHWM, polled), interleaved pair by pair with the
   operations guide's way (one `kubectl get -o json` per check, evaluated in Python), the per-pair ratio
@@ -78,26 +78,50 @@ def apps_ok(items: list[dict]) -> bool:
                                a["status"]["health"]["status"] == "Healthy" for a in items)
 
 
-def floor(kubeconfig: str) -> tuple[float, int]:
-    """(wall, bytes) of the raw lists the three checks read, from the watch cache, concurrently."""
+def floor(kubeconfig: str) -> tuple[float, int, int]:
+    """(wall, bytes on the wire, answers gzipped) of the raw lists the three checks read, from the watch cache,
+    concurrently: the request the gate makes (gzip accepted, as client-go's, unless the kubeconfig says
+    disable-compression), its bytes counted as they
+    arrive, not inflated, not parsed."""
     from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlencode
 
-    from gate.cluster.kube import connect
+    from gate.cluster.kube import ACCEPT_GZIP, connect
 
     kube = connect(kubeconfig)
-    kube.request_timeout = 300.0
     paths = [("/api/v1/namespaces/apps/pods", None), ("/api/v1/namespaces/apps/pods", "app=svc-3"),
              ("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications", "bench=scale")]
 
-    def raw(path: str, selector: str | None) -> int:
-        resp = kube.request("GET", path, query={"resourceVersion": "0", "labelSelector": selector},
-                            parse=lambda pieces: sum(map(len, pieces)))  # the bytes as they come, unparsed
-        return int(resp.body)
+    def raw(path: str, selector: str | None) -> tuple[int, int]:
+        headers = {"Accept": "application/json", **(ACCEPT_GZIP if kube.compression else {})}
+        kube.api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        query = urlencode({"resourceVersion": "0", **({"labelSelector": selector} if selector else {})})
+        resp = kube.api.call_api("GET", f"{kube.host}{path}?{query}", header_params=headers,
+                                 _request_timeout=(300, 300)).response
+        wire = sum(map(len, resp.read_chunked(decode_content=False))) if resp.chunked \
+            else len(resp.read(decode_content=False))
+        gzipped = resp.headers.get("Content-Encoding") == "gzip"
+        resp.release_conn()
+        return wire, gzipped
 
     started = time.perf_counter()
     with ThreadPoolExecutor(len(paths)) as pool:
-        sizes = list(pool.map(lambda p: raw(*p), paths))
-    return time.perf_counter() - started, sum(sizes)
+        reads = list(pool.map(lambda p: raw(*p), paths))
+    return time.perf_counter() - started, sum(w for w, _ in reads), sum(g for _, g in reads)
+
+
+def plain_kubeconfig(kubeconfig: str, work: Path) -> str:
+    """The kubeconfig with `disable-compression: true` on every cluster (certificate paths made absolute)."""
+    data = yaml.safe_load(Path(kubeconfig).read_text())
+    base = Path(kubeconfig).resolve().parent
+    for entry in data.get("clusters") or []:
+        cluster = entry["cluster"]
+        cluster["disable-compression"] = True
+        if cluster.get("certificate-authority"):
+            cluster["certificate-authority"] = str(base / cluster["certificate-authority"])
+    path = work / "kubeconfig-plain"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
 
 
 def kubectl_checks(kubectl: str, env: dict[str, str]) -> tuple[float, float, bool]:
@@ -122,6 +146,9 @@ def main() -> int:
     ap.add_argument("--apps", type=int, default=2000)
     ap.add_argument("--pairs", type=int, default=3, help="gate/kubectl pairs (median of per-pair ratios)")
     ap.add_argument("--no-kubectl", action="store_true", help="measure the gate only")
+    ap.add_argument("--disable-compression", action="store_true",
+                    help="a copy of the kubeconfig whose clusters say disable-compression: true (gate and kubectl "
+                         "then read lists as they are, not gzipped; for an API server on the same machine)")
     ap.add_argument("--gate-src", type=Path, default=ROOT,
                     help="run the gate from this source tree (e.g. an older checkout, for a before/after)")
     args = ap.parse_args()
@@ -136,15 +163,17 @@ def main() -> int:
             kubeconfig = handle.kubeconfig
         elif not args.no_load:
             load.load(kubeconfig, pods=args.pods, apps=args.apps, workers=32)
+        if args.disable_compression:
+            kubeconfig = plain_kubeconfig(kubeconfig, work)
         print(benchlib.describe_server(kubeconfig))
         print(benchlib.describe_extras())
         print(f"objects: {args.pods} pods + {args.apps} Argo CD apps (ready in {time.perf_counter() - t0:.1f} s), "
               f"{len(KUBECTL)} L1 checks that read all of them", flush=True)
         floor(kubeconfig)  # warm the server's caches once
         floors = [floor(kubeconfig) for _ in range(3)]
-        floor_wall = statistics.median(w for w, _ in floors)
-        print(f"floor: raw bytes of the same lists from the watch cache: {floors[0][1] / 1e6:.1f} MB in "
-              f"{floor_wall:.2f} s (median of 3)", flush=True)
+        floor_wall = statistics.median(w for w, _, _ in floors)
+        print(f"floor: raw bytes of the same lists from the watch cache: {floors[0][1] / 1e6:.1f} MB on the wire "
+              f"({floors[0][2]} of 3 answers gzipped) in {floor_wall:.2f} s (median of 3)", flush=True)
         env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
         gate_cmd = [sys.executable, "-m", "gate", "verify", "--stage", "scale", "--levels", "1",
                     "--spec", str(work / "gate.yaml"), "--no-preflight", "--timeout", "5m"]

@@ -74,7 +74,8 @@ def describe_server(kubeconfig: str) -> str:
     resp = kube.request("GET", "/version")
     version = resp.body.get("gitVersion") if isinstance(resp.body, dict) else None
     what = "the simulator (gate/sim, in this process)" if str(version).endswith("-sim") else "kube-apiserver"
-    return f"server: {kube.host}, {what} {version}"
+    gzip = "lists gzipped" if kube.compression else "lists not compressed (disable-compression)"
+    return f"server: {kube.host}, {what} {version}, {gzip}"
 
 
 def timed(run: Callable[[], Any]) -> float:

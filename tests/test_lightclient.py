@@ -118,6 +118,8 @@ def taken_cases(pem: str, other: str) -> dict[str, tuple[dict, str | None]]:
                                           {"token": "t", "extensions": []}, {"namespace": "apps"}), None),
         "a token with odd characters": (_doc(base, {"token": "a b=c/d+e:f"}), None),
         "top-level extras": (_doc(base, {"token": "t"}, preferences={"colors": True}), None),
+        "disable-compression (both readers honour it: tests/test_gzip_answers.py)":
+            (_doc({**base, "disable-compression": True}, {"token": "t"}), None),
         "--context picks another": ({**_doc(base, {"token": "first"}),
                                      "users": [{"name": "u", "user": {"token": "first"}},
                                                {"name": "v", "user": {"token": "second"}}],
@@ -154,7 +156,6 @@ def declined_cases(pem: str) -> dict[str, tuple[dict | str, str | None]]:
         "insecure-skip-tls-verify false": (_doc({**base, "insecure-skip-tls-verify": False}, token), None),
         "tls-server-name": (_doc({**base, "tls-server-name": "kubernetes"}, token), None),
         "proxy-url": (_doc({**base, "proxy-url": "http://127.0.0.1:3128"}, token), None),
-        "disable-compression": (_doc({**base, "disable-compression": True}, token), None),
         "http server": (_doc({"server": "http://127.0.0.1:8080"}, token), None),
         "server not a string": (_doc({"server": 6443}, token), None),
         "empty token": (_doc(base, {"token": ""}), None),

@@ -229,4 +229,6 @@ def client_for(cluster: ArgoCluster, label: str, request_timeout: float = 15.0) 
             raise ConfigError(f"cluster {label}: cannot use {flag}: {kubemod._library_error(exc)}") from None
         client = kubemod.KubeClient(api, request_timeout=request_timeout)
     client.origin = origin
+    # as Argo CD builds its rest config (argo-cd v3.5.1 pkg/apis/application/v1alpha1/types.go:2535-2536, 4073)
+    client.compression = cluster.config.get("disableCompression") is not True
     return client

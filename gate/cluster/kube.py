@@ -44,6 +44,10 @@ from gate.errors import AuthError, ConfigError, EvaluationError, GateError, Perm
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 PAGE_SIZE = 500
+# As client-go's transport asks unless the kubeconfig's cluster says `disable-compression: true` (client-go
+# v0.36 rest/config.go:101-103, tools/clientcmd/client_config.go:206): the API server gzips answers over
+# 128 KiB (docs/semantics.md "Reading big lists"); urllib3 inflates them as they arrive.
+ACCEPT_GZIP = {"Accept-Encoding": "gzip"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             _vet(light.configuration, flag)
             kube = KubeClient(light, request_timeout=request_timeout)
             kube.origin = f"kubeconfig {files[0]}, context {light.context}, server {light.configuration.host}"
+            kube.compression = _compresses(read, context)
             return kube
     from kubernetes import client, config
 
@@ -134,7 +139,25 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             from None
     kube = KubeClient(api, request_timeout=request_timeout)
     kube.origin = origin if origin.startswith("kubeconfig") else f"{origin}, server {cfg.host}"
+    kube.compression = _compresses(read, context)
     return kube
+
+
+def _compresses(read: list[Any], context: str | None) -> bool:
+    """Whether to ask for gzip: not when the selected context's cluster says `disable-compression: true`
+    (kubeconfig v1 Cluster, client-go v0.36 tools/clientcmd/api/v1/types.go:91-95: for lists over ample
+    bandwidth, where compressing costs the server more than the bytes cost the network). The first file
+    that names the context (and then the cluster) wins, as in kubectl's merge."""
+    def named(kind: str, name: Any) -> dict:
+        for data in read:
+            entries = data.get(kind + "s") if isinstance(data, dict) else None
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("name") == name and isinstance(entry.get(kind), dict):
+                    return entry[kind]
+        return {}
+    name = context or next((d["current-context"] for d in read if isinstance(d, dict) and d.get("current-context")),
+                           None)
+    return named("cluster", named("context", name).get("cluster")).get("disable-compression") is not True
 
 
 def _load_kubeconfig(files: list[str], context: str | None, cfg: Any) -> None:
@@ -364,6 +387,7 @@ class KubeClient:
     """Raw JSON access to the API server. Thread-safe; shared by every check of a run."""
 
     origin: str = ""  # "kubeconfig F, context C, server S", named by errors about the cluster itself
+    compression: bool = True  # ask for gzip (False: the kubeconfig's cluster says disable-compression)
 
     def _where(self) -> str:
         return f" ({self.origin})" if self.origin else ""
@@ -403,7 +427,8 @@ class KubeClient:
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
-        hdrs = {"Accept": "application/json", **(headers or {})}
+        gzip = self.compression and not proxied  # a proxied service's answer comes back as it was sent
+        hdrs = {"Accept": "application/json", **(ACCEPT_GZIP if gzip else {}), **(headers or {})}
         body = _prepare_body(body, hdrs)
         self.api.update_params_for_auth(hdrs, [], ["BearerToken"], path, method, body)
         limit = deadlines.clamp(timeout or self.request_timeout, f"{method} {path}")

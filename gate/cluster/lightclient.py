@@ -34,7 +34,7 @@ from typing import Any
 import urllib3
 
 ENV = "GATE_KUBE_CLIENT"  # "library": every kubeconfig through the kubernetes package
-CLUSTER_KEYS = {"server", "certificate-authority-data", "certificate-authority", "extensions"}
+CLUSTER_KEYS = {"server", "certificate-authority-data", "certificate-authority", "disable-compression", "extensions"}
 USER_KEYS = {"token", "extensions"}
 CONTEXT_KEYS = {"cluster", "user", "namespace", "extensions"}
 # kubernetes.client.Configuration takes a proxy from these (configuration.py, "proxy environment variables")

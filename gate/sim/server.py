@@ -8,6 +8,7 @@ to a mounted route (`add_route`, e.g. the Kargo API) or to the Kubernetes API.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import shutil
 import socket
@@ -39,6 +40,10 @@ TRICKLE_PIECE = 64  # bytes per piece of a trickled body
 # Content-Length, as kube-apiserver writes lists, goes out chunked, often a chunk per object.
 UNCHUNKED_MAX = 2048
 SENT_CHUNK = 8192
+# kube-apiserver gzips an answer whose first write exceeds 128 KiB when the client accepts gzip, at level 1
+# (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/writers.go:155-159, 262-266,
+# kubernetes v1.36); client-go's transport asks for it unless DisableCompression (rest/config.go:101-103).
+GZIP_MIN = 128 * 1024
 _HOP = {
     "connection",
     "keep-alive",
@@ -390,8 +395,10 @@ class SimHandle:
     def _write(self, h: _RequestHandler, req: SimRequest, resp: SimResponse,
                delivery: Fault | None = None) -> int:
         data, headers = resp.encoded()
+        chunked = data is not None and len(data) > UNCHUNKED_MAX and delivery is None and req.method != "HEAD"
+        gzipped = chunked and len(data) > GZIP_MIN and self._gzips(req)  # type: ignore[arg-type]
         # Recorded before the answer leaves: a client that got its answer always finds it in the log.
-        self._record(req, resp.status)
+        self._record(req, resp.status, "gzip" if gzipped else None)
         try:
             h.send_response(resp.status)
             for key, value in headers.items():
@@ -401,7 +408,11 @@ class SimHandle:
                 h.send_header("Cache-Control", "no-cache")
                 h.end_headers()
                 self._stream(h, resp.body)  # type: ignore[arg-type]
-            elif len(data) > UNCHUNKED_MAX and delivery is None and req.method != "HEAD":
+            elif chunked:
+                if gzipped:
+                    h.send_header("Content-Encoding", "gzip")
+                    h.send_header("Vary", "Accept-Encoding")
+                    data = gzip.compress(data, compresslevel=1)
                 h.send_header("Transfer-Encoding", "chunked")  # as Go's net/http sends a long answer
                 h.end_headers()
                 self._send_chunked(h, data)
@@ -413,6 +424,11 @@ class SimHandle:
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             h.close_connection = True
         return resp.status
+
+    def _gzips(self, req: SimRequest) -> bool:
+        """A Kubernetes API answer (not another API this server plays) to a client that accepts gzip."""
+        accepted = {t.strip() for t in req.headers.get("accept-encoding", "").split(",")}  # as Go compares
+        return "gzip" in accepted and not any(req.path.startswith(prefix) for prefix, _ in self._routes)
 
     @staticmethod
     def _send_chunked(h: _RequestHandler, data: bytes) -> None:
@@ -452,7 +468,7 @@ class SimHandle:
             if close:
                 close()
 
-    def _record(self, req: SimRequest, status: int) -> None:
+    def _record(self, req: SimRequest, status: int, encoding: str | None = None) -> None:
         entry = {
             "time": round(time.time(), 3),
             "method": req.method,
@@ -461,6 +477,8 @@ class SimHandle:
             "status": status,
             "identity": req.identity,
         }
+        if encoding:
+            entry["encoding"] = encoding
         if req.method not in ("GET", "HEAD") and any(req.path.startswith(p) for p in self.body_log_prefixes):
             try:
                 entry["body"] = req.json()
