@@ -127,6 +127,7 @@ UNIQUE = ("name", "resourceVersion", "uid")  # metadata every object has its own
 Memo = dict  # canonical key (see _shared) -> the one projected value with that content
 MEMO_MAX = 20_000  # ~2.5 MB of keys at most (an app of unique sources: ~4 entries)
 _LIST = object()  # leads a list's key, so a list never has a dict's key
+_ABSENT = object()  # a key the value does not have, in a generated dict spec's memo key (_fields)
 _cache: dict[tuple[int, bool], tuple[Spec, Callable[[Any, Memo], Any]]] = {}
 
 
@@ -155,17 +156,50 @@ def _compile(spec: Spec, role: str = "") -> Callable[[Any, Memo], Any]:
             out = [inner(v, memo) for v in value if not isinstance(v, dict) or test(v)]
             return _shared_list(out, memo)
         return where
-    parts = [(key, _part(role, key, sub)) for key, sub in spec.items()]
-    share = not role
+    return _fields(spec, role)
 
-    def fields(value: Any, memo: Memo) -> Any:
-        if isinstance(value, dict):
-            out = {key: fn(value[key], memo) for key, fn in parts if key in value}
-            return _shared(out, memo) if share else out
-        if isinstance(value, list):
-            return _shared_list([fields(v, memo) for v in value], memo)
-        return _interned(value)
-    return fields
+
+def _fields(spec: dict, role: str) -> Callable[[Any, Memo], Any]:
+    """A dict spec as one generated function: a few lines per key of the spec, a kept string interned in
+    place and the memo key built as the fields are, so a pod costs no call per kept field (20,000 pods:
+    0.78 s -> 0.4 s). The values are those of keeping each key by its own spec: {key: keep(value[key],
+    spec[key]) for the spec's keys that value has}, in the spec's order; a list of dicts is each kept;
+    any other value is kept as a scalar. The memo key: this function's own marker, then each key's token
+    or ABSENT, so only its own equal outputs are one."""
+    env: dict[str, Any] = {"_shared_list": _shared_list, "_whole": _whole, "_interned": _interned,
+                           "_intern": sys.intern, "_token": _token, "_dict": dict, "_list": list, "_str": str,
+                           "ABSENT": _ABSENT, "NODE": object()}
+    lines = ["def fields(value, memo):",
+             "    if type(value) is _dict or isinstance(value, _dict):",
+             "        out = {}"]
+    for i, (key, sub) in enumerate(spec.items()):
+        lines += [f"        if {key!r} in value:", f"            v = value[{key!r}]"]
+        if sub is True and role == "metadata" and key in UNIQUE:
+            lines.append(f"            out[{key!r}] = v")
+            continue
+        if sub is True:  # _whole(v), its commonest cases inline
+            lines += ["            t = type(v)",
+                      "            if t is _str:",
+                      f"                v = _intern(v) if len(v) <= {INTERN_MAX} else v",
+                      "            elif t is not bool and t is not int and v is not None:",
+                      "                v = _whole(v, memo)"]
+        else:
+            env[f"f{i}"] = _part(role, key, sub)
+            lines.append(f"            v = f{i}(v, memo)")
+        lines.append(f"            out[{key!r}] = v")
+        if not role:  # _token(v), its commonest cases inline
+            lines += [f"            t{i} = v if type(v) is _str else id(v) if type(v) is _dict or type(v) is _list "
+                      "else _token(v)", "        else:", f"            t{i} = ABSENT"]
+    if role:
+        lines.append("        return out")
+    else:
+        tokens = "".join(f", t{i}" for i in range(len(spec)))
+        lines.append(f"        return memo.setdefault((NODE{tokens}), out)")
+    lines += ["    if isinstance(value, _list):",
+              "        return _shared_list([fields(v, memo) for v in value], memo)",
+              "    return _interned(value)"]
+    exec(compile("\n".join(lines), f"<projection {role or 'part'}>", "exec"), env)  # noqa: S102 - our own text
+    return env["fields"]
 
 
 def _part(role: str, key: str, spec: Spec) -> Callable[[Any, Memo], Any]:
@@ -207,8 +241,9 @@ def _whole(value: Any, memo: Memo) -> Any:
     """A value kept whole: short strings interned, equal dicts and lists shared."""
     if isinstance(value, str):
         return sys.intern(value) if len(value) <= INTERN_MAX else value
-    if isinstance(value, dict):
-        return _shared({k: _whole(v, memo) for k, v in value.items()}, memo)
+    if isinstance(value, dict):  # a string value interned here, not in a call of its own (labels)
+        return _shared({k: (sys.intern(v) if len(v) <= INTERN_MAX else v) if type(v) is str else _whole(v, memo)
+                        for k, v in value.items()}, memo)
     if isinstance(value, list):
         return _shared_list([_whole(v, memo) for v in value], memo)
     return value
