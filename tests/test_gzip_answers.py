@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import urllib3
 
 from gate.cluster.kube import connect
@@ -146,3 +147,42 @@ def test_disable_compression_in_the_kubeconfig_or_the_argocd_cluster_secret_is_h
             settings = {"bearerToken": token, "tlsClientConfig": {"caData": ca}, **extra}
             argo = argocd_clusters.ArgoCluster(secret="argocd/c", name="c", server=sim.url, config=settings)
             assert _pods_list_encodings(sim, argocd_clusters.client_for(argo, "c")) == [expected], extra
+
+
+def test_a_broken_or_cut_gzip_answer_is_unreadable_never_a_verdict(tmp_path: Path) -> None:
+    """A proxy or a dying server that breaks the gzip stream: the read fails as a transient error (retried,
+    then the check says it could not read), and a gzip stream that ends cleanly inside the JSON is an
+    unreadable answer; neither is a list of fewer pods."""
+    from gate.errors import TransientError
+    from gate.sim.http import SimResponse
+
+    with start(_world(300)) as sim:
+        whole = json.dumps(json.loads(_get(sim, PODS_PATH, None).read())).encode()
+        good = gzip.compress(whole, compresslevel=1)
+        answers = {
+            "corrupt": good[:20] + bytes(b ^ 0x5A for b in good[20:4000]) + good[4000:],
+            "cut": gzip.compress(whole[: len(whole) // 2], compresslevel=1),  # a whole gzip of half the JSON
+        }
+        for name, body in answers.items():
+            sim.add_route(f"/api/v1/namespaces/{name}/pods", lambda req, body=body: SimResponse(
+                200, body, {"Content-Type": "application/json", "Content-Encoding": "gzip"}))
+        kube = connect(sim.admin_kubeconfig)
+        kube.retry_budget = 0.5
+        for name in answers:
+            with pytest.raises(TransientError):
+                kube.list(PODS, name)
+
+        spec = tmp_path / "gate.yaml"
+        spec.write_text("defaults: {timeout: 6s, interval: 1s}\nstages:\n  s:\n    levels:\n      1:\n"
+                        "        - pods: {namespace: corrupt}\n        - pods: {namespace: cut}\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+        env.update(KUBECONFIG=sim.admin_kubeconfig, NO_COLOR="1",
+                   PYTHONPATH=os.pathsep.join([str(benchlib._BLOCK), str(ROOT)]))
+        _, _, code, out = benchlib.run_child(
+            [sys.executable, "-m", "gate", "verify", "--stage", "s", "--spec", str(spec), "--no-preflight",
+             "--timeout", "20s"], env, cwd=tmp_path)
+        report = out.decode()
+        assert code not in (0, 1), report  # not a verdict either way: the gate could not read the cluster
+        assert "Traceback" not in report
+        assert "Pods ready in corrupt: could not evaluate" in report and "failed to decode it" in report
+        assert "Pods ready in cut: could not evaluate" in report and "do not parse as JSON" in report
