@@ -9,8 +9,8 @@ other: a projection keeps metadata.name and leaves what is not an object as it i
 the one the full page would get. A body that is not one JSON object is parsed whole by parse_body(),
 for the judge to say what it is.
 
-managedFields, skipped unread: on a real server it is 40-46 % of a pod's or an Application's bytes
-(benchmarks/README.md), and a projection drops it after json has parsed it. For a kind declared with
+managedFields, skipped unread: on a real server it is 46 % of a pod's bytes (docs/semantics.md "Reading big
+lists"), and a projection drops it after json has parsed it. For a kind declared with
 `skip_managed_fields` (gate.cluster.projection: its only key of that name is metadata's) whose projection
 drops it, an item's `"managedFields":[ … ]` becomes `[]` before the item is parsed, but only where the
 text proves where the array ends: `"managedFields"` is a key (its quote follows `{`, `,` or a space, so

@@ -5,13 +5,13 @@ thousands of Applications in `argocd`): listing it to find one costs megabytes a
 object. Several names in one namespace share one list only from LIST_FROM names on.
 
 Why 16: a GET is one round trip for one object (on a real kube-apiserver on this 2-core machine ~2-4 ms
-for an Application, benchmarks/README.md); a list costs every object of the namespace (~0.5 ms each for
-Applications: 2,000 of them, 9.7 MB, take ~1 s). Sixteen GETs (~50 ms) cost what a list of ~100 objects
-does, and a namespace whose objects users name one by one rarely holds fewer; past sixteen names a check
-is describing most of a namespace anyway, and the one list is the cheaper and the steadier (one request
-to retry, not sixteen). The verdicts are the same either way: a name the read does not return is "not
-found" (a FAIL of that object), a refused read is PermissionDenied (an ERROR), an unknown kind
-KindNotServed.
+for an Application, docs/semantics.md "Reading named objects"); a list costs every object of the
+namespace (~0.5 ms each for Applications: 2,000 of them, 9.7 MB, take ~1 s). Sixteen GETs (~50 ms) cost
+what a list of ~100 objects does, and a namespace whose objects users name one by one rarely holds
+fewer; past sixteen names a check is describing most of a namespace anyway, and the one list is the
+cheaper and the steadier (one request to retry, not sixteen). The verdicts are the same either way: a
+name the read does not return is "not found" (a FAIL of that object), a refused read is PermissionDenied
+(an ERROR), an unknown kind KindNotServed.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def projector(res: Resource) -> Callable[[dict], dict] | None:
 
 def unread(res: Resource) -> frozenset[str]:
     """The keys a list reader may skip without parsing them wherever they occur in an object of kind
-    `res` (gate.cluster.listbody): managedFields (40-46 % of a real object's bytes) when the kind was
+    `res` (gate.cluster.listbody): managedFields (46 % of a real pod's bytes) when the kind was
     declared with `skip_managed_fields` and no reader keeps metadata.managedFields."""
     spec = _registry.get((res.group, res.plural), True)
     metadata = spec.get("metadata") if isinstance(spec, dict) else None
