@@ -330,3 +330,28 @@ def test_a_big_list_is_parsed_as_it_arrives_not_held_whole(tmp_path: Path) -> No
     assert size > 15e6
     # MB: the projected pods and a piece; a whole read holds 2-3x the answer
     assert peaks[6000] - peaks[60] < size / 1e6 / 2, (peaks, size)
+
+
+@pytest.mark.parametrize("query", [{"resourceVersion": "0"}, {},
+                                   {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan",
+                                    "allowWatchBookmarks": "true"}])
+def test_a_watch_that_starts_from_the_current_state_sends_it_as_added_events(query: dict) -> None:
+    """kube-apiserver's watch cache answers a watch from "0" (or none, or a streaming list) with the current
+    objects as ADDED events (apiserver pkg/storage/cacher/watch_cache.go:901-909,
+    watch_cache_interval.go:162), then the changes; the simulator did so as MODIFIED."""
+    with start("stale-argocd") as sim:
+        token = sim.token
+        listed = requests.get(sim.url + APPS, headers={"Authorization": f"Bearer {token}"}, verify=sim.ca_file,
+                              timeout=5).json()
+        names = {a["metadata"]["name"] for a in listed["items"]}
+        with requests.get(sim.url + APPS, params={"watch": "1", "timeoutSeconds": "1", **query},
+                          headers={"Authorization": f"Bearer {token}"}, verify=sim.ca_file, stream=True,
+                          timeout=10) as resp:
+            events = []
+            for line in resp.iter_lines():
+                events.append(json.loads(line))
+                if len([e for e in events if e["type"] != "BOOKMARK"]) == len(names):
+                    break
+        first = [e for e in events if e["type"] != "BOOKMARK"][:len(names)]
+        assert [e["type"] for e in first] == ["ADDED"] * len(names)
+        assert {e["object"]["metadata"]["name"] for e in first} == names

@@ -89,7 +89,9 @@ class WatchHub:
         if too_old:
             gone = status_body(410, "Expired", f"too old resource version: {since} ({self._oldest})")
             return SimResponse(200, iter([_line("ERROR", gone)]), {"Content-Type": "application/json"})
-        seen = {_key(o) for _, _, _, _, o in backlog if matches(o)} if since in (None, "", "0") else None
+        # a fresh start knows nothing yet: its backlog goes out as ADDED events, as the watch cache sends the
+        # current state (k8s.io/apiserver pkg/storage/cacher/watch_cache.go:901-909, watch_cache_interval.go:162)
+        seen: set | None = set() if since in (None, "", "0") else None
         stream = self._stream(q, backlog, rt, namespace, start, bookmarks, timeout, matches, seen,
                               initial and bookmarks)
         return SimResponse(200, stream, {"Content-Type": "application/json"})
