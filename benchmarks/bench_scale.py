@@ -79,10 +79,9 @@ def apps_ok(items: list[dict]) -> bool:
 
 
 def floor(kubeconfig: str) -> tuple[float, int, int]:
-    """(wall, bytes on the wire, answers gzipped) of the raw lists the three checks read, from the watch cache,
-    concurrently: the request the gate makes (gzip accepted, as client-go's, unless the kubeconfig says
-    disable-compression), its bytes counted as they
-    arrive, not inflated, not parsed."""
+    """(wall, bytes on the wire, answers gzipped) of the raw lists the three checks read, from the watch
+    cache, concurrently: the request the gate makes (gzip accepted, as client-go's, unless the kubeconfig
+    says disable-compression), its bytes counted as they arrive, not inflated, not parsed."""
     from concurrent.futures import ThreadPoolExecutor
     from urllib.parse import urlencode
 
