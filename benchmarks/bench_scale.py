@@ -7,13 +7,15 @@ Against the server of `--kubeconfig` (a real kube-apiserver: benchmarks/README.m
 there by benchmarks/load.py unless --no-load), or by default the simulator started in this process with a
 scenario that generates them. It prints the server and the extras installed, then:
 
-- the floor it measured itself: the raw bytes of the same three lists read from the API server's watch
+- the floor it measures itself: the raw bytes of the same three lists read from the API server's watch
   cache (`resourceVersion=0` with gzip accepted, the request the gate makes; the bytes counted as they
   arrive, not inflated, not parsed), concurrently as the gate's checks read them;
 - for the default install first (then with the extras, when installed): `gate verify --levels 1` over three
-  L1 checks that read every object, wall and peak RSS (VmHWM, polled), interleaved pair by pair with the
-  operations guide's way (one `kubectl get -o json` per check, evaluated in Python), the per-pair ratio
-  (median, min, max), and the gate's wall against the floor.
+  L1 checks that read every object, wall and peak RSS (VmHWM, polled); each gate run beside a floor read
+  (who goes first alternating: the server's pace moves 1.0-2.2 s between minutes, so a floor taken once
+  and a gate run taken later compare two different servers), and interleaved pair by pair with the
+  operations guide's way (one `kubectl get -o json` per check, evaluated in Python); for each, the
+  per-pair ratio (median, min, max).
 """
 
 from __future__ import annotations
@@ -168,11 +170,9 @@ def main() -> int:
         print(benchlib.describe_extras())
         print(f"objects: {args.pods} pods + {args.apps} Argo CD apps (ready in {time.perf_counter() - t0:.1f} s), "
               f"{len(KUBECTL)} L1 checks that read all of them", flush=True)
-        floor(kubeconfig)  # warm the server's caches once
-        floors = [floor(kubeconfig) for _ in range(3)]
-        floor_wall = statistics.median(w for w, _, _ in floors)
-        print(f"floor: raw bytes of the same lists from the watch cache: {floors[0][1] / 1e6:.1f} MB on the wire "
-              f"({floors[0][2]} of 3 answers gzipped) in {floor_wall:.2f} s (median of 3)", flush=True)
+        _, wire, gzipped = floor(kubeconfig)  # warms the server's caches once
+        print(f"floor: raw bytes of the same lists from the watch cache: {wire / 1e6:.1f} MB on the wire "
+              f"({gzipped} of 3 answers gzipped), read beside each gate run", flush=True)
         env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
         gate_cmd = [sys.executable, "-m", "gate", "verify", "--stage", "scale", "--levels", "1",
                     "--spec", str(work / "gate.yaml"), "--no-preflight", "--timeout", "5m"]
@@ -183,9 +183,16 @@ def main() -> int:
             if args.gate_src != ROOT:
                 gate_env["PYTHONPATH"] = gate_env["PYTHONPATH"].replace(str(ROOT), str(args.gate_src.resolve()))
             runs: list[tuple] = []
+            floors: list[float] = []
 
-            def gate(runs: list[tuple] = runs, gate_env: dict[str, str] = gate_env) -> None:
+            def gate(runs: list[tuple] = runs, floors: list[float] = floors, gate_env: dict[str, str] = gate_env
+                     ) -> None:
+                """One gate run and one floor read beside it, who goes first alternating."""
+                if len(runs) % 2 == 0:
+                    floors.append(floor(kubeconfig)[0])
                 runs.append(benchlib.run_child(gate_cmd, gate_env, cwd=work)[:3])
+                if len(runs) % 2 == 0:
+                    floors.append(floor(kubeconfig)[0])
 
             peers: list[tuple] = []
 
@@ -193,20 +200,23 @@ def main() -> int:
                 peers.append(kubectl_checks(kubectl, env))
 
             if kubectl:
-                walls = benchlib.interleaved(gate, peer, args.pairs, warm=False)
+                benchlib.interleaved(gate, peer, args.pairs, warm=False)
             else:
-                walls = [(benchlib.timed(gate), 1.0) for _ in range(args.pairs)]
+                for _ in range(args.pairs):
+                    gate()
             wall = statistics.median(w for w, _, _ in runs)
             rss = statistics.median(r for _, r, _ in runs)
             ok = ok and all(code == 0 for _, _, code in runs)
-            line = (f"gate, {label}: wall {wall:.2f} s = {wall / floor_wall:.2f}x the floor, peak RSS {rss:.0f} MB, "
-                    f"exit {runs[0][2]}" + (f" (runs: {', '.join(f'{w:.2f} s {r:.0f} MB' for w, r, _ in runs)})"))
-            print(line)
+            print(f"gate, {label}: wall {wall:.2f} s, peak RSS {rss:.0f} MB, exit {runs[0][2]} "
+                  f"(runs: {', '.join(f'{w:.2f} s {r:.0f} MB' for w, r, _ in runs)})")
+            beside = [(w, f) for (w, _, _), f in zip(runs, floors, strict=True)]
+            print(f"  {benchlib.ratio_line(beside, 'floor')}", flush=True)
             if kubectl:
                 kwall = statistics.median(w for w, _, _ in peers)
                 krss = max(r for _, r, _ in peers)
                 print(f"kubectl: wall {kwall:.2f} s, peak RSS {krss:.0f} MB (largest kubectl), "
                       f"passed {all(p for _, _, p in peers)}")
+                walls = [(w, k) for (w, _, _), (k, _, _) in zip(runs, peers, strict=True)]
                 print(f"  {benchlib.ratio_line(walls)}; peak RSS {rss / krss:.2f}x", flush=True)
         if handle is not None:
             print(f"requests made (simulator's log): {len(handle.requests)} in all")
