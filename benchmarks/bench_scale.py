@@ -11,7 +11,7 @@ scenario that generates them. It prints the server and the extras installed, the
   cache (`resourceVersion=0` with gzip accepted, the request the gate makes; the bytes counted as they
   arrive, not inflated, not parsed), concurrently as the gate's checks read them;
 - for the default install first (then with the extras, when installed): `gate verify --levels 1` over three
-  L1 checks that read every object, wall and peak RSS (VmHWM, polled); each gate run beside a floor read
+  L1 checks that read every object, wall, CPU and peak RSS (VmHWM, polled); each gate run beside a floor read
   (who goes first alternating: the server's pace moves 1.0-2.2 s between minutes, so a floor taken once
   and a gate run taken later compare two different servers), and interleaved pair by pair with the
   operations guide's way (one `kubectl get -o json` per check, evaluated in Python); for each, the
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -111,6 +112,13 @@ def floor(kubeconfig: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, sum(w for w, _ in reads), sum(g for _, g in reads)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's children that have exited: the gate's own, by
+    difference around one run (the floor reads in this process, not a child)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def plain_kubeconfig(kubeconfig: str, work: Path) -> str:
     """The kubeconfig with `disable-compression: true` on every cluster (certificate paths made absolute)."""
     data = yaml.safe_load(Path(kubeconfig).read_text())
@@ -184,13 +192,16 @@ def main() -> int:
                 gate_env["PYTHONPATH"] = gate_env["PYTHONPATH"].replace(str(ROOT), str(args.gate_src.resolve()))
             runs: list[tuple] = []
             floors: list[float] = []
+            cpus: list[float] = []
 
-            def gate(runs: list[tuple] = runs, floors: list[float] = floors, gate_env: dict[str, str] = gate_env
-                     ) -> None:
+            def gate(runs: list[tuple] = runs, floors: list[float] = floors, cpus: list[float] = cpus,
+                     gate_env: dict[str, str] = gate_env) -> None:
                 """One gate run and one floor read beside it, who goes first alternating."""
                 if len(runs) % 2 == 0:
                     floors.append(floor(kubeconfig)[0])
+                cpu = children_cpu()
                 runs.append(benchlib.run_child(gate_cmd, gate_env, cwd=work)[:3])
+                cpus.append(children_cpu() - cpu)
                 if len(runs) % 2 == 0:
                     floors.append(floor(kubeconfig)[0])
 
@@ -207,7 +218,8 @@ def main() -> int:
             wall = statistics.median(w for w, _, _ in runs)
             rss = statistics.median(r for _, r, _ in runs)
             ok = ok and all(code == 0 for _, _, code in runs)
-            print(f"gate, {label}: wall {wall:.2f} s, peak RSS {rss:.0f} MB, exit {runs[0][2]} "
+            print(f"gate, {label}: wall {wall:.2f} s, CPU {statistics.median(cpus):.2f} s, peak RSS {rss:.0f} MB, "
+                  f"exit {runs[0][2]} "
                   f"(runs: {', '.join(f'{w:.2f} s {r:.0f} MB' for w, r, _ in runs)})")
             beside = [(w, f) for (w, _, _), f in zip(runs, floors, strict=True)]
             print(f"  {benchlib.ratio_line(beside, 'floor')}", flush=True)
