@@ -19,7 +19,7 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
         _orjson = None
 
 from gate.sim import openapi, protobuf
-from gate.sim.http import SimRequest, SimResponse, status_body, status_response
+from gate.sim.http import SimRequest, SimResponse, compact, status_body, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import DISCOVERY, Attributes, Authorizer, Identity, forbidden_message
 from gate.sim.schema import unknown_fields
@@ -344,7 +344,7 @@ class KubeAPI:
             # (apiserver pkg/storage/cacher/cacher.go:576-581)
             error = status_body(500, "InternalError", "a watch stream was requested by the client but the "
                                 "required storage feature RequestWatchProgress is disabled")
-            line = (json.dumps({"type": "ERROR", "object": error}) + "\n").encode()
+            line = compact({"type": "ERROR", "object": error}) + b"\n"
             return SimResponse(200, iter([line]), {"Content-Type": "application/json"})
         timeout = req.arg("timeoutSeconds")
         return self.watches.serve(

@@ -32,6 +32,12 @@ class SimRequest:
         return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
+def compact(value: Any) -> bytes:
+    """JSON as Go's encoding/json writes it (kube-apiserver, Prometheus): no spaces, so the gate's readers
+    meet the text a real server sends (gate.cluster.listbody's fast path reads `,{` between items)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 @dataclass
 class SimResponse:
     status: int = 200
@@ -46,7 +52,7 @@ class SimResponse:
             return b"", headers
         if isinstance(body, (dict, list)):
             headers.setdefault("Content-Type", "application/json")
-            return json.dumps(body).encode(), headers
+            return compact(body), headers
         if isinstance(body, str):
             headers.setdefault("Content-Type", "text/plain; charset=utf-8")
             return body.encode(), headers

@@ -11,7 +11,6 @@ that starts matching as ADDED (pkg/storage/cacher/cacher.go, watchCacheEvent's P
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -19,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gate.sim.http import SimResponse, status_body
+from gate.sim.http import SimResponse, compact, status_body
 from gate.sim.kinds import ResourceType
 from gate.sim.store import Store, split_api_version
 
@@ -173,4 +172,4 @@ def _key(obj: dict) -> tuple[str, str]:
 
 
 def _line(kind: str, obj: Any) -> bytes:
-    return (json.dumps({"type": kind, "object": obj}) + "\n").encode()
+    return compact({"type": kind, "object": obj}) + b"\n"
