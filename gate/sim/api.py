@@ -321,6 +321,8 @@ class KubeAPI:
             obj["apiVersion"] = t.rt.api_version
         if wants_table(req.headers.get("accept", "")):
             return SimResponse(200, table(t.rt, page, meta))
+        if not t.rt.from_crd:  # a built-in kind's items carry no apiVersion/kind, as kube-apiserver sends them
+            page = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")} for obj in page]
         body = {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version, "metadata": meta, "items": page}
         if _orjson is None:
             return SimResponse(200, body)
