@@ -70,6 +70,13 @@ def not_found_path() -> SimResponse:
     return status_response(404, "NotFound", "the server could not find the requested resource", {})
 
 
+def page_not_found() -> SimResponse:
+    """What kube-apiserver v1.36 answers (measured) for a path no API serves: a group it does not know, or
+    a version or resource a CRD-served group does not have (apiextensions hands those to the mux's
+    not-found handler): plain text, not a Status. A built-in group answers a Status (not_found_path)."""
+    return SimResponse(404, "404 page not found\n")
+
+
 class KubeAPI:
     token_issuer: TokenIssuer | None = None  # the scenario's `token_request:` (gate/sim/tokens.py)
 
@@ -129,10 +136,16 @@ class KubeAPI:
             return self._resource_request(req, ident, "", "v1", parts[2:])
         if parts[0] == "apis" and len(parts) == 2:
             group = self._groups().get(parts[1])
-            return SimResponse(200, group) if group else not_found_path()
+            return SimResponse(200, group) if group else page_not_found()
         if parts[0] == "apis" and len(parts) >= 3:
             return self._resource_request(req, ident, parts[1], parts[2], parts[3:])
-        return not_found_path()
+        return page_not_found()
+
+    def _not_found(self, group: str) -> SimResponse:
+        """404 for a path under `group` that serves nothing: a Status from a built-in group, plain text
+        from an unknown or CRD-served one (page_not_found)."""
+        types = [rt for rt in self.store.types() if rt.group == group]
+        return not_found_path() if any(not rt.from_crd for rt in types) or group == "" else page_not_found()
 
     # -- discovery -----------------------------------------------------------------------------
     def _groups(self) -> dict[str, dict]:
@@ -161,7 +174,7 @@ class KubeAPI:
     def _resource_list(self, group: str, version: str) -> SimResponse:
         types = [rt for rt in self.store.types() if rt.group == group and rt.version == version]
         if not types:
-            return not_found_path()
+            return self._not_found(group)
         resources: list[dict] = []
         for rt in sorted(types, key=lambda t: t.plural):
             resources += rt.discovery()
@@ -198,7 +211,7 @@ class KubeAPI:
             return self._resource_list(group, version)
         target = self._parse(group, version, parts)
         if target is None:
-            return not_found_path()
+            return self._not_found(group)
         if target.sub == "proxy" and target.rt.plural == "services":
             # keep the caller's exact path tail (trailing slash included)
             marker = f"/{target.name}/proxy"
