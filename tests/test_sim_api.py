@@ -91,8 +91,12 @@ def test_list_and_get_with_the_kubernetes_client(core: client.CoreV1Api, admin: 
 
 
 def test_unknown_resource_is_404_without_a_name(kube: KubeClient) -> None:
-    resp = kube.request("GET", "/apis/example.com/v1/namespaces/x/widgets")
+    """A built-in group's unknown resource: a Status naming no object; an unknown group: kube-apiserver's
+    plain-text 404 (tests/test_kind_not_served.py). Either is "not served", never "no such object"."""
+    resp = kube.request("GET", "/apis/apps/v1/namespaces/x/widgets")
     assert resp.status == 404 and resp.body["kind"] == "Status" and "name" not in resp.body.get("details", {})
+    resp = kube.request("GET", "/apis/example.com/v1/namespaces/x/widgets")
+    assert resp.status == 404 and resp.body.strip() == "404 page not found"
 
 
 @pytest.mark.parametrize(
