@@ -19,7 +19,7 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
         _orjson = None
 
 from gate.sim import openapi, protobuf
-from gate.sim.http import SimRequest, SimResponse, compact, status_body, status_response
+from gate.sim.http import SimRequest, SimResponse, status_body, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import DISCOVERY, Attributes, Authorizer, Identity, forbidden_message
 from gate.sim.schema import unknown_fields
@@ -27,7 +27,7 @@ from gate.sim.selectors import SelectorError, field_matcher, label_matcher
 from gate.sim.store import Store, StoreError
 from gate.sim.tables import table, wants_table
 from gate.sim.tokens import TokenIssuer
-from gate.sim.watch import WatchHub
+from gate.sim.watch import WatchHub, event_line
 
 VERSION_INFO = {
     "major": "1",
@@ -359,8 +359,7 @@ class KubeAPI:
             # (apiserver pkg/storage/cacher/cacher.go:576-581)
             error = status_body(500, "InternalError", "a watch stream was requested by the client but the "
                                 "required storage feature RequestWatchProgress is disabled")
-            line = compact({"type": "ERROR", "object": error}) + b"\n"
-            return SimResponse(200, iter([line]), {"Content-Type": "application/json"})
+            return SimResponse(200, iter([event_line("ERROR", error)]), {"Content-Type": "application/json"})
         timeout = req.arg("timeoutSeconds")
         return self.watches.serve(
             t.rt, t.namespace, req.arg("resourceVersion"), req.arg("allowWatchBookmarks") in ("true", "1"),

@@ -87,7 +87,7 @@ class WatchHub:
                 self._queues.append(q)
         if too_old:
             gone = status_body(410, "Expired", f"too old resource version: {since} ({self._oldest})")
-            return SimResponse(200, iter([_line("ERROR", gone)]), {"Content-Type": "application/json"})
+            return SimResponse(200, iter([event_line("ERROR", gone)]), {"Content-Type": "application/json"})
         # a fresh start knows nothing yet: its backlog goes out as ADDED events, as the watch cache sends the
         # current state (k8s.io/apiserver pkg/storage/cacher/watch_cache.go:901-909, watch_cache_interval.go:162)
         seen: set | None = set() if since in (None, "", "0") else None
@@ -115,7 +115,7 @@ class WatchHub:
             if end_of_initial:
                 mark = {"kind": rt.kind, "apiVersion": rt.api_version,
                         "metadata": {"resourceVersion": str(rv), "annotations": {INITIAL_EVENTS_END: "true"}}}
-                batch += _line("BOOKMARK", mark)
+                batch += event_line("BOOKMARK", mark)
             if batch:
                 yield bytes(batch)
             next_bookmark = time.monotonic() + BOOKMARK_EVERY
@@ -131,10 +131,10 @@ class WatchHub:
                         if bookmarks:
                             mark = {"kind": rt.kind, "apiVersion": rt.api_version,
                                     "metadata": {"resourceVersion": str(rv)}}
-                            yield _line("BOOKMARK", mark)
+                            yield event_line("BOOKMARK", mark)
                     continue
                 if entry is _END:
-                    yield _line("ERROR", status_body(410, "Expired", "too old resource version"))
+                    yield event_line("ERROR", status_body(410, "Expired", "too old resource version"))
                     return
                 rv = max(rv, entry[0])
                 line = self._event(entry, rt, namespace, matches, known, seen is None)
@@ -159,10 +159,10 @@ class WatchHub:
             event = "MODIFIED" if key in known and event == "ADDED" else event
             event = "ADDED" if key not in known and event == "MODIFIED" and not resumed else event
             known.add(key)
-            return _line(event, obj)
+            return event_line(event, obj)
         if key in known or (resumed and event != "ADDED"):
             known.discard(key)
-            return _line("DELETED", obj)
+            return event_line("DELETED", obj)
         return None
 
 
@@ -171,5 +171,6 @@ def _key(obj: dict) -> tuple[str, str]:
     return meta.get("namespace") or "", meta.get("name") or ""
 
 
-def _line(kind: str, obj: Any) -> bytes:
+def event_line(kind: str, obj: Any) -> bytes:
+    """One watch event as kube-apiserver writes it: compact JSON, a line."""
     return compact({"type": kind, "object": obj}) + b"\n"
