@@ -8,8 +8,9 @@ there by benchmarks/load.py unless --no-load), or by default the simulator start
 scenario that generates them. It prints the server and the extras installed, then:
 
 - the floor it measures itself: the raw bytes of the same three lists read from the API server's watch
-  cache (`resourceVersion=0` with gzip accepted, the request the gate makes; the bytes counted as they
-  arrive, not inflated, not parsed), concurrently as the gate's checks read them;
+  cache (`resourceVersion=0` with gzip accepted; the bytes counted as they arrive, not inflated, not
+  parsed), concurrently as the gate's checks read them, twice: in JSON (what a JSON client such as kubectl
+  reads) and as the gate asks (pods in protobuf, which the server encodes in half the time);
 - for the default install first (then with the extras, when installed): `gate verify --levels 1` over three
   L1 checks that read every object, wall, CPU and peak RSS (VmHWM, polled); each gate run beside a floor read
   (who goes first alternating: the server's pace moves 1.0-2.2 s between minutes, so a floor taken once
@@ -81,21 +82,23 @@ def apps_ok(items: list[dict]) -> bool:
                                a["status"]["health"]["status"] == "Healthy" for a in items)
 
 
-def floor(kubeconfig: str) -> tuple[float, int, int]:
+def floor(kubeconfig: str, protobuf: bool = False) -> tuple[float, int, int]:
     """(wall, bytes on the wire, answers gzipped) of the raw lists the three checks read, from the watch
-    cache, concurrently: the request the gate makes (gzip accepted, as client-go's, unless the kubeconfig
-    says disable-compression), its bytes counted as they arrive, not inflated, not parsed."""
+    cache, concurrently (gzip accepted, as client-go's, unless the kubeconfig says disable-compression),
+    their bytes counted as they arrive, not inflated, not parsed. In JSON, or with `protobuf` as the gate
+    asks (pods in protobuf, gate.cluster.protobody; Applications, a CRD, in JSON)."""
     from concurrent.futures import ThreadPoolExecutor
     from urllib.parse import urlencode
 
-    from gate.cluster.kube import ACCEPT_GZIP, connect
+    from gate.cluster.kube import ACCEPT_GZIP, ACCEPT_PROTOBUF, connect
 
     kube = connect(kubeconfig)
     paths = [("/api/v1/namespaces/apps/pods", None), ("/api/v1/namespaces/apps/pods", "app=svc-3"),
              ("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications", "bench=scale")]
 
     def raw(path: str, selector: str | None) -> tuple[int, int]:
-        headers = {"Accept": "application/json", **(ACCEPT_GZIP if kube.compression else {})}
+        accept = ACCEPT_PROTOBUF if protobuf and path.endswith("/pods") else "application/json"
+        headers = {"Accept": accept, **(ACCEPT_GZIP if kube.compression else {})}
         kube.api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
         query = urlencode({"resourceVersion": "0", **({"labelSelector": selector} if selector else {})})
         resp = kube.api.call_api("GET", f"{kube.host}{path}?{query}", header_params=headers,
@@ -179,8 +182,10 @@ def main() -> int:
         print(f"objects: {args.pods} pods + {args.apps} Argo CD apps (ready in {time.perf_counter() - t0:.1f} s), "
               f"{len(KUBECTL)} L1 checks that read all of them", flush=True)
         _, wire, gzipped = floor(kubeconfig)  # warms the server's caches once
-        print(f"floor: raw bytes of the same lists from the watch cache: {wire / 1e6:.1f} MB on the wire "
-              f"({gzipped} of 3 answers gzipped), read beside each gate run", flush=True)
+        _, own_wire, _ = floor(kubeconfig, protobuf=True)
+        print(f"floor: raw bytes of the same lists from the watch cache: {wire / 1e6:.1f} MB on the wire in JSON, "
+              f"{own_wire / 1e6:.1f} MB as the gate asks (pods in protobuf) ({gzipped} of 3 answers gzipped), "
+              f"both read beside each gate run", flush=True)
         env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
         gate_cmd = [sys.executable, "-m", "gate", "verify", "--stage", "scale", "--levels", "1",
                     "--spec", str(work / "gate.yaml"), "--no-preflight", "--timeout", "5m"]
@@ -194,15 +199,20 @@ def main() -> int:
             floors: list[float] = []
             cpus: list[float] = []
 
+            own: list[float] = []
+
             def gate(runs: list[tuple] = runs, floors: list[float] = floors, cpus: list[float] = cpus,
-                     gate_env: dict[str, str] = gate_env) -> None:
-                """One gate run and one floor read beside it, who goes first alternating."""
+                     own: list[float] = own, gate_env: dict[str, str] = gate_env) -> None:
+                """One gate run and the two floor reads beside it (JSON, and as the gate asks), who goes first
+                alternating."""
                 if len(runs) % 2 == 0:
                     floors.append(floor(kubeconfig)[0])
+                    own.append(floor(kubeconfig, protobuf=True)[0])
                 cpu = children_cpu()
                 runs.append(benchlib.run_child(gate_cmd, gate_env, cwd=work)[:3])
                 cpus.append(children_cpu() - cpu)
                 if len(runs) % 2 == 0:
+                    own.append(floor(kubeconfig, protobuf=True)[0])
                     floors.append(floor(kubeconfig)[0])
 
             peers: list[tuple] = []
@@ -222,7 +232,10 @@ def main() -> int:
                   f"exit {runs[0][2]} "
                   f"(runs: {', '.join(f'{w:.2f} s {r:.0f} MB' for w, r, _ in runs)})")
             beside = [(w, f) for (w, _, _), f in zip(runs, floors, strict=True)]
-            print(f"  {benchlib.ratio_line(beside, 'floor')}", flush=True)
+            print(f"  {benchlib.ratio_line(beside, 'floor')} (the floor in JSON)", flush=True)
+            beside = [(w, f) for (w, _, _), f in zip(runs, own, strict=True)]
+            print(f"  {benchlib.ratio_line(beside, 'floor')} (the floor of the gate's own requests: pods in "
+                  f"protobuf)", flush=True)
             if kubectl:
                 kwall = statistics.median(w for w, _, _ in peers)
                 krss = max(r for _, r, _ in peers)

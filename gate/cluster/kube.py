@@ -36,7 +36,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from gate import redact
 from gate.capture import tap
-from gate.cluster import answers, listbody, projection
+from gate.cluster import answers, listbody, projection, protobody
 from gate.cluster.resources import Resource, segment
 from gate.engine import deadlines
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
@@ -48,6 +48,10 @@ PAGE_SIZE = 500
 # v0.36 rest/config.go:101-103, tools/clientcmd/client_config.go:206): the API server gzips answers over
 # 128 KiB (docs/semantics.md "Reading big lists"); urllib3 inflates them as they arrive.
 ACCEPT_GZIP = {"Accept-Encoding": "gzip"}
+# What client-go v0.36's typed clients ask for a built-in kind (kubernetes/typed/core/v1/pod.go:75
+# PrefersProtobuf; rest/request.go:196-198 UseProtobufAsDefault): protobuf, else JSON, which a server that
+# does not serve the kind in protobuf (a CRD) answers instead. gate.cluster.protobody says when.
+ACCEPT_PROTOBUF = f"{protobody.CONTENT_TYPE},application/json"
 
 
 @dataclass(frozen=True)
@@ -405,11 +409,13 @@ class KubeClient:
     def request(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, *, retry: bool = True,
                 timeout: float | None = None, proxied: bool = False,
-                parse: Callable[[Iterable[bytes]], Any] | None = None) -> Response:
+                parse: Callable[[Iterable[bytes]], Any] | None = None,
+                proto: Callable[[Iterable[bytes]], Any] | None = None) -> Response:
         """One API call; 5xx/429/connection errors retried (Retry-After honoured), then TransientError.
 
         `proxied`: the answer is a proxied service's, returned as it came (any status, body as text).
-        `parse`: how the body's bytes become the Response body (default parse_body: JSON, else text)."""
+        `parse`: how the body's bytes become the Response body (default parse_body: JSON, else text).
+        `proto`: the same for a protobuf answer (gate.cluster.protobody), which is then asked for first."""
         attempts = Retrying(
             stop=stop_after_attempt(4 if retry else 1) | stop_after_delay(self.retry_budget)
             | deadlines.stop_at_deadline,
@@ -417,23 +423,29 @@ class KubeClient:
             retry=retry_if_exception_type(TransientError),
             reraise=True,
         )
-        return attempts(self._once, method, path, query, body, headers, timeout, proxied, parse)
+        return attempts(self._once, method, path, query, body, headers, timeout, proxied, parse, proto)
 
     def _once(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
               headers: dict[str, str] | None, timeout: float | None, proxied: bool = False,
-              parse: Callable[[Iterable[bytes]], Any] | None = None) -> Response:
+              parse: Callable[[Iterable[bytes]], Any] | None = None,
+              proto: Callable[[Iterable[bytes]], Any] | None = None) -> Response:
         """One request. `parse` (a list read, gate.cluster.listbody) reads the body as its pieces arrive,
-        unless the answer is recorded (gate capture keeps the bytes) or proxied (text)."""
+        unless the answer is recorded (gate capture keeps the bytes) or proxied (text). `proto` is asked
+        for only when the answer is not recorded: a capture holds JSON, which replay serves as it came."""
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, quote_via=quote)
         gzip = self.compression and not proxied  # a proxied service's answer comes back as it was sent
-        hdrs = {"Accept": "application/json", **(ACCEPT_GZIP if gzip else {}), **(headers or {})}
+        proto = proto if tap.current is None and not proxied else None
+        hdrs = {"Accept": ACCEPT_PROTOBUF if proto else "application/json", **(ACCEPT_GZIP if gzip else {}),
+                **(headers or {})}
         body = _prepare_body(body, hdrs)
         self.api.update_params_for_auth(hdrs, [], ["BearerToken"], path, method, body)
         limit = deadlines.clamp(timeout or self.request_timeout, f"{method} {path}")
         try:
             raw = self.api.call_api(method, url, header_params=hdrs, body=body, _request_timeout=(limit, limit))
+            if proto is not None and protobody.answered_in(raw.headers):
+                parse = proto
             streamed = parse is not None and not proxied and tap.current is None and hasattr(raw, "response")
             if streamed:
                 parsed, data = parse(deadlines.pieces(raw.response, f"{method} {path}")), b""  # type: ignore[misc]
@@ -515,6 +527,8 @@ class KubeClient:
         token: str | None = None
         version: str | None = None
         parse = functools.partial(listbody.parse_pieces, project=project, parse_body=parse_body)
+        item = protobody.item_message(res) if project is not None else None
+        proto = functools.partial(protobody.parse_pieces, project=project, item=item) if item else None
 
         def judge(body: Any) -> tuple[tuple[list[dict], str | None], str | None]:
             page = answers.kube_list(body, res.kind, f"GET {path}")
@@ -525,7 +539,7 @@ class KubeClient:
             query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                      "limit": page_size or PAGE_SIZE, "continue": token,
                      "resourceVersion": "0" if cached and token is None else None}
-            resp, judged = self._read(path, perm, judge, query, parse=parse)
+            resp, judged = self._read(path, perm, judge, query, parse=parse, proto=proto)
             if resp.status == 404:
                 raise KindNotServed(res)
             (page_items, token), rv = judged
@@ -549,12 +563,12 @@ class KubeClient:
         return obj
 
     def _read(self, path: str, perm: Permission, judge: Callable[[Any], Any],
-              query: dict[str, Any] | None = None,
-              parse: Callable[[Iterable[bytes]], Any] | None = None) -> tuple[Response, Any]:
+              query: dict[str, Any] | None = None, parse: Callable[[Iterable[bytes]], Any] | None = None,
+              proto: Callable[[Iterable[bytes]], Any] | None = None) -> tuple[Response, Any]:
         """GET path; a 2xx answer goes through `judge` (a gate.cluster.answers shape check) before anyone reads
         it. An unreadable answer is retried like a 503 (the next one may be whole), then raised."""
         def once() -> tuple[Response, Any]:
-            resp = self.checked("GET", path, query=query, permission=perm, parse=parse)
+            resp = self.checked("GET", path, query=query, permission=perm, parse=parse, proto=proto)
             if resp.status == 404:
                 return resp, None
             _raise_for(resp, "GET", path)

@@ -18,7 +18,7 @@ with signals_held():  # a signal raised inside orjson's (Rust) module init crash
     except ImportError:  # pragma: no cover - depends on the environment
         _orjson = None
 
-from gate.sim import openapi, protobuf
+from gate.sim import openapi, protobuf, protoenc
 from gate.sim.http import SimRequest, SimResponse, status_body, status_response
 from gate.sim.kinds import EXTRA_SUBRESOURCES, ResourceType
 from gate.sim.rbac import DISCOVERY, Attributes, Authorizer, Identity, forbidden_message
@@ -337,6 +337,9 @@ class KubeAPI:
         if not t.rt.from_crd:  # a built-in kind's items carry no apiVersion/kind, as kube-apiserver sends them
             page = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")} for obj in page]
         body = {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version, "metadata": meta, "items": page}
+        if body["kind"] in protoenc.ITEM and protoenc.wants_protobuf(req.headers.get("accept", "")):
+            data = protoenc.envelope(body, t.rt.api_version, body["kind"])
+            return SimResponse(200, data, {"Content-Type": protobuf.CONTENT_TYPE})
         if _orjson is None:
             return SimResponse(200, body)
         try:  # a page of 500 pods is ~2 MB of JSON: orjson encodes it ~10x faster than json

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from gate.sim import protoenc
 from gate.sim import scenario as scen
 from gate.sim.api import KubeAPI, query_string
 from gate.sim.faults import Fault, Faults
@@ -344,13 +345,13 @@ class SimHandle:
                     fault.status, "InternalError"
                 )
                 msg = fault.message or f"injected fault: HTTP {fault.status}"
-                resp = status_response(fault.status, reason, msg, {}, headers)
+                resp = protoenc.negotiated(req, status_response(fault.status, reason, msg, {}, headers))
                 return self._write(h, req, resp, delivery)
         try:
             resp = self._route(req)
         except Exception as exc:  # an internal error is a 500 Status, as the apiserver answers
             resp = status_response(500, "InternalError", f"simulator error: {type(exc).__name__}: {exc}")
-        resp = self._remember(req, resp)
+        resp = self._remember(req, protoenc.negotiated(req, resp))
         for fault in body_faults:
             resp = self._replace_body(req, resp, fault)
         return self._write(h, req, resp, delivery)
@@ -398,7 +399,8 @@ class SimHandle:
         chunked = data is not None and len(data) > UNCHUNKED_MAX and delivery is None and req.method != "HEAD"
         gzipped = chunked and len(data) > GZIP_MIN and self._gzips(req)  # type: ignore[arg-type]
         # Recorded before the answer leaves: a client that got its answer always finds it in the log.
-        self._record(req, resp.status, "gzip" if gzipped else None)
+        self._record(req, resp.status, "gzip" if gzipped else None,
+                     protobuf=headers.get("Content-Type") == protoenc.CONTENT_TYPE)
         try:
             h.send_response(resp.status)
             for key, value in headers.items():
@@ -468,7 +470,7 @@ class SimHandle:
             if close:
                 close()
 
-    def _record(self, req: SimRequest, status: int, encoding: str | None = None) -> None:
+    def _record(self, req: SimRequest, status: int, encoding: str | None = None, protobuf: bool = False) -> None:
         entry = {
             "time": round(time.time(), 3),
             "method": req.method,
@@ -479,6 +481,8 @@ class SimHandle:
         }
         if encoding:
             entry["encoding"] = encoding
+        if protobuf:
+            entry["format"] = "protobuf"
         if req.method not in ("GET", "HEAD") and any(req.path.startswith(p) for p in self.body_log_prefixes):
             try:
                 entry["body"] = req.json()

@@ -1,0 +1,254 @@
+"""A list answer in Kubernetes' protobuf encoding, read as its bytes arrive, each item decoded and
+projected as soon as it is whole: the same values, in the same shape, as gate.cluster.listbody gives for
+the JSON answer (the fields of gate.cluster.protoschema, written as encoding/json writes them).
+
+The body (apimachinery pkg/runtime/serializer/protobuf/protobuf.go) is the 4-byte prefix `k8s\\0` and a
+`runtime.Unknown`: typeMeta (1), raw (2: the object itself), contentEncoding (3), contentType (4). A list's
+raw is its fields: metadata (1) and one `items` (2) per object, each length-delimited, so the items are
+found here by their lengths and each one is parsed by upb alone (20,000 pods: ~0.2 s of CPU against json's
+~0.6 s, and only the declared fields become Python objects). Anything else that comes (a Status for an
+error, another kind) is decoded whole and handed to the judge (gate.cluster.answers) like its JSON twin;
+an answer that does not decode comes back as listbody.Unparsed, which the judge refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from gate.cluster import projection, protoschema
+from gate.cluster.listbody import HEAD, Unparsed
+from gate.cluster.protoschema import ALWAYS, KINDS, MAP, MESSAGES, POINTER, STRING, STRUCT, TIME
+from gate.cluster.resources import Resource
+
+MAGIC = b"k8s\x00"
+CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
+_KEYWORDS = frozenset({"continue"})
+
+
+def item_message(res: Resource) -> str | None:
+    """The message of `res`'s items when a list of it may be read in protobuf: a kind of
+    protoschema.KINDS whose projection asks only for declared fields, with upb installed; else None."""
+    kind = KINDS.get((res.group, res.plural))
+    if kind is None or protoschema.classes() is None:
+        return None
+    spec = projection.spec_for(res)
+    return kind[2] if spec is not True and protoschema.covers(protoschema.item_spec(spec), kind[2]) else None
+
+
+def answered_in(headers: Any) -> bool:
+    """Whether the answer is protobuf (its Content-Type), not the JSON the server may send instead."""
+    ctype = headers.get("Content-Type") or headers.get("content-type") or ""
+    return ctype.split(";")[0].strip().lower() == CONTENT_TYPE
+
+
+class _Bad(ValueError):
+    """The answer is not a protobuf object the gate can read."""
+
+
+def parse_pieces(pieces: Iterable[bytes], project: Callable[[dict], dict] | None, item: str) -> Any:
+    """The answer `pieces` make, as a dict of the JSON answer's shape, its items (messages of `item`)
+    projected as they are read. A body that does not decode: Unparsed (its start, shown as text)."""
+    stream = _Stream(iter(pieces))
+    try:
+        return _read(stream, project, item)
+    except _Bad:
+        for _ in stream.source:  # read to the end: the connection is then reused, and the size is known
+            stream.size += len(_)
+        return Unparsed(bytes(stream.head).decode("utf-8", "replace"), stream.size)
+
+
+def _read(stream: _Stream, project: Callable[[dict], dict] | None, item: str) -> Any:
+    if stream.take(4) != MAGIC:
+        raise _Bad("not a Kubernetes protobuf answer")
+    type_meta: dict[str, str] = {}
+    out: Any = None
+    while not stream.at_end():
+        number, wire = _tag(stream)
+        if wire != 2:
+            raise _Bad(f"field {number} of the envelope is not length-delimited")
+        size = stream.varint()
+        if number == 1:
+            type_meta = _decode("TypeMeta", stream.take(size))
+        elif number == 2:
+            out = _object(stream, size, type_meta, project, item)
+        elif number == 3 and stream.take(size):
+            raise _Bad("the object is encoded (contentEncoding)")  # the API server never does
+        else:
+            stream.take(size)
+    if out is None:
+        raise _Bad("no object in the envelope")
+    return out
+
+
+def _object(stream: _Stream, size: int, type_meta: dict[str, str], project: Callable[[dict], dict] | None,
+            item: str) -> dict:
+    """The enveloped object: a list of `item` read item by item, anything else decoded whole."""
+    kind, api_version = type_meta.get("kind", ""), type_meta.get("apiVersion", "")
+    head = {"kind": kind, "apiVersion": api_version}
+    if not kind.endswith("List") or kind[:-4] != item:
+        if kind in MESSAGES:  # a Status
+            return {**head, **_decode(kind, stream.take(size))}
+        stream.take(size)
+        return head  # a kind the gate does not read in protobuf: the judge names it
+    end = stream.pos_total + size
+    meta: dict[str, Any] = {}
+    items: list[dict] = []
+    while stream.pos_total < end:
+        number, wire = _tag(stream)
+        if wire != 2:
+            raise _Bad(f"field {number} of the {kind} is not length-delimited")
+        length = stream.varint()
+        if number == 2:
+            obj = _decode(item, stream.take(length))
+            items.append(project(obj) if project is not None else obj)
+        elif number == 1:
+            meta = _decode("ListMeta", stream.take(length))
+        else:
+            stream.take(length)
+    if stream.pos_total != end:
+        raise _Bad(f"the {kind} overruns its length")
+    return {**head, "metadata": meta, "items": items}
+
+
+def _tag(stream: _Stream) -> tuple[int, int]:
+    key = stream.varint()
+    return key >> 3, key & 7
+
+
+def _decode(message: str, data: bytes) -> dict:
+    """One message as encoding/json would write its declared fields."""
+    classes = protoschema.classes()
+    assert classes is not None  # the reader asks for protobuf only when the classes exist
+    try:
+        return _converter(message)(classes[message].FromString(data))
+    except Exception as exc:  # upb's DecodeError, a time out of range: the answer is not readable
+        raise _Bad(f"{message}: {exc}") from None
+
+
+_converters: dict[str, Callable[[Any], dict]] = {}
+
+
+def _converter(message: str) -> Callable[[Any], dict]:
+    """The generated function for a message (all are generated at once, in one namespace, so that a
+    message's function calls its fields' directly)."""
+    if not _converters:
+        env: dict[str, Any] = {"_time": _time, "_map": _map, "_text": _text, "_bytes": bytes}
+        text = "\n".join(_convert_source(name) for name in [*MESSAGES, "TypeMeta"])
+        exec(compile(text, "<protobody>", "exec"), env)  # noqa: S102 - our own text
+        _converters.update({name: env["c_" + name] for name in [*MESSAGES, "TypeMeta"]})
+    return _converters[message]
+
+
+def _convert_source(message: str) -> str:
+    """A line or two per field: whether encoding/json writes it (protoschema's rules), and its value."""
+    if message == "TypeMeta":
+        return "def c_TypeMeta(m):\n    return {'apiVersion': _text(m.apiVersion), 'kind': _text(m.kind)}\n"
+    lines = [f"def c_{message}(m):", "    d = {}"]
+    for field in MESSAGES[message].fields:
+        name = field.name
+        get = f"getattr(m, {name!r})" if name in _KEYWORDS else f"m.{name}"
+        if field.type in MESSAGES:
+            value = f"[c_{field.type}(e) for e in v]" if field.repeated else f"c_{field.type}(v)"
+        elif field.type == TIME:
+            value = "_time(v)"
+        elif field.type == MAP:
+            value = "_map(v)"
+        elif field.type == STRING:  # upb hands a proto2 string that is not UTF-8 over as bytes
+            value = "(_text(v) if v.__class__ is _bytes else v)"
+        else:
+            value = "v"
+        if field.rule == POINTER:
+            lines += [f"    if m.HasField({name!r}):", f"        v = {get}", f"        d[{name!r}] = {value}"]
+        elif field.rule in (STRUCT, ALWAYS):
+            lines += [f"    v = {get}", f"    d[{name!r}] = {value}"]
+        else:  # omitempty: a zero scalar, an empty list or map is left out
+            lines += [f"    v = {get}", "    if v:", f"        d[{name!r}] = {value}"]
+    return "\n".join([*lines, "    return d", ""])
+
+
+def _text(value: str | bytes) -> str:
+    """A string as JSON gives it: Go writes a string's bytes as they are in protobuf, and in JSON with
+    each invalid UTF-8 byte as U+FFFD (a container's termination message can hold any bytes)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _map(value: Any) -> dict[str, str]:
+    """A map<string, string> (labels): upb hands a value that is not UTF-8 over as bytes (and raises for
+    such a key: the answer is then unreadable)."""
+    out = dict(value)
+    if all(v.__class__ is str for v in out.values()):
+        return out
+    return {k: _text(v) for k, v in out.items()}
+
+
+_times: dict[int, str] = {}
+TIMES_MAX = 4096  # the pods of one rollout share their few times: formatted once each
+
+
+def _time(value: Any) -> str | None:
+    """A metav1.Time: None (JSON's null) for the zero time, which is written as an empty message."""
+    if not value.HasField("seconds"):
+        return None
+    seconds = value.seconds
+    text = _times.get(seconds)
+    if text is None:
+        if len(_times) >= TIMES_MAX:
+            _times.clear()
+        text = _times[seconds] = protoschema.rfc3339(seconds)
+    return text
+
+
+class _Stream:
+    """The body's bytes as they arrive: `take(n)` waits for n more; what is read is dropped, so the bytes
+    held are about one piece and the item in progress. `head`: the first bytes, to show an answer that
+    does not decode."""
+
+    def __init__(self, source: Iterator[bytes]) -> None:
+        self.source = source
+        self.buf = b""
+        self.pos = 0
+        self.pos_total = 0  # bytes taken since the start
+        self.size = 0  # bytes received
+        self.head = bytearray()
+
+    def _more(self) -> bool:
+        piece = next(self.source, None)
+        if piece is None:
+            return False
+        self.size += len(piece)
+        if len(self.head) < HEAD:
+            self.head += piece[:HEAD - len(self.head)]
+        self.buf = self.buf[self.pos:] + piece
+        self.pos = 0
+        return True
+
+    def take(self, n: int) -> bytes:
+        while len(self.buf) - self.pos < n:
+            if not self._more():
+                raise _Bad("the answer ends inside an object")
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        self.pos_total += n
+        return out
+
+    def at_end(self) -> bool:
+        while self.pos >= len(self.buf):
+            if not self._more():
+                return True
+        return False
+
+    def varint(self) -> int:
+        result = shift = 0
+        while True:
+            if self.pos >= len(self.buf) and not self._more():
+                raise _Bad("the answer ends inside a number")
+            byte = self.buf[self.pos]
+            self.pos += 1
+            self.pos_total += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result
+            shift += 7
+            if shift > 63:
+                raise _Bad("a number longer than 64 bits")
