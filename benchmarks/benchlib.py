@@ -61,9 +61,20 @@ def installs() -> list[tuple[str, dict[str, str]]]:
 
 
 def describe_extras() -> str:
+    """The extras installed, and whether the default install reads pods in protobuf (its upb parser)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from gate.cluster import protoschema
+
     extras = installed_extras()
-    return ("extras installed: " + "; ".join(f"[{k}] {v}" for k, v in extras.items())) if extras else \
+    text = ("extras installed: " + "; ".join(f"[{k}] {v}" for k, v in extras.items())) if extras else \
         "extras installed: none (default install only)"
+    try:
+        proto = f"protobuf {version('protobuf')}"
+    except PackageNotFoundError:
+        proto = "protobuf missing"
+    how = "pods lists read in protobuf" if protoschema.classes() is not None else "pods lists read as JSON"
+    return f"{text}; {proto}: {how}"
 
 
 def describe_server(kubeconfig: str) -> str:

@@ -32,7 +32,7 @@ _CONTAINER = {"name": True, "ready": True, "restartCount": True, "image": True,
 projection.declare(PODS, {
     "spec": {"restartPolicy": True},
     "status": {"phase": True, "reason": True, "message": True,
-               "conditions": projection.Where(lambda c: c.get("type") in ("Ready", "PodScheduled"), _CONDITION),
+               "conditions": projection.Where.field_in("type", ("Ready", "PodScheduled"), _CONDITION),
                "containerStatuses": _CONTAINER, "initContainerStatuses": _CONTAINER},
 }, skip_managed_fields=True)  # core/v1 Pod: typed, its one managedFields is metadata's
 

@@ -48,7 +48,10 @@ def from_json(data: bytes) -> dict:
 
 
 def from_proto(data: bytes, size: int = 1 << 20, project: bool = True) -> dict:
-    return protobody.parse_pieces(pieces(data, size), projection.projector(PODS) if project else None, "Pod")
+    """Decoded as the gate reads a list (cut to the projection, then projected), or every declared field."""
+    if not project:
+        return protobody.parse_pieces(pieces(data, size), None, "Pod")
+    return protobody.parse_pieces(pieces(data, size), projection.projector(PODS), "Pod", projection.spec_for(PODS))
 
 
 def declared(value: object, message: str) -> object:
@@ -70,6 +73,8 @@ def test_a_real_protobuf_list_projects_to_what_its_json_twin_projects_to(name):
     assert len(expected["items"]) == (8 if name == "pods-golden" else 3)
     for size in (1, 7, 4096, 1 << 20):  # pieces cut anywhere: inside a number, a tag, an item
         assert from_proto(as_proto, size) == expected, size
+    everything = protobody.parse_pieces([as_proto], projection.projector(PODS), "Pod")  # not cut first
+    assert everything == expected
     if name == "pods-golden-page":
         assert expected["metadata"]["continue"]
 

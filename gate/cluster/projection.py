@@ -41,10 +41,19 @@ METADATA: dict[str, Spec] = {
 
 @dataclass(frozen=True)
 class Where:
-    """A list spec: the elements `test` accepts, each kept by `spec`."""
+    """A list spec: the elements `test` accepts, each kept by `spec`. Made by field_in(), it also says
+    what its test reads (`key`, `values`), so a reader that decodes elements one field at a time
+    (gate.cluster.protobody) can drop the others before decoding them."""
 
     test: Callable[[Any], bool]
     spec: Spec = True
+    key: str | None = None
+    values: tuple = ()
+
+    @classmethod
+    def field_in(cls, key: str, values: tuple, spec: Spec = True) -> Where:
+        """The elements whose `key` is one of `values`."""
+        return cls(lambda v: v.get(key) in values, spec, key, tuple(values))
 
 
 def either(a: Callable[[Any], bool], b: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -60,6 +69,8 @@ def merge(a: Spec, b: Spec) -> Spec:
     if a is True or b is True:
         return True
     if isinstance(a, Where) and isinstance(b, Where):
+        if a.key is not None and a.key == b.key:
+            return Where.field_in(a.key, (*a.values, *b.values), merge(a.spec, b.spec))
         return Where(either(a.test, b.test), merge(a.spec, b.spec))
     if isinstance(a, Where) or isinstance(b, Where):  # one reader wants every element
         return merge(a.spec if isinstance(a, Where) else a, b.spec if isinstance(b, Where) else b)

@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from gate.cluster import projection, protoschema
+from gate.cluster import projection, protoconvert, protoschema
 from gate.cluster.listbody import HEAD, Unparsed
-from gate.cluster.protoschema import ALWAYS, KINDS, MAP, MESSAGES, POINTER, STRING, STRUCT, TIME
+from gate.cluster.projection import Spec
+from gate.cluster.protoschema import KINDS, MESSAGES
 from gate.cluster.resources import Resource
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
-_KEYWORDS = frozenset({"continue"})
 
 
 def item_message(res: Resource) -> str | None:
@@ -46,19 +46,21 @@ class _Bad(ValueError):
     """The answer is not a protobuf object the gate can read."""
 
 
-def parse_pieces(pieces: Iterable[bytes], project: Callable[[dict], dict] | None, item: str) -> Any:
-    """The answer `pieces` make, as a dict of the JSON answer's shape, its items (messages of `item`)
-    projected as they are read. A body that does not decode: Unparsed (its start, shown as text)."""
+def parse_pieces(pieces: Iterable[bytes], project: Callable[[dict], dict] | None, item: str,
+                 spec: Spec = True) -> Any:
+    """The answer `pieces` make, as a dict of the JSON answer's shape, its items (messages of `item`,
+    converted as far as the projection `spec` reads) projected as they are read. A body that does not
+    decode: Unparsed (its start, shown as text)."""
     stream = _Stream(iter(pieces))
     try:
-        return _read(stream, project, item)
+        return _read(stream, project, item, spec)
     except _Bad:
         for _ in stream.source:  # read to the end: the connection is then reused, and the size is known
             stream.size += len(_)
         return Unparsed(bytes(stream.head).decode("utf-8", "replace"), stream.size)
 
 
-def _read(stream: _Stream, project: Callable[[dict], dict] | None, item: str) -> Any:
+def _read(stream: _Stream, project: Callable[[dict], dict] | None, item: str, spec: Spec) -> Any:
     if stream.take(4) != MAGIC:
         raise _Bad("not a Kubernetes protobuf answer")
     type_meta: dict[str, str] = {}
@@ -71,7 +73,7 @@ def _read(stream: _Stream, project: Callable[[dict], dict] | None, item: str) ->
         if number == 1:
             type_meta = _decode("TypeMeta", stream.take(size))
         elif number == 2:
-            out = _object(stream, size, type_meta, project, item)
+            out = _object(stream, size, type_meta, project, item, spec)
         elif number == 3 and stream.take(size):
             raise _Bad("the object is encoded (contentEncoding)")  # the API server never does
         else:
@@ -82,7 +84,7 @@ def _read(stream: _Stream, project: Callable[[dict], dict] | None, item: str) ->
 
 
 def _object(stream: _Stream, size: int, type_meta: dict[str, str], project: Callable[[dict], dict] | None,
-            item: str) -> dict:
+            item: str, spec: Spec) -> dict:
     """The enveloped object: a list of `item` read item by item, anything else decoded whole."""
     kind, api_version = type_meta.get("kind", ""), type_meta.get("apiVersion", "")
     head = {"kind": kind, "apiVersion": api_version}
@@ -100,7 +102,7 @@ def _object(stream: _Stream, size: int, type_meta: dict[str, str], project: Call
             raise _Bad(f"field {number} of the {kind} is not length-delimited")
         length = stream.varint()
         if number == 2:
-            obj = _decode(item, stream.take(length))
+            obj = _decode(item, stream.take(length), spec)
             items.append(project(obj) if project is not None else obj)
         elif number == 1:
             meta = _decode("ListMeta", stream.take(length))
@@ -116,87 +118,14 @@ def _tag(stream: _Stream) -> tuple[int, int]:
     return key >> 3, key & 7
 
 
-def _decode(message: str, data: bytes) -> dict:
-    """One message as encoding/json would write its declared fields."""
+def _decode(message: str, data: bytes, spec: Spec = True) -> dict:
+    """One message as encoding/json would write its declared fields (those `spec` asks for)."""
     classes = protoschema.classes()
     assert classes is not None  # the reader asks for protobuf only when the classes exist
     try:
-        return _converter(message)(classes[message].FromString(data))
+        return protoconvert.converter(message, spec)(classes[message].FromString(data))
     except Exception as exc:  # upb's DecodeError, a time out of range: the answer is not readable
         raise _Bad(f"{message}: {exc}") from None
-
-
-_converters: dict[str, Callable[[Any], dict]] = {}
-
-
-def _converter(message: str) -> Callable[[Any], dict]:
-    """The generated function for a message (all are generated at once, in one namespace, so that a
-    message's function calls its fields' directly)."""
-    if not _converters:
-        env: dict[str, Any] = {"_time": _time, "_map": _map, "_text": _text, "_bytes": bytes}
-        text = "\n".join(_convert_source(name) for name in [*MESSAGES, "TypeMeta"])
-        exec(compile(text, "<protobody>", "exec"), env)  # noqa: S102 - our own text
-        _converters.update({name: env["c_" + name] for name in [*MESSAGES, "TypeMeta"]})
-    return _converters[message]
-
-
-def _convert_source(message: str) -> str:
-    """A line or two per field: whether encoding/json writes it (protoschema's rules), and its value."""
-    if message == "TypeMeta":
-        return "def c_TypeMeta(m):\n    return {'apiVersion': _text(m.apiVersion), 'kind': _text(m.kind)}\n"
-    lines = [f"def c_{message}(m):", "    d = {}"]
-    for field in MESSAGES[message].fields:
-        name = field.name
-        get = f"getattr(m, {name!r})" if name in _KEYWORDS else f"m.{name}"
-        if field.type in MESSAGES:
-            value = f"[c_{field.type}(e) for e in v]" if field.repeated else f"c_{field.type}(v)"
-        elif field.type == TIME:
-            value = "_time(v)"
-        elif field.type == MAP:
-            value = "_map(v)"
-        elif field.type == STRING:  # upb hands a proto2 string that is not UTF-8 over as bytes
-            value = "(_text(v) if v.__class__ is _bytes else v)"
-        else:
-            value = "v"
-        if field.rule == POINTER:
-            lines += [f"    if m.HasField({name!r}):", f"        v = {get}", f"        d[{name!r}] = {value}"]
-        elif field.rule in (STRUCT, ALWAYS):
-            lines += [f"    v = {get}", f"    d[{name!r}] = {value}"]
-        else:  # omitempty: a zero scalar, an empty list or map is left out
-            lines += [f"    v = {get}", "    if v:", f"        d[{name!r}] = {value}"]
-    return "\n".join([*lines, "    return d", ""])
-
-
-def _text(value: str | bytes) -> str:
-    """A string as JSON gives it: Go writes a string's bytes as they are in protobuf, and in JSON with
-    each invalid UTF-8 byte as U+FFFD (a container's termination message can hold any bytes)."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _map(value: Any) -> dict[str, str]:
-    """A map<string, string> (labels): upb hands a value that is not UTF-8 over as bytes (and raises for
-    such a key: the answer is then unreadable)."""
-    out = dict(value)
-    if all(v.__class__ is str for v in out.values()):
-        return out
-    return {k: _text(v) for k, v in out.items()}
-
-
-_times: dict[int, str] = {}
-TIMES_MAX = 4096  # the pods of one rollout share their few times: formatted once each
-
-
-def _time(value: Any) -> str | None:
-    """A metav1.Time: None (JSON's null) for the zero time, which is written as an empty message."""
-    if not value.HasField("seconds"):
-        return None
-    seconds = value.seconds
-    text = _times.get(seconds)
-    if text is None:
-        if len(_times) >= TIMES_MAX:
-            _times.clear()
-        text = _times[seconds] = protoschema.rfc3339(seconds)
-    return text
 
 
 class _Stream:

@@ -132,11 +132,17 @@ KINDS: dict[tuple[str, str], tuple[str, str, str]] = {
 
 def covers(spec: Spec, message: str) -> bool:
     """Whether a projection spec of an object of `message` asks only for fields declared here, a field
-    kept whole or filtered by a test being of a complete message (or a scalar, map or time)."""
+    kept whole being of a complete message (or a scalar, map or time), a list filtered by a test being
+    of a complete message or filtered by a declared string field (Where.field_in)."""
     if spec is True:
         return message not in MESSAGES or MESSAGES[message].complete
     if isinstance(spec, Where):
-        return message not in MESSAGES or (MESSAGES[message].complete and covers(spec.spec, message))
+        if message not in MESSAGES:
+            return False
+        fields = {f.name: f for f in MESSAGES[message].fields}
+        reads_declared = spec.key in fields and fields[spec.key].type == STRING if spec.key is not None \
+            else MESSAGES[message].complete  # a test that may read anything needs every field
+        return reads_declared and covers(spec.spec, message)
     if not isinstance(spec, dict) or message not in MESSAGES:
         return False
     fields = {f.name: f for f in MESSAGES[message].fields}
