@@ -120,6 +120,7 @@ def projector(res: Resource) -> Callable[[dict], dict] | None:
             memo.clear()
         return fn(obj, memo)
     one.unread = unread(res)  # type: ignore[attr-defined]  # gate.cluster.listbody skips these unparsed
+    one.spec = spec  # type: ignore[attr-defined]  # gate.cluster.protobody projects by it as it converts
     return one
 
 

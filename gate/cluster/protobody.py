@@ -96,14 +96,14 @@ def _object(stream: _Stream, size: int, type_meta: dict[str, str], project: Call
     end = stream.pos_total + size
     meta: dict[str, Any] = {}
     items: list[dict] = []
+    read = _reader(project, item, spec)
     while stream.pos_total < end:
         number, wire = _tag(stream)
         if wire != 2:
             raise _Bad(f"field {number} of the {kind} is not length-delimited")
         length = stream.varint()
         if number == 2:
-            obj = _decode(item, stream.take(length), spec)
-            items.append(project(obj) if project is not None else obj)
+            items.append(read(stream.take(length)))
         elif number == 1:
             meta = _decode("ListMeta", stream.take(length))
         else:
@@ -113,6 +113,32 @@ def _object(stream: _Stream, size: int, type_meta: dict[str, str], project: Call
     return {**head, "metadata": meta, "items": items}
 
 
+def _reader(project: Callable[[dict], dict] | None, item: str, spec: Spec) -> Callable[[bytes], dict]:
+    """How one item's bytes become a listed object: converted and projected in one pass when the
+    projection's spec is given (protoconvert.projector: what `project` gives for the item's JSON twin),
+    else converted (every declared field) and then projected by `project`, if any."""
+    if project is None or not isinstance(spec, dict):
+        return lambda data: project(_decode(item, data)) if project is not None else _decode(item, data)
+    fused = protoconvert.projector(item, spec)
+    parse = _classes()[item].FromString
+    memo: dict = {}
+
+    def read(data: bytes) -> dict:
+        if len(memo) > projection.MEMO_MAX:  # as projection.projector: start again rather than grow
+            memo.clear()
+        try:
+            return fused(parse(data), memo)
+        except Exception as exc:  # upb's DecodeError, a time out of range, a map key that is not UTF-8
+            raise _Bad(f"{item}: {exc}") from None
+    return read
+
+
+def _classes() -> dict[str, Any]:
+    classes = protoschema.classes()
+    assert classes is not None  # the reader asks for protobuf only when the classes exist
+    return classes
+
+
 def _tag(stream: _Stream) -> tuple[int, int]:
     key = stream.varint()
     return key >> 3, key & 7
@@ -120,10 +146,8 @@ def _tag(stream: _Stream) -> tuple[int, int]:
 
 def _decode(message: str, data: bytes, spec: Spec = True) -> dict:
     """One message as encoding/json would write its declared fields (those `spec` asks for)."""
-    classes = protoschema.classes()
-    assert classes is not None  # the reader asks for protobuf only when the classes exist
     try:
-        return protoconvert.converter(message, spec)(classes[message].FromString(data))
+        return protoconvert.converter(message, spec)(_classes()[message].FromString(data))
     except Exception as exc:  # upb's DecodeError, a time out of range: the answer is not readable
         raise _Bad(f"{message}: {exc}") from None
 
