@@ -14,26 +14,34 @@ from gate.cluster.protoschema import ALWAYS, MAP, MESSAGES, POINTER, STRING, STR
 _KEYWORDS = frozenset({"continue"})
 
 
-_converters: dict[tuple[str, int], tuple[Spec, Callable[[Any], dict]]] = {}
+_generated: dict[tuple[str, str, int], tuple[Spec, Callable]] = {}
+
+
+def _function(kind: str, message: str, spec: Spec, source: Any, role: str | None = None) -> Callable:
+    """The generated function for (message, spec), built once: `source` (a _Source or _Projected) writes
+    its text, which runs with the helpers and the source's constants."""
+    hit = _generated.get((kind, message, id(spec)))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    name = source.function(message, spec) if role is None else source.function(message, spec, role)
+    env: dict[str, Any] = {"_time": _time, "_map": _map, "_text": _text, "_bytes": bytes, **source.helpers,
+                           **source.constants}
+    exec(compile("\n".join(source.lines), f"<protobody {kind} {message}>", "exec"), env)  # noqa: S102 - our text
+    _generated[(kind, message, id(spec))] = (spec, env[name])
+    return env[name]
 
 
 def converter(message: str, spec: Spec = True) -> Callable[[Any], dict]:
     """The generated function that converts a message, cut to a projection `spec` (True: every declared
     field). Cut or not, the projection of what it gives is the same (a projection reads only its spec's
     keys; a Where.field_in drops here the elements its test would drop), so a spec only saves work."""
-    hit = _converters.get((message, id(spec)))
-    if hit is not None and hit[0] is spec:
-        return hit[1]
-    source = _Source()
-    name = source.function(message, spec)
-    env: dict[str, Any] = {"_time": _time, "_map": _map, "_text": _text, "_bytes": bytes, **source.constants}
-    exec(compile("\n".join(source.lines), f"<protobody {message}>", "exec"), env)  # noqa: S102 - our own text
-    _converters[(message, id(spec))] = (spec, env[name])
-    return env[name]
+    return _function("converter", message, spec, _Source())
 
 
 class _Source:
     """The text of the functions that convert one message cut to one spec (and those it calls)."""
+
+    helpers: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -126,30 +134,19 @@ def _time(value: Any) -> str | None:
 
 # -- converted and projected in one pass ------------------------------------------------------------------
 
-_projectors: dict[tuple[str, int], tuple[Spec, Callable[[Any, dict], dict]]] = {}
-
-
 def projector(message: str, spec: Spec) -> Callable[[Any, dict], dict]:
     """The generated function that gives, for a decoded item and a list's memo, what
     gate.cluster.projection's projector gives for the item's JSON twin: the same values, short strings
     interned and equal parts shared as it shares them (its own helpers, its memo keys' rule), without
     building the converted dict first (20,000 pods: the projection was ~45 % of reading them)."""
-    hit = _projectors.get((message, id(spec)))
-    if hit is not None and hit[0] is spec:
-        return hit[1]
-    source = _Projected()
-    name = source.function(message, spec, "object")
-    env: dict[str, Any] = {
-        "_time": _time, "_map": _map, "_text": _text, "_bytes": bytes, "_str": str, "_dict": dict, "_list": list,
-        "_intern": sys.intern, "_whole": projection._whole, "_shared_list": projection._shared_list,
-        "_token": projection._token, "ABSENT": projection._ABSENT, **source.constants}
-    exec(compile("\n".join(source.lines), f"<protobody projected {message}>", "exec"), env)  # noqa: S102
-    _projectors[(message, id(spec))] = (spec, env[name])
-    return env[name]
+    return _function("projector", message, spec, _Projected(), "object")
 
 
 class _Projected:
     """The text of projection._fields' generated functions, reading a message instead of a dict."""
+
+    helpers = {"_str": str, "_dict": dict, "_list": list, "_intern": sys.intern, "_whole": projection._whole,
+               "_shared_list": projection._shared_list, "_token": projection._token, "ABSENT": projection._ABSENT}
 
     def __init__(self) -> None:
         self.lines: list[str] = []
