@@ -15,6 +15,7 @@ send it (a zero time: `null` in the reader's JSON shape).
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from gate.sim.http import SimRequest, SimResponse
 from gate.sim.protobuf import CONTENT_TYPE, MAGIC
 
 ITEM = {"PodList": "Pod"}  # the lists written in protobuf, and their items' message
+_PODS = re.compile(r"^/api/v1/(namespaces/[^/]+/)?pods(/[^/]+)?$")
 
 
 def wants_protobuf(accept: str) -> bool:
@@ -32,11 +34,12 @@ def wants_protobuf(accept: str) -> bool:
 
 
 def negotiated(req: SimRequest, resp: SimResponse) -> SimResponse:
-    """A Status answer to a core-group request that asked for protobuf first, in protobuf, as
-    kube-apiserver encodes an error with the serializer the client negotiated."""
+    """A Status answer to a read of pods that asked for protobuf first, in protobuf, as kube-apiserver
+    encodes an error with the serializer the client negotiated. Elsewhere the simulator answers JSON
+    (kubectl's protobuf requests accept it too), as it does for the objects it does not write here."""
     body = resp.body
-    if not (isinstance(body, dict) and body.get("kind") == "Status" and req.path.startswith("/api/v1/")
-            and wants_protobuf(req.headers.get("accept", ""))):
+    if not (isinstance(body, dict) and body.get("kind") == "Status" and req.method == "GET"
+            and _PODS.match(req.path) and wants_protobuf(req.headers.get("accept", ""))):
         return resp
     headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-type"}
     return SimResponse(resp.status, envelope(body, "v1", "Status"), {**headers, "Content-Type": CONTENT_TYPE})
