@@ -231,8 +231,10 @@ class PodsCheck(Check):
         view = clients.need_view()
         pods = view.list(PODS, self.namespace, self.params.get("selector"), self.params.get("field_selector"))
         pods = [p for p in pods if (p.get("status") or {}).get("phase") != "Succeeded"]
-        ready = [p for p in pods if is_ready(p)]
-        bad = [(p, *diagnose(p)) for p in pods if not is_ready(p)]
+        ready, not_ready = [], []
+        for p in pods:
+            (ready if is_ready(p) else not_ready).append(p)
+        bad = [(p, *diagnose(p)) for p in not_ready]
         min_ready = self.params.get("min_ready")
         if min_ready:
             ok = len(ready) >= min_ready

@@ -134,6 +134,14 @@ def _time(value: Any) -> str | None:
 
 # -- converted and projected in one pass ------------------------------------------------------------------
 
+def _labels(value: Any, memo: dict) -> dict[str, str]:
+    """projection._whole(_map(value)) in one pass: a map<string, string> with its short values interned,
+    shared with an equal one (a value that is not UTF-8 comes as bytes: read as JSON gives it)."""
+    out = {k: v if len(v) > projection.INTERN_MAX else sys.intern(v)
+           for k, v in ((k, v if v.__class__ is str else _text(v)) for k, v in value.items())}
+    return projection._shared(out, memo)
+
+
 def projector(message: str, spec: Spec) -> Callable[[Any, dict], dict]:
     """The generated function that gives, for a decoded item and a list's memo, what
     gate.cluster.projection's projector gives for the item's JSON twin: the same values, short strings
@@ -146,7 +154,8 @@ class _Projected:
     """The text of projection._fields' generated functions, reading a message instead of a dict."""
 
     helpers = {"_str": str, "_dict": dict, "_list": list, "_intern": sys.intern, "_whole": projection._whole,
-               "_shared_list": projection._shared_list, "_token": projection._token, "ABSENT": projection._ABSENT}
+               "_shared_list": projection._shared_list, "_token": projection._token, "ABSENT": projection._ABSENT,
+               "_labels": _labels}
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -193,7 +202,7 @@ class _Projected:
         if role == "metadata" and field.name in projection.UNIQUE:
             return ["v = _text(v) if v.__class__ is _bytes else v"]
         if field.type == MAP:
-            return ["v = _whole(_map(v), memo)"]
+            return ["v = _labels(v, memo)"]
         if field.type in (STRING, TIME):  # a short string interned, as projection._whole
             first = "v = _time(v)" if field.type == TIME else "v = _text(v) if v.__class__ is _bytes else v"
             return [first, f"if v.__class__ is _str and len(v) <= {projection.INTERN_MAX}:", "    v = _intern(v)"]
