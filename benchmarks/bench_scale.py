@@ -158,12 +158,16 @@ def main() -> int:
     ap.add_argument("--apps", type=int, default=2000)
     ap.add_argument("--pairs", type=int, default=3, help="gate/kubectl pairs (median of per-pair ratios)")
     ap.add_argument("--no-kubectl", action="store_true", help="measure the gate only")
+    ap.add_argument("--no-protobuf", action="store_true",
+                    help="hide the protobuf package from the gate: pods read as JSON (a before/after)")
     ap.add_argument("--disable-compression", action="store_true",
                     help="a copy of the kubeconfig whose clusters say disable-compression: true (gate and kubectl "
                          "then read lists as they are, not gzipped; for an API server on the same machine)")
     ap.add_argument("--gate-src", type=Path, default=ROOT,
                     help="run the gate from this source tree (e.g. an older checkout, for a before/after)")
     args = ap.parse_args()
+    if args.no_protobuf:
+        benchlib.hide_protobuf()
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     (work / "gate.yaml").write_text(yaml.safe_dump(SPEC))
     handle = None
@@ -182,9 +186,10 @@ def main() -> int:
         print(f"objects: {args.pods} pods + {args.apps} Argo CD apps (ready in {time.perf_counter() - t0:.1f} s), "
               f"{len(KUBECTL)} L1 checks that read all of them", flush=True)
         _, wire, gzipped = floor(kubeconfig)  # warms the server's caches once
-        _, own_wire, _ = floor(kubeconfig, protobuf=True)
+        _, own_wire, _ = floor(kubeconfig, protobuf=not args.no_protobuf)
         print(f"floor: raw bytes of the same lists from the watch cache: {wire / 1e6:.1f} MB on the wire in JSON, "
-              f"{own_wire / 1e6:.1f} MB as the gate asks (pods in protobuf) ({gzipped} of 3 answers gzipped), "
+              f"{own_wire / 1e6:.1f} MB as the gate asks{'' if args.no_protobuf else ' (pods in protobuf)'} "
+              f"({gzipped} of 3 answers gzipped), "
               f"both read beside each gate run", flush=True)
         env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
         gate_cmd = [sys.executable, "-m", "gate", "verify", "--stage", "scale", "--levels", "1",
@@ -207,12 +212,12 @@ def main() -> int:
                 alternating."""
                 if len(runs) % 2 == 0:
                     floors.append(floor(kubeconfig)[0])
-                    own.append(floor(kubeconfig, protobuf=True)[0])
+                    own.append(floor(kubeconfig, protobuf=not args.no_protobuf)[0])
                 cpu = children_cpu()
                 runs.append(benchlib.run_child(gate_cmd, gate_env, cwd=work)[:3])
                 cpus.append(children_cpu() - cpu)
                 if len(runs) % 2 == 0:
-                    own.append(floor(kubeconfig, protobuf=True)[0])
+                    own.append(floor(kubeconfig, protobuf=not args.no_protobuf)[0])
                     floors.append(floor(kubeconfig)[0])
 
             peers: list[tuple] = []
@@ -234,8 +239,9 @@ def main() -> int:
             beside = [(w, f) for (w, _, _), f in zip(runs, floors, strict=True)]
             print(f"  {benchlib.ratio_line(beside, 'floor')} (the floor in JSON)", flush=True)
             beside = [(w, f) for (w, _, _), f in zip(runs, own, strict=True)]
-            print(f"  {benchlib.ratio_line(beside, 'floor')} (the floor of the gate's own requests: pods in "
-                  f"protobuf)", flush=True)
+            asks = "all JSON: --no-protobuf" if args.no_protobuf else "pods in protobuf"
+            print(f"  {benchlib.ratio_line(beside, 'floor')} (the floor of the gate's own requests: {asks})",
+                  flush=True)
             if kubectl:
                 kwall = statistics.median(w for w, _, _ in peers)
                 krss = max(r for _, r, _ in peers)

@@ -181,7 +181,11 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=2000, help="Applications beside the dev stage")
     parser.add_argument("--no-load", action="store_true", help="the data is loaded already (benchmarks/load.py)")
     parser.add_argument("--no-imports", action="store_true", help="skip the floor and import figures")
+    parser.add_argument("--no-protobuf", action="store_true",
+                    help="hide the protobuf package from the gate: pods read as JSON (a before/after)")
     args = parser.parse_args()
+    if args.no_protobuf:
+        benchlib.hide_protobuf()
     kubectl = "/usr/bin/kubectl" if os.access("/usr/bin/kubectl", os.X_OK) else shutil.which("kubectl")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         sim = None

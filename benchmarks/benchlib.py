@@ -33,6 +33,13 @@ for _extra in EXTRAS.values():
         (_BLOCK / f"{_module}.py").write_text("raise ImportError('hidden: the default install is measured')\n")
 
 
+def hide_protobuf() -> None:
+    """From now on the gate runs of this benchmark do not find the protobuf package, so they read pods as
+    JSON (gate.cluster.protoschema.classes): `--no-protobuf`, for a before/after on one server."""
+    (_BLOCK / "google").mkdir(exist_ok=True)
+    (_BLOCK / "google" / "__init__.py").write_text("raise ImportError('hidden: pods read as JSON')\n")
+
+
 def installed_extras() -> dict[str, str]:
     """extra -> 'module version, …' for the extras whose modules are installed."""
     out = {}
@@ -73,7 +80,9 @@ def describe_extras() -> str:
         proto = f"protobuf {version('protobuf')}"
     except PackageNotFoundError:
         proto = "protobuf missing"
-    how = "pods lists read in protobuf" if protoschema.classes() is not None else "pods lists read as JSON"
+    hidden = (_BLOCK / "google").exists()
+    how = "pods lists read as JSON (protobuf hidden: --no-protobuf)" if hidden else \
+        "pods lists read in protobuf" if protoschema.classes() is not None else "pods lists read as JSON"
     return f"{text}; {proto}: {how}"
 
 
