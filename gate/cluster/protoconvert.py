@@ -137,8 +137,11 @@ def _time(value: Any) -> str | None:
 def _labels(value: Any, memo: dict) -> dict[str, str]:
     """projection._whole(_map(value)) in one pass: a map<string, string> with its short values interned,
     shared with an equal one (a value that is not UTF-8 comes as bytes: read as JSON gives it)."""
-    out = {k: v if len(v) > projection.INTERN_MAX else sys.intern(v)
-           for k, v in ((k, v if v.__class__ is str else _text(v)) for k, v in value.items())}
+    out = {}
+    for key, text in value.items():
+        if text.__class__ is not str:
+            text = _text(text)
+        out[key] = sys.intern(text) if len(text) <= projection.INTERN_MAX else text
     return projection._shared(out, memo)
 
 
