@@ -136,8 +136,12 @@ def test_a_cut_or_corrupt_answer_is_unparsed_and_the_judge_refuses_it():
     for label, data in bad.items():
         got = protobody.parse_pieces(pieces(data, 1000), projection.projector(PODS), "Pod")
         assert isinstance(got, listbody.Unparsed), label
-        with pytest.raises(answers.UnreadableAnswer):
+        with pytest.raises(answers.UnreadableAnswer) as refused:
             answers.kube_list(got, "Pod", "GET /api/v1/namespaces/golden/pods")
+        if label != "json":  # what the reader saw, not the bytes (they are not text)
+            assert f"not protobuf (cut short or malformed) where a PodList was expected (got {len(data)} bytes " \
+                "that do not decode: " in str(refused.value), label
+            assert str(refused.value).isprintable(), label
 
 
 def test_a_string_that_is_not_utf8_reads_as_json_gives_it():

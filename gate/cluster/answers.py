@@ -41,6 +41,8 @@ class UnreadableAnswer(TransientError):
 def _excerpt(body: Any) -> str:
     """What came, by shape only: an answer that fails its check may still hold a Secret's data, so no
     value of an object is ever quoted (only its keys); short non-JSON text (an HTML error page) is."""
+    if getattr(body, "encoding", None) == "protobuf":  # listbody.Unparsed from gate.cluster.protobody
+        return f"{body.size} bytes that do not decode: {body}"
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8", "replace")
     if body is None:
@@ -69,7 +71,7 @@ def _mapping(body: Any, what: str, expected: str) -> dict:
     if not isinstance(body, dict):
         got = "an empty body" if body in (None, "") else f"{type(body).__name__}, not a JSON object"
         if isinstance(body, str) and body:
-            got = "not JSON (cut short or malformed)"
+            got = f"not {getattr(body, 'encoding', 'JSON')} (cut short or malformed)"  # listbody.Unparsed's
         raise unreadable(what, f"{got} where {expected} was expected", body)
     return body
 

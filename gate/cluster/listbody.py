@@ -35,13 +35,16 @@ _KEY_BEFORE = frozenset('{, \t\n\r')
 
 
 class Unparsed(str):
-    """The first part of an answer that does not parse as JSON; `size`: the whole answer's length."""
+    """The first part of an answer that does not parse as JSON; `size`: the whole answer's length.
+    `encoding` "protobuf" (gate.cluster.protobody): the text is why the answer does not decode."""
 
     size: int
+    encoding: str = "JSON"
 
-    def __new__(cls, text: str, size: int) -> Unparsed:
+    def __new__(cls, text: str, size: int, encoding: str = "JSON") -> Unparsed:
         obj = super().__new__(cls, text)
         obj.size = size
+        obj.encoding = encoding
         return obj
 
 
