@@ -130,8 +130,6 @@ def _time(value: Any) -> str | None:
     return text
 
 
-
-
 # -- converted and projected in one pass ------------------------------------------------------------------
 
 def _labels(value: Any, memo: dict) -> dict[str, str]:
