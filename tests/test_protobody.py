@@ -92,7 +92,7 @@ def test_every_declared_field_decodes_as_json_gives_it_null_times_and_unset_poin
     assert "controller" not in owners["crashloop"]  # *bool unset: absent, as in JSON
     assert "deletionTimestamp" in by_name["terminating"]["metadata"]
     assert "deletionTimestamp" not in by_name["running"]["metadata"]
-    assert by_name["bare"]["status"] == {"phase": "Pending"} or "phase" in by_name["bare"]["status"]
+    assert by_name["bare"]["status"] == {"phase": "Pending"}  # no conditions, no container statuses
     message = by_name["pending"]["status"]["conditions"][0]["message"]
     assert "\"preemption\"" in message and "ünïcode\n" in message
 
@@ -159,16 +159,20 @@ def test_an_encoded_object_and_another_kind_are_refused():
     _, as_proto = recorded("pods-golden-page")
     encoded = as_proto[:-4] + b"\x1a\x04gzip" + as_proto[-2:]  # contentEncoding set: never from the API server
     assert isinstance(protobody.parse_pieces([encoded], None, "Pod"), listbody.Unparsed)
-    secrets = protoenc.envelope({"metadata": {}, "items": []}, "v1", "Status")  # a Status where a list was asked
-    status = protobody.parse_pieces([secrets], None, "Pod")
-    with pytest.raises(answers.UnreadableAnswer):
-        answers.kube_list(status, "Pod", "GET pods")
+    status = protoenc.envelope({"status": "Success"}, "v1", "Status")  # a Status where a list was asked
+    with pytest.raises(answers.UnreadableAnswer, match="a Status"):
+        answers.kube_list(protobody.parse_pieces([status], None, "Pod"), "Pod", "GET pods")
+    type_meta = protoenc._string(1, "v1") + protoenc._string(2, "ConfigMapList")
+    other = protoenc.MAGIC + protoenc._len(1, type_meta) + protoenc._len(2, protoenc._len(1, b""))
+    with pytest.raises(answers.UnreadableAnswer, match="kind 'ConfigMapList' where a PodList"):
+        answers.kube_list(protobody.parse_pieces([other], None, "Pod"), "Pod", "GET pods")
 
 
 # -- when protobuf is asked for -----------------------------------------------------------------------------
 
 def test_the_pods_projection_is_within_the_schema_and_wider_ones_are_not():
-    assert protobody.item_message(PODS) == "Pod"
+    assert protobody.item_message(PODS, projection.spec_for(PODS)) == "Pod"
+    assert protobody.item_message(PODS, True) is None  # whole objects wanted: JSON
     pod_spec = protoschema.item_spec(projection.spec_for(PODS))
     assert protoschema.covers(pod_spec, "Pod")
     assert not protoschema.covers({**pod_spec, "spec": {"nodeName": True}}, "Pod")  # not declared
@@ -177,11 +181,10 @@ def test_the_pods_projection_is_within_the_schema_and_wider_ones_are_not():
     assert protoschema.covers({"status": {"conditions": Where(lambda c: True, {"type": True})}}, "Pod")
 
 
-def test_a_projection_beyond_the_schema_reads_json(monkeypatch):
+def test_a_projection_beyond_the_schema_reads_json():
     spec = projection.spec_for(PODS)
     wider = {**spec, "spec": {"restartPolicy": True, "nodeName": True}}
-    monkeypatch.setattr(protobody.projection, "spec_for", lambda res: wider)
-    assert protobody.item_message(PODS) is None
+    assert protobody.item_message(PODS, wider) is None
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +231,7 @@ def test_every_scenario_world_judges_pods_alike_from_protobuf_and_json(all_world
         proto = _observe(handle, ns)
         assert [r.get("format") for r in _pods_lists(handle)[before:]] == ["protobuf"], ns
         with monkeypatch.context() as m:
-            m.setattr(kube_mod.protobody, "item_message", lambda res: None)
+            m.setattr(kube_mod.protobody, "item_message", lambda res, spec: None)
             as_json = _observe(handle, ns)
         assert "format" not in _pods_lists(handle)[-1]
         assert proto == as_json, ns
@@ -256,7 +259,7 @@ def test_an_error_in_protobuf_names_its_reason(world):
 
 def test_without_compiled_protobuf_the_gate_asks_for_json(world, monkeypatch):
     monkeypatch.setattr(protobody.protoschema, "classes", lambda: None)
-    assert protobody.item_message(PODS) is None
+    assert protobody.item_message(PODS, projection.spec_for(PODS)) is None
     before = len(_pods_lists(world))
     _observe(world, "monitoring")
     assert [r.get("format") for r in _pods_lists(world)[before:]] == [None]

@@ -527,8 +527,8 @@ class KubeClient:
         token: str | None = None
         version: str | None = None
         parse = functools.partial(listbody.parse_pieces, project=project, parse_body=parse_body)
-        spec = getattr(project, "spec", None)  # a projection.projector(): protobuf is read into the same
-        item = protobody.item_message(res) if spec is not None and spec is projection.spec_for(res) else None
+        spec = getattr(project, "spec", None)  # a projection.projector()'s: protobuf is read into the same
+        item = protobody.item_message(res, spec)
         proto = functools.partial(protobody.parse_pieces, project=project, item=item, spec=spec) if item else None
 
         def judge(body: Any) -> tuple[tuple[list[dict], str | None], str | None]:

@@ -27,14 +27,13 @@ MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 
 
-def item_message(res: Resource) -> str | None:
-    """The message of `res`'s items when a list of it may be read in protobuf: a kind of
-    protoschema.KINDS whose projection asks only for declared fields, with upb installed; else None."""
-    kind = KINDS.get((res.group, res.plural))
-    if kind is None or protoschema.classes() is None:
+def item_message(res: Resource, spec: Spec) -> str | None:
+    """The message of `res`'s items when a list of it projected by `spec` may be read in protobuf: a
+    kind of protoschema.KINDS, a spec that asks only for declared fields, upb installed; else None."""
+    message = KINDS.get((res.group, res.plural))
+    if message is None or not isinstance(spec, dict) or protoschema.classes() is None:
         return None
-    spec = projection.spec_for(res)
-    return kind[2] if spec is not True and protoschema.covers(protoschema.item_spec(spec), kind[2]) else None
+    return message if protoschema.covers(protoschema.item_spec(spec), message) else None
 
 
 def answered_in(headers: Any) -> bool:
@@ -75,10 +74,8 @@ def _read(stream: _Stream, project: Callable[[dict], dict] | None, item: str, sp
             type_meta = _decode("TypeMeta", stream.take(size))
         elif number == 2:
             out = _object(stream, size, type_meta, project, item, spec)
-        elif number == 3 and stream.take(size):
+        elif stream.take(size) and number == 3:
             raise _Bad("the object is encoded (contentEncoding)")  # the API server never does
-        else:
-            stream.take(size)
     if out is None:
         raise _Bad("no object in the envelope")
     return out
@@ -145,10 +142,10 @@ def _tag(stream: _Stream) -> tuple[int, int]:
     return key >> 3, key & 7
 
 
-def _decode(message: str, data: bytes, spec: Spec = True) -> dict:
-    """One message as encoding/json would write its declared fields (those `spec` asks for)."""
+def _decode(message: str, data: bytes) -> dict:
+    """One message as encoding/json would write its declared fields."""
     try:
-        return protoconvert.converter(message, spec)(_classes()[message].FromString(data))
+        return protoconvert.converter(message)(_classes()[message].FromString(data))
     except Exception as exc:  # upb's DecodeError, a time out of range: the answer is not readable
         raise _Bad(f"{message}: {exc}") from None
 

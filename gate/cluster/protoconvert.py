@@ -31,46 +31,41 @@ def _function(kind: str, message: str, spec: Spec, source: Any, role: str | None
     return env[name]
 
 
-def converter(message: str, spec: Spec = True) -> Callable[[Any], dict]:
-    """The generated function that converts a message, cut to a projection `spec` (True: every declared
-    field). Cut or not, the projection of what it gives is the same (a projection reads only its spec's
-    keys; a Where.field_in drops here the elements its test would drop), so a spec only saves work."""
-    return _function("converter", message, spec, _Source())
+def converter(message: str) -> Callable[[Any], dict]:
+    """The generated function that converts a message: every declared field, as json.loads gives it."""
+    return _function("converter", message, True, _Source())
 
 
 class _Source:
-    """The text of the functions that convert one message cut to one spec (and those it calls)."""
+    """The text of the functions that convert one message (and those of its message fields)."""
 
     helpers: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {}
-        self.names: dict[tuple[str, int], str] = {}
+        self.names: set[str] = set()
 
-    def function(self, message: str, spec: Spec) -> str:
+    def function(self, message: str, spec: Spec = True) -> str:
+        name = f"f_{message}"
+        if name in self.names:
+            return name
+        self.names.add(name)
         if message == "TypeMeta":
-            self.lines += ["def f_TypeMeta(m):",
-                           "    return {'apiVersion': _text(m.apiVersion), 'kind': _text(m.kind)}"]
-            return "f_TypeMeta"
-        spec = True if spec is True or not isinstance(spec, dict) else spec
-        key = (message, id(spec))
-        if key in self.names:
-            return self.names[key]
-        name = self.names[key] = f"f{len(self.names)}_{message}"
-        fields = MESSAGES[message].fields if spec is True else \
-            [f for f in MESSAGES[message].fields if f.name in spec]
-        body = [line for field in fields
-                for line in self._field(field, True if spec is True else spec[field.name])]
+            self.lines += [f"def {name}(m):",
+                           "    return {'apiVersion': _text(m.apiVersion), 'kind': _text(m.kind)}", ""]
+            return name
+        body = [line for field in MESSAGES[message].fields for line in self._field(field)]
         self.lines += [f"def {name}(m):", "    d = {}", *body, "    return d", ""]
         return name
 
-    def _field(self, field: Field, spec: Spec) -> list[str]:
+    def _field(self, field: Field) -> list[str]:
         """A line or two: whether encoding/json writes the field (protoschema's rules), and its value."""
         name = field.name
         get = f"getattr(m, {name!r})" if name in _KEYWORDS else f"m.{name}"
         if field.type in MESSAGES:
-            value = self._message_value(field, spec)
+            convert = self.function(field.type)
+            value = f"[{convert}(e) for e in v]" if field.repeated else f"{convert}(v)"
         elif field.type == TIME:
             value = "_time(v)"
         elif field.type == MAP:
@@ -84,17 +79,6 @@ class _Source:
         if field.rule in (STRUCT, ALWAYS):
             return [f"    v = {get}", f"    d[{name!r}] = {value}"]
         return [f"    v = {get}", "    if v:", f"        d[{name!r}] = {value}"]  # omitempty
-
-    def _message_value(self, field: Field, spec: Spec) -> str:
-        if isinstance(spec, Where) and spec.key is not None and field.repeated:
-            convert = self.function(field.type, spec.spec)
-            test = next(f for f in MESSAGES[field.type].fields if f.name == spec.key)
-            read = f"e.{test.name}" if test.rule == ALWAYS else f"(e.{test.name} or None)"  # JSON's get()
-            values = f"V{len(self.constants)}"
-            self.constants[values] = spec.values
-            return f"[{convert}(e) for e in v if {read} in {values}]"
-        convert = self.function(field.type, True if isinstance(spec, Where) else spec)
-        return f"[{convert}(e) for e in v]" if field.repeated else f"{convert}(v)"
 
 
 def _text(value: str | bytes) -> str:
@@ -178,16 +162,16 @@ class _Projected:
             get = f"getattr(m, {field.name!r})" if field.name in _KEYWORDS else f"m.{field.name}"
             value = self._value(field, spec[field.name], "metadata" if role == "object" and
                                 field.name == "metadata" else role)
-            token = [f"        t{i} = v if v.__class__ is _str else id(v) if v.__class__ is _dict or "
+            token = [f"t{i} = v if v.__class__ is _str else id(v) if v.__class__ is _dict or "
                      "v.__class__ is _list else _token(v)"] if not role else []
             absent = ["    else:", f"        t{i} = ABSENT"] if not role else []
-            store = [*(f"        {line}" for line in value), f"        d[{field.name!r}] = v", *token]
+            store = [*value, f"d[{field.name!r}] = v", *token]
             if field.rule == POINTER:
-                lines += [f"    if m.HasField({field.name!r}):", f"        v = {get}", *store, *absent]
+                lines += [f"    if m.HasField({field.name!r}):", f"        v = {get}", *_indent(store, 8), *absent]
             elif field.rule in (STRUCT, ALWAYS):
-                lines += ["    if True:", f"        v = {get}", *store]
+                lines += [f"    v = {get}", *_indent(store, 4)]
             else:
-                lines += [f"    v = {get}", "    if v:", *store, *absent]
+                lines += [f"    v = {get}", "    if v:", *_indent(store, 8), *absent]
         if role:
             lines.append("    return d")
         else:
@@ -230,3 +214,7 @@ class _Projected:
         if isinstance(spec, dict):
             return f"{self.function(message, spec, role)}({var}, memo)"
         return f"_whole({whole}({var}), memo)"
+
+
+def _indent(lines: list[str], by: int) -> list[str]:
+    return [" " * by + line for line in lines]

@@ -124,10 +124,8 @@ MESSAGES: dict[str, Message] = {
     ), complete=True),
 }
 
-# The kinds read in protobuf: (group, plural) -> (the list's kind, apiVersion, the item's message).
-KINDS: dict[tuple[str, str], tuple[str, str, str]] = {
-    ("", "pods"): ("PodList", "v1", "Pod"),
-}
+# The kinds read in protobuf: (group, plural) -> their message (the list's kind is its name + "List").
+KINDS: dict[tuple[str, str], str] = {("", "pods"): "Pod"}
 
 
 def covers(spec: Spec, message: str) -> bool:
@@ -197,15 +195,10 @@ def classes() -> dict[str, Any] | None:
                 added.type_name = f".gate.k8s.{name}.{entry.name}"
             else:
                 added.type_name = ".gate.k8s." + ("Time" if field.type == TIME else field.type)
-    unknown = file.message_type.add(name="Unknown")  # apimachinery/pkg/runtime: the envelope
-    type_meta = file.message_type.add(name="TypeMeta")
-    for message, fields in ((type_meta, (("apiVersion", 1), ("kind", 2))),
-                            (unknown, (("contentEncoding", 3), ("contentType", 4)))):
-        for name, number in fields:
-            message.field.add(name=name, number=number, type=proto.TYPE_STRING, label=proto.LABEL_OPTIONAL)
-    unknown.field.add(name="typeMeta", number=1, type=proto.TYPE_MESSAGE, label=proto.LABEL_OPTIONAL,
-                      type_name=".gate.k8s.TypeMeta")
+    type_meta = file.message_type.add(name="TypeMeta")  # the envelope's (gate.cluster.protobody reads the rest)
+    for name, number in (("apiVersion", 1), ("kind", 2)):
+        type_meta.field.add(name=name, number=number, type=proto.TYPE_STRING, label=proto.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName("gate.k8s." + name))
-            for name in [*MESSAGES, "TypeMeta", "Unknown"]}
+            for name in [*MESSAGES, "TypeMeta"]}

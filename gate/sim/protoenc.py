@@ -19,7 +19,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from gate.cluster.protoschema import ALWAYS, BOOL, INT32, INT64, MAP, MESSAGES, OMITEMPTY, POINTER, STRING, TIME
+from gate.cluster.protoschema import BOOL, INT32, INT64, MAP, MESSAGES, POINTER, STRING, TIME
 from gate.sim.http import SimRequest, SimResponse
 from gate.sim.protobuf import CONTENT_TYPE, MAGIC
 
@@ -65,12 +65,12 @@ def _message(obj: dict, message: str) -> bytes:
         value = obj.get(field.name)
         if field.rule == POINTER and value is None:
             continue
-        parts.append((field.number, _field(field.number, field.type, field.rule, field.repeated, value)))
+        parts.append((field.number, _field(field.number, field.type, field.repeated, value)))
     parts += _extras(obj, message)
     return b"".join(data for _, data in sorted(parts, key=lambda p: p[0]))
 
 
-def _field(number: int, type_: str, rule: str, repeated: bool, value: Any) -> bytes:
+def _field(number: int, type_: str, repeated: bool, value: Any) -> bytes:
     if repeated:
         return b"".join(_len(number, _message(v, type_)) for v in value or [])
     if type_ == MAP:
@@ -81,7 +81,6 @@ def _field(number: int, type_: str, rule: str, repeated: bool, value: Any) -> by
         return _string(number, value or "")
     if type_ in (BOOL, INT32, INT64):
         return _varint_field(number, int(value or 0))
-    assert rule in (ALWAYS, OMITEMPTY, POINTER) or type_ in MESSAGES
     return _len(number, _message(value or {}, type_))
 
 
