@@ -11,6 +11,7 @@ import gc
 import importlib.util
 import json
 import tracemalloc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -348,3 +349,35 @@ def test_generated_projections_keep_what_a_plain_reading_of_the_spec_keeps():
         assert [_dumped(o) for o in outputs] == [_dumped(_reference(o, declared)) for o in objects]
         checked += len(objects)
     assert checked == 3000
+
+
+def test_after_a_list_the_collector_runs_again_and_the_list_is_no_young_object(world):
+    """While lists are read the cyclic collector is off (gate.cluster.kube._gc_paused); after the last
+    one it is on again, the listed objects already in the oldest generation (so the next young
+    collections do not walk them) and still collectable; a caller that had it off keeps it off."""
+    kube = connect(kubeconfig=world.admin_kubeconfig)
+    assert gc.isenabled()
+    pods = kube.list(PODS, "apps")
+    assert gc.isenabled()
+    young = {id(o) for generation in (0, 1) for o in gc.get_objects(generation)}
+    assert pods and not any(id(p) in young or id(p["metadata"]) in young for p in pods)
+    oldest = {id(o) for o in gc.get_objects(2)}
+    assert id(pods[0]) in oldest
+
+    class Cycle:
+        pass
+    ring = Cycle()
+    ring.me = ring  # type: ignore[attr-defined]
+    ring.pods = pods  # type: ignore[attr-defined]
+    freed: list[bool] = []
+    weakref.finalize(ring, freed.append, True)
+    del ring, pods
+    gc.collect()
+    assert freed == [True]
+
+    gc.disable()
+    try:
+        kube.list(PODS, "apps")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
