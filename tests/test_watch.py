@@ -355,3 +355,27 @@ def test_a_watch_that_starts_from_the_current_state_sends_it_as_added_events(que
         first = [e for e in events if e["type"] != "BOOKMARK"][:len(names)]
         assert [e["type"] for e in first] == ["ADDED"] * len(names)
         assert {e["object"]["metadata"]["name"] for e in first} == names
+
+
+def _pod(name: str, ready: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "monitoring",
+                                                             "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "web:1"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def test_a_watched_list_keeps_what_was_listed_and_applies_the_change(tmp_path: Path) -> None:
+    # The list is read once, then watched from its resourceVersion (no streaming start resends it): the
+    # verdict after the change is over every pod listed, the one that changed as the event says.
+    scenario = {"name": "one-turns-ready", "controllers": False, "api": {"streaming_lists": False},
+                "tokens": {"gate-token": {"user": "gate", "groups": ["system:masters"]}},
+                "objects": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}},
+                            _pod("web-a", "True"), _pod("web-b", "False"), _pod("web-c", "True")],
+                "timeline": [{"at": 1, "patch": {**_pod("web-b", "True"), "spec": {}}}]}
+    with start(scenario) as sim:
+        level, _ = _run(sim, _plan(tmp_path, 'pods: {namespace: monitoring, selector: "app=web"}',
+                                   "{timeout: 20s, interval: 10s}"))
+        rows = _requests(sim, PODS)
+    assert level.status.value == "PASS", level.checks
+    assert level.checks[0].observed == "3/3 pods Ready"
+    assert [bool(r["query"].get("watch")) for r in rows] == [False, True]  # one list, one watch

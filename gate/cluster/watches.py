@@ -88,7 +88,8 @@ class _Watched:
 
     def __init__(self, key: Key) -> None:
         self.key = key
-        self.items: dict[tuple[str, str], dict] = {}
+        self._items: dict[tuple[str, str], dict] | None = {}
+        self._listed: list[dict] = []  # a list read, not indexed yet (items)
         self.version: str | None = None
         self.state = "listed"  # listed (no watch yet) | live | stale (re-list) | off (poll only)
         self.generation = 0
@@ -98,6 +99,21 @@ class _Watched:
         self.named = False  # one object by name (get), polled by GET when the server cannot stream
         self.initial: dict[tuple[str, str], dict] | None = None  # a streaming start's objects so far
         self.synced = threading.Event()  # set when the items are whole (read, or a streaming start ended)
+
+    @property
+    def items(self) -> dict[tuple[str, str], dict]:
+        """The objects by (namespace, name), indexed from a list read on first need: a level that passes
+        at once watches nothing (20,000 pods indexed for no one: 14 ms)."""
+        if self._items is None:
+            self._items, self._listed = {_name(o): o for o in self._listed}, []
+        return self._items
+
+    @items.setter
+    def items(self, value: dict[tuple[str, str], dict]) -> None:
+        self._items, self._listed = value, []
+
+    def listed(self, items: list[dict]) -> None:
+        self._items, self._listed = None, items
 
 
 class Watches:
@@ -139,7 +155,7 @@ class Watches:
             watched = self._lists.setdefault(key, _Watched(key))
             watched.project = project
             if watched.state != "live":
-                watched.items = {_name(o): o for o in items}
+                watched.listed(items)
                 watched.version = version
                 watched.synced.set()
                 if watched.state == "stale" and watched.failures < MAX_FAILURES and version:
