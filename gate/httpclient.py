@@ -18,7 +18,6 @@ trickling body cannot outlast it), and no retry starts that would end past it.
 
 from __future__ import annotations
 
-import http.cookiejar
 import re
 import threading
 import time
@@ -139,7 +138,10 @@ def protect_headers(headers: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _no_cookies() -> http.cookiejar.DefaultCookiePolicy:
+def _no_cookies() -> Any:
+    """A policy that accepts no cookie (a DefaultCookiePolicy)."""
+    import http.cookiejar  # here, with requests (it imports it too): a run without HTTP checks needs neither
+
     return http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
 
 

@@ -176,3 +176,34 @@ def test_service_through_the_simulators_service_proxy(nginx_server):
         assert not down.ok and down.observed == "HTTP 503"
         assert any("/api/v1/namespaces/monitoring/services/grafana:3000/proxy/api/health" in
                    str(getattr(r, "path", r)) for r in sim.requests)
+
+
+def test_a_cookie_one_answer_sets_is_never_sent_back(clients):
+    """A login page's Set-Cookie must not turn the next check's request into a logged-in one."""
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.headers.get("Cookie"))
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/"
+        answers = [clients.http.request("GET", url) for _ in range(2)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [a.status for a in answers] == [200, 200]
+    assert seen == [None, None]
