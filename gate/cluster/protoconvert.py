@@ -9,7 +9,7 @@ from typing import Any
 
 from gate.cluster import projection, protoschema
 from gate.cluster.projection import Spec, Where
-from gate.cluster.protoschema import ALWAYS, MAP, MESSAGES, POINTER, STRING, STRUCT, TIME, Field
+from gate.cluster.protoschema import ALWAYS, BOOL, INT32, INT64, MAP, MESSAGES, POINTER, STRING, STRUCT, TIME, Field
 
 _KEYWORDS = frozenset({"continue"})
 
@@ -138,7 +138,7 @@ def projector(message: str, spec: Spec) -> Callable[[Any, dict], dict]:
 class _Projected:
     """The text of projection._fields' generated functions, reading a message instead of a dict."""
 
-    helpers = {"_str": str, "_dict": dict, "_list": list, "_intern": sys.intern, "_whole": projection._whole,
+    helpers = {"_str": str, "_bool": bool, "_int": int, "_intern": sys.intern, "_whole": projection._whole,
                "_shared_list": projection._shared_list, "_token": projection._token, "ABSENT": projection._ABSENT,
                "_labels": _labels}
 
@@ -162,8 +162,7 @@ class _Projected:
             get = f"getattr(m, {field.name!r})" if field.name in _KEYWORDS else f"m.{field.name}"
             value = self._value(field, spec[field.name], "metadata" if role == "object" and
                                 field.name == "metadata" else role)
-            token = [f"t{i} = v if v.__class__ is _str else id(v) if v.__class__ is _dict or "
-                     "v.__class__ is _list else _token(v)"] if not role else []
+            token = [f"t{i} = {_token_of(field)}"] if not role else []
             absent = ["    else:", f"        t{i} = ABSENT"] if not role else []
             store = [*value, f"d[{field.name!r}] = v", *token]
             if field.rule == POINTER:
@@ -188,9 +187,12 @@ class _Projected:
             return ["v = _text(v) if v.__class__ is _bytes else v"]
         if field.type == MAP:
             return ["v = _labels(v, memo)"]
-        if field.type in (STRING, TIME):  # a short string interned, as projection._whole
-            first = "v = _time(v)" if field.type == TIME else "v = _text(v) if v.__class__ is _bytes else v"
-            return [first, f"if v.__class__ is _str and len(v) <= {projection.INTERN_MAX}:", "    v = _intern(v)"]
+        if field.type == STRING:  # a short string interned, as projection._whole
+            return ["v = _text(v) if v.__class__ is _bytes else v", f"if len(v) <= {projection.INTERN_MAX}:",
+                    "    v = _intern(v)"]
+        if field.type == TIME:  # a string, or None for the zero time
+            return ["v = _time(v)", f"if v.__class__ is _str and len(v) <= {projection.INTERN_MAX}:",
+                    "    v = _intern(v)"]
         return []
 
     def _message(self, field: Field, spec: Spec, role: str) -> str:
@@ -214,6 +216,20 @@ class _Projected:
         if isinstance(spec, dict):
             return f"{self.function(message, spec, role)}({var}, memo)"
         return f"_whole({whole}({var}), memo)"
+
+
+def _token_of(field: Field) -> str:
+    """projection._token(v) for the field's projected value, as its type already says it: a string
+    itself, a (shared) dict or list its identity, a bool or integer with its type."""
+    if field.type == STRING:
+        return "v"
+    if field.type in MESSAGES or field.type == MAP:
+        return "id(v)"
+    if field.type == BOOL:
+        return "(_bool, v)"
+    if field.type in (INT32, INT64):
+        return "(_int, v)"
+    return "_token(v)"
 
 
 def _indent(lines: list[str], by: int) -> list[str]:
