@@ -124,7 +124,13 @@ def _labels(value: Any, memo: dict) -> dict[str, str]:
         if text.__class__ is not str:
             text = _text(text)
         out[key] = sys.intern(text) if len(text) <= projection.INTERN_MAX else text
-    return projection._shared(out, memo)
+    return memo.setdefault((*out, *out.values()), out)  # projection._shared's key: a string is its own token
+
+
+def _dicts(out: list[dict], memo: dict) -> list[dict]:
+    """projection._shared_list for a list of projected messages: each a (shared) dict, whose token is its
+    identity."""
+    return memo.setdefault((projection._LIST, *map(id, out)), out)
 
 
 def projector(message: str, spec: Spec) -> Callable[[Any, dict], dict]:
@@ -139,8 +145,7 @@ class _Projected:
     """The text of projection._fields' generated functions, reading a message instead of a dict."""
 
     helpers = {"_str": str, "_bool": bool, "_int": int, "_intern": sys.intern, "_whole": projection._whole,
-               "_shared_list": projection._shared_list, "_token": projection._token, "ABSENT": projection._ABSENT,
-               "_labels": _labels}
+               "_dicts": _dicts, "_token": projection._token, "ABSENT": projection._ABSENT, "_labels": _labels}
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -160,8 +165,7 @@ class _Projected:
         lines = [f"def {name}(m, memo):", "    d = {}"]
         for i, field in enumerate(fields):
             get = f"getattr(m, {field.name!r})" if field.name in _KEYWORDS else f"m.{field.name}"
-            value = self._value(field, spec[field.name], "metadata" if role == "object" and
-                                field.name == "metadata" else role)
+            value = self._value(field, spec[field.name], role)
             token = [f"t{i} = {_token_of(field)}"] if not role else []
             absent = ["    else:", f"        t{i} = ABSENT"] if not role else []
             store = [*value, f"d[{field.name!r}] = v", *token]
@@ -180,7 +184,8 @@ class _Projected:
         return name
 
     def _value(self, field: Field, spec: Spec, role: str) -> list[str]:
-        """Lines that turn the field's value `v` into what the projection keeps (indented by the caller)."""
+        """Lines that turn the field's value `v` into what the projection keeps (indented by the caller);
+        `role`: the message's that holds the field."""
         if field.type in MESSAGES:
             return [f"v = {self._message(field, spec, role)}"]
         if role == "metadata" and field.name in projection.UNIQUE:
@@ -196,20 +201,22 @@ class _Projected:
         return []
 
     def _message(self, field: Field, spec: Spec, role: str) -> str:
-        """The expression for a message field `v` (a repeated one: a list of messages). `role` "metadata":
-        the object's own metadata, a dict spec never shared (projection._part)."""
+        """The expression for a message field `v` (a repeated one: a list of messages) of a message whose
+        role is `role`. As projection._part: an object's metadata is its own (never shared); every other
+        part is shared with its equals (a pod's spec and status too)."""
+        child = "metadata" if role == "object" and field.name == "metadata" else ""
         whole = self._constant(converter(field.type))  # every declared field, kept whole
         if isinstance(spec, Where) and spec.key is not None and field.repeated:
             test = next(f for f in MESSAGES[field.type].fields if f.name == spec.key)
             read = f"e.{test.name}" if test.rule == ALWAYS else f"(e.{test.name} or None)"  # JSON's get()
             inner = self._each(field.type, spec.spec, whole, "e", "")
-            return f"_shared_list([{inner} for e in v if {read} in {self._constant(spec.values)}], memo)"
+            return f"_dicts([{inner} for e in v if {read} in {self._constant(spec.values)}], memo)"
         if isinstance(spec, Where):  # another filter: projection's own, over the converted elements
             keep = self._constant(projection._compiled(spec, root=False))
             return f"{keep}({f'[{whole}(e) for e in v]' if field.repeated else f'{whole}(v)'}, memo)"
         if field.repeated:
-            return f"_shared_list([{self._each(field.type, spec, whole, 'e', '')} for e in v], memo)"
-        return self._each(field.type, spec, whole, "v", role)
+            return f"_dicts([{self._each(field.type, spec, whole, 'e', '')} for e in v], memo)"
+        return self._each(field.type, spec, whole, "v", child)
 
     def _each(self, message: str, spec: Spec, whole: str, var: str, role: str) -> str:
         """One message `var` kept by a dict spec or whole (True)."""
