@@ -352,7 +352,7 @@ def test_generated_projections_keep_what_a_plain_reading_of_the_spec_keeps():
 
 
 def test_after_a_list_the_collector_runs_again_and_the_list_is_no_young_object(world):
-    """While lists are read the cyclic collector is off (gate.cluster.kube._gc_paused); after the last
+    """While lists are read the cyclic collector is off (gate.engine.gcpause); after the last
     one it is on again, the listed objects already in the oldest generation (so the next young
     collections do not walk them) and still collectable; a caller that had it off keeps it off."""
     kube = connect(kubeconfig=world.admin_kubeconfig)

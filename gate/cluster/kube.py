@@ -14,11 +14,10 @@ import base64
 import binascii
 import contextlib
 import functools
-import gc
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -38,7 +37,7 @@ from gate import redact
 from gate.capture import tap
 from gate.cluster import answers, listbody, projection, protobody
 from gate.cluster.resources import Resource, segment
-from gate.engine import deadlines
+from gate.engine import deadlines, gcpause
 from gate.engine.retrying import RETRYABLE_STATUS, wait_retry_after
 from gate.errors import AuthError, ConfigError, EvaluationError, GateError, PermissionDenied, TransientError
 
@@ -517,7 +516,7 @@ class KubeClient:
         "Reading big lists" says when the gate accepts that)."""
         perm = Permission("list", res.plural, res.group, namespace if res.namespaced else None)
         path = res.path(namespace)
-        with _gc_paused():
+        with gcpause.paused():
             return self._pages(res, path, perm, label_selector, field_selector, project, page_size, cached)
 
     def _pages(self, res: Resource, path: str, perm: Permission, label_selector: str | None,
@@ -634,39 +633,6 @@ class KubeClient:
                 resp = Response(resp.status, json.loads(resp.body), resp.headers)
         _raise_for(resp, "GET", path)
         return resp.body if isinstance(resp.body, str) else ""
-
-
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while lists are read. Parsing a page allocates ~10^5 objects; with
-    20,000 projected objects already alive, the collections that triggers each walk all of them: half
-    the time of a 20,000-pod list. JSON makes no cycles, so nothing is left for the collector; it runs
-    again (if it was on) when the last concurrent list is done.
-
-    The lists' objects then go straight to the oldest generation (gc.freeze, gc.unfreeze: no object is
-    visited): left young, the first two collections after it would each walk every one of them (20,000
-    pods and 2,000 Applications: ~40 ms on this machine's kube-apiserver benchmark, bench_scale.py).
-    They stay collectable: a full collection still visits them, as it visits every survivor."""
-    global _gc_users, _gc_was_enabled
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0 and _gc_was_enabled:
-                gc.freeze()
-                gc.unfreeze()
-                gc.enable()
 
 
 def _text(data: Any) -> str:
