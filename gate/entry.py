@@ -184,6 +184,9 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
 
 
 def _run(cli: click.Group, args: list[str] | None) -> int:
+    from gate.engine import gcpause
+
+    gcpause.start_up()  # rare collections until the session is open (gate.session) or the command ends
     set_debug(False)
     reports_pending(None)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -219,6 +222,7 @@ def _run(cli: click.Group, args: list[str] | None) -> int:
         _internal_error(exc)
         return EXIT_UNEVALUATED
     finally:
+        gcpause.end_start_up()
         sys.stdout.flush()
         from gate.engine import deadlines
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from gate.checks.base import Clients
 from gate.cluster.kube import KubeClient, connect, in_cluster, register_secrets_only
+from gate.engine import gcpause
 from gate.engine.plan import Plan
 from gate.entry import Interrupted
 from gate.errors import ConfigError
@@ -93,6 +94,7 @@ class Session:
         session = cls(opts, settings, kube, spec, plan, clients, progress, resolve_missing)
         if need_cluster and plan is not None:
             session._open_destinations(cluster)
+        gcpause.end_start_up()  # imports, spec and plan are done: collect as usual (gate.engine.gcpause)
         return session
 
     def _open_destinations(self, control: Callable[[], KubeClient | None]) -> None:
