@@ -60,6 +60,15 @@ def test_the_start_up_collects_rarely_until_it_ends_once():
 
 
 def test_a_caller_that_turned_the_collector_off_keeps_it_off():
+    before = gc.get_threshold()
+    gc.set_threshold(0)  # automatic collection off, the other way
+    try:
+        gcpause.start_up()
+        assert gc.get_threshold()[0] == 0
+        gcpause.end_start_up()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
     gc.disable()
     with gcpause.paused():
         pass

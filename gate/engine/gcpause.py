@@ -48,7 +48,8 @@ def start_up() -> None:
     with _lock:
         if _saved is None:
             _saved = gc.get_threshold()
-            gc.set_threshold(START_UP_THRESHOLD, *_saved[1:])
+            if _saved[0]:  # 0: the caller turned automatic collection off; kept so
+                gc.set_threshold(START_UP_THRESHOLD, *_saved[1:])
 
 
 def end_start_up() -> None:
